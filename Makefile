@@ -1,0 +1,40 @@
+# hfops: `make run` starts the console and worker; `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_DISABLE_TELEMETRY := 1
+export HF_DATASETS_OFFLINE := 1
+export HF_EVALUATE_OFFLINE := 1
+
+.PHONY: setup sysdeps run test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+# System packages the tests need: headless Chromium + driver, and prometheus (ships promtool).
+sysdeps:
+	@bash scripts/install-sysdeps.sh
+
+run: setup
+	$(BIN)/hfops console
+
+test: setup sysdeps
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/python bench/sync.py
+
+clean:
+	rm -rf $(VENV) var test-artifacts .pytest_cache

@@ -1,0 +1,33 @@
+"""hfops console: the Streamlit entry point (``streamlit run app.py``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from hfops.console import demo_mode, settings
+
+HERE = Path(__file__).parent
+
+# (file, title, icon, write_page): write pages are absent in demo mode.
+PAGES = [
+    ("pages/candidates.py", "Candidates", ":material/list:", False),
+    ("pages/evals.py", "Evals", ":material/science:", False),
+    ("pages/leaderboard.py", "Leaderboard", ":material/leaderboard:", False),
+    ("pages/refine_lab.py", "Refine Lab", ":material/auto_fix_high:", False),
+    ("pages/observability.py", "Observability", ":material/monitoring:", False),
+    ("pages/demo.py", "Demo", ":material/play_circle:", False),
+    ("pages/status.py", "Status", ":material/settings:", False),
+]
+
+st.set_page_config(page_title="hfops", page_icon=":material/hub:", layout="wide")
+cfg = settings()
+available = [
+    st.Page(str(HERE / path), title=title, icon=icon, default=(i == 0))
+    for i, (path, title, icon, write_page) in enumerate(PAGES)
+    if (HERE / path).is_file() and not (write_page and demo_mode())
+]
+if cfg.demo_mode:
+    st.sidebar.info("Read-only demo: write actions are not available.")
+st.navigation(available).run()

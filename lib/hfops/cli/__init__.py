@@ -1,0 +1,71 @@
+"""``hfops <verb>``: the command line, one verb per library operation.
+
+Each feature has a module in this package with ``register(subparsers, common)``; ``common`` is a parent
+parser carrying ``--db PATH``. A verb's function takes ``(args, settings)`` and returns an exit code.
+Expected failures (:class:`hfops.errors.HfopsError`) print ``error: ...`` and exit 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from hfops.config import Settings, load_settings
+from hfops.errors import HfopsError
+
+# Feature modules that add verbs; a module that does not exist yet is skipped.
+COMMAND_MODULES = (
+    "hfops.cli.core",
+    "hfops.cli.evals",
+    "hfops.cli.refine",
+    "hfops.cli.observability",
+    "hfops.cli.publish",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every available verb."""
+    parser = argparse.ArgumentParser(prog="hfops", description="Hugging Face free-tier operator console")
+    parser.add_argument("--config", metavar="PATH", help="TOML config file (default: ./hfops.toml if present)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", metavar="PATH", help="SQLite store (default: [store] path, var/hfops.db)")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for name in COMMAND_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name).register(sub, common)
+    return parser
+
+
+def settings_for(args: argparse.Namespace, **overrides: Any) -> Settings:
+    """Settings with precedence flag > config file > default (``--db`` overrides ``[store] path``)."""
+    return load_settings(args.config, **{"store.path": getattr(args, "db", None), **overrides})
+
+
+def print_json(value: Any) -> None:
+    """Write ``value`` as indented JSON to stdout."""
+    json.dump(value, sys.stdout, indent=2, default=str, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hfops`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_for(args, **getattr(args, "setting_overrides", lambda a: {})(args))
+        return int(args.func(args, settings) or 0)
+    except HfopsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""Configuration: defaults < optional TOML file < command-line flags.
+
+The TOML file (default ``hfops.toml`` in the working directory) may hold only the sections and keys
+declared here; an unknown key or a value of the wrong type is a :class:`ConfigError` naming it.
+Secrets never live here: they come from ``HUGGINGFACE_API_KEY`` / ``HUGGINGFACE_WRITE_TOKEN`` only.
+"""
+
+from __future__ import annotations
+
+from hfops.errors import HfopsError
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG_FILE = "hfops.toml"
+API_KEY_ENV = "HUGGINGFACE_API_KEY"
+WRITE_TOKEN_ENV = "HUGGINGFACE_WRITE_TOKEN"
+
+DEFAULT_PIPELINE_TAGS = ("text-generation", "text2text-generation", "feature-extraction", "sentence-similarity")
+DEFAULT_LICENSES = ("apache-2.0", "mit", "bsd-3-clause", "*openrail*")
+DEFAULT_LIBRARIES = ("transformers", "sentence-transformers")
+
+
+class ConfigError(HfopsError, ValueError):
+    """A configuration file or value is invalid; the message names the key."""
+
+
+@dataclass
+class HubConfig:
+    endpoint: str = "https://huggingface.co"
+    page_size: int = 1000
+    max_models: int = 0  # 0 = no cap per sync
+    deadline_seconds: float = 300.0  # give up a sync after this long in back-off
+    max_backoff_seconds: float = 60.0
+    request_timeout_seconds: float = 30.0
+
+
+@dataclass
+class InferenceConfig:
+    base_url: str = "https://router.huggingface.co"
+    model: str = "Qwen/Qwen2.5-1.5B-Instruct"
+    timeout_seconds: float = 30.0
+
+
+@dataclass
+class StoreConfig:
+    path: str = "var/hfops.db"
+
+
+@dataclass
+class DiscoveryConfig:
+    min_downloads: int = 1000
+    min_likes: int = 10
+    licenses: list[str] = field(default_factory=lambda: list(DEFAULT_LICENSES))
+    pipeline_tags: list[str] = field(default_factory=lambda: list(DEFAULT_PIPELINE_TAGS))
+    libraries: list[str] = field(default_factory=lambda: list(DEFAULT_LIBRARIES))
+    require_safetensors: bool = True
+
+
+@dataclass
+class EvalConfig:
+    nightly_hour: int = 2
+    nightly_minute: int = 0
+    default_limit: int = 200
+    bootstrap_samples: int = 1000
+    data_dir: str = ""  # empty = the shipped data/ folder
+    source: str = "local"  # local (shipped samples) | hub (datasets from the Hub)
+
+
+@dataclass
+class RefineConfig:
+    enabled: bool = True
+    budget_ms: int = 800
+    fallback_deadline_ms: int = 500
+    per_minute: int = 10
+    per_hour: int = 100
+    cooldown_seconds: float = 60.0
+    credits_cooldown_seconds: float = 3600.0
+    model: str = ""  # empty = [inference] model
+
+
+@dataclass
+class MetricsConfig:
+    namespace: str = "sarvanom"
+    port: int = 9108
+
+
+@dataclass
+class DemoConfig:
+    enabled: bool = False
+
+
+@dataclass
+class PublishConfig:
+    repo: str = ""
+
+
+@dataclass
+class Settings:
+    hub: HubConfig = field(default_factory=HubConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    refine: RefineConfig = field(default_factory=RefineConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    demo: DemoConfig = field(default_factory=DemoConfig)
+    publish: PublishConfig = field(default_factory=PublishConfig)
+    source_file: str | None = None  # the TOML file these settings came from, if any
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.store.path)
+
+    @property
+    def demo_mode(self) -> bool:
+        """Read-only demo: forced inside a Hugging Face Space (``SPACE_ID`` set) or by config."""
+        return self.demo.enabled or bool(os.environ.get("SPACE_ID"))
+
+
+def _check_type(value: Any, annotation: Any, name: str) -> Any:
+    """Return ``value`` coerced to ``annotation`` (int -> float only) or raise ConfigError."""
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple):
+        (item_type,) = typing.get_args(annotation)[:1]
+        if not isinstance(value, list):
+            raise ConfigError(f"{name}: expected a list of {item_type.__name__}, got {type(value).__name__}")
+        return [_check_type(item, item_type, f"{name}[{i}]") for i, item in enumerate(value)]
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(annotation):
+            if option is type(None) and value is None:
+                return None
+            try:
+                return _check_type(value, option, name)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0])
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is int and isinstance(value, bool):
+        raise ConfigError(f"{name}: expected int, got bool")
+    if not isinstance(value, annotation):
+        raise ConfigError(f"{name}: expected {annotation.__name__}, got {type(value).__name__} ({value!r})")
+    return value
+
+
+def _apply_section(section_obj: Any, values: dict[str, Any], section: str) -> None:
+    hints = typing.get_type_hints(type(section_obj))
+    known = {f.name for f in dataclasses.fields(section_obj)}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"unknown key [{section}] {key} (known: {', '.join(sorted(known))})")
+        setattr(section_obj, key, _check_type(value, hints[key], f"[{section}] {key}"))
+
+
+def settings_from_mapping(data: dict[str, Any], source_file: str | None = None) -> Settings:
+    """Build Settings from a parsed TOML mapping, validating every section and key."""
+    settings = Settings(source_file=source_file)
+    sections = {f.name for f in dataclasses.fields(Settings) if f.name != "source_file"}
+    for section, values in data.items():
+        if section not in sections:
+            raise ConfigError(f"unknown section [{section}] (known: {', '.join(sorted(sections))})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{section}] must be a table, got {type(values).__name__}")
+        _apply_section(getattr(settings, section), values, section)
+    return settings
+
+
+def load_settings(config_path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Load settings: defaults, then the TOML file, then ``overrides`` (``"section.key": value``).
+
+    ``config_path=None`` reads ``hfops.toml`` from the working directory when it exists; an explicit path
+    that does not exist is an error. ``None`` values in ``overrides`` are ignored (flag not given).
+    """
+    path: Path | None
+    if config_path is None:
+        path = Path(DEFAULT_CONFIG_FILE) if Path(DEFAULT_CONFIG_FILE).is_file() else None
+    else:
+        path = Path(config_path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    settings = settings_from_mapping(data, str(path) if path else None)
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        section, _, key = dotted.partition(".")
+        _apply_section(getattr(settings, section), {key: value}, section)
+    return settings
+
+
+def api_key() -> str | None:
+    """The inference/read token from ``HUGGINGFACE_API_KEY`` (never stored, logged or shown)."""
+    return os.environ.get(API_KEY_ENV) or None
+
+
+def write_token() -> str | None:
+    """The Hub write token from ``HUGGINGFACE_WRITE_TOKEN`` (used by publish only)."""
+    return os.environ.get(WRITE_TOKEN_ENV) or None
+
+
+def secret_status(value: str | None) -> str:
+    """What the UI may show about a secret: ``set`` or ``not set``."""
+    return "set" if value else "not set"

@@ -1,0 +1,270 @@
+"""Candidate registry: the status lifecycle, its audit trail, and paginated candidate queries."""
+
+from __future__ import annotations
+
+from hfops.errors import HfopsError
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlite_utils
+
+from hfops.store import loads, one, rows, utcnow, write_tx
+
+STATUSES = ("candidate", "evaluating", "shadow", "promoted", "rejected", "retired")
+
+# Allowed moves; every move needs a reason and is recorded in status_transitions.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "candidate": ("evaluating", "shadow", "promoted", "rejected", "retired"),
+    "evaluating": ("candidate", "shadow", "promoted", "rejected", "retired"),
+    "shadow": ("evaluating", "candidate", "promoted", "rejected", "retired"),
+    "promoted": ("shadow", "retired"),
+    "rejected": ("candidate", "retired"),
+    "retired": ("candidate",),
+}
+
+# Which evaluation task a pipeline tag serves; one promoted model per task is production.
+TASK_OF_PIPELINE = {
+    "feature-extraction": "retrieval",
+    "sentence-similarity": "retrieval",
+    "text-generation": "qa",
+    "text2text-generation": "qa",
+}
+
+SORTABLE = {
+    "score": "c.score",
+    "downloads": "m.downloads",
+    "likes": "m.likes",
+    "last_modified": "m.last_modified",
+    "created_at": "m.created_at",
+    "model_id": "m.model_id",
+    "status": "c.status",
+}
+
+CANDIDATE_COLUMNS = (
+    "m.model_id, m.pipeline_tag, m.license, m.library_name AS library, m.downloads, m.likes, m.safetensors, "
+    "m.quantization, c.score, c.status, c.flag, m.use_restricted, m.last_modified"
+)
+
+
+class RegistryError(HfopsError, ValueError):
+    """An invalid registry operation (unknown model, status or transition; missing reason)."""
+
+
+@dataclass
+class CandidateFilter:
+    """Filters for :func:`list_candidates`; empty values mean 'any'."""
+
+    pipeline_tags: list[str] = field(default_factory=list)
+    licenses: list[str] = field(default_factory=list)
+    libraries: list[str] = field(default_factory=list)
+    quantization: list[str] = field(default_factory=list)  # 'none' selects unquantized models
+    statuses: list[str] = field(default_factory=list)
+    min_score: float = 0.0
+    text: str = ""
+    flagged_only: bool = False
+
+
+def _where(flt: CandidateFilter) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+
+    def any_of(column: str, values: list[str]) -> None:
+        if values:
+            clauses.append(f"{column} IN ({', '.join('?' for _ in values)})")
+            params.extend(values)
+
+    any_of("m.pipeline_tag", flt.pipeline_tags)
+    any_of("m.license", flt.licenses)
+    any_of("m.library_name", flt.libraries)
+    any_of("c.status", flt.statuses)
+    if flt.quantization:
+        quant_clauses = []
+        for q in flt.quantization:
+            if q == "none":
+                quant_clauses.append("m.quantization = ''")
+            else:
+                quant_clauses.append("(',' || m.quantization || ',') LIKE ?")
+                params.append(f"%,{q},%")
+        clauses.append("(" + " OR ".join(quant_clauses) + ")")
+    if flt.min_score:
+        clauses.append("c.score >= ?")
+        params.append(flt.min_score)
+    if flt.text.strip():
+        clauses.append("m.model_id LIKE ? ESCAPE '\\'")
+        escaped = flt.text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params.append(f"%{escaped}%")
+    if flt.flagged_only:
+        clauses.append("c.flag IS NOT NULL")
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def list_candidates(
+    db: sqlite_utils.Database,
+    flt: CandidateFilter | None = None,
+    sort: str = "score",
+    descending: bool = True,
+    page: int = 1,
+    page_size: int = 50,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of candidates matching ``flt`` and the total count; sorting and paging happen in SQL."""
+    if sort not in SORTABLE:
+        raise RegistryError(f"cannot sort by {sort!r}; choose one of {', '.join(SORTABLE)}")
+    if page < 1 or page_size < 1:
+        raise RegistryError("page and page_size must be >= 1")
+    where, params = _where(flt or CandidateFilter())
+    base = f"FROM candidates c JOIN models m ON m.model_id = c.model_id{where}"
+    total = db.execute(f"SELECT COUNT(*) {base}", params).fetchone()[0]
+    order = f"{SORTABLE[sort]} {'DESC' if descending else 'ASC'}, m.model_id ASC"
+    found = rows(
+        db,
+        f"SELECT {CANDIDATE_COLUMNS} {base} ORDER BY {order} LIMIT ? OFFSET ?",
+        [*params, page_size, (page - 1) * page_size],
+    )
+    for row in found:
+        row["safetensors"] = bool(row["safetensors"])
+        row["use_restricted"] = bool(row["use_restricted"])
+    return found, total
+
+
+def facet_values(db: sqlite_utils.Database) -> dict[str, list[str]]:
+    """Distinct values present among candidates, for filter widgets."""
+
+    def distinct(column: str) -> list[str]:
+        sql = (
+            f"SELECT DISTINCT {column} FROM candidates c JOIN models m ON m.model_id = c.model_id "
+            f"WHERE {column} IS NOT NULL AND {column} != '' ORDER BY 1"
+        )
+        return [r[0] for r in db.execute(sql).fetchall()]
+
+    quant: set[str] = set()
+    for (value,) in db.execute(
+        "SELECT DISTINCT m.quantization FROM candidates c JOIN models m ON m.model_id = c.model_id"
+    ).fetchall():
+        quant.update(v for v in value.split(",") if v)
+    return {
+        "pipeline_tags": distinct("m.pipeline_tag"),
+        "licenses": distinct("m.license"),
+        "libraries": distinct("m.library_name"),
+        "quantization": ["none", *sorted(quant)],
+        "statuses": list(STATUSES),
+    }
+
+
+def get_model(db: sqlite_utils.Database, model_id: str) -> dict[str, Any] | None:
+    """Everything stored about one model, its candidate row and status history, or None."""
+    model = one(db, "SELECT * FROM models WHERE model_id = ?", [model_id])
+    if model is None:
+        return None
+    for key in ("tags", "siblings", "rule_failures"):
+        model[key] = loads(model[key], [])
+    model["raw"] = loads(model["raw"], {})
+    model["safetensors"] = bool(model["safetensors"])
+    model["use_restricted"] = bool(model["use_restricted"])
+    candidate = one(db, "SELECT * FROM candidates WHERE model_id = ?", [model_id])
+    if candidate:
+        candidate["score_breakdown"] = loads(candidate["score_breakdown"], {})
+    model["candidate"] = candidate
+    model["history"] = status_history(db, model_id)
+    model["task"] = TASK_OF_PIPELINE.get(model.get("pipeline_tag") or "")
+    return model
+
+
+def status_history(db: sqlite_utils.Database, model_id: str) -> list[dict[str, Any]]:
+    """The audit trail of one model, oldest first."""
+    return rows(db, "SELECT * FROM status_transitions WHERE model_id = ? ORDER BY id", [model_id])
+
+
+def _record_transition(
+    db: sqlite_utils.Database,
+    model_id: str,
+    from_status: str | None,
+    to_status: str,
+    reason: str,
+    actor: str,
+    evidence: str | None,
+) -> None:
+    db.execute(
+        "INSERT INTO status_transitions (model_id, from_status, to_status, at, actor, reason, evidence) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [model_id, from_status, to_status, utcnow(), actor, reason, evidence],
+    )
+
+
+def set_status(
+    db: sqlite_utils.Database,
+    model_id: str,
+    to_status: str,
+    reason: str,
+    actor: str = "operator",
+    evidence: str | None = None,
+) -> dict[str, Any]:
+    """Move a candidate to ``to_status`` with a reason, recorded in the audit trail.
+
+    Promoting a model demotes the task's current production model to ``shadow`` (also audited).
+    Returns ``{"model_id", "from", "to", "demoted"}``.
+    """
+    if to_status not in STATUSES:
+        raise RegistryError(f"unknown status {to_status!r}; choose one of {', '.join(STATUSES)}")
+    if not reason or not reason.strip():
+        raise RegistryError("a reason is required for every status change")
+    reason = reason.strip()
+    demoted: list[str] = []
+    with write_tx(db):
+        row = one(
+            db,
+            "SELECT c.status, m.pipeline_tag FROM candidates c JOIN models m ON m.model_id = c.model_id "
+            "WHERE c.model_id = ?",
+            [model_id],
+        )
+        if row is None:
+            raise RegistryError(f"no candidate {model_id!r} in the registry")
+        current = row["status"]
+        if to_status == current:
+            raise RegistryError(f"{model_id} is already {current}")
+        if to_status not in TRANSITIONS[current]:
+            allowed = ", ".join(TRANSITIONS[current])
+            raise RegistryError(f"cannot move {model_id} from {current} to {to_status} (allowed: {allowed})")
+        if to_status == "promoted":
+            task = TASK_OF_PIPELINE.get(row["pipeline_tag"] or "")
+            tags = [t for t, k in TASK_OF_PIPELINE.items() if k == task]
+            if tags:
+                holders = db.execute(
+                    "SELECT c.model_id FROM candidates c JOIN models m ON m.model_id = c.model_id "
+                    f"WHERE c.status = 'promoted' AND m.pipeline_tag IN ({', '.join('?' for _ in tags)})",
+                    tags,
+                ).fetchall()
+                for (holder,) in holders:
+                    db.execute(
+                        "UPDATE candidates SET status = 'shadow', updated_at = ? WHERE model_id = ?",
+                        [utcnow(), holder],
+                    )
+                    _record_transition(
+                        db, holder, "promoted", "shadow", f"replaced in production by {model_id}", actor, evidence
+                    )
+                    demoted.append(holder)
+        db.execute("UPDATE candidates SET status = ?, updated_at = ? WHERE model_id = ?", [to_status, utcnow(), model_id])
+        _record_transition(db, model_id, current, to_status, reason, actor, evidence)
+    return {"model_id": model_id, "from": current, "to": to_status, "demoted": demoted}
+
+
+def production_model(db: sqlite_utils.Database, task: str) -> str | None:
+    """The promoted model serving ``task`` (``retrieval`` or ``qa``), or None."""
+    tags = [t for t, k in TASK_OF_PIPELINE.items() if k == task]
+    if not tags:
+        return None
+    found = db.execute(
+        "SELECT c.model_id FROM candidates c JOIN models m ON m.model_id = c.model_id "
+        f"WHERE c.status = 'promoted' AND m.pipeline_tag IN ({', '.join('?' for _ in tags)}) "
+        "ORDER BY c.updated_at DESC LIMIT 1",
+        tags,
+    ).fetchone()
+    return found[0] if found else None
+
+
+def counts_by_status(db: sqlite_utils.Database) -> dict[str, int]:
+    """Number of candidates in each status (every status present, zeros included)."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for status, n in db.execute("SELECT status, COUNT(*) FROM candidates GROUP BY status").fetchall():
+        counts[status] = n
+    return counts

@@ -1,0 +1,166 @@
+"""The one SQLite store: connections, write transactions, versioned migrations, small helpers.
+
+- WAL journal, so readers never block; every writer starts with ``BEGIN IMMEDIATE`` (:func:`write_tx`) so
+  the busy timeout applies instead of an instant "database is locked".
+- One connection per thread (:func:`get_db`); Streamlit runs each session in its own thread.
+- Schema changes are SQL files in ``hfops/migrations/NNNN_name.sql``, applied once each, in order, and
+  recorded in ``schema_migrations``; later features add a file, never edit an applied one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+BUSY_TIMEOUT_MS = 30_000
+_local = threading.local()
+_migrated: set[str] = set()
+_migrate_lock = threading.Lock()
+
+
+def utcnow() -> str:
+    """Current UTC time as ISO-8601 with a ``Z`` suffix (the store's one timestamp format)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(value: str | None) -> datetime | None:
+    """Parse a store timestamp back to an aware datetime (None stays None)."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def stable_hash(value: Any) -> str:
+    """SHA-256 of a JSON-serialisable value with sorted keys (record and input fingerprints)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON for columns holding structured values."""
+    return json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=False)
+
+
+def loads(value: str | None, default: Any = None) -> Any:
+    """Inverse of :func:`dumps`, tolerant of NULL."""
+    return default if value in (None, "") else json.loads(value)
+
+
+def _open(path: Path) -> sqlite_utils.Database:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return sqlite_utils.Database(conn)
+
+
+def connect(path: str | Path, migrate: bool = True) -> sqlite_utils.Database:
+    """Open a new connection to the store at ``path`` (created if missing) and bring its schema up to date."""
+    db = _open(Path(path))
+    if migrate:
+        key = str(Path(path).resolve())
+        with _migrate_lock:
+            if key not in _migrated:
+                apply_migrations(db)
+                _migrated.add(key)
+    return db
+
+
+def get_db(path: str | Path) -> sqlite_utils.Database:
+    """This thread's connection to ``path`` (one connection per thread, opened on first use)."""
+    cache: dict[str, sqlite_utils.Database] = getattr(_local, "dbs", None) or {}
+    _local.dbs = cache
+    key = str(Path(path).resolve())
+    if key not in cache:
+        cache[key] = connect(path)
+    return cache[key]
+
+
+def close_thread_connections() -> None:
+    """Close this thread's cached connections (tests, worker shutdown)."""
+    for db in (getattr(_local, "dbs", None) or {}).values():
+        db.conn.close()
+    _local.dbs = {}
+
+
+@contextlib.contextmanager
+def write_tx(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A writer transaction started with ``BEGIN IMMEDIATE``; nested calls become savepoints."""
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    else:
+        db.conn.execute("COMMIT")
+
+
+def _migration_files() -> list[tuple[str, str]]:
+    folder = resources.files("hfops") / "migrations"
+    files = sorted((f.name, f.read_text(encoding="utf-8")) for f in folder.iterdir() if f.name.endswith(".sql"))
+    return [(name.removesuffix(".sql"), sql) for name, sql in files]
+
+
+def _statements(sql: str) -> Iterator[str]:
+    buffer = ""
+    for line in sql.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                yield buffer
+            buffer = ""
+    if buffer.strip() and not buffer.strip().startswith("--"):
+        yield buffer
+
+
+def apply_migrations(db: sqlite_utils.Database) -> list[str]:
+    """Apply every migration file not yet recorded; return the versions applied now."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    applied_now: list[str] = []
+    with write_tx(db):
+        done = {row[0] for row in db.execute("SELECT version FROM schema_migrations").fetchall()}
+        for version, sql in _migration_files():
+            if version in done:
+                continue
+            for statement in _statements(sql):
+                db.execute(statement)
+            db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", [version, utcnow()])
+            applied_now.append(version)
+    return applied_now
+
+
+def schema_version(db: sqlite_utils.Database) -> list[str]:
+    """Versions recorded as applied, in order."""
+    return [r[0] for r in db.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()]
+
+
+def rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+    """Run a query and return its rows as dicts."""
+    cursor = db.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def one(db: sqlite_utils.Database, sql: str, params: Any = ()) -> dict[str, Any] | None:
+    """First row of a query as a dict, or None."""
+    found = rows(db, sql, params)
+    return found[0] if found else None

@@ -1,0 +1,38 @@
+"""Shared fixtures: an isolated environment (no secrets, no Hub), a fresh store, an artefacts folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
+os.environ.pop("HF_HUB_OFFLINE", None)  # it would block the local stand-in servers too
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No real secrets or console settings leak into a test; each test gets its own working dir."""
+    for name in ("HUGGINGFACE_API_KEY", "HUGGINGFACE_WRITE_TOKEN", "HF_TOKEN", "SPACE_ID",
+                 "HFOPS_CONFIG", "HFOPS_DB", "HFOPS_DEMO"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    """Path of a fresh, empty store."""
+    return str(tmp_path / "hfops.db")
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    """Folder for files tests keep (screenshots), under test-artifacts/ at the repo root."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
