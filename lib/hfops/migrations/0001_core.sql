@@ -22,7 +22,8 @@ CREATE TABLE models (
     matches_rule INTEGER NOT NULL DEFAULT 0,
     rule_failures TEXT NOT NULL DEFAULT '[]',     -- JSON list of the rule clauses it fails
     raw TEXT NOT NULL,                            -- the API record as received
-    record_hash TEXT NOT NULL,
+    record_hash TEXT NOT NULL,                    -- hash of the raw record
+    rule_hash TEXT,                               -- fingerprint of the rule it was judged by
     source TEXT NOT NULL,                         -- endpoint URL or snapshot path
     first_seen TEXT NOT NULL,
     last_seen TEXT NOT NULL,

@@ -1,0 +1,227 @@
+"""Core verbs: sync, candidates, status, jobs, worker, console."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from hfops import discovery, registry
+from hfops.cli import print_json
+from hfops.config import Settings
+from hfops.errors import HfopsError
+from hfops.paths import REPO_ROOT
+from hfops.store import get_db
+
+
+def _progress_printer() -> Any:
+    """A one-line progress display on a terminal; silent when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def report(done: int, total: int | None = None, message: str | None = None, force: bool = False) -> None:
+        print(f"\r\033[K{message or done}", end="", file=sys.stderr, flush=True)
+
+    return report
+
+
+def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
+    """Sync the Hub (or a snapshot file) into the registry."""
+    report = None if args.quiet else _progress_printer()
+    if args.snapshot:
+        run = discovery.sync_snapshot(settings.store.path, args.snapshot, settings, report)
+    else:
+        run = discovery.sync_hub(settings.store.path, settings, report)
+    if report:
+        print(file=sys.stderr)
+    summary = {k: run.get(k) for k in ("id", "source", "status", "pages", "seen", "inserted", "updated", "unchanged",
+                                       "skipped", "skip_reasons", "matched", "new_candidates", "flagged", "retries",
+                                       "retry_wait_seconds", "message")}
+    if args.json:
+        print_json(summary)
+    else:
+        print(
+            f"sync {summary['id']} {summary['status']}: {summary['seen']} records, {summary['inserted']} new, "
+            f"{summary['updated']} updated, {summary['unchanged']} unchanged, {summary['skipped']} skipped, "
+            f"{summary['matched']} match the rule ({summary['new_candidates']} new candidates, "
+            f"{summary['flagged']} flagged)"
+        )
+        for reason, count in (summary["skip_reasons"] or {}).items():
+            print(f"  skipped {count}: {reason}")
+    return 0
+
+
+def cmd_candidates(args: argparse.Namespace, settings: Settings) -> int:
+    """List candidates (JSON with --json)."""
+    db = get_db(settings.store.path)
+    flt = registry.CandidateFilter(statuses=[args.status] if args.status else [])
+    if args.status and args.status not in registry.STATUSES:
+        raise HfopsError(f"unknown status {args.status!r}; choose one of {', '.join(registry.STATUSES)}")
+    found, total = registry.list_candidates(db, flt, sort=args.sort, page=1, page_size=args.limit)
+    keys = ("model_id", "pipeline_tag", "license", "library", "downloads", "likes", "safetensors", "quantization",
+            "score", "status")
+    out = [{k: (r[k].split(",") if k == "quantization" and r[k] else ([] if k == "quantization" else r[k]))
+            for k in keys} for r in found]
+    if args.json:
+        print_json(out)
+        return 0
+    print(f"{total} candidates" + (f" (showing {len(out)})" if total > len(out) else ""))
+    for r in out:
+        quant = ",".join(r["quantization"]) or "-"
+        print(f"{r['score']:.3f}  {r['status']:<10} {r['pipeline_tag'] or '-':<20} {r['license'] or '-':<14} "
+              f"{quant:<10} {r['model_id']}")
+    return 0
+
+
+def cmd_status_set(args: argparse.Namespace, settings: Settings) -> int:
+    """Change a candidate's status with a reason (audited)."""
+    db = get_db(settings.store.path)
+    result = registry.set_status(db, args.model_id, args.status, args.reason, actor=args.actor,
+                                 evidence=args.evidence)
+    print(f"{result['model_id']}: {result['from']} -> {result['to']}")
+    for demoted in result["demoted"]:
+        print(f"{demoted}: promoted -> shadow (replaced in production)")
+    return 0
+
+
+def cmd_status_show(args: argparse.Namespace, settings: Settings) -> int:
+    """Counts by status and the last sync run."""
+    db = get_db(settings.store.path)
+    out = {"store": str(settings.store.path), "counts": registry.counts_by_status(db),
+           "last_sync": discovery.last_sync_run(db)}
+    if args.json:
+        print_json(out)
+    else:
+        print(f"store: {out['store']}")
+        for status, n in out["counts"].items():
+            print(f"  {status:<10} {n}")
+        last = out["last_sync"]
+        print(f"last sync: {last['status']} {last['started_at']} ({last['message']})" if last else "last sync: never")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
+    """The audit trail of one model."""
+    db = get_db(settings.store.path)
+    if registry.get_model(db, args.model_id) is None:
+        raise HfopsError(f"no model {args.model_id!r} in the registry")
+    history = registry.status_history(db, args.model_id)
+    if args.json:
+        print_json(history)
+    else:
+        for h in history:
+            print(f"{h['at']}  {h['from_status'] or '-'} -> {h['to_status']}  by {h['actor']}: {h['reason']}"
+                  + (f" [{h['evidence']}]" if h["evidence"] else ""))
+    return 0
+
+
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    """Create the store and load the embedded default on first start."""
+    run = discovery.ensure_embedded_default(settings.store.path, settings)
+    if run:
+        print(f"loaded the embedded default: {run['seen']} records, {run['matched']} candidates")
+    else:
+        print(f"store ready: {settings.store.path}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the job worker in the foreground (Ctrl-C stops it)."""
+    from hfops.worker import run_worker
+
+    get_db(settings.store.path)
+    print(f"worker on {settings.store.path}", file=sys.stderr)
+    run_worker(settings.store.path, workers=args.workers, nightly_hour=settings.eval.nightly_hour,
+               nightly_minute=settings.eval.nightly_minute)
+    return 0
+
+
+def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
+    """Load the embedded default if needed, start the worker and the Streamlit console; Ctrl-C stops both."""
+    cmd_init(args, settings)
+    env = dict(os.environ, HFOPS_DB=os.path.abspath(settings.store.path))
+    if settings.source_file:
+        env["HFOPS_CONFIG"] = os.path.abspath(settings.source_file)
+    if args.demo:
+        env["HFOPS_DEMO"] = "1"
+    hfops_cmd = [sys.executable, "-m", "hfops.cli"]
+    if settings.source_file:
+        hfops_cmd += ["--config", env["HFOPS_CONFIG"]]
+    hfops_cmd += ["worker", "--db", env["HFOPS_DB"]]
+    children = []
+    if not args.demo:
+        children.append(subprocess.Popen(hfops_cmd, env=env))
+    children.append(subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app.py"), "--server.port", str(args.port),
+         "--server.address", args.host, "--browser.gatherUsageStats", "false"],
+        env=env, cwd=str(REPO_ROOT),
+    ))
+    print(f"console on http://{args.host}:{args.port} (Ctrl-C stops the console and the worker)", file=sys.stderr)
+    try:
+        while all(c.poll() is None for c in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add the core verbs."""
+    p = sub.add_parser("sync", parents=[common], help="sync Hub models into the registry")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--endpoint", metavar="URL", help="Hub endpoint (default: [hub] endpoint)")
+    src.add_argument("--snapshot", metavar="FILE", help="a JSON / JSON Lines file of API records")
+    p.add_argument("--json", action="store_true", help="print the sync run as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=cmd_sync, setting_overrides=lambda a: {"hub.endpoint": a.endpoint})
+
+    p = sub.add_parser("candidates", parents=[common], help="list candidates")
+    p.add_argument("--status", help=f"one of {', '.join(registry.STATUSES)}")
+    p.add_argument("--sort", default="score", choices=sorted(registry.SORTABLE))
+    p.add_argument("--limit", type=int, default=1000, help="at most this many rows (default 1000)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_candidates)
+
+    p = sub.add_parser("status", help="candidate status: set or show")
+    status_sub = p.add_subparsers(dest="status_verb", metavar="ACTION", required=True)
+    q = status_sub.add_parser("set", parents=[common], help="change a candidate's status (audited)")
+    q.add_argument("model_id")
+    q.add_argument("status", choices=registry.STATUSES)
+    q.add_argument("--reason", required=True)
+    q.add_argument("--actor", default=os.environ.get("USER") or "operator")
+    q.add_argument("--evidence", help="link to the evidence, e.g. eval_run:12")
+    q.set_defaults(func=cmd_status_set)
+    q = status_sub.add_parser("show", parents=[common], help="counts by status and the last sync")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_status_show)
+
+    p = sub.add_parser("history", parents=[common], help="the audit trail of one model")
+    p.add_argument("model_id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("init", parents=[common], help="create the store; load the embedded default if empty")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("worker", parents=[common], help="run the job worker (huey) in the foreground")
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("console", parents=[common], help="start the worker and the Streamlit console")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--demo", action="store_true", help="read-only demo mode (no worker, no write actions)")
+    p.set_defaults(func=cmd_console)

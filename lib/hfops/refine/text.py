@@ -1,0 +1,114 @@
+"""Deterministic query clean-up and rule-based intent detection (no model, microseconds per query)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Intents, close to MS MARCO's query types plus the shapes people type into a search/QA box.
+INTENTS = (
+    "definition",  # what is X / meaning of X
+    "how_to",  # how do I / how to
+    "numeric",  # how many / how much / cost / population
+    "time",  # when / what year
+    "person",  # who
+    "location",  # where
+    "reason",  # why
+    "comparison",  # X vs Y / difference between
+    "yes_no",  # is / does / can ...
+    "entity",  # which / what <noun> (other factoid questions)
+    "search",  # keywords, no question form
+)
+
+_LEADING_FILLERS = [
+    r"(?:um+|uh+|erm+|hmm+|ah+|eh+|well|so|ok(?:ay)?|hey|hi|hello|yo|like|basically|actually|just|please|pls|plz)\b[\s,.!]*",
+    r"(?:i\s+(?:was\s+)?wonder(?:ing)?|i\s+want(?:ed)?\s+to\s+know|i(?:'d|\s+would)\s+like\s+to\s+know"
+    r"|i\s+need\s+to\s+know|do\s+you\s+know|(?:can|could|would)\s+(?:you|u)\s+(?:please\s+)?(?:tell|show)\s+me"
+    r"|tell\s+me|explain\s+to\s+me|quick\s+question)\b[\s,:]*",
+]
+_LEADING_FILLER = re.compile(r"^(?:" + "|".join(_LEADING_FILLERS) + r")", re.IGNORECASE)
+_INNER_FILLER = re.compile(r"(?:(?<=\s)|^)(?:um+|uh+|erm+|you\s+know|i\s+mean)\b[,]?\s*", re.IGNORECASE)
+_TRAILING_FILLER = re.compile(
+    r"[\s,]*\b(?:please|pls|plz|thanks|thank\s+you|thx|lol|ok(?:ay)?)\s*[.!]*\s*(?=[?!.]*$)", re.IGNORECASE
+)
+_REPEATED_PUNCT = re.compile(r"([?!.,;:])[?!.,;:]*")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([?!.,;:])")
+_MISSING_SPACE_AFTER = re.compile(r"([,;:])(?=[^\s\d])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_LONE_I = re.compile(r"\bi\b(?!\.)")
+
+_QUESTION_START = re.compile(
+    r"^(?:what|whats|what's|which|who|whom|whose|where|when|why|how|is|are|was|were|do|does|did|can|could|"
+    r"should|would|will|shall|has|have|had|may|might|am)\b",
+    re.IGNORECASE,
+)
+
+_INTENT_RULES: list[tuple[str, re.Pattern[str]]] = [
+    ("comparison", re.compile(r"\b(?:vs\.?|versus|difference\s+between|compared?\s+(?:to|with)|better\s+than)\b")),
+    ("how_to", re.compile(r"^(?:how\s+(?:do|does|can|could|should|would)\s+(?:i|you|we|one)|how\s+to)\b")),
+    ("numeric", re.compile(
+        r"^(?:how\s+(?:many|much|long|far|old|big|large|tall|high|deep|wide|often|fast))\b"
+        r"|\b(?:cost|price|salary|population|percentage|percent|number\s+of|amount\s+of|average|calories|"
+        r"temperature|distance|length)\b"
+    )),
+    ("time", re.compile(r"^(?:when)\b|^(?:what|which)\s+(?:year|date|day|month|century|time|decade)\b")),
+    ("person", re.compile(r"^(?:who|whom|whose)\b|\bwho\s+(?:is|was|were|are)\b")),
+    ("location", re.compile(r"^(?:where)\b|^(?:what|which)\s+(?:country|city|state|region|continent|county|river)\b")),
+    ("reason", re.compile(r"^(?:why)\b|\bwhat\s+causes?\b|\breason\s+(?:for|why)\b")),
+    ("definition", re.compile(
+        r"^(?:what|whats|what's)\s+(?:is|are|was|were)\s+(?:an?\s+|the\s+)?\w+(?:\s+\w+){0,3}\s*$"
+        r"|^(?:define|definition\s+of|meaning\s+of)\b|\bmeaning\s+of\b|\bdefinition\b|^(?:what|whats|what's)\s+does\b.*\bmean\b"
+    )),
+    ("yes_no", re.compile(r"^(?:is|are|was|were|do|does|did|can|could|should|would|will|shall|has|have|had|may|might|am)\b")),
+    ("entity", re.compile(r"^(?:what|whats|what's|which|how)\b")),
+]
+
+
+def _strip_fillers(text: str) -> str:
+    previous = None
+    while previous != text:  # "um so like what is" -> "what is"
+        previous = text
+        text = _LEADING_FILLER.sub("", text, count=1).lstrip(" ,.;:!-")
+    text = _INNER_FILLER.sub("", text)
+    text = _TRAILING_FILLER.sub("", text)
+    return text
+
+
+def _fix_casing(text: str) -> str:
+    letters = [c for c in text if c.isalpha()]
+    if letters and sum(c.isupper() for c in letters) / len(letters) > 0.7 and len(letters) > 3:
+        text = text.lower()  # SHOUTING -> normal case (proper nouns are lost; a fair trade)
+    text = _LONE_I.sub("I", text)
+    return text[:1].upper() + text[1:]
+
+
+def clean_query(query: str) -> str:
+    """Whitespace, control characters, repeated punctuation, filler words and casing cleaned up.
+
+    Questions end with a single ``?``. Never returns an empty string for a non-blank query: when
+    clean-up would remove everything, the whitespace-normalised query is returned.
+    """
+    text = unicodedata.normalize("NFKC", query)
+    text = _CONTROL.sub(" ", text)
+    text = " ".join(text.split())
+    fallback = text
+    text = _REPEATED_PUNCT.sub(r"\1", text)
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+    text = _MISSING_SPACE_AFTER.sub(r"\1 ", text)
+    text = _strip_fillers(text)
+    text = " ".join(text.split()).strip(" ,;:-")
+    if not any(c.isalnum() for c in text):
+        return fallback
+    text = _fix_casing(text)
+    if _QUESTION_START.match(text):
+        text = text.rstrip(" .!?") + "?"
+    return text
+
+
+def detect_intent(text: str) -> str:
+    """The first matching intent of :data:`INTENTS` for a (cleaned) query; ``search`` for keywords."""
+    lowered = " ".join(text.casefold().replace("?", " ").split())
+    for intent, pattern in _INTENT_RULES:
+        if pattern.search(lowered):
+            return intent
+    return "search"

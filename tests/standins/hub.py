@@ -1,0 +1,175 @@
+"""Stand-in for the Hub's model listing API, ``GET /api/models``, serving real records.
+
+Protocol as the Hub speaks it:
+- query: ``pipeline_tag``, repeated ``filter`` (each must hold: a tag, ``license:<id>``, or the library),
+  ``search`` (substring of the id), ``sort`` (``downloads`` | ``likes`` | ``lastModified`` | ``createdAt`` |
+  ``trendingScore``, always descending), ``limit`` (page size, capped at 1000), repeated ``expand``;
+- field projection: with ``expand`` only ``_id``, ``id`` and the expanded fields come back; without it the
+  list defaults (``_id, id, likes, trendingScore, private, downloads, tags, pipeline_tag, library_name,
+  createdAt, modelId``);
+- pagination: a ``Link: <absolute next URL>; rel="next"`` header with an opaque ``cursor``.
+
+Faults for tests (``server.faults[page_number] = kind``, pages counted from 1 across all requests, or
+``server.fault_every``): ``429`` (with ``Retry-After: server.retry_after``), ``500``, ``503``, ``slow``
+(sleeps ``server.slow_seconds`` before answering), ``malformed`` (200 with a body that is not JSON), ``drop``
+(closes the connection). Each fault fires once (``server.sticky_faults`` keeps them). ``server.log`` records
+every request path.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+DEFAULT_LIST_FIELDS = (
+    "_id", "id", "likes", "trendingScore", "private", "downloads", "tags", "pipeline_tag", "library_name",
+    "createdAt", "modelId",
+)
+SORT_KEYS = {"downloads", "likes", "lastModified", "createdAt", "trendingScore"}
+
+
+def load_records(path: str) -> list[dict[str, Any]]:
+    """Records of a JSON Lines snapshot (the shipped data/hub/models_snapshot.jsonl)."""
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _matches(record: dict[str, Any], query: dict[str, list[str]]) -> bool:
+    tags = record.get("tags") or []
+    if "pipeline_tag" in query and record.get("pipeline_tag") != query["pipeline_tag"][0]:
+        return False
+    for wanted in query.get("filter", []):
+        if wanted not in tags and record.get("library_name") != wanted:
+            return False
+    if "search" in query and query["search"][0].lower() not in str(record.get("id", "")).lower():
+        return False
+    return True
+
+
+class HubStandIn:
+    """A threaded HTTP server on 127.0.0.1 serving ``records`` as the Hub's /api/models would."""
+
+    def __init__(self, records: list[dict[str, Any]], default_page_size: int = 1000) -> None:
+        self.records = records
+        self.default_page_size = default_page_size
+        self.faults: dict[int, str] = {}
+        self.fault_every: tuple[int, str] | None = None
+        self.sticky_faults = False
+        self.retry_after = "1"
+        self.slow_seconds = 2.0
+        self.pages_served = 0
+        self.log: list[str] = []
+        self._lock = threading.Lock()
+        self._sorted_cache: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> HubStandIn:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> HubStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def model_requests(self) -> list[str]:
+        return [p for p in self.log if p.startswith("/api/models")]
+
+    def _result_set(self, query: dict[str, list[str]]) -> list[dict[str, Any]]:
+        key = json.dumps({k: v for k, v in sorted(query.items()) if k in ("pipeline_tag", "filter", "search", "sort")})
+        sort = (query.get("sort") or [""])[0]
+        cache_key = (key, sort)
+        if cache_key not in self._sorted_cache:
+            found = [r for r in self.records if _matches(r, query)]
+            if sort in SORT_KEYS:
+                found.sort(key=lambda r: (r.get(sort) is not None, r.get(sort) or 0), reverse=True)
+            self._sorted_cache[cache_key] = found
+        return self._sorted_cache[cache_key]
+
+    def _take_fault(self) -> str | None:
+        with self._lock:
+            self.pages_served += 1
+            number = self.pages_served
+            if self.fault_every and number % self.fault_every[0] == 0:
+                return self.fault_every[1]
+            fault = self.faults.get(number)
+            if fault and not self.sticky_faults:
+                del self.faults[number]
+            return fault
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json; charset=utf-8")
+                    self.send_header("Content-Length", str(len(body)))
+                    for key, value in (headers or {}).items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                standin.log.append(self.path)
+                parts = urlsplit(self.path)
+                if parts.path != "/api/models":
+                    self._send(404, b'{"error":"Not Found"}')
+                    return
+                fault = standin._take_fault()
+                if fault == "429":
+                    self._send(429, b'{"error":"rate limited"}', {"Retry-After": standin.retry_after})
+                    return
+                if fault in ("500", "503"):
+                    self._send(int(fault), b'{"error":"server error"}')
+                    return
+                if fault == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if fault == "slow":
+                    time.sleep(standin.slow_seconds)
+                query = parse_qs(parts.query)
+                cursor = query.pop("cursor", ["0"])[0]
+                offset = int(base64.urlsafe_b64decode(cursor.encode()).decode() or 0) if cursor != "0" else 0
+                limit = min(int((query.get("limit") or [standin.default_page_size])[0]), 1000)
+                found = standin._result_set(query)
+                page = found[offset:offset + limit]
+                expand = query.get("expand")
+                fields = ("_id", "id", *expand) if expand else DEFAULT_LIST_FIELDS
+                body = [{k: r[k] for k in fields if k in r} for r in page]
+                headers = {}
+                if offset + limit < len(found):
+                    next_query = {k: v for k, v in query.items()}
+                    next_query["cursor"] = [base64.urlsafe_b64encode(str(offset + limit).encode()).decode()]
+                    pairs = [(k, v) for k, vs in next_query.items() for v in vs]
+                    headers["Link"] = f'<{standin.url}/api/models?{urlencode(pairs)}>; rel="next"'
+                payload = b"{not json" if fault == "malformed" else json.dumps(body).encode()
+                self._send(200, payload, headers)
+
+        return Handler
