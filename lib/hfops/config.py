@@ -7,8 +7,6 @@ Secrets never live here: they come from ``HUGGINGFACE_API_KEY`` / ``HUGGINGFACE_
 
 from __future__ import annotations
 
-from hfops.errors import HfopsError
-
 import dataclasses
 import os
 import tomllib
@@ -17,6 +15,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from hfops.errors import HfopsError
 
 DEFAULT_CONFIG_FILE = "hfops.toml"
 API_KEY_ENV = "HUGGINGFACE_API_KEY"

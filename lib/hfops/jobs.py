@@ -8,8 +8,6 @@ The console enqueues (:func:`enqueue`) and polls (:func:`get_job`); it never run
 
 from __future__ import annotations
 
-from hfops.errors import HfopsError
-
 import time
 import traceback
 from collections.abc import Callable
@@ -18,6 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
+from hfops.errors import HfopsError
 from hfops.store import dumps, get_db, loads, one, rows, utcnow, write_tx
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed")

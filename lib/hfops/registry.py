@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from hfops.errors import HfopsError
-
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlite_utils
 
+from hfops.errors import HfopsError
 from hfops.store import loads, one, rows, utcnow, write_tx
 
 STATUSES = ("candidate", "evaluating", "shadow", "promoted", "rejected", "retired")
