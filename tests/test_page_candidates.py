@@ -1,0 +1,239 @@
+"""Candidates page (AppTest): filters, SQL paging, detail view, audited status changes, demo mode."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from markdown_it import MarkdownIt
+from streamlit.testing.v1 import AppTest
+
+from hfops import discovery, registry
+from hfops.store import connect
+from tests.registry_rows import add_candidates, numbered
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGE = "pages/candidates.py"
+
+# Known rows: 60 plain embedding candidates plus a few with distinctive facets.
+SPECIAL = [
+    {"model_id": "acme/gen-gptq", "pipeline_tag": "text-generation", "library_name": "transformers",
+     "license": "mit", "quantization": "gptq", "score": 0.31},
+    {"model_id": "acme/gen-awq-gguf", "pipeline_tag": "text2text-generation", "library_name": "transformers",
+     "license": "creativeml-openrail-m", "use_restricted": 1, "quantization": "awq,gguf", "score": 0.22},
+    {"model_id": "acme/old-flagged", "license": "bsd-3-clause", "score": 0.12, "status": "rejected",
+     "flag": "no longer matches the rule: licence", "rule_failures": ["licence not allowed: cc-by-nc-4.0"]},
+]
+
+
+def open_page(db_path: str, monkeypatch: pytest.MonkeyPatch, demo: bool = False) -> AppTest:
+    """The console on the Candidates page over the store at ``db_path``."""
+    monkeypatch.setenv("HFOPS_DB", db_path)
+    if demo:
+        monkeypatch.setenv("HFOPS_DEMO", "1")
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def shown_ids(at: AppTest) -> list[str]:
+    return at.dataframe[0].value["model_id"].tolist()
+
+
+def frame_with(at: AppTest, column: str) -> pd.DataFrame:
+    """The first dataframe on the page that has ``column`` (dataframes carry no key in AppTest)."""
+    for frame in at.dataframe:
+        if column in frame.value.columns:
+            return frame.value
+    raise AssertionError(f"no dataframe with a {column!r} column")
+
+
+def rendered_markdown(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown]
+
+
+@pytest.fixture
+def store(db_path: str) -> str:
+    add_candidates(db_path, numbered(60) + SPECIAL)
+    return db_path
+
+
+def test_first_page_sorted_by_score(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(store, monkeypatch)
+    assert shown_ids(at) == [f"org/model-{i:03d}" for i in range(50)]
+    assert at.caption[0].value == "Showing 1–50 of 63 candidates"
+    assert at.number_input(key="cand_page").label == "Page (of 2)"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("cand_pipeline", ["text-generation"], ["acme/gen-gptq"]),
+        ("cand_license", ["mit", "creativeml-openrail-m"], ["acme/gen-gptq", "acme/gen-awq-gguf"]),
+        ("cand_library", ["transformers"], ["acme/gen-gptq", "acme/gen-awq-gguf"]),
+        ("cand_quant", ["gguf"], ["acme/gen-awq-gguf"]),
+        ("cand_status", ["rejected"], ["acme/old-flagged"]),
+    ],
+)
+def test_multiselect_filters_change_rows(
+    store: str, monkeypatch: pytest.MonkeyPatch, key: str, value: list[str], expected: list[str]
+) -> None:
+    at = open_page(store, monkeypatch)
+    at.multiselect(key=key).set_value(value).run()
+    assert shown_ids(at) == expected
+
+
+def test_quantization_none_score_text_and_flag_filters(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(store, monkeypatch)
+    at.multiselect(key="cand_quant").set_value(["none"]).run()
+    assert "acme/gen-gptq" not in shown_ids(at)
+    assert at.caption[0].value.endswith("of 61 candidates")
+
+    at.multiselect(key="cand_quant").set_value([])
+    at.slider(key="cand_min_score").set_value(0.95).run()
+    assert shown_ids(at) == [f"org/model-{i:03d}" for i in range(41)]  # scores 0.99 .. 0.95
+
+    at.slider(key="cand_min_score").set_value(0.0)
+    at.text_input(key="cand_text").input("model-05").run()
+    assert shown_ids(at) == [f"org/model-05{i}" for i in range(10)]
+
+    at.text_input(key="cand_text").input("no_such%model").run()
+    assert not at.dataframe  # LIKE wildcards are escaped: nothing matches
+    assert "No candidates match" in at.info[0].value
+
+    at.text_input(key="cand_text").input("")
+    at.checkbox(key="cand_flagged").check().run()
+    assert shown_ids(at) == ["acme/old-flagged"]
+
+
+def test_pagination_and_sorting(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(store, monkeypatch)
+    at.selectbox(key="cand_page_size").set_value(25).run()
+    assert at.number_input(key="cand_page").label == "Page (of 3)"
+    at.number_input(key="cand_page").set_value(2).run()
+    assert shown_ids(at) == [f"org/model-{i:03d}" for i in range(25, 50)]
+    assert at.caption[0].value == "Showing 26–50 of 63 candidates"
+    at.number_input(key="cand_page").set_value(3).run()
+    assert shown_ids(at)[-3:] == ["acme/gen-gptq", "acme/gen-awq-gguf", "acme/old-flagged"]
+
+    # A filter change goes back to page 1.
+    at.multiselect(key="cand_library").set_value(["sentence-transformers"]).run()
+    assert at.number_input(key="cand_page").value == 1
+    assert shown_ids(at)[0] == "org/model-000"
+
+    at.selectbox(key="cand_sort").set_value("model_id")
+    at.toggle(key="cand_desc").set_value(False).run()
+    assert shown_ids(at)[:2] == ["acme/old-flagged", "org/model-000"]
+
+
+def test_detail_view_content(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    registry.set_status(connect(store), "acme/old-flagged", "candidate", "licence fixed upstream", actor="alice")
+    at = open_page(store, monkeypatch)
+    at.multiselect(key="cand_license").set_value(["bsd-3-clause"]).run()
+    assert at.selectbox(key="cand_detail").value == "acme/old-flagged"
+
+    assert at.subheader[0].value == "acme/old\\-flagged"
+    assert "[Open acme/old\\-flagged on the Hub](https://huggingface.co/acme/old-flagged)" in rendered_markdown(at)
+    assert {m.label: m.value for m in at.metric}["Score"] == "0.120"
+    warnings = " ".join(w.value for w in at.warning)
+    assert "no longer matches the rule" in warnings and "cc\\-by\\-nc\\-4\\.0" in warnings
+
+    breakdown = frame_with(at, "contribution")
+    assert breakdown.set_index("term")["contribution"].to_dict() == {
+        "downloads": 0.21, "likes": 0.1, "recency": 0.125, "license": 0.15}
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["data"][0]["type"] == "bar" and spec["data"][0]["y"] == ["downloads", "likes", "recency", "license"]
+    assert "license:apache-2.0" in " ".join(t.value for t in at.text)
+    assert frame_with(at, "file")["file"].tolist() == ["config.json", "model.safetensors", "README.md"]
+    history = frame_with(at, "to_status")
+    assert history[["from_status", "to_status", "actor", "reason"]].values.tolist() == [
+        ["rejected", "candidate", "alice", "licence fixed upstream"]]
+
+
+def test_untrusted_hub_text_is_never_html(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    evil = "evil/<img src=x onerror=alert(1)>[x](javascript:alert(1))"
+    add_candidates(db_path, [{"model_id": evil, "tags": ["<script>alert(1)</script>"],
+                              "siblings": ["<b>weights</b>.safetensors"]}])
+    at = open_page(db_path, monkeypatch)
+    assert at.selectbox(key="cand_detail").value == evil
+    link = next(m for m in rendered_markdown(at) if m.startswith("[Open"))
+    html = MarkdownIt("commonmark").render(link)  # what a Markdown renderer makes of it
+    assert "<img" not in html and "javascript:" not in html.split('href="')[1].split('"')[0]
+    assert html.count("<a ") == 1
+    assert ('href="https://huggingface.co/evil/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E%5Bx%5D'
+            '%28javascript%3Aalert%281%29%29"') in html
+    assert all(not m.proto.allow_html for m in at.markdown)
+    assert frame_with(at, "file")["file"].tolist() == ["<b>weights</b>.safetensors"]  # shown as data
+
+
+def test_status_change_lands_in_audit_table(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(store, monkeypatch)
+    assert at.selectbox(key="cand_detail").value == "org/model-000"
+    assert at.selectbox(key="cand_next_status").options == list(registry.TRANSITIONS["candidate"])
+    at.selectbox(key="cand_next_status").set_value("evaluating")
+    at.text_area(key="cand_reason").input("top score; run the shadow evals")
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    assert "candidate → evaluating" in at.success[0].value
+    assert at.text_area(key="cand_reason").value == ""  # cleared after success
+
+    with sqlite3.connect(store) as conn:
+        audit = conn.execute("SELECT model_id, from_status, to_status, actor, reason FROM status_transitions").fetchall()
+        status = conn.execute("SELECT status FROM candidates WHERE model_id = 'org/model-000'").fetchone()[0]
+    assert audit == [("org/model-000", "candidate", "evaluating", "console", "top score; run the shadow evals")]
+    assert status == "evaluating"
+    assert frame_with(at, "to_status")["to_status"].tolist() == ["evaluating"]
+    assert at.selectbox(key="cand_next_status").options == list(registry.TRANSITIONS["evaluating"])
+
+
+def test_missing_reason_shows_error_not_exception(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(store, monkeypatch)
+    at.selectbox(key="cand_next_status").set_value("promoted")
+    at.text_area(key="cand_reason").input("   ")
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.error[0].value == "Status change failed: a reason is required for every status change"
+    with sqlite3.connect(store) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM status_transitions").fetchone()[0] == 0
+
+
+def test_demo_mode_has_no_status_form(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(store, monkeypatch, demo=True)
+    assert at.subheader[0].value == "org/model\\-000"  # the detail view is still there
+    assert not at.button and not at.text_area
+    assert "cand_next_status" not in [s.key for s in at.selectbox]
+
+
+def test_empty_store_explains_how_to_load(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(db_path, monkeypatch)
+    assert "No candidates match" in at.info[0].value
+
+
+@pytest.fixture(scope="module")
+def snapshot_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The embedded snapshot synced once for this module (real Hub records)."""
+    path = str(tmp_path_factory.mktemp("snapshot") / "hfops.db")
+    discovery.sync_snapshot(path)
+    return path
+
+
+def test_real_snapshot_rows_match_the_registry(
+    snapshot_store: str, db_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with sqlite3.connect(snapshot_store) as src, sqlite3.connect(db_path) as dst:
+        src.backup(dst)  # a consistent copy, WAL included
+    at = open_page(db_path, monkeypatch)
+    found, total = registry.list_candidates(connect(db_path), page_size=50)
+    assert total > 0
+    assert shown_ids(at) == [r["model_id"] for r in found]
+    tag = found[0]["pipeline_tag"]
+    at.multiselect(key="cand_pipeline").set_value([tag]).run()
+    expected, _ = registry.list_candidates(connect(db_path), registry.CandidateFilter(pipeline_tags=[tag]))
+    assert shown_ids(at) == [r["model_id"] for r in expected]
+    detail = registry.get_model(connect(db_path), found[0]["model_id"])
+    assert frame_with(at, "contribution")["term"].tolist() == list(detail["candidate"]["score_breakdown"])
