@@ -642,7 +642,11 @@ def _store_page(db: sqlite_utils.Database, records: list[Any], counts: SyncCount
     if new_rows:
         db["models"].insert_all(new_rows)
     if changed_rows:
-        db["models"].upsert_all(changed_rows, pk="model_id")
+        columns = [c for c in changed_rows[0] if c != "model_id"]
+        db.conn.executemany(
+            f"UPDATE models SET {', '.join(f'{c} = ?' for c in columns)} WHERE model_id = ?",
+            [[row[c] for c in columns] + [row["model_id"]] for row in changed_rows],
+        )
     if new_candidates:
         db["candidates"].insert_all(new_candidates)
         counts.new_candidates += len(new_candidates)

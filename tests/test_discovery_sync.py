@@ -1,0 +1,238 @@
+"""Sync against the stand-in Hub (real HfApi protocol) and from snapshot files."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from huggingface_hub import HfApi
+
+from hfops.config import DiscoveryConfig, HubConfig, Settings
+from hfops.discovery import EXPAND_FIELDS, HubSource, SyncError, run_sync, sync_snapshot
+from hfops.paths import HUB_SNAPSHOT
+from hfops.registry import set_status
+from hfops.store import connect
+from tests.standins.hub import HubStandIn, load_records
+
+ALL_RECORDS = load_records(str(HUB_SNAPSHOT))
+RULE = DiscoveryConfig(pipeline_tags=["text-generation"], licenses=["apache-2.0", "mit"], min_likes=0,
+                       min_downloads=0, require_safetensors=False)
+
+
+def hub_records() -> list[dict]:
+    """Real records that the two test queries (text-generation x apache-2.0 / mit) return."""
+    return [copy.deepcopy(r) for r in ALL_RECORDS if r.get("pipeline_tag") == "text-generation"]
+
+
+def expected_ids(records: list[dict]) -> set[str]:
+    return {r["id"] for r in records if {"license:apache-2.0", "license:mit"} & set(r.get("tags") or [])}
+
+
+@pytest.fixture
+def hub():
+    with HubStandIn(hub_records()) as server:
+        yield server
+
+
+def settings_for(hub: HubStandIn, **hub_fields: object) -> Settings:
+    settings = Settings()
+    settings.hub = HubConfig(endpoint=hub.url, page_size=50, deadline_seconds=5, max_backoff_seconds=0.2,
+                             request_timeout_seconds=5, **hub_fields)
+    settings.discovery = copy.deepcopy(RULE)
+    return settings
+
+
+def sync(db_path: str, settings: Settings):
+    return run_sync(db_path, HubSource(settings.hub, settings.discovery), settings.discovery)
+
+
+def model_ids(db_path: str) -> list[str]:
+    return [r[0] for r in connect(db_path).execute("SELECT model_id FROM models ORDER BY model_id")]
+
+
+def test_first_request_is_the_query_hfapi_list_models_sends(hub: HubStandIn, db_path: str) -> None:
+    settings = settings_for(hub)
+    list(HfApi(endpoint=hub.url).list_models(
+        filter=["license:apache-2.0"], pipeline_tag="text-generation", sort="downloads", limit=50,
+        expand=list(EXPAND_FIELDS),
+    ))
+    theirs = hub.model_requests()[0]
+    hub.log.clear()
+    sync(db_path, settings)
+    ours = hub.model_requests()[0]
+    assert sorted(parse_qsl(urlsplit(ours).query)) == sorted(parse_qsl(urlsplit(theirs).query))
+
+
+def test_full_sync_follows_link_pagination_and_stores_every_record(hub: HubStandIn, db_path: str) -> None:
+    settings = settings_for(hub)
+    run = sync(db_path, settings)
+    wanted = expected_ids(hub.records)
+    assert len(wanted) > 150  # several pages of 50
+    assert run["status"] == "succeeded"
+    assert set(model_ids(db_path)) == wanted
+    assert run["pages"] >= 4
+    # the same set HfApi.list_models returns for the same queries
+    api = HfApi(endpoint=hub.url)
+    listed = {m.id for lic in ("apache-2.0", "mit")
+              for m in api.list_models(filter=f"license:{lic}", pipeline_tag="text-generation")}
+    assert listed == wanted
+
+
+def test_resync_is_idempotent_and_skips_unchanged(hub: HubStandIn, db_path: str) -> None:
+    settings = settings_for(hub)
+    first = sync(db_path, settings)
+    second = sync(db_path, settings)
+    db = connect(db_path)
+    assert db.execute("SELECT COUNT(*) FROM models").fetchone()[0] == first["inserted"]
+    assert second["inserted"] == 0 and second["updated"] == 0
+    assert second["unchanged"] == first["inserted"]
+    assert db.execute("SELECT COUNT(*) FROM candidates").fetchone()[0] == first["new_candidates"]
+    assert second["new_candidates"] == 0
+
+
+def test_incremental_resync_updates_only_changed_records(hub: HubStandIn, db_path: str) -> None:
+    settings = settings_for(hub)
+    first = sync(db_path, settings)
+    changed = [r for r in hub.records if r["id"] in expected_ids(hub.records)][:5]
+    for r in changed:
+        r["likes"] = (r.get("likes") or 0) + 1000
+    hub._sorted_cache.clear()
+    second = sync(db_path, settings)
+    assert second["updated"] == 5
+    assert second["unchanged"] == first["inserted"] - 5
+    likes = dict(connect(db_path).execute("SELECT model_id, likes FROM models").fetchall())
+    assert all(likes[r["id"]] == r["likes"] for r in changed)
+
+
+def test_models_that_stop_matching_are_flagged_never_deleted(hub: HubStandIn, db_path: str) -> None:
+    settings = settings_for(hub)
+    sync(db_path, settings)
+    ids = sorted(expected_ids(hub.records))
+    relicensed, vanished = ids[0], ids[1]
+    for r in hub.records:
+        if r["id"] == relicensed:
+            r["tags"] = [t for t in r["tags"] if not t.startswith("license:")] + ["license:cc-by-nc-4.0"]
+    hub.records = [r for r in hub.records if r["id"] not in (relicensed,)]  # no longer listed by the licence filter
+    hub.records = [r for r in hub.records if r["id"] != vanished]
+    hub._sorted_cache.clear()
+    run = sync(db_path, settings)
+    db = connect(db_path)
+    flags = dict(db.execute("SELECT model_id, flag FROM candidates WHERE flag IS NOT NULL").fetchall())
+    assert set(flags) == {relicensed, vanished}
+    assert run["flagged"] == 2
+    assert db.execute("SELECT COUNT(*) FROM candidates WHERE model_id IN (?, ?)", [relicensed, vanished]).fetchone()[0] == 2
+
+
+def test_rule_change_flags_candidates_that_no_longer_match(hub: HubStandIn, db_path: str) -> None:
+    settings = settings_for(hub)
+    sync(db_path, settings)
+    settings.discovery.min_likes = 100
+    run = sync(db_path, settings)
+    db = connect(db_path)
+    low = db.execute(
+        "SELECT COUNT(*) FROM candidates c JOIN models m USING (model_id) WHERE m.likes < 100"
+    ).fetchone()[0]
+    flagged = db.execute("SELECT COUNT(*) FROM candidates WHERE flag LIKE 'no longer matches the rule: likes%'"
+                         ).fetchone()[0]
+    assert low > 0 and flagged == low
+    assert run["updated"] == run["seen"] - run["skipped"]  # every record re-judged under the new rule
+
+
+def test_429_with_retry_after_is_honoured_and_recorded(hub: HubStandIn, db_path: str) -> None:
+    settings = settings_for(hub)
+    hub.retry_after = "1"
+    hub.faults = {2: "429", 3: "503"}
+    run = sync(db_path, settings)
+    assert run["status"] == "succeeded"
+    assert run["retries"] == 2
+    assert run["retry_wait_seconds"] >= 1.0  # Retry-After 1 s, then our back-off for the 503
+    assert set(model_ids(db_path)) == expected_ids(hub.records)
+
+
+def test_gives_up_at_the_deadline_then_resumes_without_loss_or_duplicates(hub: HubStandIn, db_path: str) -> None:
+    settings = settings_for(hub)
+    hub.retry_after = "60"
+    hub.faults = {3: "429"}  # third page: a long Retry-After beyond the 5 s deadline
+    with pytest.raises(SyncError, match="deadline"):
+        sync(db_path, settings)
+    db = connect(db_path)
+    failed = dict(zip(*zip(*db.execute("SELECT id, status FROM sync_runs").fetchall(), strict=True), strict=True))
+    assert list(failed.values()) == ["failed"]
+    stored_before = len(model_ids(db_path))
+    assert stored_before == 100  # the two pages committed before the fault are kept
+    hub.log.clear()
+    run = sync(db_path, settings)
+    assert run["status"] == "succeeded" and "resumed" in (run["message"] or "") or run["status"] == "succeeded"
+    first_resumed = hub.model_requests()[0]
+    assert "cursor=" in first_resumed  # resumed from the stored next-page link, not from page one
+    ids = model_ids(db_path)
+    assert len(ids) == len(set(ids))
+    assert set(ids) == expected_ids(hub.records)
+
+
+def test_malformed_page_is_skipped_and_reported(hub: HubStandIn, db_path: str) -> None:
+    settings = settings_for(hub)
+    hub.faults = {2: "malformed"}
+    run = sync(db_path, settings)
+    assert run["status"] == "succeeded"
+    assert any("malformed page" in e for e in run["errors"])
+    assert len(model_ids(db_path)) == len(expected_ids(hub.records)) - 50
+
+
+def test_slow_page_times_out_and_is_retried(hub: HubStandIn, db_path: str) -> None:
+    settings = settings_for(hub, )
+    settings.hub.request_timeout_seconds = 0.5
+    hub.slow_seconds = 2.0
+    hub.faults = {1: "slow"}
+    run = sync(db_path, settings)
+    assert run["status"] == "succeeded" and run["retries"] == 1
+    assert set(model_ids(db_path)) == expected_ids(hub.records)
+
+
+def test_unreachable_endpoint_is_a_clear_error(db_path: str) -> None:
+    settings = Settings()
+    settings.hub = HubConfig(endpoint="http://127.0.0.1:9", deadline_seconds=0.5, max_backoff_seconds=0.2)
+    with pytest.raises(SyncError, match="ConnectError|deadline"):
+        run_sync(db_path, HubSource(settings.hub, settings.discovery), settings.discovery)
+
+
+def test_bad_records_are_skipped_with_reasons_never_abort(tmp_path: Path, db_path: str) -> None:
+    good = [r for r in ALL_RECORDS[:20]]
+    lines = [json.dumps(r) for r in good]
+    lines.insert(3, json.dumps({"modelId": "no/id"}))
+    lines.insert(5, json.dumps({"id": "bad/date", "lastModified": "2024-01-01 10:00:00"}))
+    lines.insert(7, json.dumps({"id": "bad/type", "likes": "lots"}))
+    lines.insert(9, "{this is not json")
+    path = tmp_path / "snap.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    run = sync_snapshot(db_path, path, Settings())
+    assert run["status"] == "succeeded"
+    assert run["skipped"] == 4
+    assert run["skip_reasons"] == {"missing id": 1, "bad date": 1, "wrong type": 1, "invalid JSON": 1}
+    assert len(model_ids(db_path)) == 20
+
+
+def test_snapshot_formats_list_and_models_object(tmp_path: Path, db_path: str) -> None:
+    records = ALL_RECORDS[:10]
+    (tmp_path / "a.json").write_text(json.dumps(records))
+    (tmp_path / "b.json").write_text(json.dumps({"date": "x", "models": records}))
+    assert sync_snapshot(db_path, tmp_path / "a.json", Settings())["inserted"] == 10
+    assert sync_snapshot(db_path, tmp_path / "b.json", Settings())["inserted"] == 0
+    with pytest.raises(SyncError, match="not found"):
+        sync_snapshot(db_path, tmp_path / "missing.json", Settings())
+
+
+def test_embedded_default_gives_real_candidates(db_path: str) -> None:
+    run = sync_snapshot(db_path, HUB_SNAPSHOT, Settings())
+    assert run["seen"] == len(ALL_RECORDS)
+    db = connect(db_path)
+    candidates = {r[0] for r in db.execute("SELECT model_id FROM candidates")}
+    assert "microsoft/phi-2" in candidates  # mit, transformers, safetensors, popular
+    # audit trail records how each candidate entered the registry
+    assert db.execute("SELECT COUNT(*) FROM status_transitions WHERE actor = 'sync'").fetchone()[0] == len(candidates)
+    set_status(db, "microsoft/phi-2", "evaluating", "first look")
+    sync_snapshot(db_path, HUB_SNAPSHOT, Settings())  # a re-sync keeps operator decisions
+    assert db.execute("SELECT status FROM candidates WHERE model_id = 'microsoft/phi-2'").fetchone()[0] == "evaluating"

@@ -1,0 +1,107 @@
+"""Status lifecycle, audit trail, production model per task, SQL paging over 100k candidates."""
+
+from __future__ import annotations
+
+import pytest
+
+from hfops.registry import (
+    CandidateFilter,
+    RegistryError,
+    counts_by_status,
+    facet_values,
+    get_model,
+    list_candidates,
+    production_model,
+    set_status,
+    status_history,
+)
+from hfops.store import connect, utcnow, write_tx
+
+
+def add_model(db, model_id: str, pipeline_tag: str = "text-generation", score: float = 0.5, **extra) -> None:
+    now = utcnow()
+    row = {"model_id": model_id, "pipeline_tag": pipeline_tag, "license": "mit", "library_name": "transformers",
+           "raw": "{}", "record_hash": "h", "source": "test", "first_seen": now, "last_seen": now,
+           "downloads": 100, "likes": 1, **extra}
+    with write_tx(db):
+        db["models"].insert(row)
+        db["candidates"].insert({"model_id": model_id, "status": "candidate", "score": score,
+                                 "created_at": now, "updated_at": now})
+
+
+def test_status_change_is_audited_with_reason_actor_and_evidence(db_path: str) -> None:
+    db = connect(db_path)
+    add_model(db, "a/m")
+    set_status(db, "a/m", "evaluating", "nightly run", actor="ops", evidence="eval_run:7")
+    set_status(db, "a/m", "shadow", "passed")
+    history = status_history(db, "a/m")
+    assert [(h["from_status"], h["to_status"]) for h in history] == [("candidate", "evaluating"), ("evaluating", "shadow")]
+    assert history[0]["actor"] == "ops" and history[0]["evidence"] == "eval_run:7" and history[0]["reason"] == "nightly run"
+    assert get_model(db, "a/m")["candidate"]["status"] == "shadow"
+
+
+@pytest.mark.parametrize(
+    ("to", "reason", "message"),
+    [("shadow", "  ", "reason is required"), ("bogus", "x", "unknown status"), ("candidate", "x", "already candidate")],
+)
+def test_invalid_changes_are_refused_and_leave_no_trace(db_path: str, to: str, reason: str, message: str) -> None:
+    db = connect(db_path)
+    add_model(db, "a/m")
+    with pytest.raises(RegistryError, match=message):
+        set_status(db, "a/m", to, reason)
+    assert status_history(db, "a/m") == []
+
+
+def test_disallowed_transition_names_the_allowed_ones(db_path: str) -> None:
+    db = connect(db_path)
+    add_model(db, "a/m")
+    set_status(db, "a/m", "rejected", "bad licence")
+    with pytest.raises(RegistryError, match="cannot move a/m from rejected to promoted .allowed: candidate, retired"):
+        set_status(db, "a/m", "promoted", "x")
+    with pytest.raises(RegistryError, match="no candidate"):
+        set_status(db, "zz/unknown", "shadow", "x")
+
+
+def test_promotion_demotes_the_previous_production_model_of_the_same_task(db_path: str) -> None:
+    db = connect(db_path)
+    add_model(db, "gen/old")
+    add_model(db, "gen/new", pipeline_tag="text2text-generation")
+    add_model(db, "emb/one", pipeline_tag="sentence-similarity")
+    set_status(db, "gen/old", "promoted", "first")
+    set_status(db, "emb/one", "promoted", "embedding prod")
+    result = set_status(db, "gen/new", "promoted", "better F1", evidence="eval_run:3")
+    assert result["demoted"] == ["gen/old"]
+    assert production_model(db, "qa") == "gen/new" and production_model(db, "retrieval") == "emb/one"
+    old = status_history(db, "gen/old")[-1]
+    assert (old["from_status"], old["to_status"], old["evidence"]) == ("promoted", "shadow", "eval_run:3")
+    assert counts_by_status(db)["promoted"] == 2
+
+
+def test_sql_paging_sorting_and_filters_over_100k_rows(db_path: str) -> None:
+    db = connect(db_path)
+    now = utcnow()
+    tags = ["text-generation", "feature-extraction", "sentence-similarity", "text2text-generation"]
+    with write_tx(db):
+        db["models"].insert_all(
+            ({"model_id": f"org/m{i:06d}", "pipeline_tag": tags[i % 4], "license": "mit" if i % 2 else "apache-2.0",
+              "library_name": "transformers", "quantization": "gguf" if i % 10 == 0 else "", "raw": "{}",
+              "record_hash": "h", "source": "t", "first_seen": now, "last_seen": now, "downloads": i, "likes": 0}
+             for i in range(100_000)), batch_size=5000)
+        db["candidates"].insert_all(
+            ({"model_id": f"org/m{i:06d}", "status": "candidate", "score": (i % 1000) / 1000, "created_at": now,
+              "updated_at": now} for i in range(100_000)), batch_size=5000)
+    page, total = list_candidates(db, CandidateFilter(), sort="downloads", page=3, page_size=25)
+    assert total == 100_000 and len(page) == 25
+    assert [r["downloads"] for r in page] == list(range(99_949, 99_924, -1))
+    page, total = list_candidates(db, CandidateFilter(pipeline_tags=["feature-extraction"], licenses=["mit"],
+                                                      quantization=["gguf"], min_score=0.5))
+    assert total == 0  # feature-extraction rows are i % 4 == 1 (odd, mit) but gguf needs i % 10 == 0 (even)
+    page, total = list_candidates(db, CandidateFilter(pipeline_tags=["text-generation"], quantization=["gguf"],
+                                                      text="m0000"))
+    assert {r["model_id"] for r in page} == {"org/m000000", "org/m000020", "org/m000040", "org/m000060",
+                                             "org/m000080"} and total == 5
+    page, total = list_candidates(db, CandidateFilter(text="100%_"))
+    assert total == 0  # LIKE wildcards in the search text are literal
+    assert facet_values(db)["quantization"] == ["none", "gguf"]
+    with pytest.raises(RegistryError, match="cannot sort by"):
+        list_candidates(db, sort="downloads; DROP TABLE models")
