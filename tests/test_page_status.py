@@ -1,0 +1,172 @@
+"""Status page (AppTest): counts, last sync run, secrets shown as set / not set only, Sync now, jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from hfops import jobs
+from hfops.paths import HUB_SNAPSHOT
+from hfops.store import connect, dumps, write_tx
+from hfops.worker import get_huey
+from tests.registry_rows import add_candidates, numbered
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGE = "pages/status.py"
+SECRET = "hf_TESTSECRETvalue0123456789"
+WRITE_SECRET = "hf_WRITESECRETvalue987654321"
+
+
+def open_page(db_path: str, monkeypatch: pytest.MonkeyPatch, **env: str) -> AppTest:
+    """The console on the Status page over the store at ``db_path``."""
+    monkeypatch.setenv("HFOPS_DB", db_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at: AppTest) -> list[str]:
+    return [t.value for t in at.text]
+
+
+def walk(node: Any) -> Iterator[Any]:
+    yield node
+    children = getattr(node, "children", None) or {}
+    for child in children.values():
+        yield from walk(child)
+
+
+def everything_rendered(at: AppTest) -> str:
+    """Every element and block the app sent (protobuf text, dataframe contents included), as one string."""
+    parts = []
+    for node in walk(at._tree):
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            parts.append(str(proto))
+    parts.extend(frame.value.to_csv() for frame in at.dataframe)
+    return "\n".join(parts)
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> str:
+    path = tmp_path / "console.toml"
+    path.write_text('[hub]\nendpoint = "http://127.0.0.1:9/hub-standin"\n\n'
+                    '[inference]\nbase_url = "http://127.0.0.1:9/inference-standin"\n')
+    return str(path)
+
+
+def test_counts_store_endpoints_and_secrets_not_set(
+    db_path: str, monkeypatch: pytest.MonkeyPatch, config_file: str
+) -> None:
+    add_candidates(db_path, numbered(4) + numbered(2, prefix="old/model", status="rejected"))
+    at = open_page(db_path, monkeypatch, HFOPS_CONFIG=config_file)
+    assert {m.label: m.value for m in at.metric} == {
+        "candidate": "4", "evaluating": "0", "shadow": "0", "promoted": "0", "rejected": "2", "retired": "0"}
+    shown = texts(at)
+    assert f"Store: {Path(db_path).resolve()}" in shown
+    assert "Hub endpoint: http://127.0.0.1:9/hub-standin" in shown
+    assert "Inference base URL: http://127.0.0.1:9/inference-standin" in shown
+    assert "HUGGINGFACE_API_KEY: not set" in shown
+    assert "HUGGINGFACE_WRITE_TOKEN: not set" in shown
+    assert "No sync has run yet." in [i.value for i in at.info]
+
+
+def test_secrets_show_set_and_never_their_value(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUGGINGFACE_API_KEY", SECRET)
+    monkeypatch.setenv("HUGGINGFACE_WRITE_TOKEN", WRITE_SECRET)
+    at = open_page(db_path, monkeypatch)
+    assert "HUGGINGFACE_API_KEY: set" in texts(at)
+    assert "HUGGINGFACE_WRITE_TOKEN: set" in texts(at)
+    # Also after an action (a sync enqueued, a job row shown).
+    at.button(key="status_sync_now").click().run()
+    for page in ("pages/status.py", "pages/candidates.py"):
+        at.switch_page(page).run()
+        rendered = everything_rendered(at)
+        assert "HUGGINGFACE_API_KEY: set" in rendered or page.endswith("candidates.py")  # the walk sees text
+        assert SECRET not in rendered and WRITE_SECRET not in rendered
+        assert SECRET[3:15] not in rendered  # not even a fragment of it
+
+
+def test_sync_now_snapshot_creates_a_queued_job(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(db_path, monkeypatch)
+    assert at.radio(key="status_sync_source").value == "snapshot"
+    at.button(key="status_sync_now").click().run()
+    assert not at.exception and not at.error
+    assert at.success[0].value.startswith("Queued sync job 1")
+    found = jobs.list_jobs(connect(db_path))
+    assert [(j["id"], j["kind"], j["status"], j["params"]) for j in found] == [
+        (1, "sync", "queued", {"snapshot": str(HUB_SNAPSHOT)})]
+    assert get_huey(db_path).pending_count() == 1  # handed to the worker's queue
+    assert any(i.value.startswith("Job 1 · sync · queued") for i in at.info)
+
+
+def test_sync_now_hub_uses_the_configured_endpoint(
+    db_path: str, monkeypatch: pytest.MonkeyPatch, config_file: str
+) -> None:
+    at = open_page(db_path, monkeypatch, HFOPS_CONFIG=config_file)
+    at.radio(key="status_sync_source").set_value("hub")
+    at.button(key="status_sync_now").click().run()
+    (job,) = jobs.list_jobs(connect(db_path))
+    assert job["status"] == "queued"
+    assert job["params"] == {"endpoint": "http://127.0.0.1:9/hub-standin", "config": config_file}
+
+
+def test_last_sync_run_details(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = connect(db_path)
+    with write_tx(db):
+        db["sync_runs"].insert({
+            "source": "http://127.0.0.1:9/hub-standin", "started_at": "2026-11-01T10:00:00.000000Z",
+            "finished_at": "2026-11-01T10:01:30.500000Z", "status": "failed", "pages": 3, "seen": 2500,
+            "inserted": 2400, "updated": 50, "unchanged": 40, "skipped": 10, "matched": 120, "new_candidates": 100,
+            "flagged": 2, "retries": 4, "retry_wait_seconds": 17.5,
+            "skip_reasons": dumps({"bad date in lastModified": 7, "missing id": 3}),
+            "errors": dumps(["gave up after the deadline: HTTP 429, Retry-After 60"]),
+            "message": "gave up after the deadline",
+        })
+    at = open_page(db_path, monkeypatch)
+    shown = texts(at)
+    assert "Run 1: failed · source http://127.0.0.1:9/hub-standin" in shown
+    assert any(t.endswith("duration 90.5 s") for t in shown)
+    assert "Retries: 4 · waited 17.5 s in back-off (Retry-After honoured)" in shown
+    counts, reasons, errors = (f.value for f in at.dataframe[:3])
+    assert counts.iloc[0][["seen", "inserted", "skipped", "matched", "flagged"]].tolist() == [2500, 2400, 10, 120, 2]
+    assert dict(zip(reasons["reason"], reasons["count"], strict=True)) == {
+        "bad date in lastModified": 7, "missing id": 3}
+    assert errors["error"].tolist() == ["gave up after the deadline: HTTP 429, Retry-After 60"]
+
+
+def test_jobs_show_progress_and_errors(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = connect(db_path)
+    done_id = jobs.create_job(db, "sync", {"snapshot": "a.jsonl"})
+    failed_id = jobs.create_job(db, "sync", {"endpoint": "http://127.0.0.1:9"})
+    running_id = jobs.create_job(db, "sync", {})
+    with write_tx(db):
+        db.execute("UPDATE jobs SET status = 'succeeded', finished_at = '2026-11-01T10:00:00Z' WHERE id = ?",
+                   [done_id])
+        db.execute("UPDATE jobs SET status = 'failed', error = ? WHERE id = ?",
+                   ["SyncError: sync 2 failed: HTTP 500 from <b>stand-in</b>", failed_id])
+        db.execute("UPDATE jobs SET status = 'running', done = 30, total = 120, message = 'page 3' WHERE id = ?",
+                   [running_id])
+    at = open_page(db_path, monkeypatch)
+    (bar,) = at.get("progress")
+    assert bar.proto.value == 25
+    assert bar.proto.text.startswith(f"Job {running_id} · sync · running") and "30/120 page 3" in bar.proto.text
+    (error,) = at.error
+    assert error.value.startswith(f"Job {failed_id} · sync · failed")
+    assert "HTTP 500 from \\<b\\>stand\\-in\\</b\\>" in error.value  # escaped: never HTML
+    assert at.success[0].value.startswith(f"Job {done_id} · sync · succeeded")
+
+
+def test_demo_mode_has_no_sync_button(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(db_path, monkeypatch, HFOPS_DEMO="1")
+    assert "status_sync_now" not in [b.key for b in at.button]
+    assert not at.radio
+    assert "HUGGINGFACE_API_KEY: not set" in texts(at)
