@@ -1,0 +1,137 @@
+"""The worker end to end: a real ``hfops worker`` process runs queued jobs, records progress, results and
+errors, and re-runs a job it was killed in the middle of (the sync resumes; nothing lost or duplicated)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hfops import jobs, registry
+from hfops.paths import HUB_SNAPSHOT
+from hfops.store import connect
+
+JOB_TIMEOUT = 120.0
+
+
+def hfops_command() -> list[str]:
+    """The installed ``hfops`` console script next to this interpreter (else ``python -m hfops.cli``)."""
+    script = Path(sys.executable).with_name("hfops")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "hfops.cli"]
+
+
+def wait_until(check: Callable[[], Any], timeout: float = JOB_TIMEOUT, what: str = "condition") -> Any:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def finished_job(db_path: str, job_id: int) -> Callable[[], dict[str, Any] | None]:
+    def check() -> dict[str, Any] | None:
+        job = jobs.get_job(connect(db_path), job_id)
+        return job if job and job["status"] in ("succeeded", "failed") else None
+    return check
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
+    """Start ``hfops worker --db PATH`` processes; every one still running is stopped at teardown."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(db_path: str) -> subprocess.Popen[bytes]:
+        with open(tmp_path / f"worker-{len(started)}.log", "wb") as log:  # the child keeps its own handle
+            proc = subprocess.Popen([*hfops_command(), "worker", "--db", db_path], stdout=log,
+                                    stderr=subprocess.STDOUT, cwd=tmp_path,
+                                    env=dict(os.environ, HF_HUB_DISABLE_TELEMETRY="1"))
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def test_sync_job_runs_in_the_worker_with_progress_and_result(
+    db_path: str, start_worker: Callable[[str], subprocess.Popen[bytes]]
+) -> None:
+    job_id = jobs.enqueue(db_path, "sync", {"snapshot": str(HUB_SNAPSHOT)})
+    assert jobs.get_job(connect(db_path), job_id)["status"] == "queued"
+    start_worker(db_path)
+    job = wait_until(finished_job(db_path, job_id), what=f"sync job {job_id}")
+    assert job["status"] == "succeeded", job["error"]
+    records = sum(1 for line in HUB_SNAPSHOT.read_text().splitlines() if line.strip())
+    assert job["result"]["seen"] == records
+    assert job["done"] == job["total"] == records and job["message"] == "done"
+    assert job["started_at"] and job["finished_at"] and job["error"] is None
+    counts = registry.counts_by_status(connect(db_path))
+    assert counts["candidate"] > 0
+
+
+def test_failed_job_records_its_error_and_the_worker_keeps_going(
+    db_path: str, tmp_path: Path, start_worker: Callable[[str], subprocess.Popen[bytes]]
+) -> None:
+    small = tmp_path / "small.jsonl"
+    small.write_text("\n".join(HUB_SNAPSHOT.read_text().splitlines()[:40]) + "\n")
+    failing = jobs.enqueue(db_path, "sync", {"snapshot": str(tmp_path / "missing.jsonl")})
+    after = jobs.enqueue(db_path, "sync", {"snapshot": str(small)})
+    start_worker(db_path)
+    job = wait_until(finished_job(db_path, failing), what="the failing job")
+    assert job["status"] == "failed"
+    assert "missing.jsonl" in job["error"] and "not found" in job["error"]
+    assert "Traceback" not in job["error"]
+    job = wait_until(finished_job(db_path, after), what="the job after the failure")
+    assert job["status"] == "succeeded" and job["result"]["seen"] == 40
+
+
+def test_killed_worker_job_is_rerun_on_restart(
+    db_path: str, tmp_path: Path, start_worker: Callable[[str], subprocess.Popen[bytes]]
+) -> None:
+    # Real records, replicated with distinct ids, in small pages: long enough to kill mid-way.
+    records = [json.loads(line) for line in HUB_SNAPSHOT.read_text().splitlines() if line.strip()]
+    big = tmp_path / "big.jsonl"
+    with big.open("w") as out:
+        for copy in range(2):
+            for record in records:
+                out.write(json.dumps({**record, "id": f"{record['id']}-copy{copy}"}) + "\n")
+    config = tmp_path / "small-pages.toml"
+    config.write_text("[hub]\npage_size = 200\n")
+    job_id = jobs.enqueue(db_path, "sync", {"snapshot": str(big), "config": str(config)})
+
+    worker = start_worker(db_path)
+    wait_until(lambda: (jobs.get_job(connect(db_path), job_id)["done"] or 0) >= 1000, what="progress past 1000")
+    worker.kill()
+    worker.wait()
+    db = connect(db_path)
+    killed = jobs.get_job(db, job_id)
+    assert killed["status"] == "running", "the job finished before the worker could be killed"
+    stored_before = db.execute("SELECT COUNT(*) FROM models").fetchone()[0]
+    assert 0 < stored_before < 2 * len(records)
+
+    start_worker(db_path)
+    job = wait_until(finished_job(db_path, job_id), what="the re-run job")
+    assert job["status"] == "succeeded", job["error"]
+    assert job["started_at"] == killed["started_at"]  # the same job, re-run, not a new one
+    db = connect(db_path)
+    assert db.execute("SELECT COUNT(*), COUNT(DISTINCT model_id) FROM models").fetchone() == (
+        2 * len(records), 2 * len(records))
+    runs = db.execute("SELECT status FROM sync_runs ORDER BY id").fetchall()
+    assert [r[0] for r in runs] == ["interrupted", "succeeded"]
+    assert [j["id"] for j in jobs.list_jobs(db)] == [job_id]
