@@ -92,6 +92,10 @@ class MetricsConfig:
 
 
 @dataclass
+    local_threshold: float = 0.75  # a local result at least this confident is returned without asking HF (>1 = always ask)
+    max_tokens: int = 200  # completion cap for the HF fallback
+    limiter_path: str = ""  # shared rate-limit file; empty = next to the store (<store>.ratelimit.sqlite)
+    torch_threads: int = 1  # CPU threads for the local embedding model (1 = steady latency on a busy machine; 0 = torch default)
 class DemoConfig:
     enabled: bool = False
 

@@ -37,6 +37,17 @@ _MISSING_SPACE_AFTER = re.compile(r"([,;:])(?=[^\s\d])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _LONE_I = re.compile(r"\bi\b(?!\.)")
 
+# Frequent slips in question words typed fast (whole words only, case-insensitive).
+COMMON_TYPOS = {
+    "waht": "what", "whta": "what", "wht": "what", "hwat": "what",
+    "hwo": "how", "whos": "who's", "whose's": "whose",
+    "wehre": "where", "wher": "where", "whre": "where",
+    "wehn": "when", "whn": "when", "wich": "which", "whcih": "which", "whihc": "which",
+    "teh": "the", "hte": "the", "adn": "and",
+    "definiton": "definition", "diffrence": "difference", "differnce": "difference",
+}
+_TYPO = re.compile(r"\b(" + "|".join(sorted(COMMON_TYPOS, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+
 _QUESTION_START = re.compile(
     r"^(?:what|whats|what's|which|who|whom|whose|where|when|why|how|is|are|was|were|do|does|did|can|could|"
     r"should|would|will|shall|has|have|had|may|might|am)\b",
@@ -53,7 +64,9 @@ _INTENT_RULES: list[tuple[str, re.Pattern[str]]] = [
     )),
     ("time", re.compile(r"^(?:when)\b|^(?:what|which)\s+(?:year|date|day|month|century|time|decade)\b")),
     ("person", re.compile(r"^(?:who|whom|whose)\b|\bwho\s+(?:is|was|were|are)\b")),
-    ("location", re.compile(r"^(?:where)\b|^(?:what|which)\s+(?:country|city|state|region|continent|county|river)\b")),
+    ("location", re.compile(
+        r"^(?:where)\b|^(?:what|which)\s+(?:country|city|state|region|continent|county|river)\b|\bcapital\s+of\b"
+    )),
     ("reason", re.compile(r"^(?:why)\b|\bwhat\s+causes?\b|\breason\s+(?:for|why)\b")),
     ("definition", re.compile(
         r"^(?:what|whats|what's)\s+(?:is|are|was|were)\s+(?:an?\s+|the\s+)?\w+(?:\s+\w+){0,3}\s*$"
@@ -95,6 +108,7 @@ def clean_query(query: str) -> str:
     text = _REPEATED_PUNCT.sub(r"\1", text)
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     text = _MISSING_SPACE_AFTER.sub(r"\1 ", text)
+    text = _TYPO.sub(lambda m: COMMON_TYPOS[m.group(1).lower()], text)
     text = _strip_fillers(text)
     text = " ".join(text.split()).strip(" ,;:-")
     if not any(c.isalnum() for c in text):
@@ -112,3 +126,36 @@ def detect_intent(text: str) -> str:
         if pattern.search(lowered):
             return intent
     return "search"
+
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
+
+
+def proper_case_map(texts: list[str], min_count: int = 2) -> dict[str, str]:
+    """Words the corpus always capitalises (``rhine`` -> ``Rhine``, ``np`` -> ``NP``), from non-initial positions."""
+    forms: dict[str, dict[str, int]] = {}
+    for text in texts:
+        for match in list(_WORD.finditer(text))[1:]:
+            word = match.group(0)
+            forms.setdefault(word.lower(), {}).setdefault(word, 0)
+            forms[word.lower()][word] += 1
+    mapping: dict[str, str] = {}
+    for lower, counts in forms.items():
+        if lower in counts:  # also written in lower case: an ordinary word
+            continue
+        form, count = max(counts.items(), key=lambda item: (item[1], item[0]))
+        if count >= min_count:
+            mapping[lower] = form
+    return mapping
+
+
+def apply_proper_case(text: str, mapping: dict[str, str]) -> str:
+    """Restore the casing of known proper nouns/acronyms in words typed all lower case."""
+    if not mapping:
+        return text
+
+    def fix(match: re.Match[str]) -> str:
+        word = match.group(0)
+        return mapping.get(word, word) if word.islower() else word
+
+    return _WORD.sub(fix, text)

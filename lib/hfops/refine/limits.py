@@ -1,0 +1,214 @@
+"""Limits on the HF Inference fallback, shared by every process using the same store.
+
+- Request rate: ``per_minute`` and ``per_hour`` (default 10 and 100) enforced by pyrate-limiter's
+  :class:`~pyrate_limiter.SQLiteBucket` (sliding-window log) in a SQLite file next to the store
+  (``<store>.ratelimit.sqlite``, or ``[refine] limiter_path``), guarded by a file lock so
+  check-and-take is atomic across processes.
+- Cooldown: a 429 opens a cooldown for Retry-After seconds (default ``cooldown_seconds``), a 402
+  (credits exhausted) one of ``credits_cooldown_seconds``; it lives in the store's
+  ``refine_cooldowns`` table, so every process respects it, and lifts by itself when it expires.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pyrate_limiter import Duration, Limiter, Rate, SingleBucketFactory, SQLiteBucket
+from pyrate_limiter.utils import validate_rate_list
+
+from hfops.config import ConfigError, Settings
+from hfops.store import get_db, one, utcnow, write_tx
+
+log = logging.getLogger(__name__)
+
+SCOPE = "hf-inference"
+BUCKET_TABLE = "hf_inference_requests"
+LOCK_TIMEOUT_SECONDS = 0.25  # waiting longer for another process's check-and-take is not worth the budget
+MAX_RETRY_AFTER_SECONDS = 86_400.0
+
+
+def limiter_path(settings: Settings) -> Path:
+    """The SQLite file holding the shared request log of the limiter."""
+    if settings.refine.limiter_path:
+        return Path(settings.refine.limiter_path)
+    store = settings.db_path
+    return store.with_name(store.name + ".ratelimit.sqlite")
+
+
+def rates_for(settings: Settings) -> list[Rate]:
+    """The configured rates, validated (pyrate-limiter needs tighter-per-time first)."""
+    per_minute, per_hour = settings.refine.per_minute, settings.refine.per_hour
+    if per_minute < 1 or per_hour < 1:
+        raise ConfigError("[refine] per_minute and per_hour must be at least 1")
+    rates = [Rate(per_minute, Duration.MINUTE), Rate(per_hour, Duration.HOUR)]
+    if not validate_rate_list(rates):
+        raise ConfigError(
+            f"[refine] per_minute={per_minute} and per_hour={per_hour} are inconsistent: "
+            "per_hour must exceed per_minute and be at most 60 x per_minute"
+        )
+    return rates
+
+
+class RequestLimiter:
+    """Take-a-permit for one HF request; non-blocking: a full window means "rate limited" now."""
+
+    def __init__(self, path: Path, rates: list[Rate]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.rates = rates
+        self.bucket = SQLiteBucket.init_from_file(rates, table=BUCKET_TABLE, db_path=str(path), use_file_lock=True)
+        # No background leaker thread: the bucket is cleaned under the lock after each permit.
+        self.limiter = Limiter(SingleBucketFactory(self.bucket, schedule_leak=False))
+
+    def try_acquire(self) -> bool:
+        """Take one permit if both windows have room; False when full (or the lock is contended too long)."""
+        try:
+            # The file lock is re-entrant per thread: holding it here makes the limiter's own
+            # non-blocking acquire of it succeed, so only a full window answers False.
+            with self.bucket.lock.acquire(timeout=LOCK_TIMEOUT_SECONDS):
+                granted = bool(self.limiter.try_acquire(SCOPE, blocking=False))
+                if granted:
+                    self.bucket.leak(self.bucket.now())
+                return granted
+        except TimeoutError:
+            log.warning("rate limiter lock busy for %.2fs; not calling the inference server", LOCK_TIMEOUT_SECONDS)
+            return False
+
+    def used(self) -> tuple[int, int]:
+        """Requests counted in the last minute and the last hour (read-only, no lock)."""
+        now_ms = time.time_ns() // 1_000_000
+        conn = sqlite3.connect(str(self.path), timeout=1)
+        try:
+            row = conn.execute(
+                f"SELECT SUM(item_timestamp >= ?), SUM(item_timestamp >= ?) FROM '{BUCKET_TABLE}'",
+                (now_ms - int(Duration.MINUTE), now_ms - int(Duration.HOUR)),
+            ).fetchone()
+        finally:
+            conn.close()
+        return int(row[0] or 0), int(row[1] or 0)
+
+    def reset(self) -> None:
+        """Forget every counted request (tests, operator reset)."""
+        with self.bucket.lock.acquire(timeout=5):
+            self.bucket.flush()
+
+
+_limiters: dict[tuple[str, int, int], RequestLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def get_limiter(settings: Settings) -> RequestLimiter:
+    """This process's limiter for the configured file and rates (one per file and rates)."""
+    path = limiter_path(settings).resolve()
+    key = (str(path), settings.refine.per_minute, settings.refine.per_hour)
+    with _limiters_lock:
+        if key not in _limiters:
+            _limiters[key] = RequestLimiter(path, rates_for(settings))
+        return _limiters[key]
+
+
+# --- cooldown ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Cooldown:
+    """An open cooldown: no HF request until ``until_epoch``."""
+
+    reason: str  # rate_limited | credits_exhausted
+    until_epoch: float
+    until_at: str
+    status_code: int | None = None
+    retry_after: str | None = None
+    opened_at: str = ""
+
+    @property
+    def remaining_seconds(self) -> float:
+        return max(0.0, self.until_epoch - time.time())
+
+
+def parse_retry_after(value: str | None, default_seconds: float) -> float:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); ``default_seconds`` if absent/invalid."""
+    if value is None or not str(value).strip():
+        return default_seconds
+    text = str(value).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return default_seconds
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if seconds != seconds or seconds < 0:  # NaN or in the past
+        return default_seconds if seconds != seconds else 0.0
+    return min(seconds, MAX_RETRY_AFTER_SECONDS)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def open_cooldown(db_path: str | Path, reason: str, seconds: float, status_code: int | None = None,
+                  retry_after: str | None = None) -> Cooldown:
+    """Open (or extend, never shorten) the shared cooldown."""
+    until = time.time() + max(0.0, seconds)
+    db = get_db(db_path)
+    with write_tx(db):
+        current = one(db, "SELECT until_epoch FROM refine_cooldowns WHERE scope = ?", [SCOPE])
+        if current is None or current["until_epoch"] < until:
+            db.execute(
+                "INSERT INTO refine_cooldowns (scope, reason, until_epoch, until_at, status_code, retry_after, opened_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(scope) DO UPDATE SET reason = excluded.reason,"
+                " until_epoch = excluded.until_epoch, until_at = excluded.until_at, status_code = excluded.status_code,"
+                " retry_after = excluded.retry_after, opened_at = excluded.opened_at",
+                [SCOPE, reason, until, _iso(until), status_code, retry_after, utcnow()],
+            )
+    if reason == "credits_exhausted":
+        log.warning("HF Inference credits exhausted (402): fallback paused until %s", _iso(until))
+    else:
+        log.info("HF Inference %s: fallback paused until %s", reason, _iso(until))
+    return active_cooldown(db_path) or Cooldown(reason, until, _iso(until), status_code, retry_after)
+
+
+def active_cooldown(db_path: str | Path) -> Cooldown | None:
+    """The cooldown in force now, or None (an expired one has lifted)."""
+    row = one(get_db(db_path), "SELECT * FROM refine_cooldowns WHERE scope = ? AND until_epoch > ?", [SCOPE, time.time()])
+    if row is None:
+        return None
+    return Cooldown(row["reason"], row["until_epoch"], row["until_at"], row["status_code"], row["retry_after"], row["opened_at"])
+
+
+def clear_cooldown(db_path: str | Path) -> None:
+    """Lift the cooldown now (operator action)."""
+    db = get_db(db_path)
+    with write_tx(db):
+        db.execute("DELETE FROM refine_cooldowns WHERE scope = ?", [SCOPE])
+
+
+def limiter_state(settings: Settings) -> dict[str, Any]:
+    """What the console shows: permits left this minute/hour and the cooldown, if any."""
+    limiter = get_limiter(settings)
+    used_minute, used_hour = limiter.used()
+    cooldown = active_cooldown(settings.store.path)
+    return {
+        "per_minute": settings.refine.per_minute,
+        "per_hour": settings.refine.per_hour,
+        "used_minute": used_minute,
+        "used_hour": used_hour,
+        "left_minute": max(0, settings.refine.per_minute - used_minute),
+        "left_hour": max(0, settings.refine.per_hour - used_hour),
+        "cooldown_reason": cooldown.reason if cooldown else None,
+        "cooldown_until": cooldown.until_at if cooldown else None,
+        "cooldown_seconds_left": round(cooldown.remaining_seconds, 1) if cooldown else 0.0,
+        "credits_exhausted": bool(cooldown and cooldown.reason == "credits_exhausted"),
+    }
