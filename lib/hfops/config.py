@@ -83,6 +83,10 @@ class RefineConfig:
     cooldown_seconds: float = 60.0
     credits_cooldown_seconds: float = 3600.0
     model: str = ""  # empty = [inference] model
+    local_threshold: float = 0.75  # a local result at least this confident is returned without asking HF (>1 = always ask)
+    max_tokens: int = 200  # completion cap for the HF fallback
+    limiter_path: str = ""  # shared rate-limit file; empty = next to the store (<store>.ratelimit.sqlite)
+    torch_threads: int = 1  # CPU threads for the local embedding model (1 = steady latency on a busy machine; 0 = torch default)
 
 
 @dataclass
@@ -92,10 +96,6 @@ class MetricsConfig:
 
 
 @dataclass
-    local_threshold: float = 0.75  # a local result at least this confident is returned without asking HF (>1 = always ask)
-    max_tokens: int = 200  # completion cap for the HF fallback
-    limiter_path: str = ""  # shared rate-limit file; empty = next to the store (<store>.ratelimit.sqlite)
-    torch_threads: int = 1  # CPU threads for the local embedding model (1 = steady latency on a busy machine; 0 = torch default)
 class DemoConfig:
     enabled: bool = False
 
