@@ -21,19 +21,22 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import hashlib
 import json
 import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import httpx2
+import orjson
 import sqlite_utils
 from huggingface_hub import constants
 from huggingface_hub.errors import HfHubHTTPError
@@ -134,20 +137,17 @@ def detect_quantization(info: ModelInfo) -> list[str]:
     """Quantization methods seen in tags, config ``quantization_config`` and file names (sorted, unique)."""
     found: set[str] = set()
     tags = {t.lower() for t in info.tags or []}
-    names = [info.id.lower(), *[(s.rfilename or "").lower() for s in info.siblings or []]]
-    if "gptq" in tags or any("gptq" in n for n in names):
-        found.add("gptq")
-    if "awq" in tags or any("awq" in n for n in names):
-        found.add("awq")
-    if "gguf" in tags or any(n.endswith(".gguf") or n.endswith("-gguf") for n in names) or info.gguf:
+    names = "\n".join([info.id, *[s.rfilename or "" for s in info.siblings or []]]).lower() + "\n"
+    for method in ("gptq", "awq", "fp8"):
+        if method in tags or method in names:
+            found.add(method)
+    if "gguf" in tags or ".gguf\n" in names or "-gguf\n" in names or info.gguf:
         found.add("gguf")
-    if "fp8" in tags or any("fp8" in n for n in names):
-        found.add("fp8")
     if "compressed-tensors" in tags:
         found.add("compressed-tensors")
-    if "4-bit" in tags or any("bnb-4bit" in n for n in names):
+    if "4-bit" in tags or "bnb-4bit" in names:
         found.add("bnb-4bit")
-    if "8-bit" in tags or any("bnb-8bit" in n for n in names):
+    if "8-bit" in tags or "bnb-8bit" in names:
         found.add("bnb-8bit")
     if "bitsandbytes" in tags and not found & {"bnb-4bit", "bnb-8bit"}:
         found.add("bnb-4bit")
@@ -162,16 +162,22 @@ def detect_quantization(info: ModelInfo) -> list[str]:
     return sorted(found)
 
 
-def facts_from(info: ModelInfo) -> ModelFacts:
+def _api_date(raw: Any, parsed: datetime | None) -> str | None:
+    """The API's own timestamp string when already ISO-8601 ``...Z`` (validated by ModelInfo), else re-formatted."""
+    if parsed is None:
+        return None
+    return raw if isinstance(raw, str) and raw.endswith("Z") else _iso(parsed)
+
+
+def facts_from(info: ModelInfo, record: dict[str, Any] | None = None) -> ModelFacts:
     """Extract and type-check the facts of one parsed record (ValueError on a wrong type)."""
+    record = record or {}
     if not isinstance(info.id, str) or not info.id.strip():
         raise ValueError("missing id")
     tags = info.tags or []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise ValueError("wrong type for tags")
-    siblings = [s.rfilename for s in info.siblings or []]
-    if not all(isinstance(s, str) for s in siblings):
-        raise ValueError("wrong type for siblings")
+    siblings = [s.rfilename if isinstance(s.rfilename, str) else str(s.rfilename) for s in info.siblings or []]
     for name in ("pipeline_tag", "library_name"):
         value = getattr(info, name)
         if value is not None and not isinstance(value, str):
@@ -195,8 +201,8 @@ def facts_from(info: ModelInfo) -> ModelFacts:
         downloads_all_time=_int_or_none(info.downloads_all_time, "downloadsAllTime"),
         likes=_int_or_none(info.likes, "likes") or 0,
         trending_score=float(trending) if trending is not None else None,
-        created_at=_iso(info.created_at),
-        last_modified=_iso(info.last_modified),
+        created_at=_api_date(record.get("createdAt"), info.created_at),
+        last_modified=_api_date(record.get("lastModified"), info.last_modified),
         gated=str(info.gated) if info.gated is not None else None,
         safetensors=safetensors,
         quantization=detect_quantization(info),
@@ -281,7 +287,7 @@ def parse_record(record: Any) -> tuple[ModelInfo, ModelFacts]:
         raise ValueError(f"wrong type: {exc}") from None
     except ValueError as exc:
         raise ValueError(f"bad value: {exc}") from None
-    return info, facts_from(info)
+    return info, facts_from(info, record)
 
 
 def skip_reason(exc: Exception) -> str:
@@ -385,9 +391,13 @@ def _retry_after_seconds(value: str | None) -> float | None:
 
 
 class HubSource:
-    """The Hub's ``/api/models`` (or any endpoint speaking it), one query per pipeline tag x licence."""
+    """The Hub's ``/api/models`` (or any endpoint speaking it), one query per pipeline tag x licence.
 
-    complete_pass_possible = True
+    A *full* pass sorts by downloads and stops a query at the first page entirely below ``min_downloads``.
+    An *incremental* pass (``since`` = a lastModified watermark) sorts by lastModified and stops a query at
+    the first page entirely older than the watermark: only records changed since the last pass are fetched.
+    While one page is being stored, the next one is already being fetched.
+    """
 
     def __init__(
         self,
@@ -395,6 +405,7 @@ class HubSource:
         rule: DiscoveryConfig,
         token: str | None = None,
         on_retry: Callable[[float, str], None] | None = None,
+        since: str | None = None,
     ) -> None:
         self.hub = hub
         self.rule = rule
@@ -403,6 +414,8 @@ class HubSource:
         self.token = token
         self.on_retry = on_retry or (lambda wait, why: None)
         self.waited = 0.0
+        self.since = since
+        self.complete_pass_possible = since is None
 
     def queries(self) -> list[list[tuple[str, Any]]]:
         """Query parameters, in the order and form ``HfApi.list_models`` sends them."""
@@ -420,7 +433,8 @@ class HubSource:
                 params: list[tuple[str, Any]] = []
                 if lic:
                     params.append(("filter", f"license:{lic}"))
-                params += [("pipeline_tag", tag), ("sort", "downloads"), ("limit", self.hub.page_size)]
+                sort = "lastModified" if self.since else "downloads"
+                params += [("pipeline_tag", tag), ("sort", sort), ("limit", self.hub.page_size)]
                 params += [("expand", f) for f in EXPAND_FIELDS]
                 out.append(params)
         return out
@@ -473,40 +487,62 @@ class HubSource:
         )
         return retrying(self._get, url)
 
+    def _query_done(self, records: list[Any]) -> bool:
+        """True when a page shows that the rest of its query cannot matter (see the class docstring)."""
+        if not records:
+            return True
+        if self.since:
+            return all(isinstance(r, dict) and isinstance(r.get("lastModified"), str)
+                       and r["lastModified"] < self.since for r in records)
+        return all(isinstance(r, dict) and isinstance(r.get("downloads"), int)
+                   and r["downloads"] < self.rule.min_downloads for r in records)
+
+    def _page_from(self, url: str, response: httpx2.Response, query_index: int, queries: list, fetched: int
+                   ) -> tuple[Page, int]:
+        following = response.links.get("next", {}).get("url")
+        errors: list[str] = []
+        try:
+            records = orjson.loads(response.content)
+            if not isinstance(records, list):
+                raise ValueError(f"expected a JSON list, got {type(records).__name__}")
+        except ValueError as exc:
+            records = []
+            errors.append(f"malformed page {url.split('?')[0]} ({str(exc)[:80]}): skipped")
+            done = False
+        else:
+            done = self._query_done(records)
+        fetched += len(records)
+        capped = bool(self.hub.max_models) and fetched >= self.hub.max_models
+        if following and not done and not capped:
+            cursor_after: dict[str, Any] | None = {"query": query_index, "url": following}
+        elif query_index + 1 < len(queries) and not capped:
+            cursor_after = {"query": query_index + 1}
+        else:
+            cursor_after = None
+        return Page(records, cursor_after, errors=errors), fetched
+
+    def _url(self, cursor: dict[str, Any], queries: list) -> str:
+        return cursor.get("url") or f"{self.endpoint}/api/models?{urlencode(queries[cursor['query']])}"
+
     def pages(self, cursor: dict[str, Any] | None) -> Iterator[Page]:
         queries = self.queries()
-        query_index = int((cursor or {}).get("query", 0))
-        next_url = (cursor or {}).get("url")
+        position = {"query": int((cursor or {}).get("query", 0)), "url": (cursor or {}).get("url")}
+        if position["query"] >= len(queries):
+            return
         fetched = 0
-        while query_index < len(queries):
-            url = next_url or f"{self.endpoint}/api/models?{urlencode(queries[query_index])}"
-            response = self.fetch(url)
-            following = response.links.get("next", {}).get("url")
-            errors: list[str] = []
-            try:
-                records = response.json()
-                if not isinstance(records, list):
-                    raise ValueError(f"expected a JSON list, got {type(records).__name__}")
-            except ValueError as exc:
-                records = []
-                errors.append(f"malformed page {url.split('?')[0]} ({str(exc)[:80]}): skipped")
-            fetched += len(records)
-            below = records and all(
-                isinstance(r, dict) and isinstance(r.get("downloads"), int) and r["downloads"] < self.rule.min_downloads
-                for r in records
-            )
-            capped = bool(self.hub.max_models) and fetched >= self.hub.max_models
-            if following and not below and not capped:
-                cursor_after = {"query": query_index, "url": following}
-            elif query_index + 1 < len(queries) and not capped:
-                cursor_after = {"query": query_index + 1}
-            else:
-                cursor_after = None
-            yield Page(records, cursor_after, errors=errors)
-            if cursor_after is None:
-                return
-            query_index = cursor_after["query"]
-            next_url = cursor_after.get("url")
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfops-prefetch") as pool:
+            url = self._url(position, queries)
+            pending = pool.submit(self.fetch, url)
+            while True:
+                response = pending.result()
+                page, fetched = self._page_from(url, response, position["query"], queries, fetched)
+                if page.next_cursor is not None:  # fetch the next page while this one is stored
+                    url_next = self._url(page.next_cursor, queries)
+                    pending = pool.submit(self.fetch, url_next)
+                yield page
+                if page.next_cursor is None:
+                    return
+                position, url = page.next_cursor, url_next
 
 
 # --------------------------------------------------------------------------------------------------
@@ -514,7 +550,13 @@ class HubSource:
 # --------------------------------------------------------------------------------------------------
 
 
-def _model_row(facts: ModelFacts, record: dict[str, Any], record_hash: str, failures: list[str],
+def raw_json(record: Any) -> tuple[str, str]:
+    """The record as stored (compact JSON, key order as received) and its content hash."""
+    data = orjson.dumps(record, default=str)
+    return data.decode(), hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _model_row(facts: ModelFacts, raw: str, record_hash: str, failures: list[str],
                source: str, sync_id: int, now: str) -> dict[str, Any]:
     return {
         "model_id": facts.model_id,
@@ -524,8 +566,8 @@ def _model_row(facts: ModelFacts, record: dict[str, Any], record_hash: str, fail
         "library_name": facts.library_name,
         "license": facts.license,
         "use_restricted": int(facts.use_restricted),
-        "tags": dumps(facts.tags),
-        "siblings": dumps(facts.siblings),
+        "tags": orjson.dumps(facts.tags).decode(),
+        "siblings": orjson.dumps(facts.siblings).decode(),
         "downloads": facts.downloads,
         "downloads_all_time": facts.downloads_all_time,
         "likes": facts.likes,
@@ -537,7 +579,7 @@ def _model_row(facts: ModelFacts, record: dict[str, Any], record_hash: str, fail
         "quantization": ",".join(facts.quantization),
         "matches_rule": int(not failures),
         "rule_failures": dumps(failures),
-        "raw": dumps(record),
+        "raw": raw,
         "record_hash": record_hash,
         "source": source,
         "last_seen": now,
@@ -574,7 +616,7 @@ def _store_page(db: sqlite_utils.Database, records: list[Any], counts: SyncCount
     """
     now = utcnow()
     rule_hash = rule_fingerprint(rule)
-    hashed = [(r, stable_hash(r)) for r in records]
+    hashed = [(r, raw_json(r)) for r in records]
     ids = [r["id"] for r, _ in hashed if isinstance(r, dict) and isinstance(r.get("id"), str)]
     existing: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ids), 500):
@@ -588,7 +630,7 @@ def _store_page(db: sqlite_utils.Database, records: list[Any], counts: SyncCount
             existing[row["model_id"]] = row
     unchanged_ids: list[str] = []
     new_rows, changed_rows, candidate_updates, new_candidates, transitions = [], [], [], [], []
-    for record, record_hash in hashed:
+    for record, (raw, record_hash) in hashed:
         counts.seen += 1
         old = existing.get(record.get("id")) if isinstance(record, dict) else None
         if old and old["record_hash"] == record_hash and old["rule_hash"] == rule_hash and not (
@@ -608,7 +650,7 @@ def _store_page(db: sqlite_utils.Database, records: list[Any], counts: SyncCount
                 counts.errors.append(f"skipped {rid or '(no id)'}: {exc}")
             continue
         failures = rule_failures(facts, rule)
-        row = _model_row(facts, record, record_hash, failures, source, pass_id, now)
+        row = _model_row(facts, raw, record_hash, failures, source, pass_id, now)
         row["rule_hash"] = rule_hash
         if old is None:
             new_rows.append({**row, "first_seen": now})
@@ -640,7 +682,11 @@ def _store_page(db: sqlite_utils.Database, records: list[Any], counts: SyncCount
             [now, pass_id, *chunk],
         )
     if new_rows:
-        db["models"].insert_all(new_rows)
+        columns = list(new_rows[0])
+        db.conn.executemany(
+            f"INSERT INTO models ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+            [[row[c] for c in columns] for row in new_rows],
+        )
     if changed_rows:
         columns = [c for c in changed_rows[0] if c != "model_id"]
         db.conn.executemany(
@@ -680,13 +726,16 @@ def _save_run(db: sqlite_utils.Database, sync_id: int, counts: SyncCounts, **ext
     db["sync_runs"].update(sync_id, values)
 
 
-def _start_run(db: sqlite_utils.Database, source_name: str) -> tuple[int, int, dict[str, Any] | None]:
-    """Create a sync run; resume the previous unfinished pass of the same source if there is one."""
+def _start_run(db: sqlite_utils.Database, source: Source) -> tuple[int, int, dict[str, Any] | None]:
+    """Create a sync run; resume the previous unfinished pass of the same source if there is one.
+
+    A resumed Hub pass keeps its mode: an interrupted incremental pass resumes with its own watermark.
+    """
     with write_tx(db):
         previous = one(
             db,
             "SELECT id, status, resume_cursor, message FROM sync_runs WHERE source = ? ORDER BY id DESC LIMIT 1",
-            [source_name],
+            [source.name],
         )
         cursor = None
         pass_id = None
@@ -694,17 +743,51 @@ def _start_run(db: sqlite_utils.Database, source_name: str) -> tuple[int, int, d
             state = loads(previous["resume_cursor"], {})
             cursor = state.get("cursor")
             pass_id = state.get("pass_id")
+            if isinstance(source, HubSource):
+                source.since = state.get("since")
+                source.complete_pass_possible = source.since is None
             if previous["status"] == "running":
                 db.execute("UPDATE sync_runs SET status = 'interrupted', finished_at = ? WHERE id = ?",
                            [utcnow(), previous["id"]])
+        mode = "full" if source.complete_pass_possible else "incremental"
         sync_id = int(db.execute(
-            "INSERT INTO sync_runs (source, started_at, status, message) VALUES (?, ?, 'running', ?)",
-            [source_name, utcnow(), f"resumed the pass of run {pass_id}" if pass_id else None],
+            "INSERT INTO sync_runs (source, mode, started_at, status, message) VALUES (?, ?, ?, 'running', ?)",
+            [source.name, mode, utcnow(), f"resumed the pass of run {pass_id}" if pass_id else None],
         ).lastrowid)
         pass_id = pass_id or sync_id
         db.execute("UPDATE sync_runs SET resume_cursor = ? WHERE id = ?",
-                   [dumps({"pass_id": pass_id, "cursor": cursor}), sync_id])
+                   [dumps(_resume_state(source, pass_id, cursor)), sync_id])
     return sync_id, pass_id, cursor
+
+
+def _resume_state(source: Source, pass_id: int, cursor: dict[str, Any] | None) -> dict[str, Any]:
+    return {"pass_id": pass_id, "cursor": cursor, "since": getattr(source, "since", None)}
+
+
+def incremental_watermark(db: sqlite_utils.Database, source_name: str, full_sync_hours: float) -> str | None:
+    """The lastModified watermark for an incremental pass, or None when a full pass is due.
+
+    A full pass is due when none succeeded within ``full_sync_hours`` (it refreshes download and like counts,
+    which change without a commit, and flags models no longer listed). Otherwise the watermark is the older
+    of the newest stored lastModified and the last full pass's start, less one hour of safety margin.
+    """
+    last_full = one(
+        db,
+        "SELECT started_at FROM sync_runs WHERE source = ? AND mode = 'full' AND status = 'succeeded' "
+        "ORDER BY id DESC LIMIT 1",
+        [source_name],
+    )
+    if not last_full or full_sync_hours <= 0:
+        return None
+    started = datetime.fromisoformat(last_full["started_at"].replace("Z", "+00:00"))
+    if (datetime.now(UTC) - started).total_seconds() > full_sync_hours * 3600:
+        return None
+    newest = db.execute("SELECT MAX(last_modified) FROM models WHERE source = ?", [source_name]).fetchone()[0]
+    candidates = [started]
+    if newest:
+        candidates.append(datetime.fromisoformat(newest.replace("Z", "+00:00")))
+    mark = min(candidates) - timedelta(hours=1)
+    return mark.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def run_sync(db_path: str, source: Source, rule: DiscoveryConfig, progress: ProgressFn | None = None,
@@ -715,14 +798,15 @@ def run_sync(db_path: str, source: Source, rule: DiscoveryConfig, progress: Prog
     most the page in flight. Raises :class:`SyncError` (after recording it) when the source gives up.
     """
     db = get_db(db_path)
-    sync_id, pass_id, cursor = _start_run(db, source.name)
+    sync_id, pass_id, cursor = _start_run(db, source)
     counts = SyncCounts()
     now_dt = now or datetime.now(UTC)
     started = time.monotonic()
     if isinstance(source, HubSource):
-        def on_retry(wait: float, why: str) -> None:
-            with write_tx(db):
-                db.execute(
+        def on_retry(wait: float, why: str) -> None:  # may run on the prefetch thread: its own connection
+            retry_db = get_db(db_path)
+            with write_tx(retry_db):
+                retry_db.execute(
                     "UPDATE sync_runs SET retries = retries + 1, retry_wait_seconds = retry_wait_seconds + ?, "
                     "message = ? WHERE id = ?",
                     [wait, f"backing off {wait:.0f} s: {why}", sync_id],
@@ -741,7 +825,7 @@ def run_sync(db_path: str, source: Source, rule: DiscoveryConfig, progress: Prog
                     if len(counts.errors) < 50:
                         counts.errors.append(f"skipped {bad}")
                 _store_page(db, page.records, counts, rule, source.name, sync_id, pass_id, now_dt)
-                state = {"pass_id": pass_id, "cursor": page.next_cursor}
+                state = _resume_state(source, pass_id, page.next_cursor)
                 _save_run(db, sync_id, counts, resume_cursor=dumps(state) if page.next_cursor else None)
             if progress:
                 progress(counts.seen, None, f"page {counts.pages}: {counts.seen} records, "
@@ -775,9 +859,21 @@ def sync_snapshot(db_path: str, snapshot_path: str | Path = HUB_SNAPSHOT, settin
     return run_sync(db_path, SnapshotSource(snapshot_path, settings.hub.page_size), settings.discovery, progress)
 
 
-def sync_hub(db_path: str, settings: Settings, progress: ProgressFn | None = None) -> dict[str, Any]:
-    """Sync from the configured Hub endpoint (``[hub] endpoint``; the real Hub by default)."""
+def sync_hub(db_path: str, settings: Settings, progress: ProgressFn | None = None, mode: str = "auto"
+             ) -> dict[str, Any]:
+    """Sync from the configured Hub endpoint (``[hub] endpoint``; the real Hub by default).
+
+    ``mode``: ``full``, ``incremental`` (records changed since the watermark only; a full pass when there is
+    no recent one), or ``auto`` (incremental while the last full pass is younger than ``[hub] full_sync_hours``).
+    """
+    if mode not in ("auto", "full", "incremental"):
+        raise SyncError(f"unknown sync mode {mode!r}; choose auto, full or incremental")
     source = HubSource(settings.hub, settings.discovery, token=api_key())
+    if mode != "full":
+        hours = settings.hub.full_sync_hours if mode == "auto" else float("inf")
+        since = incremental_watermark(get_db(db_path), source.name, hours)
+        source.since = since
+        source.complete_pass_possible = since is None
     return run_sync(db_path, source, settings.discovery, progress)
 
 
@@ -819,6 +915,6 @@ def sync_job(db_path: str, params: dict[str, Any], progress: jobs.Progress) -> d
     if params.get("snapshot"):
         run = sync_snapshot(db_path, params["snapshot"], settings, progress)
     else:
-        run = sync_hub(db_path, settings, progress)
-    return {k: run.get(k) for k in ("id", "status", "seen", "inserted", "updated", "unchanged", "skipped",
+        run = sync_hub(db_path, settings, progress, mode=params.get("mode", "auto"))
+    return {k: run.get(k) for k in ("id", "mode", "status", "seen", "inserted", "updated", "unchanged", "skipped",
                                     "matched", "new_candidates", "flagged", "message")}

@@ -14,6 +14,11 @@ Faults for tests (``server.faults[page_number] = kind``, pages counted from 1 ac
 (sleeps ``server.slow_seconds`` before answering), ``malformed`` (200 with a body that is not JSON), ``drop``
 (closes the connection). Each fault fires once (``server.sticky_faults`` keeps them). ``server.log`` records
 every request path.
+
+Control (for benchmarks running the stand-in in another process): ``POST /_control/touch`` with
+``{"every": 100, "last_modified": "...Z"}`` changes every N-th record (likes + 1, new lastModified) as a
+commit would; ``GET /_control/stats`` returns ``{"pages_served": n}``. Run it as a process with
+``python -m tests.standins.hub --records FILE [--replicate N]``: it prints its URL and serves until killed.
 """
 
 from __future__ import annotations
@@ -135,7 +140,23 @@ class HubStandIn:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if self.path == "/_control/touch":
+                    every = int(body.get("every", 100))
+                    for record in standin.records[::every]:
+                        record["likes"] = (record.get("likes") or 0) + 1
+                        record["lastModified"] = body.get("last_modified", "2030-01-01T00:00:00.000Z")
+                    standin._sorted_cache.clear()
+                    self._send(200, json.dumps({"touched": len(standin.records[::every])}).encode())
+                else:
+                    self._send(404, b'{"error":"Not Found"}')
+
             def do_GET(self) -> None:  # noqa: N802
+                if self.path == "/_control/stats":
+                    self._send(200, json.dumps({"pages_served": standin.pages_served}).encode())
+                    return
                 standin.log.append(self.path)
                 parts = urlsplit(self.path)
                 if parts.path != "/api/models":
@@ -173,3 +194,35 @@ class HubStandIn:
                 self._send(200, payload, headers)
 
         return Handler
+
+
+def replicate(records: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """``n`` copies of ``records`` cycled with distinct ids (``<id>-r<i>``) and a strict downloads order."""
+    out = []
+    for i in range(n):
+        record = json.loads(json.dumps(records[i % len(records)]))
+        record["id"] = f"{record['id']}-r{i}"
+        record["downloads"] = n - i
+        out.append(record)
+    return out
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", required=True, help="JSON Lines file of API records")
+    parser.add_argument("--replicate", type=int, default=0, help="serve this many replicated records")
+    parser.add_argument("--pipeline-tag", help="keep only records with this pipeline tag")
+    parser.add_argument("--license", help="keep only records with this licence tag")
+    cli = parser.parse_args()
+    chosen = load_records(cli.records)
+    if cli.pipeline_tag:
+        chosen = [r for r in chosen if r.get("pipeline_tag") == cli.pipeline_tag]
+    if cli.license:
+        chosen = [r for r in chosen if f"license:{cli.license}" in (r.get("tags") or [])]
+    if cli.replicate:
+        chosen = replicate(chosen, cli.replicate)
+    server = HubStandIn(chosen).start()
+    print(server.url, flush=True)
+    threading.Event().wait()

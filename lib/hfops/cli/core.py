@@ -35,17 +35,17 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     if args.snapshot:
         run = discovery.sync_snapshot(settings.store.path, args.snapshot, settings, report)
     else:
-        run = discovery.sync_hub(settings.store.path, settings, report)
+        run = discovery.sync_hub(settings.store.path, settings, report, mode=args.mode)
     if report:
         print(file=sys.stderr)
-    summary = {k: run.get(k) for k in ("id", "source", "status", "pages", "seen", "inserted", "updated", "unchanged",
+    summary = {k: run.get(k) for k in ("id", "source", "mode", "status", "pages", "seen", "inserted", "updated", "unchanged",
                                        "skipped", "skip_reasons", "matched", "new_candidates", "flagged", "retries",
                                        "retry_wait_seconds", "message")}
     if args.json:
         print_json(summary)
     else:
         print(
-            f"sync {summary['id']} {summary['status']}: {summary['seen']} records, {summary['inserted']} new, "
+            f"sync {summary['id']} ({summary['mode']}) {summary['status']}: {summary['seen']} records, {summary['inserted']} new, "
             f"{summary['updated']} updated, {summary['unchanged']} unchanged, {summary['skipped']} skipped, "
             f"{summary['matched']} match the rule ({summary['new_candidates']} new candidates, "
             f"{summary['flagged']} flagged)"
@@ -184,6 +184,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     src = p.add_mutually_exclusive_group()
     src.add_argument("--endpoint", metavar="URL", help="Hub endpoint (default: [hub] endpoint)")
     src.add_argument("--snapshot", metavar="FILE", help="a JSON / JSON Lines file of API records")
+    p.add_argument("--mode", choices=("auto", "full", "incremental"), default="auto",
+                   help="Hub passes: full, incremental (changed since the last pass), or auto (default: "
+                        "incremental while the last full pass is younger than [hub] full_sync_hours)")
     p.add_argument("--json", action="store_true", help="print the sync run as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=cmd_sync, setting_overrides=lambda a: {"hub.endpoint": a.endpoint})

@@ -61,6 +61,7 @@ CREATE INDEX status_transitions_model ON status_transitions(model_id, id);
 CREATE TABLE sync_runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     source TEXT NOT NULL,
+    mode TEXT NOT NULL DEFAULT 'full',             -- full | incremental
     started_at TEXT NOT NULL,
     finished_at TEXT,
     status TEXT NOT NULL DEFAULT 'running',        -- running | succeeded | failed | interrupted
