@@ -121,7 +121,7 @@ def breakdown_chart(breakdown: dict[str, float]) -> go.Figure:
     terms = list(breakdown)
     fig = go.Figure(go.Bar(x=[breakdown[t] for t in terms], y=terms, orientation="h"))
     fig.update_layout(height=60 + 30 * len(terms), margin={"l": 10, "r": 10, "t": 10, "b": 10},
-                      xaxis_title="contribution to the score")
+                      xaxis_title="contribution to the score", yaxis={"autorange": "reversed"})
     return fig
 
 

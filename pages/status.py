@@ -113,6 +113,7 @@ def show_job(job: dict[str, Any]) -> None:
 def show_jobs(conn: Any) -> bool:
     """The most recent jobs, newest first; True when one is still queued or running."""
     st.subheader("Recent jobs")
+    st.button("Refresh", key=K_REFRESH, help="the list also refreshes itself while a job is queued or running")
     recent = jobs.list_jobs(conn, limit=10)
     if not recent:
         st.caption("No jobs yet.")
@@ -124,7 +125,6 @@ def show_jobs(conn: Any) -> bool:
 def live_sections(polling: bool) -> None:
     """Everything a running job changes; re-run on a timer while a job is queued or running."""
     conn = db()
-    st.button("Refresh", key=K_REFRESH)
     show_counts(conn)
     show_last_sync(conn)
     if not show_jobs(conn) and polling:
@@ -137,7 +137,7 @@ def sync_now() -> None:
     st.subheader("Sync now")
     source = st.radio(
         "Source", list(SOURCES), format_func=SOURCES.__getitem__, horizontal=True, key=K_SOURCE,
-        captions=[f"{HUB_SNAPSHOT.name} shipped in data/hub", discovery.endpoint_in_use(cfg)],
+        captions=[f"`{HUB_SNAPSHOT.name}` shipped in data/hub", f"`{discovery.endpoint_in_use(cfg)}`"],
     )
     if st.button("Sync now", type="primary", key=K_SYNC):
         params: dict[str, Any] = {"config": cfg.source_file} if cfg.source_file else {}

@@ -1,0 +1,98 @@
+"""The console in a real headless Chromium, served by ``streamlit run``: the candidates table, the detail
+view, a status change through the form, and the Status page. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import sqlite3
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hfops import discovery, registry
+from hfops.store import connect
+from tests.browser import (
+    ConsoleServer,
+    choose_option,
+    open_page,
+    save_screenshot,
+    serve_console,
+    wait_for,
+    wait_for_text,
+    wait_idle,
+)
+
+pytest_plugins = ["tests.browser"]
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The embedded snapshot (real Hub records) synced into a fresh store."""
+    path = str(tmp_path_factory.mktemp("browser-store") / "hfops.db")
+    discovery.sync_snapshot(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(store: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
+    with serve_console(store, tmp_path_factory.mktemp("streamlit-logs")) as running:
+        yield running
+
+
+def top_candidates(store: str, n: int = 2) -> list[str]:
+    found, _ = registry.list_candidates(connect(store), page_size=n)
+    assert len(found) == n, "the embedded snapshot should yield candidates"
+    return [row["model_id"] for row in found]
+
+
+def test_candidates_table_and_detail_view(
+    chrome: Any, server: ConsoleServer, store: str, artifacts: Path
+) -> None:
+    first, second = top_candidates(store)
+    chrome.get(server.url)
+    wait_for_text(chrome, "Candidates", css="h1")
+    table = wait_for(chrome, "[data-testid=stDataFrame]")
+    assert table.size["height"] > 100 and table.size["width"] > 400
+    # The detail view of the top candidate: heading, Hub link we built, score breakdown chart.
+    wait_for_text(chrome, first, css="h3")
+    link = wait_for(chrome, f'a[href="https://huggingface.co/{urllib.parse.quote(first, safe="/")}"]')
+    assert first in link.text
+    wait_for(chrome, ".main-svg")  # the plotly bar of the score breakdown
+    wait_idle(chrome)
+    save_screenshot(chrome, artifacts, "console-candidates")
+
+    choose_option(chrome, "Model details", second)
+    wait_for_text(chrome, second, css="h3")
+    wait_for_text(chrome, "Score breakdown", css="[role=tab]")
+    save_screenshot(chrome, artifacts, "console-candidate-detail")
+    assert not chrome.find_elements("css selector", "[data-testid=stException]")
+
+
+def test_status_change_flow_and_status_page(
+    chrome: Any, server: ConsoleServer, store: str, artifacts: Path
+) -> None:
+    first, _ = top_candidates(store)
+    chrome.get(server.url)
+    wait_for_text(chrome, first, css="h3")
+    wait_idle(chrome)
+    reason = wait_for(chrome, "[data-testid=stTextArea] textarea")
+    reason.send_keys("browser test: queue for shadow evals")
+    button = wait_for(chrome, "[data-testid=stFormSubmitButton] button", text="Change status")
+    button.click()
+    wait_for_text(chrome, "candidate → evaluating", css="[data-testid=stAlert]")
+    with sqlite3.connect(store) as conn:
+        audit = conn.execute(
+            "SELECT from_status, to_status, actor, reason FROM status_transitions WHERE model_id = ? "
+            "AND actor = 'console'", [first]
+        ).fetchall()
+    assert audit == [("candidate", "evaluating", "console", "browser test: queue for shadow evals")]
+
+    open_page(chrome, "Status")
+    wait_for_text(chrome, "Candidates by status", css="h3")
+    wait_for_text(chrome, "HUGGINGFACE_API_KEY: not set")
+    wait_for(chrome, "button", text="Sync now")
+    save_screenshot(chrome, artifacts, "console-status")
+    assert not chrome.find_elements("css selector", "[data-testid=stException]")
