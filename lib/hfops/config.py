@@ -39,6 +39,7 @@ class HubConfig:
     deadline_seconds: float = 300.0  # give up a sync after this long in back-off
     max_backoff_seconds: float = 60.0
     request_timeout_seconds: float = 30.0
+    full_sync_hours: float = 24.0  # auto mode: incremental passes until the last full pass is this old
 
 
 @dataclass
@@ -71,6 +72,14 @@ class EvalConfig:
     bootstrap_samples: int = 1000
     data_dir: str = ""  # empty = the shipped data/ folder
     source: str = "local"  # local (shipped samples) | hub (datasets from the Hub)
+    hub_max_rows: int = 2000  # rows streamed from the Hub when source = "hub"
+    batch_size: int = 64  # examples per step (one commit, one encode call) of a run
+    min_examples: int = 30  # fewer scored examples -> "keep shadowing" at best
+    max_error_rate: float = 0.1  # candidate error rate above this -> "reject"
+    max_retries: int = 2  # retries of a rate-limited/unavailable/timed-out inference call
+    max_retry_wait_seconds: float = 10.0  # cap on one retry wait (Retry-After is honoured up to this)
+    max_consecutive_errors: int = 20  # stop the run (resumable) when a backend keeps failing
+    qa_max_new_tokens: int = 48
 
 
 @dataclass

@@ -1,0 +1,204 @@
+"""Eval verbs: ``hfops eval`` (shadow runs, nightly, resume, show) and ``hfops score`` (score files)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from typing import Any
+
+from hfops import jobs
+from hfops.cli import print_json
+from hfops.config import Settings
+from hfops.evals import DATASETS, TASKS
+from hfops.evals.backends import BACKEND_CHOICES
+from hfops.store import get_db
+
+
+def _bar(done: int, total: int | None, width: int = 30) -> str:
+    if not total:
+        return f"{done}"
+    filled = int(width * min(done, total) / total)
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+
+
+def _run_job_with_progress(db_path: str, job_id: int, quiet: bool) -> dict[str, Any]:
+    """Execute a job in this process (a thread) while printing one progress line to stderr."""
+    outcome: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: outcome.update(jobs.execute_job(db_path, job_id)), daemon=True)
+    worker.start()
+    tty = sys.stderr.isatty()
+    last = ""
+    while worker.is_alive():
+        worker.join(0.3)
+        if quiet:
+            continue
+        job = jobs.get_job(get_db(db_path), job_id) or {}
+        line = f"{_bar(job.get('done') or 0, job.get('total'))} {job.get('message') or ''}".rstrip()
+        if line != last:
+            if tty:
+                print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
+            else:
+                print(line, file=sys.stderr, flush=True)
+            last = line
+    if tty and not quiet:
+        print(file=sys.stderr)
+    return outcome
+
+
+def _print_run(db_path: str, run_id: int) -> None:
+    from hfops.evals.runs import get_run
+
+    run = get_run(get_db(db_path), run_id)
+    if run is None:
+        return
+    print(f"run {run['id']} {run['status']}: {run['model_id']} vs {run['production_id']} - {run['task']} on "
+          f"{run['dataset']} ({run['dataset_version']}), {run['done']}/{run['total']} examples, "
+          f"errors {run['candidate_errors']}/{run['production_errors']}")
+    if run["metrics"]:
+        print(f"  {'metric':<14} {'candidate':>22} {'production':>22} {'delta':>24}")
+        by_metric: dict[str, dict[str, Any]] = {}
+        for m in run["metrics"]:
+            by_metric.setdefault(m["metric"], {})[m["system"]] = m
+
+        def cell(m: dict[str, Any] | None, sign: str = "") -> str:
+            if not m or m["value"] is None:
+                return "-"
+            return f"{m['value']:{sign}.3f} [{m['ci_low']:{sign}.3f},{m['ci_high']:{sign}.3f}]"
+
+        for metric, systems in by_metric.items():
+            print(f"  {metric:<14} {cell(systems.get('candidate')):>22} {cell(systems.get('production')):>22} "
+                  f"{cell(systems.get('delta'), '+'):>24}")
+    if run["recommendation"]:
+        print(f"recommendation: {run['recommendation']} - {run['recommendation_reason']}")
+        if run["status_after"]:
+            print(f"registry status: {run['status_before']} -> {run['status_after']}")
+    if run["error"]:
+        print(f"error: {run['error']}")
+    print(f"cache: {run['cache_hits']} hits, {run['cache_misses']} misses, {run['model_calls']} model calls")
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    """Run (or enqueue) a shadow evaluation, the nightly batch, or resume/show a run."""
+    from hfops.evals import runs
+
+    db_path = settings.store.path
+    db = get_db(db_path)
+    if args.show is not None:
+        run = runs.get_run(db, args.show)
+        if run is None:
+            raise runs.EvalError(f"no eval run {args.show}")
+        print_json(run) if args.json else _print_run(db_path, args.show)
+        return 0
+    if args.list:
+        found = runs.list_runs(db, limit=args.list)
+        if args.json:
+            print_json(found)
+        for r in [] if args.json else found:
+            score = "" if r["candidate_score"] is None else (
+                f" {r['primary_metric']} {r['candidate_score']:.3f} vs {r['production_score']:.3f}")
+            print(f"{r['id']:>4} {r['status']:<9} {r['model_id']} vs {r['production_id']} {r['task']}/{r['dataset']} "
+                  f"{r['done']}/{r['total'] or '?'}{score} {r['recommendation'] or ''}")
+        return 0
+    if args.nightly:
+        if args.enqueue:
+            job_id = jobs.enqueue(db_path, "eval_nightly", {"config": args.config})
+            print(f"nightly evaluation queued as job {job_id} (the worker runs it: hfops worker)")
+            return 0
+        job_id = jobs.create_job(db, "eval_nightly", {"config": args.config})
+        result = _run_job_with_progress(db_path, job_id, args.quiet)
+        if args.json:
+            print_json(result)
+            return 0 if "error" not in result else 1
+        if "error" in result:
+            print(f"error: {result['error']}", file=sys.stderr)
+            return 1
+        print(f"nightly: {result['planned']} runs planned, {len(result['skipped'])} models skipped")
+        for item in result["runs"]:
+            status = f"error: {item['error']}" if item.get("error") else item.get("recommendation")
+            print(f"  run {item.get('run_id', '-')}: {item['model']} {item['task']}/{item['dataset']}: {status}")
+        for item in result["skipped"]:
+            print(f"  skipped {item['model']}: {item['reason']}")
+        return 0
+    if args.resume is not None:
+        run = runs.get_run(db, args.resume)
+        if run is None or run["job_id"] is None:
+            raise runs.EvalError(f"no eval run {args.resume} to resume")
+        run_id, job_id = run["id"], run["job_id"]
+    else:
+        missing = [flag for flag, value in (("--model", args.model), ("--task", args.task),
+                                            ("--dataset", args.dataset)) if not value]
+        if missing:
+            raise runs.EvalError(f"{', '.join(missing)} required (or use --nightly, --resume RUN, --show RUN, --list)")
+        ids = runs.submit_run(db_path, args.model, args.task, args.dataset, args.limit, settings,
+                              backend=args.backend, production=args.production, enqueue=args.enqueue,
+                              config_path=args.config)
+        run_id, job_id = ids["run_id"], ids["job_id"]
+        if args.enqueue:
+            if args.json:
+                print_json(ids)
+            else:
+                print(f"eval run {run_id} queued as job {job_id} (the worker runs it: hfops worker)")
+            return 0
+    try:
+        outcome = _run_job_with_progress(db_path, job_id, args.quiet)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; resume with: hfops eval --resume {run_id}", file=sys.stderr)
+        raise
+    if args.json:
+        print_json(runs.summary(db, run_id))
+    else:
+        _print_run(db_path, run_id)
+    if outcome.get("status") != "succeeded":
+        print(f"run {run_id} did not finish; resume it with: hfops eval --resume {run_id}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
+    """Score prediction files against references without running a model."""
+    from hfops.evals.scoring import score_files
+
+    started = time.perf_counter()
+    result = score_files(args.task, args.predictions, args.references)
+    if args.json:
+        print_json(result)
+        return 0
+    for key, value in result.items():
+        print(f"{key:<14} {value:.4f}" if isinstance(value, float) else f"{key:<14} {value}")
+    print(f"({time.perf_counter() - started:.2f}s)", file=sys.stderr)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add ``eval`` and ``score``."""
+    p = sub.add_parser("eval", parents=[common], help="shadow-evaluate a candidate against production",
+                       description="Shadow evaluation: the candidate and the task's production model (or baseline) "
+                                   "on the same examples. Runs in this process with a progress line unless "
+                                   "--enqueue hands it to the worker.")
+    p.add_argument("--model", metavar="ID", help="candidate model id (Hub id, or baseline:bm25 / baseline:lexical)")
+    p.add_argument("--task", choices=TASKS)
+    p.add_argument("--dataset", choices=DATASETS)
+    p.add_argument("--limit", type=int, metavar="N", help="evaluate a deterministic sample of N examples")
+    p.add_argument("--backend", choices=BACKEND_CHOICES, default="auto",
+                   help="auto (local first, then the HF Inference API when HUGGINGFACE_API_KEY is set), local, api")
+    p.add_argument("--production", metavar="ID", help="compare with this model instead of the task's production model")
+    p.add_argument("--enqueue", action="store_true", help="hand the run to the worker instead of running it here")
+    p.add_argument("--nightly", action="store_true",
+                   help="evaluate every candidate/shadow model without a run on the current dataset version")
+    p.add_argument("--resume", type=int, metavar="RUN", help="resume an interrupted or failed run")
+    p.add_argument("--show", type=int, metavar="RUN", help="print one run's metrics and recommendation")
+    p.add_argument("--list", type=int, nargs="?", const=20, metavar="N", help="list the N most recent runs")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("score", parents=[common], help="score prediction files (no model runs)",
+                       description="qa: predictions {id, prediction_text} vs references {id, answers: {text, "
+                                   "answer_start}}; retrieval: {id, ranked: [...]} vs {id, relevant: [...]}.")
+    p.add_argument("--task", choices=TASKS, required=True)
+    p.add_argument("--predictions", metavar="P.jsonl", required=True)
+    p.add_argument("--references", metavar="R.jsonl", required=True)
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(func=cmd_score)
