@@ -236,3 +236,26 @@ def test_embedded_default_gives_real_candidates(db_path: str) -> None:
     set_status(db, "microsoft/phi-2", "evaluating", "first look")
     sync_snapshot(db_path, HUB_SNAPSHOT, Settings())  # a re-sync keeps operator decisions
     assert db.execute("SELECT status FROM candidates WHERE model_id = 'microsoft/phi-2'").fetchone()[0] == "evaluating"
+
+
+def test_auto_mode_runs_incremental_passes_that_fetch_only_changed_records(hub: HubStandIn, db_path: str) -> None:
+    from hfops.discovery import sync_hub
+
+    settings = settings_for(hub)
+    full = sync_hub(db_path, settings, mode="auto")
+    assert full["mode"] == "full"  # no full pass yet
+    ids = sorted(expected_ids(hub.records))
+    for r in hub.records:
+        if r["id"] in ids[:3]:
+            r["likes"] = (r.get("likes") or 0) + 7
+            r["lastModified"] = "2031-01-01T00:00:00.000Z"  # a new commit
+    hub._sorted_cache.clear()
+    hub.log.clear()
+    incremental = sync_hub(db_path, settings, mode="auto")
+    assert incremental["mode"] == "incremental" and incremental["status"] == "succeeded"
+    assert incremental["updated"] == 3 and incremental["inserted"] == 0
+    assert incremental["pages"] < full["pages"]
+    assert all("sort=lastModified" in p for p in hub.model_requests())
+    assert incremental["flagged"] == 0  # not a complete pass: nothing is flagged as unlisted
+    settings.hub.full_sync_hours = 0
+    assert sync_hub(db_path, settings, mode="auto")["mode"] == "full"

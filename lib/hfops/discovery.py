@@ -488,14 +488,19 @@ class HubSource:
         return retrying(self._get, url)
 
     def _query_done(self, records: list[Any]) -> bool:
-        """True when a page shows that the rest of its query cannot matter (see the class docstring)."""
+        """True when a page shows that the rest of its query cannot matter (see the class docstring).
+
+        Pages come sorted in descending order, so the last record decides: once it is older than the
+        watermark (or below ``min_downloads``), every later page is too.
+        """
         if not records:
             return True
+        last = records[-1] if isinstance(records[-1], dict) else {}
         if self.since:
-            return all(isinstance(r, dict) and isinstance(r.get("lastModified"), str)
-                       and r["lastModified"] < self.since for r in records)
-        return all(isinstance(r, dict) and isinstance(r.get("downloads"), int)
-                   and r["downloads"] < self.rule.min_downloads for r in records)
+            modified = last.get("lastModified")
+            return not isinstance(modified, str) or modified < self.since
+        downloads = last.get("downloads")
+        return isinstance(downloads, int) and downloads < self.rule.min_downloads
 
     def _page_from(self, url: str, response: httpx2.Response, query_index: int, queries: list, fetched: int
                    ) -> tuple[Page, int]:
