@@ -13,7 +13,7 @@ Use it from a test module::
     pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
     def test_candidates(chrome, console_server, db_path, artifacts):
-        server = console_server(db_path)         # extra env: console_server(db_path, HFOPS_DEMO="1")
+        server = console_server(db_path)         # or console_server(db_path, worker=True, HFOPS_DEMO="1")
         chrome.get(server.url)
         wait_for(chrome, "[data-testid=stDataFrame]")
         save_screenshot(chrome, artifacts, "candidates")
@@ -143,6 +143,7 @@ class ConsoleServer:
     process: subprocess.Popen[bytes]
     log_path: Path
     env: dict[str, str] = field(repr=False, default_factory=dict)
+    worker: subprocess.Popen[bytes] | None = None  # ``hfops worker`` on the same store, when asked for
 
     def log(self, tail: int = 4000) -> str:
         """The end of the server's combined stdout/stderr."""
@@ -152,14 +153,21 @@ class ConsoleServer:
             return ""
 
     def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after 10 s)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        """Stop the server and its worker (SIGTERM, then SIGKILL after 10 s)."""
+        for process in (self.process, self.worker):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def hfops_command() -> list[str]:
+    """The installed ``hfops`` console script next to this interpreter (else ``python -m hfops.cli``)."""
+    script = Path(sys.executable).with_name("hfops")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "hfops.cli"]
 
 
 def _wait_healthy(server: ConsoleServer, timeout: float) -> None:
@@ -178,13 +186,16 @@ def _wait_healthy(server: ConsoleServer, timeout: float) -> None:
 
 
 def start_console(db_path: str | Path | None = None, log_dir: str | Path | None = None, app: str | Path = APP,
-                  timeout: float = SERVER_START_TIMEOUT, **env: str) -> ConsoleServer:
+                  timeout: float = SERVER_START_TIMEOUT, worker: bool = False, **env: str) -> ConsoleServer:
     """Start ``streamlit run app`` on a free 127.0.0.1 port and wait for ``/_stcore/health``.
 
     ``db_path`` becomes ``HFOPS_DB``; ``env`` adds variables (``HFOPS_DEMO="1"``, ``HFOPS_CONFIG=...``).
     Secrets and console variables of the calling environment are not passed on unless given in ``env``.
+    ``worker=True`` also starts ``hfops worker --db db_path`` (same env), so enqueued jobs really run.
     The caller stops it (:meth:`ConsoleServer.stop`); prefer :func:`serve_console`.
     """
+    if worker and db_path is None:
+        raise ValueError("worker=True needs db_path")
     base = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
     base.update(HF_HUB_DISABLE_TELEMETRY="1", PYTHONUNBUFFERED="1")
     if db_path is not None:
@@ -206,20 +217,28 @@ def start_console(db_path: str | Path | None = None, log_dir: str | Path | None 
         server = ConsoleServer(f"http://127.0.0.1:{port}", process, log_path, base)
         try:
             _wait_healthy(server, timeout)
-            return server
         except RuntimeError as exc:
             server.stop()
             last_error = exc
             if "already in use" not in server.log():
                 break
+            continue
+        if worker:
+            config = ["--config", base["HFOPS_CONFIG"]] if base.get("HFOPS_CONFIG") else []
+            with open(log_dir / f"worker-{port}.log", "wb") as log:
+                server.worker = subprocess.Popen(
+                    [*hfops_command(), *config, "worker", "--db", str(db_path)],
+                    cwd=str(log_dir), env=base, stdout=log, stderr=subprocess.STDOUT,
+                )
+        return server
     raise RuntimeError(f"could not start the console: {last_error}")
 
 
 @contextlib.contextmanager
-def serve_console(db_path: str | Path | None = None, log_dir: str | Path | None = None,
+def serve_console(db_path: str | Path | None = None, log_dir: str | Path | None = None, worker: bool = False,
                   **env: str) -> Iterator[ConsoleServer]:
-    """:func:`start_console` as a context manager (stopped on exit)."""
-    server = start_console(db_path, log_dir, **env)
+    """:func:`start_console` as a context manager (server and worker stopped on exit)."""
+    server = start_console(db_path, log_dir, worker=worker, **env)
     try:
         yield server
     finally:
@@ -318,11 +337,11 @@ def chrome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture
 def console_server(tmp_path: Path) -> Iterator[Callable[..., ConsoleServer]]:
-    """Factory ``console_server(db_path, **env) -> ConsoleServer``; every server is stopped after the test."""
+    """Factory ``console_server(db_path, worker=False, **env) -> ConsoleServer``; stopped after the test."""
     servers: list[ConsoleServer] = []
 
-    def start(db_path: str | Path | None = None, **env: str) -> ConsoleServer:
-        server = start_console(db_path, tmp_path, **env)
+    def start(db_path: str | Path | None = None, worker: bool = False, **env: str) -> ConsoleServer:
+        server = start_console(db_path, tmp_path, worker=worker, **env)
         servers.append(server)
         return server
 

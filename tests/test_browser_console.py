@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ def server(store: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Con
 
 
 def top_candidates(store: str, n: int = 2) -> list[str]:
+    """The ids of the ``n`` best-scored candidates, as the page sorts them by default."""
     found, _ = registry.list_candidates(connect(store), page_size=n)
     assert len(found) == n, "the embedded snapshot should yield candidates"
     return [row["model_id"] for row in found]
@@ -96,3 +97,24 @@ def test_status_change_flow_and_status_page(
     wait_for(chrome, "button", text="Sync now")
     save_screenshot(chrome, artifacts, "console-status")
     assert not chrome.find_elements("css selector", "[data-testid=stException]")
+
+
+def test_first_start_sync_now_runs_in_the_worker(
+    chrome: Any, console_server: Callable[..., ConsoleServer], db_path: str, artifacts: Path
+) -> None:
+    """Empty store -> Status -> Sync now (embedded snapshot) -> the worker runs it, the page follows the
+    job by itself until it succeeds -> the Candidates page lists the new candidates."""
+    server = console_server(db_path, worker=True)
+    chrome.get(server.url)
+    wait_for_text(chrome, "No candidates match", css="[data-testid=stAlert]")
+    open_page(chrome, "Status")
+    wait_for_text(chrome, "No sync has run yet.", css="[data-testid=stAlert]")
+    wait_for(chrome, "button", text="Sync now").click()
+    wait_for_text(chrome, "Queued sync job 1", css="[data-testid=stAlert]")
+    # No clicks from here: the page polls the job until the worker has finished it.
+    wait_for_text(chrome, "Job 1 · sync · succeeded", css="[data-testid=stAlert]", timeout=90)
+    wait_for_text(chrome, "Run 1: succeeded")
+    save_screenshot(chrome, artifacts, "console-status-after-sync")
+    open_page(chrome, "Candidates")
+    wait_for(chrome, "[data-testid=stDataFrame]")
+    wait_for_text(chrome, top_candidates(db_path, 1)[0], css="h3")
