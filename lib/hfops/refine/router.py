@@ -34,7 +34,7 @@ from hfops.store import utcnow
 log = logging.getLogger(__name__)
 
 # Kept back from the budget for the work after the fallback returns (result assembly, queueing the log row).
-RESERVE_MS = 15.0
+RESERVE_MS = 30.0
 # Below this, an HF attempt cannot realistically answer: skip it rather than spend a permit.
 MIN_FALLBACK_MS = 50.0
 
@@ -84,14 +84,19 @@ def refine_detailed(query: str, settings: Settings | None = None, *, fallback_al
     bypass = _bypass_before_request(settings, local, fallback_allowed, force_fallback)
 
     if bypass is None and (force_fallback or local.confidence < cfg.local_threshold):
-        remaining_ms = budget_ms - _elapsed_ms(started) - RESERVE_MS
-        wait_ms = min(float(cfg.fallback_deadline_ms), remaining_ms)
-        if wait_ms < MIN_FALLBACK_MS:
+        hard_deadline = started + (budget_ms - RESERVE_MS) / 1000  # the fallback never waits past this
+
+        def wait_ms() -> float:
+            return min(float(cfg.fallback_deadline_ms), (hard_deadline - time.monotonic()) * 1000)
+
+        if wait_ms() < MIN_FALLBACK_MS:
             bypass = "timeout"
         elif not _take_permit(settings):
             bypass = "rate_limited"
+        elif wait_ms() < MIN_FALLBACK_MS:  # taking the permit used up the budget (a contended lock)
+            bypass = "timeout"
         else:
-            attempt = _run_attempt(settings, query, wait_ms)
+            attempt = _run_attempt(settings, query, wait_ms())
             bypass = None if attempt.outcome == "ok" else attempt.outcome
 
     if attempt is not None and attempt.outcome == "ok" and attempt.result is not None:
