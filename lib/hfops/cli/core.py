@@ -161,6 +161,11 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
         env=env, cwd=str(REPO_ROOT),
     ))
     print(f"console on http://{args.host}:{args.port} (Ctrl-C stops the console and the worker)", file=sys.stderr)
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         while all(c.poll() is None for c in children):
             time.sleep(0.5)
