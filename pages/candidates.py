@@ -14,9 +14,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from hfops import registry
+from hfops import discovery, registry
 from hfops.console import db, demo_mode, operator_errors, plain, settings
-from hfops.discovery import endpoint_in_use
+from hfops.store import get_db
 
 PAGE_SIZES = (25, 50, 100, 200)
 SORT_LABELS = {
@@ -56,10 +56,16 @@ def hub_url(endpoint: str, model_id: str) -> str:
     return f"{endpoint.rstrip('/')}/{urllib.parse.quote(model_id, safe='/')}"
 
 
-@st.cache_data(ttl=30, show_spinner=False)
-def facets_for(store_path: str) -> dict[str, list[str]]:
-    """Filter options (distinct values among candidates); cached briefly, they scan the whole table."""
-    return registry.facet_values(db())
+@st.cache_data(ttl=600, show_spinner=False, max_entries=16)
+def _cached_facets(store_path: str, sync_marker: tuple[Any, ...]) -> dict[str, list[str]]:
+    return registry.facet_values(get_db(store_path))
+
+
+def facets_for(conn: Any, store_path: str) -> dict[str, list[str]]:
+    """Filter options (distinct values among candidates). They scan the whole table, so they are cached
+    until the next sync run changes the models (status changes never add options)."""
+    last = discovery.last_sync_run(conn) or {}
+    return _cached_facets(store_path, (last.get("id"), last.get("status"), last.get("finished_at"), last.get("seen")))
 
 
 def _reset_page() -> None:
@@ -143,7 +149,7 @@ def show_detail(model: dict[str, Any]) -> None:
     model_id = model["model_id"]
     candidate = model.get("candidate") or {}
     st.subheader(plain(model_id))
-    st.markdown(f"[Open {plain(model_id)} on the Hub]({hub_url(endpoint_in_use(settings()), model_id)})")
+    st.markdown(f"[Open {plain(model_id)} on the Hub]({hub_url(discovery.endpoint_in_use(settings()), model_id)})")
     col = st.columns(4)
     col[0].metric("Status", candidate.get("status", "—"))
     col[1].metric("Score", f"{candidate.get('score', 0.0):.3f}")
@@ -237,7 +243,7 @@ def status_form(model: dict[str, Any]) -> None:
 
 st.title("Candidates")
 conn = db()
-flt, sort, descending, page_size, page_slot = filter_widgets(facets_for(settings().store.path))
+flt, sort, descending, page_size, page_slot = filter_widgets(facets_for(conn, settings().store.path))
 page = int(st.session_state.get(K_PAGE) or 1)
 found, total = registry.list_candidates(conn, flt, sort, descending, page=page, page_size=page_size)
 pages = max(1, math.ceil(total / page_size))

@@ -12,7 +12,7 @@ from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
 from hfops import discovery, registry
-from hfops.store import connect
+from hfops.store import connect, utcnow, write_tx
 from tests.registry_rows import add_candidates, numbered
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -237,3 +237,17 @@ def test_real_snapshot_rows_match_the_registry(
     assert shown_ids(at) == [r["model_id"] for r in expected]
     detail = registry.get_model(connect(db_path), found[0]["model_id"])
     assert frame_with(at, "contribution")["term"].tolist() == list(detail["candidate"]["score_breakdown"])
+
+
+def test_filter_options_follow_a_new_sync(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(db_path, monkeypatch)
+    assert at.multiselect(key="cand_pipeline").options == []
+    add_candidates(db_path, SPECIAL)
+    db = connect(db_path)
+    with write_tx(db):  # what a finished sync leaves behind
+        db["sync_runs"].insert({"source": "tests", "started_at": utcnow(), "finished_at": utcnow(),
+                                "status": "succeeded", "seen": 3})
+    at.run()
+    assert at.multiselect(key="cand_pipeline").options == [
+        "feature-extraction", "text-generation", "text2text-generation"]
+    assert "gguf" in at.multiselect(key="cand_quant").options
