@@ -96,7 +96,7 @@ def show_job(job: dict[str, Any]) -> None:
     """One job: a progress bar while it runs, its error when it failed."""
     label = f"Job {job['id']} · {job['kind']} · {job['status']} · created {job['created_at']}"
     if job["status"] == "running":
-        message = job.get("message") or ""
+        message = (job.get("message") or "") + f" · last update {job.get('heartbeat_at') or '—'}"
         if job.get("total"):
             fraction = min(1.0, job["done"] / job["total"])
             st.progress(fraction, text=f"{label} — {job['done']:,}/{job['total']:,} {plain(message)}")
