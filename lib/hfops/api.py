@@ -19,9 +19,11 @@ from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hfops import __version__, config
 from hfops.config import Settings
@@ -139,6 +141,15 @@ def create_app(settings: Settings | None = None, *, warm: bool = True,
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         return JSONResponse(status_code=422, content={"error": _message(errors), "detail": _details(errors)})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Any:
+        if exc.status_code == 400 and request.method == "POST":  # FastAPI: body bytes not decodable at all
+            return JSONResponse(status_code=422, content={
+                "error": f"request body is not valid JSON (not UTF-8 text); send {BODY_HINT}",
+                "detail": [{"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}],
+            })
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(HfopsError)
     async def _hfops_error(_: Request, exc: HfopsError) -> JSONResponse:
