@@ -45,7 +45,7 @@ def test_two_writer_processes_never_hit_database_is_locked(db_path: str) -> None
                          text=True),
     ]
     outputs = [p.communicate(timeout=240) for p in procs]
-    for proc, (out, err) in zip(procs, outputs, strict=True):
+    for proc, (_out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
         assert "database is locked" not in err
     db = connect(db_path)

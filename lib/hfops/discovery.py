@@ -317,6 +317,7 @@ class Page:
     next_cursor: dict[str, Any] | None
     errors: list[str] = field(default_factory=list)
     skipped_lines: list[str] = field(default_factory=list)
+    total: int | None = None  # records this run will see, when the source knows it (snapshots)
 
 
 class Source(Protocol):
@@ -372,6 +373,7 @@ class SnapshotSource:
                 records[offset:end],
                 {"offset": end} if end < len(records) else None,
                 skipped_lines=bad_lines if first and start == 0 else [],
+                total=len(records) - start,
             )
             first = False
         if start >= len(records):
@@ -833,7 +835,7 @@ def run_sync(db_path: str, source: Source, rule: DiscoveryConfig, progress: Prog
                 state = _resume_state(source, pass_id, page.next_cursor)
                 _save_run(db, sync_id, counts, resume_cursor=dumps(state) if page.next_cursor else None)
             if progress:
-                progress(counts.seen, None, f"page {counts.pages}: {counts.seen} records, "
+                progress(counts.seen, page.total, f"page {counts.pages}: {counts.seen} records, "
                          f"{counts.new_candidates} new candidates")
     except (SyncError, RetryableHubError, httpx2.HTTPError) as exc:
         message = str(exc) if isinstance(exc, SyncError) else f"{type(exc).__name__}: {exc}"

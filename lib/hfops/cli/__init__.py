@@ -32,8 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every available verb."""
     parser = argparse.ArgumentParser(prog="hfops", description="Hugging Face free-tier operator console")
     parser.add_argument("--config", metavar="PATH", help="TOML config file (default: ./hfops.toml if present)")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", metavar="PATH", help="SQLite store (default: [store] path, var/hfops.db)")
+    db_help = "SQLite store (default: [store] path, var/hfops.db)"
+    parser.add_argument("--db", metavar="PATH", help=db_help)
+    common = argparse.ArgumentParser(add_help=False)  # --db is accepted before or after the verb
+    common.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS, help=db_help)
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for name in COMMAND_MODULES:
         if importlib.util.find_spec(name) is not None:
