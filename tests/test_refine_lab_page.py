@@ -1,0 +1,156 @@
+"""Refine Lab page (AppTest): single run side by side, latency chart with the 500/800 ms lines, limiter state,
+cooldown warning and lift, history, bulk mode with p50/p95 and a verdict; the token is never shown."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from hfops.refine.bank import load_samples
+from hfops.refine.limits import active_cooldown, open_cooldown
+from hfops.refine.local import get_local_refiner
+from tests.standins.inference import InferenceStandIn
+
+pytestmark = pytest.mark.slow
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGE = "pages/refine_lab.py"
+TOKEN = "hf_test_SECRET_lab_token_5566778899"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_model() -> None:
+    get_local_refiner().load(1)  # the page would load it on first use; do it once, outside AppTest timeouts
+
+
+@pytest.fixture(scope="module")
+def standin() -> InferenceStandIn:
+    with InferenceStandIn() as server:
+        yield server
+
+
+def open_page(db_path: str, monkeypatch: pytest.MonkeyPatch, config: Path | None = None) -> AppTest:
+    monkeypatch.setenv("HFOPS_DB", db_path)
+    if config is not None:
+        monkeypatch.setenv("HFOPS_CONFIG", str(config))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at: AppTest) -> list[str]:
+    return [t.value for t in at.text]
+
+
+def frame_with(at: AppTest, column: str) -> pd.DataFrame:
+    """The first dataframe with ``column`` (dataframes carry no key in AppTest)."""
+    for frame in at.dataframe:
+        if column in frame.value.columns:
+            return frame.value
+    raise AssertionError(f"no dataframe with a {column!r} column")
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def rendered(at: AppTest) -> str:
+    parts = [str(el.proto) for el in at.main if getattr(el, "proto", None) is not None]
+    parts += [frame.value.to_csv() for frame in at.dataframe]
+    parts += [json.dumps(el.proto.spec) for el in at.get("plotly_chart")]
+    return "\n".join(parts + texts(at) + [m.value for m in at.markdown] + [c.value for c in at.caption])
+
+
+def write_config(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "lab.toml"
+    path.write_text(f'[inference]\nbase_url = "{url}"\n[refine]\nper_minute = 5\nper_hour = 50\n', encoding="utf-8")
+    return path
+
+
+def test_page_shows_the_limiter_and_a_local_run(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(db_path, monkeypatch)
+    assert at.title[0].value == "Refine Lab"
+    assert metric(at, "Left this minute") == "10 / 10" and metric(at, "Left this hour") == "100 / 100"
+    assert metric(at, "Cooldown until") == "none"
+    samples = load_samples()
+    at.selectbox(key="refine_sample").set_value(samples[0]["query"]).run()
+    assert at.text_area(key="refine_query").value == samples[0]["query"]
+    at.button(key="refine_run").click().run()
+    assert not at.exception, at.exception
+    shown = texts(at)
+    assert "Refined: What country is Normandy in?" in shown
+    assert "Intent: location · confidence 0.90" in shown
+    assert any(t.startswith("Try asking 1: ") for t in shown)
+    assert any("Fallback not used: HUGGINGFACE_API_KEY is not set" in i.value for i in at.info)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [shape["y0"] for shape in spec["layout"]["shapes"]] == [500, 800]
+    assert list(spec["data"][0]["x"]) == ["local", "HF attempt", "end to end"]
+    history = frame_with(at, "created_at")
+    assert len(history) == 1 and history.iloc[0]["bypass_reason"] == "no_key"
+    assert history.iloc[0]["query"].startswith("#")
+
+
+def test_typed_query_with_the_hf_fallback_side_by_side(tmp_path: Path, db_path: str, standin: InferenceStandIn,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    standin.behaviour, standin.reply = "fast", None
+    monkeypatch.setenv("HUGGINGFACE_API_KEY", TOKEN)
+    at = open_page(db_path, monkeypatch, write_config(tmp_path, standin.url))
+    at.text_area(key="refine_query").input("um what is np complete??").run()
+    at.button(key="refine_run").click().run()
+    assert not at.exception, at.exception
+    shown = texts(at)
+    assert "Refined: What is NP complete?" in shown  # local side
+    assert "Refined: Um what is np complete?" in shown  # HF side (the stand-in's answer)
+    assert any(t.startswith("Returned: hf result in") for t in shown)
+    assert metric(at, "Left this minute") == "4 / 5"
+    assert TOKEN not in rendered(at)
+    assert any("HUGGINGFACE_API_KEY set" in c.value for c in at.caption)
+
+
+def test_failing_fallback_shows_the_bypass_reason(tmp_path: Path, db_path: str, standin: InferenceStandIn,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    standin.behaviour = "hanging"
+    monkeypatch.setenv("HUGGINGFACE_API_KEY", TOKEN)
+    at = open_page(db_path, monkeypatch, write_config(tmp_path, standin.url))
+    at.text_area(key="refine_query").input("best pizza near me").run()
+    at.button(key="refine_run").click().run()
+    assert any("no answer before the fallback deadline" in i.value for i in at.info)
+    assert any("bypass_reason: timeout" in t and "within the 800 ms budget" in t for t in texts(at))
+    standin.behaviour = "fast"
+
+
+def test_credits_cooldown_warning_and_lift(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    open_cooldown(db_path, "credits_exhausted", 3600, 402)
+    at = open_page(db_path, monkeypatch)
+    assert any("credits are exhausted" in w.value for w in at.warning)
+    assert metric(at, "Cooldown until") != "none"
+    at.button(key="refine_lift_cooldown").click().run()
+    assert active_cooldown(db_path) is None
+    assert metric(at, "Cooldown until") == "none" and not at.warning
+
+
+def test_demo_mode_hides_the_lift_button(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HFOPS_DEMO", "1")
+    open_cooldown(db_path, "rate_limited", 60, 429)
+    at = open_page(db_path, monkeypatch)
+    assert not [b for b in at.button if b.key == "refine_lift_cooldown"]
+    assert any("Cooldown after a 429" in i.value for i in at.info)
+
+
+def test_bulk_mode_reports_p50_p95_and_a_verdict(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(db_path, monkeypatch)
+    at.button(key="refine_bulk").click().run()
+    assert not at.exception, at.exception
+    table = frame_with(at, "refined")
+    assert len(table) == len(load_samples())
+    assert set(table["bypass_reason"]) <= {"no_key", ""}
+    assert {m.label for m in at.metric} >= {"p50", "p95", "max", "answered by HF"}
+    verdicts = [s.value for s in at.success] + [e.value for e in at.error]
+    assert len(verdicts) == 1 and verdicts[0].startswith("Verdict: ") and "p95" in verdicts[0]
+    assert len(frame_with(at, "created_at")) == len(table)
