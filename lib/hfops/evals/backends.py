@@ -116,9 +116,11 @@ def describe_error(exc: BaseException) -> str:
         return f"not authorised ({status}): check HUGGINGFACE_API_KEY"
     if status == 404:
         return "model not served by the inference API (404)"
+    if status == 503:
+        return "service unavailable (503)"
     if status is not None:
         return f"HTTP {status}"
-    if isinstance(exc, ValueError):
+    if isinstance(exc, ValueError | TypeError | KeyError):  # unparseable body or unexpected JSON shape
         return f"invalid response ({type(exc).__name__})"
     return f"{type(exc).__name__}: {str(exc)[:200]}"
 
@@ -242,7 +244,10 @@ class InferenceApiEmbedder(Embedder):
         for start in range(0, len(texts), API_BATCH):
             batch = list(texts[start:start + API_BATCH])
             raw = call_with_retries(lambda b=batch: client.feature_extraction(b), self.settings)
-            array = np.asarray(raw, dtype=np.float32)
+            try:
+                array = np.asarray(raw, dtype=np.float32)
+            except (TypeError, ValueError):
+                raise BackendError(f"{self.model_id}: invalid response (not a list of vectors)") from None
             if array.ndim == 3:  # token embeddings: mean-pool
                 array = array.mean(axis=1)
             if array.ndim != 2 or array.shape[0] != len(batch):
@@ -564,9 +569,15 @@ def local_snapshot(model_id: str) -> tuple[Path, str] | None:
         found = try_to_load_from_cache(model_id, "config.json", cache_dir=hf_cache_dir())
     except Exception:  # an invalid repo id is simply "not cached"
         return None
-    if not isinstance(found, str):
+    if isinstance(found, str):
+        folder = Path(found).parent
+        return folder, folder.name
+    # no refs/main (downloaded by revision): the most recent complete snapshot
+    snapshots = Path(hf_cache_dir()) / f"models--{model_id.replace('/', '--')}" / "snapshots"
+    complete = [d for d in snapshots.glob("*") if (d / "config.json").is_file()] if snapshots.is_dir() else []
+    if not complete:
         return None
-    folder = Path(found).parent
+    folder = max(complete, key=lambda d: d.stat().st_mtime)
     return folder, folder.name
 
 

@@ -146,12 +146,13 @@ def _move(db: sqlite_utils.Database, model_id: str, to_status: str, reason: str,
 
 
 def _start_status(db: sqlite_utils.Database, run: dict[str, Any]) -> None:
-    """``candidate|shadow -> evaluating`` at the first start of a run (a resumed run is already there)."""
+    """``candidate|shadow -> evaluating`` when a run starts or resumes (a killed run is still evaluating)."""
     current = _candidate_status(db, run["model_id"])
-    if run["status_before"] is not None or current is None:
+    if current is None:
         return
     with write_tx(db):
-        _update_run(db, run["id"], status_before=current)
+        if run["status_before"] is None:
+            _update_run(db, run["id"], status_before=current)
         if current in EVALUABLE_STATUSES:
             _move(db, run["model_id"], "evaluating", f"shadow eval run {run['id']} started "
                   f"({run['task']} on {run['dataset']})", run["id"])
