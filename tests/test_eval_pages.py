@@ -1,0 +1,232 @@
+"""Evals and Leaderboard pages (AppTest): launch -> job, live progress, runs, run view with metric table + CIs
+and plotly charts, disagreement filter, leaderboard sorting, audited promote, demo mode without writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from hfops import jobs, registry
+from hfops.evals import runs
+from hfops.store import get_db, write_tx
+from tests.registry_rows import add_candidates
+from tests.standins.inference import InferenceStandIn
+from tests.test_eval_runs import API_KEY, run_eval, write_config
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+EVALS = "pages/evals.py"
+BOARD = "pages/leaderboard.py"
+
+
+@pytest.fixture
+def store(db_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A store with two finished runs (retrieval on MS MARCO, QA on SQuAD v2) made through the stand-in."""
+    monkeypatch.setenv("HUGGINGFACE_API_KEY", API_KEY)
+    add_candidates(db_path, [
+        {"model_id": "acme/embed", "pipeline_tag": "feature-extraction"},
+        {"model_id": "acme/chat", "pipeline_tag": "text-generation", "library_name": "transformers"},
+    ])
+    with InferenceStandIn() as server:
+        config = write_config(tmp_path / "c.toml", server.url)
+        retrieval = run_eval(db_path, config, "acme/embed", "retrieval", "ms_marco", 6)
+        server.reply = "Normandy"
+        qa = run_eval(db_path, config, "acme/chat", "qa", "squad_v2", 8)
+    return {"config": config, "retrieval": retrieval, "qa": qa}
+
+
+def open_page(db_path: str, page: str, monkeypatch: pytest.MonkeyPatch, **env: str) -> AppTest:
+    monkeypatch.setenv("HFOPS_DB", db_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def frame_with(at: AppTest, column: str) -> pd.DataFrame:
+    found = [d.value for d in at.dataframe if column in d.value.columns]
+    assert found, f"no dataframe with a {column!r} column"
+    return found[0]
+
+
+def charts(at: AppTest) -> dict[str, dict[str, Any]]:
+    """Plotly specs by chart title."""
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return {s["layout"]["title"]["text"]: s for s in specs}
+
+
+# --- Evals --------------------------------------------------------------------------------------------------
+
+def test_runs_list_and_run_view(db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(db_path, EVALS, monkeypatch)
+    listed = frame_with(at, "recommendation")
+    assert list(listed["id"]) == [2, 1] and set(listed["status"]) == {"succeeded"}
+    at.selectbox(key="evals_run_select").set_value(1).run()
+    assert not at.exception
+    shown = [t.value for t in at.text]
+    assert "acme/embed (candidate) vs baseline:bm25 (production)" in shown
+    table = frame_with(at, "delta CI low")
+    stored = {(m["system"], m["metric"]): m for m in runs.get_run(get_db(db_path), 1)["metrics"]}
+    assert list(table["metric"]) == ["ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10"]
+    for _, row in table.iterrows():
+        for system in ("candidate", "production", "delta"):
+            m = stored[(system, row["metric"])]
+            assert row[system] == pytest.approx(m["value"])
+            assert row[f"{system} CI low"] == pytest.approx(m["ci_low"])
+            assert row[f"{system} CI high"] == pytest.approx(m["ci_high"])
+    recommendation = store["retrieval"]["recommendation"]
+    assert any(f"Recommendation: {recommendation}" in box.value for box in [*at.success, *at.warning, *at.error])
+
+    figures = charts(at)
+    assert set(figures) == {"Candidate vs production (95% CI)", "Score distribution (ndcg@10 per example)",
+                            "Latency per example (ms)"}
+    bars = figures["Candidate vs production (95% CI)"]["data"]
+    assert [b["type"] for b in bars] == ["bar", "bar"]
+    assert bars[0]["name"] == "candidate: acme/embed" and bars[1]["name"] == "production: baseline:bm25"
+    assert all(b["error_y"]["type"] == "data" and "array" in b["error_y"] for b in bars)
+    assert [h["type"] for h in figures["Latency per example (ms)"]["data"]] == ["histogram", "histogram"]
+
+    examples = frame_with(at, "production output")
+    assert len(examples) == 6
+    at.checkbox(key="evals_disagreements").check().run()
+    disagreements = frame_with(at, "production output")
+    expected = [e for e in runs.run_examples(get_db(db_path), 1) if e["candidate_output"] != e["production_output"]]
+    assert len(disagreements) == len(expected) <= 6
+    deltas = [abs(d) for d in disagreements["delta"]]
+    assert deltas == sorted(deltas, reverse=True)
+
+
+def test_qa_run_view_has_squad_metrics(db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(db_path, EVALS, monkeypatch)
+    assert at.selectbox(key="evals_run_select").value == 2  # newest first
+    table = frame_with(at, "delta CI low")
+    assert list(table["metric"]) == ["f1", "exact", "HasAns_f1", "HasAns_exact", "NoAns_f1", "NoAns_exact"]
+    answers = frame_with(at, "production output")
+    assert set(answers["candidate output"]) == {"Normandy"}
+
+
+def test_launch_enqueues_a_job_and_shows_its_progress(db_path: str, store: dict[str, Any],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(db_path, EVALS, monkeypatch, HFOPS_CONFIG=store["config"])
+    at.selectbox(key="evals_task").set_value("retrieval")
+    at.selectbox(key="evals_dataset").set_value("squad_v2")
+    at.number_input(key="evals_limit").set_value(4)
+    at.run()
+    assert at.selectbox(key="evals_model").options[:2] == ["sentence-transformers/all-MiniLM-L6-v2", "acme/embed"]
+    at.selectbox(key="evals_model").set_value("acme/embed").run()
+    assert any("baseline:bm25" in c.value for c in at.caption)
+    at.button(key="evals_launch").click().run()
+    assert not at.exception
+    assert any("Queued eval run 3" in s.value for s in at.success)
+    job = jobs.list_jobs(get_db(db_path), kind="eval_run", limit=1)[0]
+    assert job["status"] == "queued" and job["params"]["run_id"] == 3
+    run = runs.get_run(get_db(db_path), 3)
+    assert (run["model_id"], run["task"], run["dataset"], run["sample_limit"]) == ("acme/embed", "retrieval",
+                                                                                   "squad_v2", 4)
+    assert any("waiting for the worker" in i.value for i in at.info)
+    assert at.selectbox(key="evals_run_select").value == 3
+
+    db = get_db(db_path)  # what the worker's progress reports look like half-way
+    with write_tx(db):
+        db.execute("UPDATE jobs SET status = 'running', done = 2, total = 4, message = 'run 3: 2/4 examples' "
+                   "WHERE id = ?", [job["id"]])
+    at.run()
+    bars = at.get("progress")
+    assert bars and bars[0].proto.value == 50 and "2/4" in bars[0].proto.text
+
+
+def test_launch_error_is_shown_not_raised(db_path: str, store: dict[str, Any],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HUGGINGFACE_API_KEY")
+    at = open_page(db_path, EVALS, monkeypatch, HFOPS_CONFIG=store["config"])
+    at.selectbox(key="evals_task").set_value("qa").run()
+    at.selectbox(key="evals_model").set_value("(other model id)").run()
+    at.text_input(key="evals_model_text").input("acme/missing").run()
+    at.button(key="evals_launch").click().run()
+    assert not at.exception
+    assert any("Launch failed" in e.value and "HUGGINGFACE_API_KEY is not set" in e.value for e in at.error)
+    assert get_db(db_path).execute("SELECT COUNT(*) FROM eval_runs").fetchone()[0] == 2
+
+
+def test_demo_mode_has_no_launch(db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(db_path, EVALS, monkeypatch, HFOPS_DEMO="1")
+    keys = {getattr(w, "key", None) for w in [*at.button, *at.selectbox, *at.number_input]}
+    assert "evals_launch" not in keys and "evals_model" not in keys
+    assert frame_with(at, "recommendation").shape[0] == 2  # reading still works
+
+
+def test_empty_store(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(db_path, EVALS, monkeypatch)
+    assert any("No eval runs yet." in c.value for c in at.caption)
+    at = open_page(db_path, BOARD, monkeypatch)
+    assert any("No model has been evaluated" in i.value for i in at.info)
+
+
+# --- Leaderboard --------------------------------------------------------------------------------------------
+
+def test_leaderboard_per_task_and_dataset_sortable(db_path: str, store: dict[str, Any],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(db_path, BOARD, monkeypatch)
+    at.selectbox(key="board_task").set_value("retrieval")
+    at.selectbox(key="board_dataset").set_value("ms_marco")
+    at.run()
+    board = frame_with(at, "ndcg@10")
+    assert set(board["model_id"]) == {"acme/embed", "baseline:bm25"}
+    assert list(board["ndcg@10"]) == sorted(board["ndcg@10"], reverse=True)
+    row = board.set_index("model_id").loc["acme/embed"]
+    assert row["status"] in ("shadow", "candidate") and row["role"] == "candidate" and row["latest_run"] == 1
+    assert board.set_index("model_id").loc["baseline:bm25", "status"] == "baseline"
+    at.selectbox(key="board_sort").set_value("model_id")
+    at.toggle(key="board_ascending").set_value(True)
+    at.run()
+    assert list(frame_with(at, "ndcg@10")["model_id"]) == ["acme/embed", "baseline:bm25"]
+    at.toggle(key="board_ascending").set_value(False).run()
+    assert list(frame_with(at, "ndcg@10")["model_id"]) == ["baseline:bm25", "acme/embed"]
+
+    at.selectbox(key="board_task").set_value("qa")
+    at.selectbox(key="board_dataset").set_value("squad_v2")
+    at.run()
+    board = frame_with(at, "HasAns_f1")
+    assert set(board["model_id"]) == {"acme/chat", "baseline:lexical"}
+    at.selectbox(key="board_dataset").set_value("ms_marco").run()
+    assert any("No model has been evaluated on qa / ms_marco" in i.value for i in at.info)
+
+
+def test_promote_needs_a_reason_and_is_audited(db_path: str, store: dict[str, Any],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(db_path, BOARD, monkeypatch)
+    at.selectbox(key="board_task").set_value("retrieval")
+    at.selectbox(key="board_dataset").set_value("ms_marco")
+    at.run()
+    assert at.selectbox(key="board_promote_model").options == ["acme/embed"]  # baselines cannot be promoted
+    before = registry.get_model(get_db(db_path), "acme/embed")["candidate"]["status"]
+    at.button(key="board_promote").click().run()
+    assert any("A reason is required" in e.value for e in at.error)
+    assert registry.get_model(get_db(db_path), "acme/embed")["candidate"]["status"] == before
+
+    at.text_input(key="board_promote_reason").input("beats BM25 on MS MARCO").run()
+    at.button(key="board_promote").click().run()
+    assert not at.exception
+    assert any("promoted" in s.value for s in at.success)
+    last = registry.status_history(get_db(db_path), "acme/embed")[-1]
+    assert (last["from_status"], last["to_status"], last["actor"], last["reason"], last["evidence"]) == (
+        before, "promoted", "console", "beats BM25 on MS MARCO", "eval_run:1")
+    assert registry.production_model(get_db(db_path), "retrieval") == "acme/embed"
+
+
+def test_leaderboard_demo_mode_has_no_promote(db_path: str, store: dict[str, Any],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(db_path, BOARD, monkeypatch, HFOPS_DEMO="1")
+    at.selectbox(key="board_task").set_value("retrieval")
+    at.selectbox(key="board_dataset").set_value("ms_marco")
+    at.run()
+    assert not frame_with(at, "ndcg@10").empty
+    keys = {getattr(w, "key", None) for w in [*at.button, *at.text_input, *at.selectbox]}
+    assert not keys & {"board_promote", "board_promote_reason", "board_promote_model"}
