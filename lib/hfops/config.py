@@ -111,7 +111,8 @@ class DemoConfig:
 
 @dataclass
 class PublishConfig:
-    repo: str = ""
+    repo: str = ""  # default target ORG/NAME of `hfops publish` (private model repo)
+    out_dir: str = ""  # where report files are written; empty = <store folder>/publish/run-<id>
 
 
 @dataclass

@@ -48,7 +48,7 @@ def import_handlers() -> None:
     """Import the modules that register job handlers."""
     import hfops.discovery  # noqa: F401
 
-    for optional in ("hfops.evals.runs",):
+    for optional in ("hfops.evals.runs", "hfops.publish"):
         try:
             __import__(optional)
         except ModuleNotFoundError as exc:
