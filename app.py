@@ -23,9 +23,12 @@ PAGES = [
 
 st.set_page_config(page_title="hfops", page_icon=":material/hub:", layout="wide")
 cfg = settings()
+DEMO_PAGE = "pages/demo.py"
+# The read-only demo opens on the Demo page; the operator console on the first page.
+default_page = DEMO_PAGE if cfg.demo_mode and (HERE / DEMO_PAGE).is_file() else PAGES[0][0]
 available = [
-    st.Page(str(HERE / path), title=title, icon=icon, default=(i == 0))
-    for i, (path, title, icon, write_page) in enumerate(PAGES)
+    st.Page(str(HERE / path), title=title, icon=icon, default=(path == default_page))
+    for path, title, icon, write_page in PAGES
     if (HERE / path).is_file() and not (write_page and demo_mode())
 ]
 if cfg.demo_mode:
