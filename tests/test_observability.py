@@ -1,0 +1,362 @@
+"""Observability: exact series of a seeded store, incremental refine log, alert states, generated rules and
+dashboard, promtool (check metrics / check rules / test rules), the metrics verb and /metrics on the API."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from hfops.cli import main
+from hfops.config import ConfigError, load_settings
+from hfops.observability import readings, series, thresholds
+from hfops.observability.collector import FAMILIES, metric_names, scrape
+from hfops.observability.grafana import dashboard
+from hfops.observability.readings import Histogram, histogram_quantile
+from hfops.observability.thresholds import ALERT_RULES, SCORE_BARS, TILES, rules_yaml
+from hfops.store import connect, write_tx
+from tests.observability_seed import EXPECTED, EXPECTED_AGES, EXPECTED_STATES, add_call, seed
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs" / "observability"
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool missing (make sysdeps installs prometheus)")
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def parse(text: str) -> Samples:
+    """Every sample of a scrape as ``{(name, sorted labels): value}``."""
+    out: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def state_key(state: series.AlertState) -> str:
+    return state.rule.name + (f"[{'/'.join(state.labels.values())}]" if state.labels else "")
+
+
+@pytest.fixture
+def seeded(db_path: str) -> tuple[str, datetime]:
+    return db_path, seed(db_path)
+
+
+# --- the scrape ------------------------------------------------------------------------------------------------
+
+
+def test_scrape_of_a_seeded_store_reports_exact_values(seeded: tuple[str, datetime]) -> None:
+    db_path, now = seeded
+    samples = parse(scrape(db_path))
+    for key, value in EXPECTED.items():
+        assert key in samples, key
+        assert samples[key] == pytest.approx(value, abs=1e-9), key
+    for name, age in EXPECTED_AGES.items():
+        assert now.timestamp() - samples[(name, ())] == pytest.approx(age, abs=1e-3), name
+    assert set(samples) == set(EXPECTED) | {(name, ()) for name in EXPECTED_AGES}
+
+
+def test_every_family_is_exported_with_help_and_type(seeded: tuple[str, datetime]) -> None:
+    text = scrape(seeded[0])
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    for suffix, kind, doc in FAMILIES:
+        base = f"sarvanom_{suffix}"
+        assert base in families, base
+        assert families[base].type == kind
+        assert families[base].documentation == doc
+    assert "sarvanom_hf_models_discovered_total" in metric_names("sarvanom")
+
+
+def test_empty_store_reports_zeros_never_and_the_baselines(db_path: str) -> None:
+    samples = parse(scrape(db_path))
+    assert samples[("sarvanom_hf_models_discovered_total", ())] == 0
+    assert samples[("sarvanom_shadow_eval_last_run_timestamp_seconds", ())] == 0  # 0 = never
+    assert samples[("sarvanom_hf_sync_last_success_timestamp_seconds", ())] == 0
+    assert samples[("sarvanom_hf_inference_attempts_total", ())] == 0
+    assert samples[("sarvanom_refine_latency_seconds_count", (("source", "local"),))] == 0
+    assert samples[("sarvanom_hf_production_model", (("model", "baseline:bm25"), ("task", "retrieval")))] == 1
+    assert samples[("sarvanom_hf_production_model", (("model", "baseline:lexical"), ("task", "qa")))] == 1
+    assert not [k for k in samples if k[0] in ("sarvanom_hf_candidates_found", "sarvanom_hf_eval_scores",
+                                               "sarvanom_hf_sync_last_duration_seconds")]
+
+
+@needs_promtool
+@pytest.mark.parametrize("store", ["seeded", "empty"])
+def test_promtool_check_metrics_passes_on_a_real_scrape(store: str, db_path: str) -> None:
+    if store == "seeded":
+        seed(db_path)
+    result = subprocess.run([PROMTOOL, "check", "metrics"], input=scrape(db_path), capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "" and result.stderr.strip() == ""
+
+
+def test_rows_are_counted_once_and_uncommitted_rows_are_not_seen(seeded: tuple[str, datetime]) -> None:
+    db_path, now = seeded
+    ok = ("sarvanom_hf_inference_requests_total", (("outcome", "ok"),))
+    assert parse(scrape(db_path))[ok] == 2
+    writer = connect(db_path)
+    writer.conn.execute("BEGIN IMMEDIATE")  # another writer holds the lock with a new row not committed
+    writer.execute(
+        "INSERT INTO refine_calls (created_at, query_hash, query_chars, source, model, outcome, hf_requested, "
+        "latency_ms, hf_latency_ms, budget_ms, within_budget) VALUES (?, 'h', 1, 'hf', 'm', 'ok', 1, 100, 90, 800, 1)",
+        [series.iso(now)],
+    )
+    assert parse(scrape(db_path))[ok] == 2  # the scrape is not blocked and does not see it
+    writer.conn.execute("COMMIT")
+    first = parse(scrape(db_path))
+    assert first[ok] == 3
+    assert first[("sarvanom_refine_latency_seconds_count", (("source", "hf"),))] == 3
+    assert first[("sarvanom_refiner_latency_hf_api_seconds_bucket", (("le", "0.1"),))] == 2  # 30 ms, 90 ms
+    assert parse(scrape(db_path)) == first  # scraping again adds nothing
+    add_call(writer, now, "local", 2000.0, "invalid_output", "invalid_output", 1, 450.0, 0)
+    again = parse(scrape(db_path))
+    assert again[("sarvanom_hf_inference_requests_total", (("outcome", "invalid_output"),))] == 1
+    assert again[("sarvanom_refine_latency_seconds_bucket", (("le", "1.5"), ("source", "local")))] == 8
+    assert again[("sarvanom_refine_latency_seconds_bucket", (("le", "2.5"), ("source", "local")))] == 9
+    with write_tx(writer):
+        writer.execute("DELETE FROM refine_calls")
+    emptied = parse(scrape(db_path))  # the log was emptied: totals start over instead of going stale
+    assert emptied[("sarvanom_hf_inference_attempts_total", ())] == 0
+    writer.conn.close()
+
+
+def test_namespace_is_configurable_and_checked(seeded: tuple[str, datetime], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    db_path, _ = seeded
+    names = {k[0] for k in parse(scrape(db_path, "acme"))}
+    assert names and all(n.startswith("acme_") for n in names)
+    assert "acme_hf_models_discovered_total" in names
+    with pytest.raises(ConfigError, match="namespace"):
+        scrape(db_path, "bad-name")
+    config = tmp_path / "hfops.toml"
+    config.write_text('[metrics]\nnamespace = "acme"\n', encoding="utf-8")
+    assert main(["--config", str(config), "metrics", "--once", "--db", db_path]) == 0
+    assert "acme_hf_candidates_found{" in capsys.readouterr().out
+    assert main(["--config", str(config), "metrics", "--rules"]) == 0
+    rules = yaml.safe_load(capsys.readouterr().out)["groups"][0]["rules"]
+    assert all("acme_" in r["expr"] and "sarvanom_" not in r["expr"] for r in rules)
+
+
+# --- quantiles and alert states -------------------------------------------------------------------------------
+
+
+def test_histogram_quantile_interpolates_like_promql() -> None:
+    assert histogram_quantile(0.95, [(0.5, 0), (1.0, 0), (float("inf"), 0)]) is None
+    # 10 observations in (0.8, 0.9]: rank 9.5 of 10 -> 0.8 + 0.1 * 0.95 (what promtool computes, see
+    # tests/promtool/alerts_test.yml: "895ms")
+    assert histogram_quantile(0.95, [(0.5, 0), (0.8, 0), (0.9, 10), (float("inf"), 10)]) == pytest.approx(0.895)
+    # rank above every finite bucket: the highest finite bound
+    assert histogram_quantile(0.95, [(0.5, 1), (0.8, 1), (float("inf"), 10)]) == 0.8
+    assert histogram_quantile(0.5, [(0.1, 4), (float("inf"), 4)]) == pytest.approx(0.05)
+    hist = Histogram()
+    hist.add(Histogram([0] * 11 + [1] * 6, 1, 800.0))  # one call of exactly 800 ms: in the 0.8 bucket
+    assert hist.quantile(0.95) == pytest.approx(0.795)  # 0.7 + 0.1 * 0.95
+
+
+def test_alert_states_of_the_seeded_store(seeded: tuple[str, datetime]) -> None:
+    db_path, now = seeded
+    states = {state_key(s): s for s in series.alert_states(connect(db_path), now)}
+    assert set(states) == set(EXPECTED_STATES)
+    for key, (state, value) in EXPECTED_STATES.items():
+        assert states[key].state == state, key
+        if value is None:
+            assert states[key].value is None, key
+        else:
+            assert states[key].value == pytest.approx(value, abs=1e-3), key
+
+
+def test_alert_states_of_an_empty_store(db_path: str) -> None:
+    states = {state_key(s): s.state for s in series.alert_states(connect(db_path))}
+    assert states["HfCandidatesNone"] == "alert"
+    assert states["ShadowEvalStale"] == "alert"  # never ran
+    assert states["HfSyncStale"] == "alert"
+    for quiet in ("RefineLatencyP95High", "HfInferenceSuccessLow", "HfInferenceRateLimitedHigh"):
+        assert states[quiet] == "no data"  # no traffic: Prometheus has no sample either
+    assert all(v == "no data" for k, v in states.items() if k.startswith(("HfEvalScoreLow", "HfDatasetsEval")))
+
+
+def test_refine_p95_alert_fires_when_a_tenth_of_calls_blow_the_budget(db_path: str) -> None:
+    now = datetime.now(UTC)
+    db = connect(db_path)
+    for i in range(18):
+        add_call(db, now, "local", 20.0 + i, "skipped", None, 0, None, 1)
+    for _ in range(2):
+        add_call(db, now, "local", 1200.0, "timeout", "timeout", 1, 500.0, 1)
+    add_call(db, now, "local", 3000.0, "timeout", "timeout", 1, 500.0, 16)  # outside the 15 min window
+    state = next(s for s in series.alert_states(db, now) if s.rule.name == "RefineLatencyP95High")
+    assert state.state == "alert"
+    assert state.value == pytest.approx(1.0 + 0.5 * 0.5)  # rank 19 of 20 -> half way into (1.0, 1.5]
+
+
+# --- rules, dashboard, promtool -----------------------------------------------------------------------------
+
+
+def test_committed_alerts_and_dashboard_are_what_the_thresholds_generate() -> None:
+    assert (DOCS / "alerts.yml").read_text(encoding="utf-8") == rules_yaml("sarvanom")
+    assert json.loads((DOCS / "grafana-dashboard.json").read_text(encoding="utf-8")) == dashboard("sarvanom")
+
+
+def test_alerts_carry_the_seed_thresholds() -> None:
+    rules = {r.key: r for r in ALERT_RULES}
+    assert rules["HfCandidatesNone"].promql("sarvanom").endswith(" < 1")
+    assert rules["ShadowEvalStale"].promql("sarvanom").endswith(" > 86400")
+    assert rules["RefineLatencyP95High"].promql("sarvanom").endswith(" > 0.8")
+    assert rules["HfInferenceSuccessLow"].promql("sarvanom").endswith(" < 0.9")
+    assert rules["HfInferenceRateLimitedHigh"].promql("sarvanom").endswith(" > 0.2")
+    assert rules["HfDatasetsEvalSuccessLow"].promql("sarvanom").endswith(" < 0.95")
+    assert rules["HfEvalScoreLow[retrieval/ms_marco/ndcg@10]"].threshold == 0.7
+    assert {r.tile for r in ALERT_RULES} <= {t.key for t in TILES}
+
+
+def test_thresholds_agree_with_the_modules_that_write_the_rows() -> None:
+    from hfops import registry
+    from hfops.config import RefineConfig
+    from hfops.evals import DATASETS, TASKS
+    from hfops.evals.stats import primary_metric
+    from hfops.refine.fallback import OUTCOMES
+
+    assert thresholds.INFERENCE_OUTCOMES == OUTCOMES
+    assert thresholds.EVAL_DATASETS == DATASETS
+    assert set(thresholds.OPEN_CANDIDATE_STATUSES) <= set(registry.STATUSES)
+    assert {(b.task, b.dataset) for b in SCORE_BARS} == {(t, d) for t in TASKS for d in DATASETS}
+    assert all(b.metric == primary_metric(b.task, b.dataset) for b in SCORE_BARS)
+    assert RefineConfig().budget_ms / 1000 == thresholds.REFINE_P95_BUDGET_SECONDS
+    assert RefineConfig().fallback_deadline_ms / 1000 == thresholds.FALLBACK_DEADLINE_SECONDS
+    assert readings.score_scale("qa") == 100 and readings.score_scale("retrieval") == 1
+
+
+def test_dashboard_has_one_panel_per_tile_drawing_the_alert_values_and_thresholds() -> None:
+    board = dashboard("sarvanom")
+    panels = board["panels"]
+    assert [p["title"] for p in panels] == [t.title for t in TILES]
+    assert "__inputs" not in board and board["templating"]["list"][0]["type"] == "datasource"
+    by_tile = dict(zip([t.key for t in TILES], panels, strict=True))
+    for rule in ALERT_RULES:
+        panel = by_tile[rule.tile]
+        steps = [s["value"] for s in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]]
+        for override in panel["fieldConfig"]["overrides"]:
+            for prop in override["properties"]:
+                if prop["id"] == "thresholds":
+                    steps += [s["value"] for s in prop["value"]["steps"]]
+        assert rule.threshold in steps, rule.key
+        if rule.name != "HfEvalScoreLow":
+            assert rule.value_promql("sarvanom") in [t["expr"] for t in panel["targets"]], rule.key
+
+
+def dashboard_queries(board: dict) -> list[str]:
+    return [t["expr"].replace("$__rate_interval", "5m") for p in board["panels"] for t in p["targets"]]
+
+
+@needs_promtool
+def test_promtool_checks_the_rules_and_the_dashboard_queries(tmp_path: Path) -> None:
+    result = subprocess.run([PROMTOOL, "check", "rules", str(DOCS / "alerts.yml")], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(ALERT_RULES)} rules found" in result.stdout
+    recording = {"groups": [{"name": "dashboard", "rules": [
+        {"record": f"dashboard:query_{i}", "expr": expr} for i, expr in enumerate(dashboard_queries(dashboard()))
+    ]}]}
+    path = tmp_path / "dashboard_rules.yml"
+    path.write_text(yaml.safe_dump(recording), encoding="utf-8")
+    result = subprocess.run([PROMTOOL, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr  # every dashboard query is valid PromQL
+
+
+@needs_promtool
+def test_promtool_unit_tests_of_the_alerts_pass() -> None:
+    files = sorted(str(p) for p in (ROOT / "tests" / "promtool").glob("*_test.yml"))
+    assert len(files) >= 2
+    result = subprocess.run([PROMTOOL, "test", "rules", *files], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    tested = "\n".join(Path(f).read_text(encoding="utf-8") for f in files)
+    for rule in {r.name for r in ALERT_RULES}:  # every alert has a firing and a quiet case
+        assert f"alertname: {rule}\n        exp_alerts: []" in tested, rule
+        assert f"alertname: {rule}\n        exp_alerts:\n          - exp_labels" in tested, rule
+
+
+@needs_promtool
+def test_promtool_unit_tests_catch_a_wrong_threshold(tmp_path: Path) -> None:
+    rules = (DOCS / "alerts.yml").read_text(encoding="utf-8").replace(" < 0.9\n", " < 0.75\n")
+    (tmp_path / "docs" / "observability").mkdir(parents=True)
+    (tmp_path / "docs" / "observability" / "alerts.yml").write_text(rules, encoding="utf-8")
+    (tmp_path / "tests" / "promtool").mkdir(parents=True)
+    test_file = tmp_path / "tests" / "promtool" / "alerts_test.yml"
+    shutil.copy(ROOT / "tests" / "promtool" / "alerts_test.yml", test_file)
+    result = subprocess.run([PROMTOOL, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "HfInferenceSuccessLow" in result.stdout + result.stderr
+
+
+# --- CLI and API ---------------------------------------------------------------------------------------------
+
+
+def test_metrics_verb_once_rules_and_dashboard(seeded: tuple[str, datetime], capsys: pytest.CaptureFixture[str]) -> None:
+    db_path, _ = seeded
+    assert main(["metrics", "--once", "--db", db_path]) == 0
+    samples = parse(capsys.readouterr().out)
+    assert samples[("sarvanom_hf_models_discovered_total", ())] == 6
+    assert main(["metrics", "--rules"]) == 0
+    assert capsys.readouterr().out == (DOCS / "alerts.yml").read_text(encoding="utf-8")
+    assert main(["metrics", "--dashboard"]) == 0
+    assert json.loads(capsys.readouterr().out) == dashboard("sarvanom")
+
+
+def test_metrics_verb_reports_a_busy_port(db_path: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["metrics", "--port", str(port), "--db", db_path]) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_serve_exposes_the_same_metrics(seeded: tuple[str, datetime]) -> None:
+    from hfops.api import create_app
+
+    db_path, _ = seeded
+    app = create_app(load_settings(**{"store.path": db_path}), warm=False)
+    with TestClient(app) as client:
+        response = client.get("/metrics")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain; version=")
+        openmetrics = client.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+        assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
+        assert openmetrics.text.rstrip().endswith("# EOF")
+        samples = parse(response.text)
+        for key, value in EXPECTED.items():
+            assert samples[key] == pytest.approx(value, abs=1e-9), key
+        assert "/metrics" not in client.get("/openapi.json").json()["paths"]
+
+
+def test_page_series_use_the_store_and_the_window(seeded: tuple[str, datetime]) -> None:
+    db_path, now = seeded
+    db = connect(db_path)
+    day = series.window("24 h", now)
+    assert day.until > now >= day.until - timedelta(hours=1) and day.until - day.since == timedelta(hours=24)
+    steps = series.refine_steps(db, day)
+    assert sum(t.calls for t in steps.values()) == 10
+    hour = series.refine_steps(db, series.window("1 h", now))
+    assert sum(t.calls for t in hour.values()) == 8  # the two calls of 2 h ago are outside
+    inference = series.inference_series(hour)
+    assert inference["requests"].sum() == 4 and inference["ok"].sum() == 2
+    runs = series.eval_runs_series(db, day)
+    assert runs.groupby("status")["runs"].sum().to_dict() == {"failed": 1, "succeeded": 2}  # run 1 is 30 h old
+    week = series.eval_runs_series(db, series.window("7 d", now))
+    assert week["runs"].sum() == 4
+    scores = series.scores_table(db)
+    assert len(scores) == 5  # primary metrics only: emb-a, emb-b, bm25 ndcg@10; gen-b, gen-a f1
+    assert sorted(scores[scores["production"]]["model"]) == ["baseline:bm25", "org/gen-a"]
+    syncs = series.sync_runs_series(db, series.window("7 d", now))
+    assert syncs["status"].tolist() == ["succeeded", "failed", "succeeded"]
+    assert syncs["errors"].tolist() == [1, 2, 0]
+    assert syncs["duration_seconds"].round(3).tolist() == [30.0, 5.0, 12.5]

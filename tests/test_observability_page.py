@@ -1,0 +1,139 @@
+"""Observability page (AppTest): the eight tiles from the store, alert states from the shared thresholds,
+the time range selector, an empty store, demo mode."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from hfops.observability import series
+from hfops.observability.thresholds import TILES
+from hfops.store import connect
+from tests.observability_seed import seed
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGE = "pages/observability.py"
+
+
+def open_page(db_path: str, monkeypatch: pytest.MonkeyPatch, **env: str) -> AppTest:
+    monkeypatch.setenv("HFOPS_DB", db_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def values(array: Any) -> list[Any]:
+    """A plotly array from the figure JSON (plain list, or plotly 7's base64 ``bdata``)."""
+    if isinstance(array, dict) and "bdata" in array:
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"])).tolist()
+    return list(array)
+
+
+def figures(at: AppTest) -> dict[str, dict[str, Any]]:
+    """The page's plotly figures by tile key (chart keys are ``obs_chart_<tile>``)."""
+    charts = at.get("plotly_chart")
+    assert len(charts) == len(TILES)
+    out = {}
+    for tile, chart in zip(TILES, charts, strict=True):
+        out[tile.key] = json.loads(chart.proto.spec)
+    return out
+
+
+def markdown(at: AppTest) -> str:
+    """Markdown shown on the page, with the escaping of untrusted text removed."""
+    return "\n".join(m.value for m in at.markdown).replace("\\", "")
+
+
+def captions(at: AppTest) -> list[str]:
+    return [c.value.replace("\\", "") for c in at.caption]
+
+
+def test_tiles_and_alert_states_of_a_seeded_store(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = seed(db_path)
+    at = open_page(db_path, monkeypatch)
+    assert at.title[0].value == "Observability"
+    assert [s.value for s in at.subheader] == [t.title for t in TILES]
+
+    table = at.dataframe[0].value
+    expected = series.alert_table(series.alert_states(connect(db_path), now))
+    assert table[["alert", "state", "condition"]].to_dict("records") == \
+        expected[["alert", "state", "condition"]].to_dict("records")
+    assert set(table[table["state"] == "alert"]["alert"]) == {
+        "HfInferenceSuccessLow", "HfInferenceRateLimitedHigh", "HfDatasetsEvalSuccessLow (dataset=ms_marco)",
+        "HfEvalScoreLow (task=retrieval, dataset=ms_marco)",
+    }
+    assert "4 alert condition(s) true" in at.error[0].value
+    text = markdown(at)
+    assert ":red[ALERT] HfInferenceSuccessLow: 50.0% (alert when < 90.0% over 1h)" in text
+    assert ":green[ok] RefineLatencyP95High: 660 ms (alert when > 800 ms over 15m)" in text
+    assert ":gray[no data] HfEvalScoreLow task=qa dataset=ms_marco: — (alert when < 0.400)" in text
+
+    figs = figures(at)
+    bars = figs["candidates"]["data"]
+    assert sum(sum(values(b["y"])) for b in bars) == 3  # open candidates only
+    latency_lines = sorted(s["y0"] for s in figs["refine_latency"]["layout"]["shapes"])
+    assert latency_lines == [500, 800]
+    steps = series.inference_series(series.refine_steps(connect(db_path), series.window("24 h")))
+    rates = [100 * r for r in steps["success_rate"].dropna()]
+    assert values(figs["inference_success"]["data"][0]["y"]) == pytest.approx(rates)
+    assert sorted(rates) in ([0.0, 50.0], [0.0, 0.0, 100.0])  # 1 failed 2 h ago; 2 of 4 ok in the last hour
+    assert "5 HF Inference requests in range." in captions(at)
+    assert [s["y0"] for s in figs["inference_success"]["layout"]["shapes"]] == [90]
+    assert [s["y0"] for s in figs["rate_limited"]["layout"]["shapes"]] == [20]
+    datasets = figs["datasets_eval"]["data"][0]
+    assert dict(zip(values(datasets["x"]), values(datasets["y"]), strict=True)) == {"squad_v2": 100.0, "ms_marco": 50.0}
+    production = next(d for d in figs["eval_scores"]["data"] if d["name"] == "production")
+    assert sorted(values(production["y"])) == [0.56, 0.72]
+    assert sorted(round(s["y0"], 2) for s in figs["eval_scores"]["layout"]["shapes"]) == [0.4, 0.6, 0.7, 0.7]
+    runs = figs["eval_runs"]["data"]
+    assert sum(sum(values(d["y"])) for d in runs) == 3  # in the last 24 h
+
+
+def test_time_range_selector_changes_the_charts(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    seed(db_path)
+    at = open_page(db_path, monkeypatch)
+    assert at.radio(key="obs_range").value == "24 h"
+    syncs = figures(at)["sync_freshness"]["data"]
+    assert sum(len(values(d["x"])) for d in syncs) == 2  # the runs of 10 h and 3 h ago
+    at.radio(key="obs_range").set_value("7 d").run()
+    assert not at.exception
+    figs = figures(at)
+    assert sum(sum(values(d["y"])) for d in figs["eval_runs"]["data"]) == 4
+    assert sum(len(values(d["x"])) for d in figs["sync_freshness"]["data"]) == 3
+    at.radio(key="obs_range").set_value("1 h").run()
+    figs = figures(at)
+    assert sum(sum(values(d["y"])) for d in figs["eval_runs"]["data"]) == 0  # run 4 ended just over 1 h ago
+    assert "4 HF Inference requests in range." in captions(at)
+    assert "3 of 6 wanted requests rate limited in range." in captions(at)
+
+
+def test_empty_store_shows_the_alerts_without_errors(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(db_path, monkeypatch)
+    table = at.dataframe[0].value
+    states = dict(zip(table["alert"], table["state"], strict=True))
+    assert states["HfCandidatesNone"] == "alert"
+    assert states["ShadowEvalStale"] == "alert" and states["HfSyncStale"] == "alert"
+    assert states["HfInferenceSuccessLow"] == "no data"
+    assert "Last run ended never." in captions(at)
+    assert len(at.get("plotly_chart")) == len(TILES)
+
+
+def test_page_is_read_only_in_demo_mode(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    seed(db_path)
+    monkeypatch.setenv("HFOPS_DB", db_path)
+    monkeypatch.setenv("HFOPS_DEMO", "1")
+    # the page alone (the demo console opens on the Demo page, which loads the embedding model)
+    at = AppTest.from_file(str(Path(APP).parent / PAGE), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == len(TILES)
+    assert not at.button and not at.text_input and not at.selectbox and not at.checkbox
