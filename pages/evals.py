@@ -230,6 +230,61 @@ def show_run(run_id: int) -> None:
     st.dataframe(example_table(shown, run["task"]), hide_index=True, key="evals_examples_table")
 
 
+# --- Publish (issue 6: hfops.publish) — a worker job; the panel is absent in the read-only demo --------------
+K_PUBLISH = "evals_publish"
+K_PUBLISH_REPO = "evals_publish_repo"
+
+
+def publish_status(run_id: int, polling: bool) -> None:
+    """The latest publish job of the run; re-runs on a timer while it is queued or running."""
+    from hfops import publish
+
+    found = publish.publish_jobs(db(), run_id, limit=50)
+    job = found[0] if found else None
+    if job is None:
+        return
+    label = f"Publish job {job['id']}"
+    result = job["result"] or {}
+    if job["status"] in ("queued", "running"):
+        st.info(f"{label}: {job['status']} (the worker runs it: `hfops worker`)")
+    elif job["status"] == "failed":
+        st.error(f"{label} failed: {plain(job['error'])}")
+    elif result.get("mode") == "push":
+        st.success(f"{label}: pushed in one commit")
+        st.text(f"Repo: {result['repo_id']} (private)\nCommit: {result['commit_url']}")
+    else:
+        st.info(f"{label}: dry run ({result.get('dry_run_reason')}), nothing pushed")
+        st.text(f"Files written to {result.get('out_dir')}")
+    if polling and job["status"] not in ("queued", "running"):
+        st.rerun(scope="app")
+
+
+def publish_panel(run_id: int) -> None:
+    """Publish a succeeded run's report and model card to a private Hub repo (dry run without the token)."""
+    from hfops import publish
+
+    run = runs.get_run(db(), run_id)
+    if run is None or run["status"] != "succeeded":
+        return
+    cfg = settings()
+    st.markdown("**Publish to the Hub**")
+    pushed = publish.latest_commit(db(), run_id)
+    if pushed:
+        st.text(f"Last published to {pushed['repo_id']}: {pushed['commit_url']}")
+    token = publish.token_status()
+    st.caption(f"HUGGINGFACE_WRITE_TOKEN: {token} — " + (
+        "the worker creates the private repo if needed and pushes the report, summary and model card in one commit"
+        if token == "set" else "without it the worker only writes the files locally (dry run)"))
+    repo = st.text_input("Hub repo (ORG/NAME)", value=cfg.publish.repo, key=K_PUBLISH_REPO)
+    if st.button("Publish", key=K_PUBLISH):
+        with operator_errors("Publish"):
+            job_id = publish.enqueue_publish(cfg.store.path, run_id, repo, config_path=cfg.source_file)
+            st.success(f"Queued publish job {job_id}.")
+    active = any(j["status"] in ("queued", "running") for j in publish.publish_jobs(db(), run_id, limit=5))
+    st.fragment(publish_status, run_every=POLL_SECONDS if active else None)(run_id, active)
+
+
+# --- page ------------------------------------------------------------------------------------------------------
 st.title("Evals")
 if not demo_mode():
     launch_form()
@@ -241,3 +296,5 @@ if run_ids:
         st.session_state.pop(K_RUN, None)
     chosen = st.selectbox("Run", run_ids, key=K_RUN, format_func=lambda i: f"run {i}")
     show_run(int(chosen))
+    if not demo_mode():
+        publish_panel(int(chosen))
