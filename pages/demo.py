@@ -41,7 +41,7 @@ def ask_a_question() -> None:
     found = search.search(question)
     for column, (name, passages) in zip(st.columns(2), found.items(), strict=True):
         with column:
-            st.markdown(f"**{name}** · `{plain(search.model_ids[name])}`")
+            st.markdown(f"**{name}** · `{search.model_ids[name]}`")  # our own ids (code span: no escaping)
             for p in passages:
                 st.markdown(f"{p.rank}\\. **{plain(p.title)}**" + (" ✓ source paragraph" if p.source else ""))
                 st.caption(plain(p.snippet))
@@ -66,7 +66,7 @@ def guided_refinement() -> None:
     for i, suggestion in enumerate(result["suggestions"], 1):
         st.markdown(f"Try asking {i}: {plain(suggestion)}")
     fallback = f" · HF fallback not used ({result['bypass_reason']})" if result["bypass_reason"] else ""
-    st.caption(f"Source: {result['source']} (`{plain(result['model'])}`){fallback}")
+    st.caption(f"Source: {result['source']} (`{result['model']}`){fallback}")
 
 
 def leaderboard_snapshot() -> None:

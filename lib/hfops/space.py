@@ -231,12 +231,15 @@ def build_demo_db(db_path: Path, settings: Settings, eval_limit: int = 50, with_
     from hfops import discovery, jobs
     from hfops.evals import runs
     from hfops.evals.backends import MINILM_ID, BackendError
-    from hfops.store import close_thread_connections, get_db
+    from hfops.store import apply_migrations, close_thread_connections, connect, get_db
 
     say = progress or (lambda message: None)
     path = str(db_path)
     settings = copy.deepcopy(settings)
     settings.store.path = path
+    fresh = connect(path, migrate=False)  # a new file (the store only migrates a path once per process)
+    apply_migrations(fresh)
+    fresh.conn.close()
     say(f"syncing the embedded Hub snapshot into {db_path}")
     sync = discovery.sync_snapshot(path, HUB_SNAPSHOT, settings)
     if sync.get("status") != "succeeded":
