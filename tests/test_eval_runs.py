@@ -97,6 +97,7 @@ def work_requests(server: InferenceStandIn) -> list[dict[str, Any]]:
 
 # --- the packaged MiniLM against BM25 on the shipped samples ------------------------------------------------
 
+@pytest.mark.xdist_group("minilm")  # one process loads the packaged model once
 def test_minilm_vs_bm25_real_numbers_recomputable_cached_and_audited(db_path: str, tmp_path: Path) -> None:
     config = write_config(tmp_path / "c.toml", batch_size=4)
     add_candidates(db_path, [{"model_id": MINILM_ID, "pipeline_tag": "sentence-similarity"}])
@@ -154,6 +155,7 @@ PINNED_BM25_SQUAD_40 = {"mrr@10": 0.8110416666666665, "recall@1": 0.725, "recall
                         "ndcg@10": 0.8510891515903509, "total": 40}
 
 
+@pytest.mark.xdist_group("minilm")  # one process loads the packaged model once
 def test_cached_hf_model_is_a_local_backend(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A sentence-transformers model in the local HF cache runs locally, keyed by its snapshot revision."""
     from hfops.evals.backends import packaged_minilm
@@ -497,13 +499,18 @@ def test_cli_eval_show_and_list(db_path: str, tmp_path: Path, standin: Inference
 
 def test_enqueue_from_cli(db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str,
                           capsys: pytest.CaptureFixture[str]) -> None:
-    config = write_config(tmp_path / "c.toml", standin.url)
+    config = write_config(tmp_path / "c.toml", standin.url, default_limit=2)
     code = main(["--config", config, "eval", "--db", db_path, "--model", "acme/embed", "--task", "retrieval",
-                 "--dataset", "ms_marco", "--limit", "2", "--enqueue", "--json"])
+                 "--dataset", "ms_marco", "--enqueue", "--json"])
     assert code == 0
     ids = json.loads(capsys.readouterr().out)
     assert jobs.get_job(get_db(db_path), ids["job_id"])["status"] == "queued"
+    assert runs.get_run(get_db(db_path), ids["run_id"])["sample_limit"] == 2  # [eval] default_limit
     assert standin.count == 0  # nothing ran here
+    assert main(["--config", config, "eval", "--db", db_path, "--model", "acme/embed", "--task", "retrieval",
+                 "--dataset", "ms_marco", "--limit", "0", "--enqueue", "--json"]) == 0
+    ids = json.loads(capsys.readouterr().out)
+    assert runs.get_run(get_db(db_path), ids["run_id"])["sample_limit"] is None  # 0 = every example
 
 
 def test_inference_cache_keys() -> None:
@@ -541,6 +548,7 @@ def tiny_generator_in_cache(cache: Path, model_id: str = "acme/tiny-gen") -> str
     return revision
 
 
+@pytest.mark.xdist_group("minilm")  # one process loads the packaged model once
 def test_local_text_generation_for_a_cached_model(db_path: str, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     revision = tiny_generator_in_cache(tmp_path / "hub")

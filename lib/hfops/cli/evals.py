@@ -131,7 +131,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                                             ("--dataset", args.dataset)) if not value]
         if missing:
             raise runs.EvalError(f"{', '.join(missing)} required (or use --nightly, --resume RUN, --show RUN, --list)")
-        ids = runs.submit_run(db_path, args.model, args.task, args.dataset, args.limit, settings,
+        limit = settings.eval.default_limit if args.limit is None else args.limit
+        ids = runs.submit_run(db_path, args.model, args.task, args.dataset, limit or None, settings,
                               backend=args.backend, production=args.production, enqueue=args.enqueue,
                               config_path=args.config)
         run_id, job_id = ids["run_id"], ids["job_id"]
@@ -180,7 +181,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--model", metavar="ID", help="candidate model id (Hub id, or baseline:bm25 / baseline:lexical)")
     p.add_argument("--task", choices=TASKS)
     p.add_argument("--dataset", choices=DATASETS)
-    p.add_argument("--limit", type=int, metavar="N", help="evaluate a deterministic sample of N examples")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="evaluate a deterministic sample of N examples (default: [eval] default_limit; 0 = all)")
     p.add_argument("--backend", choices=BACKEND_CHOICES, default="auto",
                    help="auto (local first, then the HF Inference API when HUGGINGFACE_API_KEY is set), local, api")
     p.add_argument("--production", metavar="ID", help="compare with this model instead of the task's production model")
