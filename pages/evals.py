@@ -60,7 +60,7 @@ def launch_form() -> None:
     choice = st.selectbox("Candidate model", model_options(task), key=K_MODEL)
     model_id = st.text_input("Model id", key=K_MODEL_TEXT) if choice == OTHER else choice
     production = runs.production_for(db(), task, model_id or "")
-    st.caption(f"Compared with the production model of {task}: {production}"
+    st.caption(f"Compared with the production model of {task}: {plain(production)}"
                + (" (no model promoted yet: the baseline)" if production == BASELINES[task] else ""))
     if st.button("Launch shadow run", type="primary", key=K_LAUNCH):
         with operator_errors("Launch"):
