@@ -15,6 +15,7 @@ import pytest
 
 from hfops.cli import main
 from hfops.refine import calllog
+from hfops.refine.fallback import prepare_client
 from hfops.refine.local import get_local_refiner
 from hfops.store import connect, rows
 from tests.standins.inference import InferenceStandIn
@@ -27,10 +28,12 @@ TOKEN = "hf_test_SECRET_cli_token_1122334455"
 @pytest.fixture(scope="module", autouse=True)
 def local_model() -> None:
     get_local_refiner().load(1)
+    prepare_client()  # the client's imports are process start-up, not a request's deadline
 
 
 def write_config(path: Path, url: str, **refine: object) -> Path:
-    lines = [f'[inference]\nbase_url = "{url}"\n[refine]\nper_minute = 1000\nper_hour = 10000\n']
+    lines = [f'[inference]\nbase_url = "{url}"\n[refine]\nper_minute = 1000\nper_hour = 10000\n'
+             "budget_ms = 3000\nfallback_deadline_ms = 2000\n"]  # no flakes on a busy machine
     lines += [f"{key} = {json.dumps(value)}\n" for key, value in refine.items()]
     path.write_text("".join(lines), encoding="utf-8")
     return path

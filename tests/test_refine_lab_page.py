@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from hfops.refine.bank import load_samples
+from hfops.refine.fallback import prepare_client
 from hfops.refine.limits import active_cooldown, open_cooldown
 from hfops.refine.local import get_local_refiner
 from tests.standins.inference import InferenceStandIn
@@ -25,6 +26,7 @@ TOKEN = "hf_test_SECRET_lab_token_5566778899"
 @pytest.fixture(scope="module", autouse=True)
 def local_model() -> None:
     get_local_refiner().load(1)  # the page would load it on first use; do it once, outside AppTest timeouts
+    prepare_client()  # the client's imports are process start-up, not a request's deadline
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +69,12 @@ def rendered(at: AppTest) -> str:
     return "\n".join(parts + texts(at) + [m.value for m in at.markdown] + [c.value for c in at.caption])
 
 
-def write_config(tmp_path: Path, url: str) -> Path:
+def write_config(tmp_path: Path, url: str, generous: bool = True) -> Path:
+    """Console config for the stand-in; ``generous`` widens the deadline so a busy machine cannot flake it."""
     path = tmp_path / "lab.toml"
-    path.write_text(f'[inference]\nbase_url = "{url}"\n[refine]\nper_minute = 5\nper_hour = 50\n', encoding="utf-8")
+    deadline = "budget_ms = 3000\nfallback_deadline_ms = 2000\n" if generous else ""
+    path.write_text(f'[inference]\nbase_url = "{url}"\n[refine]\nper_minute = 5\nper_hour = 50\n{deadline}',
+                    encoding="utf-8")
     return path
 
 
@@ -117,7 +122,7 @@ def test_failing_fallback_shows_the_bypass_reason(tmp_path: Path, db_path: str, 
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     standin.behaviour = "hanging"
     monkeypatch.setenv("HUGGINGFACE_API_KEY", TOKEN)
-    at = open_page(db_path, monkeypatch, write_config(tmp_path, standin.url))
+    at = open_page(db_path, monkeypatch, write_config(tmp_path, standin.url, generous=False))
     at.text_area(key="refine_query").input("best pizza near me").run()
     at.button(key="refine_run").click().run()
     assert any("no answer before the fallback deadline" in i.value for i in at.info)

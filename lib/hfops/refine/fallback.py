@@ -210,9 +210,20 @@ def submit(settings: Settings, token: str, query: str, deadline: float, timeout_
     return EXECUTOR.submit(attempt, settings, token, query, deadline, timeout_s)
 
 
-def warm_up_client() -> None:
-    """Import the client and resolve its user-agent once (huggingface_hub may fetch a small registry
-    from the Hub on the first request of a process, up to 3 s offline): done here, off the request path."""
+def prepare_client() -> None:
+    """Import the client and open its HTTP session now (a few hundred ms on a busy machine, once per
+    process) so the first fallback attempt does not spend its deadline on imports."""
+    from huggingface_hub import InferenceClient
+    from huggingface_hub.utils import get_session
+
+    InferenceClient(base_url="http://127.0.0.1", token=None)
+    get_session()
+
+
+def warm_up_headers() -> None:
+    """Resolve the client's user-agent once: huggingface_hub may fetch a small registry from the Hub on the
+    first request of a process (up to 3 s offline, unless HF_HUB_DISABLE_TELEMETRY=1). Run it in the
+    background at start-up, off the request path."""
     try:
         from huggingface_hub.utils import build_hf_headers
 

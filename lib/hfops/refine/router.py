@@ -7,8 +7,9 @@ Order of decisions for one call:
 3. Otherwise the fallback is considered, and skipped with a ``bypass_reason`` when: fallback off by
    config or by the caller (``disabled``), no ``HUGGINGFACE_API_KEY`` (``no_key``), a shared cooldown is
    open (``cooldown``), no budget left (``timeout``) or no permit left this minute/hour (``rate_limited``).
-4. The HF attempt runs in a worker thread; the router waits at most
-   ``min(fallback_deadline_ms, what is left of budget_ms)`` and never for a late answer. A failed or
+4. The HF attempt runs in a worker thread; its answer is due ``fallback_deadline_ms`` (500) after the
+   call started (``budget_ms`` if smaller), less a 20 ms reserve, so the whole call ends by then whatever
+   the server does; the router never waits for a late answer. A failed or
    late attempt returns the local result with ``timeout``, ``rate_limited``, ``credits_exhausted``,
    ``http_error`` or ``invalid_output``.
 
@@ -33,8 +34,8 @@ from hfops.store import utcnow
 
 log = logging.getLogger(__name__)
 
-# Kept back from the budget for the work after the fallback returns (result assembly, queueing the log row).
-RESERVE_MS = 30.0
+# Kept back from the deadline for the work after the fallback returns (result assembly, queueing the log row).
+RESERVE_MS = 20.0
 # Below this, an HF attempt cannot realistically answer: skip it rather than spend a permit.
 MIN_FALLBACK_MS = 50.0
 
@@ -54,8 +55,9 @@ def warm_up(settings: Settings | None = None) -> None:
     """Load the local model and index and prepare the inference client (call at process start)."""
     settings = settings or config.load_settings()
     get_local_refiner().load(settings.refine.torch_threads)
-    if config.api_key():
-        threading.Thread(target=fallback.warm_up_client, name="hfops-hf-warmup", daemon=True).start()
+    if config.api_key() and settings.refine.enabled:
+        fallback.prepare_client()
+        threading.Thread(target=fallback.warm_up_headers, name="hfops-hf-warmup", daemon=True).start()
 
 
 def refine(query: str, settings: Settings | None = None, *, fallback_allowed: bool = True,
@@ -84,10 +86,12 @@ def refine_detailed(query: str, settings: Settings | None = None, *, fallback_al
     bypass = _bypass_before_request(settings, local, fallback_allowed, force_fallback)
 
     if bypass is None and (force_fallback or local.confidence < cfg.local_threshold):
-        hard_deadline = started + (budget_ms - RESERVE_MS) / 1000  # the fallback never waits past this
+        # The fallback's answer is due fallback_deadline_ms after the call started (never later than the
+        # budget), less a small reserve for what follows: so the whole call ends by then, whatever the server does.
+        hard_deadline = started + (min(cfg.fallback_deadline_ms, budget_ms) - RESERVE_MS) / 1000
 
         def wait_ms() -> float:
-            return min(float(cfg.fallback_deadline_ms), (hard_deadline - time.monotonic()) * 1000)
+            return (hard_deadline - time.monotonic()) * 1000
 
         if wait_ms() < MIN_FALLBACK_MS:
             bypass = "timeout"
