@@ -564,3 +564,19 @@ def test_local_text_generation_for_a_cached_model(db_path: str, tmp_path: Path,
     second = run_eval(db_path, config, "acme/tiny-gen", "qa", "ms_marco", 3)
     assert second["model_calls"] == 0 and second["cache_hits"] == 3
     assert [e["candidate_output"] for e in runs.run_examples(get_db(db_path), second["run_id"])] == outputs
+
+
+def test_cli_failed_run_prints_the_error_not_a_traceback(db_path: str, tmp_path: Path, standin: InferenceStandIn,
+                                                         api_key: str, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data" / "ms_marco"
+    data.mkdir(parents=True)
+    (data / "ms_marco_v1.1_train_sample200.json").write_text("[\n  {oops}\n]\n")
+    config = write_config(tmp_path / "c.toml", standin.url, data_dir=str(tmp_path / "data"))
+    code = main(["--config", config, "eval", "--db", db_path, "--model", "acme/embed", "--task", "retrieval",
+                 "--dataset", "ms_marco", "--limit", "3"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "Traceback" not in captured.err + captured.out
+    assert "run 1 failed" in captured.out
+    assert "ms_marco_v1.1_train_sample200.json: malformed dataset file: line 2" in captured.out
+    assert "resume it with: hfops eval --resume 1" in captured.err

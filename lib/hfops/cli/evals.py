@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import threading
 import time
@@ -24,26 +25,36 @@ def _bar(done: int, total: int | None, width: int = 30) -> str:
 
 
 def _run_job_with_progress(db_path: str, job_id: int, quiet: bool) -> dict[str, Any]:
-    """Execute a job in this process (a thread) while printing one progress line to stderr."""
+    """Execute a job in this process (a thread) while printing one progress line to stderr.
+
+    While it runs, library chatter on stderr (and the job runner's traceback of a failed run, whose
+    message is stored with the run and printed afterwards) is held back: the operator sees the progress
+    line and then the outcome, never a traceback.
+    """
     outcome: dict[str, Any] = {}
     worker = threading.Thread(target=lambda: outcome.update(jobs.execute_job(db_path, job_id)), daemon=True)
-    worker.start()
-    tty = sys.stderr.isatty()
+    terminal = sys.stderr
+    tty = terminal.isatty()
     last = ""
-    while worker.is_alive():
-        worker.join(0.3)
-        if quiet:
-            continue
-        job = jobs.get_job(get_db(db_path), job_id) or {}
-        line = f"{_bar(job.get('done') or 0, job.get('total'))} {job.get('message') or ''}".rstrip()
-        if line != last:
-            if tty:
-                print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
-            else:
-                print(line, file=sys.stderr, flush=True)
-            last = line
+    sys.stderr = io.StringIO()
+    try:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.3)
+            if quiet:
+                continue
+            job = jobs.get_job(get_db(db_path), job_id) or {}
+            line = f"{_bar(job.get('done') or 0, job.get('total'))} {job.get('message') or ''}".rstrip()
+            if line != last:
+                if tty:
+                    print(f"\r\033[K{line}", end="", file=terminal, flush=True)
+                else:
+                    print(line, file=terminal, flush=True)
+                last = line
+    finally:
+        sys.stderr = terminal
     if tty and not quiet:
-        print(file=sys.stderr)
+        print(file=terminal)
     return outcome
 
 
