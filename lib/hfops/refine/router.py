@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 RESERVE_MS = 20.0
 # Below this, an HF attempt cannot realistically answer: skip it rather than spend a permit.
 MIN_FALLBACK_MS = 50.0
+_client_warmed = False
 
 
 @dataclass
@@ -55,9 +56,11 @@ def warm_up(settings: Settings | None = None) -> None:
     """Load the local model and index and prepare the inference client (call at process start)."""
     settings = settings or config.load_settings()
     get_local_refiner().load(settings.refine.torch_threads)
-    if config.api_key() and settings.refine.enabled:
+    global _client_warmed
+    if config.api_key() and settings.refine.enabled and not _client_warmed:
         fallback.prepare_client()
         threading.Thread(target=fallback.warm_up_headers, name="hfops-hf-warmup", daemon=True).start()
+        _client_warmed = True
 
 
 def refine(query: str, settings: Settings | None = None, *, fallback_allowed: bool = True,
