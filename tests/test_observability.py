@@ -23,24 +23,13 @@ from hfops.observability.grafana import dashboard
 from hfops.observability.readings import Histogram, histogram_quantile
 from hfops.observability.thresholds import ALERT_RULES, SCORE_BARS, TILES, rules_yaml
 from hfops.store import connect, write_tx
+from tests.observability_kit import dashboard_queries, parse
 from tests.observability_seed import EXPECTED, EXPECTED_AGES, EXPECTED_STATES, add_call, seed
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "observability"
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool missing (make sysdeps installs prometheus)")
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def parse(text: str) -> Samples:
-    """Every sample of a scrape as ``{(name, sorted labels): value}``."""
-    out: Samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return out
-
 
 def state_key(state: series.AlertState) -> str:
     return state.rule.name + (f"[{'/'.join(state.labels.values())}]" if state.labels else "")
@@ -251,10 +240,6 @@ def test_dashboard_has_one_panel_per_tile_drawing_the_alert_values_and_threshold
         assert rule.threshold in steps, rule.key
         if rule.name != "HfEvalScoreLow":
             assert rule.value_promql("sarvanom") in [t["expr"] for t in panel["targets"]], rule.key
-
-
-def dashboard_queries(board: dict) -> list[str]:
-    return [t["expr"].replace("$__rate_interval", "5m") for p in board["panels"] for t in p["targets"]]
 
 
 @needs_promtool

@@ -2,59 +2,19 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import textwrap
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from hfops.observability.collector import scrape
+from tests.observability_kit import Samples, exporter, get, parse
 from tests.observability_seed import EXPECTED, seed
-from tests.test_observability import Samples, parse
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - local test server
-        return response.read().decode("utf-8")
-
-
-@contextmanager
-def exporter(db_path: str) -> Iterator[str]:
-    """``hfops metrics`` on a free port as a subprocess; yields its /metrics URL."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "hfops.cli", "metrics", "--port", str(port), "--db", db_path],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}/metrics"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"hfops metrics exited: {proc.communicate()}")
-            try:
-                get(url)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.mark.slow

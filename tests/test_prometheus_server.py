@@ -22,9 +22,8 @@ from hfops.observability.collector import scrape
 from hfops.observability.grafana import dashboard
 from hfops.observability.thresholds import ALERT_RULES
 from hfops.store import connect
+from tests.observability_kit import dashboard_queries, exporter, free_port, parse
 from tests.observability_seed import seed
-from tests.test_observability import dashboard_queries, parse
-from tests.test_observability_processes import exporter, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prometheus")]
