@@ -425,6 +425,10 @@ def test_production_is_the_promoted_model(db_path: str, tmp_path: Path, standin:
     assert registry.get_model(get_db(db_path), "acme/prod")["candidate"]["status"] == "promoted"
     board = runs.leaderboard(get_db(db_path), "retrieval", "ms_marco")
     assert {r["model_id"]: r["role"] for r in board} == {"acme/prod": "production", "acme/cand": "candidate"}
+    latest = runs.latest_scores(get_db(db_path))
+    assert {(r["model_id"], r["metric"]) for r in latest} == {
+        (m, k) for m in ("acme/prod", "acme/cand") for k in scoring.RETRIEVAL_KEYS}
+    assert all(r["task"] == "retrieval" and r["dataset"] == "ms_marco" and r["run_id"] == 1 for r in latest)
 
 
 def test_nightly_evaluates_candidates_without_a_current_run(db_path: str, tmp_path: Path,

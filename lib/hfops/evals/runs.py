@@ -20,7 +20,6 @@ current dataset version.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -561,15 +560,3 @@ def latest_scores(db: sqlite_utils.Database) -> list[dict[str, Any]]:
         "  AND r2.dataset = r.dataset AND r2.status = 'succeeded' AND em2.system != 'delta') "
         "ORDER BY em.model_id, r.task, r.dataset, em.metric",
     )
-
-
-def wait_for(db: sqlite_utils.Database, job_id: int, timeout: float = 60.0, interval: float = 0.2) -> dict[str, Any]:
-    """Poll a job until it finishes (tests and the CLI's --enqueue --wait)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        job = jobs.get_job(db, job_id)
-        if job is None:
-            raise EvalError(f"no job {job_id}")
-        if job["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
-            return job
-        time.sleep(interval)
