@@ -44,8 +44,13 @@ def console_pages() -> list[str]:
     return [p for p in dict.fromkeys(pages) if (ROOT / p).is_file()]
 
 
+_BUILT: dict[str, str] = {}  # pytest-xdist may tear module fixtures down mid-module: build once anyway
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    if "store" in _BUILT:
+        return _BUILT["store"]
     path = str(tmp_path_factory.mktemp("demo-store") / "hfops.db")
     discovery.sync_snapshot(path)
     db = connect(path)
@@ -58,6 +63,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     ids = runs.submit_run(path, MINILM_ID, "retrieval", "squad_v2", 12, enqueue=False)
     jobs.execute_job(path, ids["job_id"])
     assert runs.get_run(connect(path), ids["run_id"])["status"] == "succeeded"
+    _BUILT["store"] = path
     return path
 
 

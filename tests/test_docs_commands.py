@@ -66,6 +66,7 @@ LONG_RUNNING: dict[str, str | None] = {"worker": None, "console": "/_stcore/heal
                                        "metrics": "/metrics"}
 ONE_SHOT_FLAGS = {"metrics": {"--once", "--rules", "--dashboard"}}
 PREPARED_RUNS = 8
+_BUILT: dict[str, Any] = {}
 
 
 def doc_files() -> list[Path]:
@@ -326,6 +327,8 @@ def servers() -> Iterator[tuple[HubStandIn, HubWriteStandIn, InferenceStandIn]]:
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory, servers: tuple[Any, Any, InferenceStandIn]) -> dict[str, Any]:
     """A store with history: the embedded snapshot, run 1 (MiniLM vs BM25), runs 2-8 (API-backed, stand-in)."""
+    if "prepared" in _BUILT:  # pytest-xdist may tear module fixtures down mid-module: build once anyway
+        return _BUILT["prepared"]
     folder = tmp_path_factory.mktemp("docs-store")
     store = folder / "hfops.db"
     config = folder / "hfops.toml"
@@ -351,7 +354,9 @@ def prepared(tmp_path_factory: pytest.TempPathFactory, servers: tuple[Any, Any, 
     predictions.write_text("".join(json.dumps({"id": r["id"], "prediction_text": (r["answers"]["text"] or [""])[0]})
                                    + "\n" for r in squad))
     references.write_text("".join(json.dumps({"id": r["id"], "answers": r["answers"]}) + "\n" for r in squad))
-    return {"store": store, "model_id": top[0]["model_id"], "predictions": predictions, "references": references}
+    _BUILT["prepared"] = {"store": store, "model_id": top[0]["model_id"], "predictions": predictions,
+                          "references": references}
+    return _BUILT["prepared"]
 
 
 def placeholders(prepared: dict[str, Any], hub: HubStandIn) -> dict[str, str]:

@@ -42,10 +42,15 @@ pytestmark = pytest.mark.xdist_group("browser")
 EVAL_LIMIT = 15
 
 
+_BUILT: dict[str, SpaceBundle] = {}  # pytest-xdist may tear module fixtures down mid-module: build once anyway
+
+
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> SpaceBundle:
-    out = tmp_path_factory.mktemp("space") / "bundle"
-    return build_space(out, load_settings(None), eval_limit=EVAL_LIMIT)
+    if "bundle" not in _BUILT:
+        out = tmp_path_factory.mktemp("space") / "bundle"
+        _BUILT["bundle"] = build_space(out, load_settings(None), eval_limit=EVAL_LIMIT)
+    return _BUILT["bundle"]
 
 
 def test_bundle_layout(bundle: SpaceBundle) -> None:

@@ -329,7 +329,7 @@ def describe_hub_error(exc: BaseException, repo_id: str, endpoint: str, step: st
     elif status is not None:
         text = f"the Hub at {endpoint} refused the request (HTTP {status}) while {step}"
     elif isinstance(exc, ValueError):
-        text = f"the Hub at {endpoint} rejected the files while {step}: {exc}"
+        text = f"the Hub client refused the request while {step}: {exc}"
     else:
         text = f"cannot reach the Hub at {endpoint} while {step} ({type(exc).__name__})"
     server = _server_message(exc)
@@ -431,6 +431,9 @@ def publish_run(db_path: str, run_id: int, settings: Settings, repo: str | None 
         commit_url, oid = push_files(endpoint, token or "", repo_id, files, message, description)
     except PublishError as exc:
         _finish(db, publication_id, status="failed", error=str(exc))
+        raise
+    except Exception as exc:  # unexpected: recorded as failed (never left "running"), then raised as is
+        _finish(db, publication_id, status="failed", error=_scrub(f"{type(exc).__name__} while pushing", token))
         raise
     _finish(db, publication_id, status="succeeded", commit_url=commit_url, commit_oid=oid)
     outcome.update(commit_url=commit_url, commit_oid=oid)
