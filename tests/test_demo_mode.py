@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from hfops import discovery, jobs, registry
 from hfops.evals import runs
 from hfops.evals.backends import MINILM_ID
+from hfops.refine.limits import open_cooldown
 from hfops.store import connect, one, utcnow, write_tx
 from tests.registry_rows import add_candidates
 
@@ -29,9 +30,10 @@ TIMEOUT = 180  # the first Demo page run loads MiniLM and indexes the paragraphs
 WRITE_LABEL = re.compile(r"\b(sync|change status|launch|promote|publish|lift cooldown|demote|retire|reject|delete|"
                          r"save|queue)\b", re.IGNORECASE)
 # Pages whose write widgets exist in normal mode with this store (the control for the demo-mode check).
-WRITE_PAGES = {"pages/candidates.py", "pages/evals.py", "pages/leaderboard.py", "pages/status.py"}
+WRITE_PAGES = {"pages/candidates.py", "pages/evals.py", "pages/leaderboard.py", "pages/status.py",
+               "pages/refine_lab.py"}
 OPERATOR_TABLES = ("models", "candidates", "status_transitions", "sync_runs", "jobs", "eval_runs", "eval_examples",
-                   "eval_metrics", "eval_publications")
+                   "eval_metrics", "eval_publications", "refine_cooldowns")
 
 
 def console_pages() -> list[str]:
@@ -63,6 +65,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     ids = runs.submit_run(path, MINILM_ID, "retrieval", "squad_v2", 12, enqueue=False)
     jobs.execute_job(path, ids["job_id"])
     assert runs.get_run(connect(path), ids["run_id"])["status"] == "succeeded"
+    open_cooldown(path, "rate_limited", 24 * 3600, 429)  # so the Refine Lab offers "Lift cooldown now"
     _BUILT["store"] = path
     return path
 
