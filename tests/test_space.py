@@ -24,6 +24,7 @@ import pytest
 from huggingface_hub import SpaceCard
 
 from hfops.config import load_settings
+from hfops.paths import REPO_ROOT
 from hfops.space import DB_IN_BUNDLE, SpaceBundle, SpaceBundleError, build_space, validate_space_readme
 from tests.browser import (
     SCRUBBED_ENV,
@@ -152,6 +153,12 @@ def test_prebuilt_store_is_one_self_contained_file_with_the_snapshot_and_eval_ru
                             ("sentence-transformers/all-MiniLM-L6-v2", "baseline:bm25", "ms_marco", "succeeded", EVAL_LIMIT)]
         assert conn.execute("SELECT COUNT(*) FROM eval_metrics").fetchone()[0] == 30
         assert conn.execute("SELECT COUNT(*) FROM jobs WHERE status != 'succeeded'").fetchone()[0] == 0
+        for table, column in (("sync_runs", "source"), ("models", "source"), ("eval_runs", "dataset_location"),
+                              ("eval_runs", "params"), ("jobs", "params")):
+            leaked = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE instr({column}, ?) > 0",
+                                  [str(REPO_ROOT)]).fetchone()[0]
+            assert leaked == 0, f"{table}.{column} holds build-machine paths"
+        assert conn.execute("SELECT source FROM sync_runs").fetchone()[0] == "snapshot:data/hub/models_snapshot.jsonl"
 
 
 def test_rebuilding_needs_force_and_never_replaces_a_foreign_folder(tmp_path: Path) -> None:

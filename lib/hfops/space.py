@@ -231,7 +231,7 @@ def build_demo_db(db_path: Path, settings: Settings, eval_limit: int = 50, with_
     from hfops import discovery, jobs
     from hfops.evals import runs
     from hfops.evals.backends import MINILM_ID, BackendError
-    from hfops.store import apply_migrations, close_thread_connections, connect, get_db
+    from hfops.store import apply_migrations, close_thread_connections, connect, get_db, write_tx
 
     say = progress or (lambda message: None)
     path = str(db_path)
@@ -262,6 +262,11 @@ def build_demo_db(db_path: Path, settings: Settings, eval_limit: int = 50, with_
                      "task": summary["task"], "dataset": dataset, "examples": summary["total"],
                      "recommendation": summary["recommendation"]})
     db = get_db(path)
+    with write_tx(db):  # no build-machine paths in a shipped store: sources relative to the repository
+        prefix = str(REPO_ROOT) + "/"
+        for table, column in (("sync_runs", "source"), ("models", "source"), ("eval_runs", "dataset_location")):
+            db.execute(f"UPDATE {table} SET {column} = replace({column}, ?, '') WHERE instr({column}, ?) > 0",
+                       [prefix, prefix])
     counts = {
         "models": db.execute("SELECT COUNT(*) FROM models").fetchone()[0],
         "candidates": db.execute("SELECT COUNT(*) FROM candidates").fetchone()[0],
