@@ -35,6 +35,8 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/sync.py
+	$(BIN)/python bench/evals.py
+	$(BIN)/python bench/refine.py
 
 clean:
 	rm -rf $(VENV) var test-artifacts .pytest_cache

@@ -8,8 +8,8 @@ The console enqueues (:func:`enqueue`) and polls (:func:`get_job`); it never run
 
 from __future__ import annotations
 
+import logging
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +19,7 @@ import sqlite_utils
 from hfops.errors import HfopsError
 from hfops.store import dumps, get_db, loads, one, rows, utcnow, write_tx
 
+log = logging.getLogger("hfops.jobs")
 JOB_STATUSES = ("queued", "running", "succeeded", "failed")
 Handler = Callable[[str, dict[str, Any], "Progress"], dict[str, Any]]
 _HANDLERS: dict[str, Handler] = {}
@@ -144,13 +145,17 @@ def execute_job(db_path: str, job_id: int) -> dict[str, Any]:
             raise JobError(f"unknown job kind {job['kind']!r}")
         result = fn(db_path, job["params"], progress)
     except Exception as exc:  # recorded for the operator; the worker keeps running
-        message = f"{type(exc).__name__}: {exc}"
+        expected = isinstance(exc, HfopsError)
+        message = str(exc) if expected else f"{type(exc).__name__}: {exc}"
         with write_tx(db):
             db.execute(
                 "UPDATE jobs SET status = 'failed', error = ?, finished_at = ? WHERE id = ?",
                 [message, utcnow(), job_id],
             )
-        traceback.print_exc()
+        if expected:
+            log.warning("job %s failed: %s", job_id, message)
+        else:
+            log.error("job %s failed unexpectedly", job_id, exc_info=True)
         return {"error": message}
     with write_tx(db):
         db.execute(

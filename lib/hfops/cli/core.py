@@ -131,8 +131,11 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     """Run the job worker in the foreground (Ctrl-C stops it)."""
+    import logging
+
     from hfops.worker import run_worker
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     get_db(settings.store.path)
     print(f"worker on {settings.store.path}", file=sys.stderr)
     run_worker(settings.store.path, workers=args.workers, nightly_hour=settings.eval.nightly_hour,
