@@ -27,9 +27,11 @@ import base64
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from tests.standins.base import LocalServer, QuietHandler
 
 DEFAULT_LIST_FIELDS = (
     "_id", "id", "likes", "trendingScore", "private", "downloads", "tags", "pipeline_tag", "library_name",
@@ -56,7 +58,7 @@ def _matches(record: dict[str, Any], query: dict[str, list[str]]) -> bool:
     return True
 
 
-class HubStandIn:
+class HubStandIn(LocalServer):
     """A threaded HTTP server on 127.0.0.1 serving ``records`` as the Hub's /api/models would."""
 
     def __init__(self, records: list[dict[str, Any]], default_page_size: int = 1000) -> None:
@@ -71,28 +73,7 @@ class HubStandIn:
         self.log: list[str] = []
         self._lock = threading.Lock()
         self._sorted_cache: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> HubStandIn:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> HubStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(self._handler())
 
     def model_requests(self) -> list[str]:
         return [p for p in self.log if p.startswith("/api/models")]
@@ -122,27 +103,11 @@ class HubStandIn:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                return
-
-            def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json; charset=utf-8")
-                    self.send_header("Content-Length", str(len(body)))
-                    for key, value in (headers or {}).items():
-                        self.send_header(key, value)
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+        class Handler(QuietHandler):
+            _send = QuietHandler.send_bytes
 
             def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
+                body = json.loads(self.read_body() or b"{}")
                 if self.path == "/_control/touch":
                     every = int(body.get("every", 100))
                     for record in standin.records[::every]:

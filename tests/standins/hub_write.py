@@ -28,11 +28,13 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import yaml
+
+from tests.standins.base import LocalServer, QuietHandler
 
 REPO_PATH = re.compile(r"^/api/(?P<type>models|datasets|spaces)/(?P<repo>[^/]+/[^/]+)/(?P<op>preupload|commit)/(?P<rev>[^/]+)$")
 INFO_PATH = re.compile(r"^/api/(?P<type>models|datasets|spaces)/(?P<repo>[^/]+/[^/]+)$")
@@ -69,7 +71,7 @@ class StoredRepo:
     commits: list[dict[str, Any]] = field(default_factory=list)
 
 
-class HubWriteStandIn:
+class HubWriteStandIn(LocalServer):
     """A threaded HTTP server on 127.0.0.1 implementing repo creation, README validation, preupload and commit."""
 
     def __init__(self, token: str) -> None:
@@ -78,28 +80,7 @@ class HubWriteStandIn:
         self.requests: list[Request] = []
         self._faults: dict[str, _Fault] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> HubWriteStandIn:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> HubWriteStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(self._handler())
 
     def fail(self, endpoint: str, status: int, times: int = 1) -> None:
         """Answer the next ``times`` requests to ``endpoint`` with ``status``."""
@@ -120,33 +101,16 @@ class HubWriteStandIn:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                return
-
+        class Handler(QuietHandler):
             def _send(self, entry: Request, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
                 entry.status = status
-                body = json.dumps(payload).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json; charset=utf-8")
-                    self.send_header("Content-Length", str(len(body)))
-                    for key, value in (headers or {}).items():
-                        self.send_header(key, value)
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                self.send_bytes(status, json.dumps(payload).encode(), headers)
 
             def _error(self, entry: Request, status: int, message: str | None = None) -> None:
                 message = message or FAULT_MESSAGES.get(status) or "Internal Error - We're working hard to fix this"
                 self._send(entry, status, {"error": message}, {"X-Error-Message": message})
 
-            def _body(self) -> bytes:
-                length = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(length) if length else b""
+            _body = QuietHandler.read_body
 
             def _route(self, method: str) -> tuple[str, dict[str, str]]:
                 path = unquote(urlsplit(self.path).path)

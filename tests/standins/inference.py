@@ -21,8 +21,10 @@ import json
 import math
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.standins.base import LocalServer, QuietHandler
 
 BEHAVIOURS = ("fast", "slow", "hanging", "rate_limited", "unavailable", "credits", "invalid_json", "garbage")
 
@@ -53,7 +55,7 @@ def default_reply(user_message: str) -> str:
     )
 
 
-class InferenceStandIn:
+class InferenceStandIn(LocalServer):
     """A threaded HTTP server on 127.0.0.1 with a switchable behaviour and a request log."""
 
     def __init__(self, behaviour: str = "fast", retry_after: str = "60", dim: int = 384) -> None:
@@ -63,55 +65,20 @@ class InferenceStandIn:
         self.reply: str | None = None  # fixed chat content; None = default_reply(last user message)
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(self._handler_class())
 
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     @property
     def count(self) -> int:
         with self._lock:
             return len([r for r in self.requests if not r["path"].startswith("/_control")])
 
-    def start(self) -> InferenceStandIn:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> InferenceStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         standin = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body go out at once (no 40 ms delayed-ACK stall)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet server
-                return
-
+        class Handler(QuietHandler):
             def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    for key, value in (headers or {}).items():
-                        self.send_header(key, value)
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout): expected with slow/hanging behaviours
+                self.send_bytes(status, body, headers, content_type="application/json")
 
             def _json(self, status: int, value: Any, headers: dict[str, str] | None = None) -> None:
                 self._send(status, json.dumps(value).encode(), headers)
@@ -123,8 +90,7 @@ class InferenceStandIn:
                     self._json(404, {"error": "not found"})
 
             def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
+                raw = self.read_body()
                 try:
                     body = json.loads(raw or b"{}")
                 except ValueError:
