@@ -19,10 +19,10 @@ from hfops.evals import runs
 from hfops.evals.backends import MINILM_ID
 from hfops.refine.limits import open_cooldown
 from hfops.store import connect, one, utcnow, write_tx
+from tests.console_kit import open_console
 from tests.registry_rows import add_candidates
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
 DEMO_PAGE = "pages/demo.py"
 TIMEOUT = 180  # the first Demo page run loads MiniLM and indexes the paragraphs
 # Labels of actions that change the store or the Hub. Reading actions (Refresh, Refine, Run the sample set,
@@ -71,15 +71,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def open_app(store: str, monkeypatch: pytest.MonkeyPatch, page: str | None = None, **env: str) -> AppTest:
-    monkeypatch.setenv("HFOPS_DB", store)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_console(store, monkeypatch, page, timeout=TIMEOUT, **env)
 
 
 def write_widgets(at: AppTest) -> list[str]:

@@ -14,11 +14,11 @@ from streamlit.testing.v1 import AppTest
 from hfops import jobs, registry
 from hfops.evals import runs
 from hfops.store import get_db, write_tx
+from tests.console_kit import open_console
 from tests.registry_rows import add_candidates
 from tests.standins.inference import InferenceStandIn
 from tests.test_eval_runs import API_KEY, run_eval, write_config
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 EVALS = "pages/evals.py"
 BOARD = "pages/leaderboard.py"
 
@@ -40,14 +40,7 @@ def store(db_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict
 
 
 def open_page(db_path: str, page: str, monkeypatch: pytest.MonkeyPatch, **env: str) -> AppTest:
-    monkeypatch.setenv("HFOPS_DB", db_path)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
+    return open_console(db_path, monkeypatch, page, **env)
 
 
 def frame_with(at: AppTest, column: str) -> pd.DataFrame:

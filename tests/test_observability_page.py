@@ -15,21 +15,14 @@ from streamlit.testing.v1 import AppTest
 from hfops.observability import series
 from hfops.observability.thresholds import TILES
 from hfops.store import connect
+from tests.console_kit import APP, open_console
 from tests.observability_seed import seed
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGE = "pages/observability.py"
 
 
 def open_page(db_path: str, monkeypatch: pytest.MonkeyPatch, **env: str) -> AppTest:
-    monkeypatch.setenv("HFOPS_DB", db_path)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_console(db_path, monkeypatch, PAGE, **env)
 
 
 def values(array: Any) -> list[Any]:

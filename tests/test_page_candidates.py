@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,9 +12,9 @@ from streamlit.testing.v1 import AppTest
 
 from hfops import discovery, registry
 from hfops.store import connect, utcnow, write_tx
+from tests.console_kit import open_console
 from tests.registry_rows import add_candidates, numbered
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGE = "pages/candidates.py"
 
 # Known rows: 60 plain embedding candidates plus a few with distinctive facets.
@@ -31,14 +30,7 @@ SPECIAL = [
 
 def open_page(db_path: str, monkeypatch: pytest.MonkeyPatch, demo: bool = False) -> AppTest:
     """The console on the Candidates page over the store at ``db_path``."""
-    monkeypatch.setenv("HFOPS_DB", db_path)
-    if demo:
-        monkeypatch.setenv("HFOPS_DEMO", "1")
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_console(db_path, monkeypatch, PAGE, timeout=30, **({"HFOPS_DEMO": "1"} if demo else {}))
 
 
 def shown_ids(at: AppTest) -> list[str]:

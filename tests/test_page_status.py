@@ -13,9 +13,9 @@ from hfops import jobs
 from hfops.paths import HUB_SNAPSHOT
 from hfops.store import connect, dumps, write_tx
 from hfops.worker import get_huey
+from tests.console_kit import open_console
 from tests.registry_rows import add_candidates, numbered
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGE = "pages/status.py"
 SECRET = "hf_TESTSECRETvalue0123456789"
 WRITE_SECRET = "hf_WRITESECRETvalue987654321"
@@ -23,14 +23,7 @@ WRITE_SECRET = "hf_WRITESECRETvalue987654321"
 
 def open_page(db_path: str, monkeypatch: pytest.MonkeyPatch, **env: str) -> AppTest:
     """The console on the Status page over the store at ``db_path``."""
-    monkeypatch.setenv("HFOPS_DB", db_path)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_console(db_path, monkeypatch, PAGE, timeout=30, **env)
 
 
 def texts(at: AppTest) -> list[str]:

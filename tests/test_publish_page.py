@@ -14,10 +14,10 @@ from hfops import jobs, publish
 from hfops.config import load_settings
 from hfops.evals import runs
 from hfops.store import connect
+from tests.console_kit import open_console
 from tests.standins.hub_write import HubWriteStandIn
 from tests.standins.inference import InferenceStandIn
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGE = "pages/evals.py"
 TOKEN = "hf_PAGEwriteTOKENneverRENDERED42"
 
@@ -46,13 +46,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, hub: HubWriteStandIn) -> Itera
 
 
 def open_run_page(env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("HFOPS_DB", env["db"])
-    monkeypatch.setenv("HFOPS_CONFIG", env["config"])
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_console(env["db"], monkeypatch, PAGE, HFOPS_CONFIG=env["config"])
 
 
 def last_publish_job(db_path: str) -> dict[str, Any]:

@@ -14,11 +14,11 @@ from hfops.refine.bank import load_samples
 from hfops.refine.fallback import prepare_client
 from hfops.refine.limits import active_cooldown, open_cooldown
 from hfops.refine.local import get_local_refiner
+from tests.console_kit import open_console
 from tests.standins.inference import InferenceStandIn
 
 pytestmark = pytest.mark.slow
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGE = "pages/refine_lab.py"
 TOKEN = "hf_test_SECRET_lab_token_5566778899"
 
@@ -36,14 +36,7 @@ def standin() -> InferenceStandIn:
 
 
 def open_page(db_path: str, monkeypatch: pytest.MonkeyPatch, config: Path | None = None) -> AppTest:
-    monkeypatch.setenv("HFOPS_DB", db_path)
-    if config is not None:
-        monkeypatch.setenv("HFOPS_CONFIG", str(config))
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_console(db_path, monkeypatch, PAGE, **({"HFOPS_CONFIG": str(config)} if config else {}))
 
 
 def texts(at: AppTest) -> list[str]:
