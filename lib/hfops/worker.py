@@ -1,8 +1,12 @@
 """The worker: a huey consumer over the store's SQLite file that executes jobs.
 
 ``hfops worker`` starts it; ``make run`` starts it next to the console. Huey's own tables live in the
-same SQLite file as the store (one file of state). Handlers run here, in the process that owns the
-store's writes; switching ``get_huey`` to ``RedisHuey`` would let the same tasks run on other machines.
+same SQLite file as the store (one file of state). The worker is the process that owns the store's job
+writes: handlers run here and commit page by page (sync) or batch by batch (evals) so that a killed job
+resumes. Inside each handler the compute is kept apart from the writes — fetching and parsing a page
+(``discovery.HubSource.pages`` / ``parse_record``) and scoring a batch (``evals.runs`` via the backends and
+``evals.stats``) return values, and separate functions store them — which is the seam along which a
+``RedisHuey`` deployment would run the compute on other machines and keep the writes here.
 """
 
 from __future__ import annotations
