@@ -164,8 +164,7 @@ def main() -> int:
         "## Refine",
         "",
         f"`bench/refine.py`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPU cores, 1-minute load "
-        f"average {load_before[0]:.1f} at start and {load_after[0]:.1f} at the end (other test suites were running "
-        f"on the machine), {elapsed:.0f} s in total.",
+        f"average {load_before[0]:.1f} at start and {load_after[0]:.1f} at the end, {elapsed:.0f} s in total.",
         f"Every call goes through the real router and InferenceClient against the local stand-in, with "
         f"`local_threshold` above 1 (each call consults the fallback: the worst case), budget 800 ms, "
         f"fallback deadline 500 ms. Queries: the {len(queries)} guided samples, cycled. "
