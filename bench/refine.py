@@ -17,7 +17,6 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.pop("HF_HUB_OFFLINE", None)
 
 import argparse  # noqa: E402
-import socket  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -34,6 +33,7 @@ from hfops.config import Settings, load_settings  # noqa: E402
 from hfops.refine import calllog, refine_detailed, warm_up  # noqa: E402
 from hfops.refine.bank import load_bank, load_samples  # noqa: E402
 from hfops.refine.limits import clear_cooldown  # noqa: E402
+from tests.processes import free_port  # noqa: E402
 from tests.standins.inference import InferenceStandIn  # noqa: E402
 
 FAKE_KEY = "hf_bench_fake_key"
@@ -55,12 +55,6 @@ ROWS = [
 
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=float), q)) if values else 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def settings_for(folder: Path, name: str, url: str, overrides: dict) -> Settings:

@@ -19,7 +19,7 @@ Use it from a test module::
         save_screenshot(chrome, artifacts, "candidates")
 
 Pieces usable without the fixtures: :func:`serve_console` (context manager -> :class:`ConsoleServer`),
-:func:`chrome_driver` (context manager -> selenium ``WebDriver``), :func:`ensure_chromium`, :func:`free_port`,
+:func:`chrome_driver` (context manager -> selenium ``WebDriver``), :func:`ensure_chromium`, ``free_port`` (from tests.processes),
 and the page helpers :func:`wait_for`, :func:`wait_for_text`, :func:`wait_idle`, :func:`open_page`,
 :func:`choose_option`, :func:`save_screenshot`. When a test using ``chrome`` fails, a screenshot is saved
 as ``test-artifacts/FAILED-<test>.png``.
@@ -36,7 +36,6 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.processes import free_port, stop_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP = REPO_ROOT / "app.py"
@@ -128,13 +129,6 @@ def chrome_driver(user_data_dir: str | Path | None = None, window: tuple[int, in
 
 # --- The console served by `streamlit run` ----------------------------------------------------------------
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class ConsoleServer:
     """A running ``streamlit run app.py`` process."""
@@ -155,13 +149,8 @@ class ConsoleServer:
     def stop(self) -> None:
         """Stop the server and its worker (SIGTERM, then SIGKILL after 10 s)."""
         for process in (self.process, self.worker):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            if process is not None:
+                stop_process(process)
 
 
 def hfops_command() -> list[str]:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.standins.inference import InferenceStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -36,3 +39,21 @@ def artifacts() -> Path:
     """Folder for files tests keep (screenshots), under test-artifacts/ at the repo root."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def standin() -> Iterator[InferenceStandIn]:
+    """An inference stand-in shared by a module's tests (modules may define their own)."""
+    with InferenceStandIn() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def warm_local_refiner() -> None:
+    """Load the local refiner once per test process, outside any deadline or AppTest timeout; the inference
+    client's imports are process start-up too, not part of a request's budget."""
+    from hfops.refine.fallback import prepare_client
+    from hfops.refine.local import get_local_refiner
+
+    get_local_refiner().load(1)
+    prepare_client()

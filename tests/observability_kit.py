@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.processes import free_port, stop_process
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -27,12 +28,6 @@ def parse(text: str) -> Samples:
 def dashboard_queries(board: dict) -> list[str]:
     """Every PromQL query of a Grafana dashboard, Grafana's range variable replaced."""
     return [t["expr"].replace("$__rate_interval", "5m") for p in board["panels"] for t in p["targets"]]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url: str) -> str:
@@ -61,5 +56,4 @@ def exporter(db_path: str) -> Iterator[str]:
                 time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_process(proc, timeout=30)

@@ -12,28 +12,14 @@ from fastapi.testclient import TestClient
 
 from hfops.api import create_app
 from hfops.config import Settings, load_settings
-from hfops.refine.fallback import prepare_client
 from hfops.refine.limits import open_cooldown
-from hfops.refine.local import get_local_refiner
 from tests.standins.inference import InferenceStandIn
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("warm_local_refiner")]
 
 TOKEN = "hf_test_SECRET_api_token_9876543210"
 RESULT_KEYS = ["query", "refined", "suggestions", "intent", "confidence", "source", "model", "latency_ms",
                "budget_ms", "within_budget", "bypass_reason"]
-
-
-@pytest.fixture(scope="module")
-def standin() -> InferenceStandIn:
-    with InferenceStandIn() as server:
-        yield server
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_model() -> None:
-    get_local_refiner().load(1)
-    prepare_client()  # the client's imports are process start-up, not a request's deadline
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hfops.paths import HUB_SNAPSHOT
+from tests.processes import free_port
 
 HFOPS = [sys.executable, "-m", "hfops.cli"]
 
@@ -67,12 +67,6 @@ def test_bad_transitions_are_clear_errors(synced: str) -> None:
 def test_sync_of_a_missing_snapshot_is_a_clear_error(db_path: str) -> None:
     proc = hfops("sync", "--snapshot", "nope.jsonl", "--db", db_path, check=False)
     assert proc.returncode == 2 and "snapshot file not found: nope.jsonl" in proc.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.xdist_group("servers")

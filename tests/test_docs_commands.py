@@ -52,6 +52,7 @@ from hfops.evals.backends import MINILM_ID
 from hfops.paths import DATA_DIR, HUB_SNAPSHOT
 from hfops.store import close_thread_connections, connect
 from tests.browser import hfops_command
+from tests.processes import free_port
 from tests.standins.hub import HubStandIn, load_records
 from tests.standins.hub_write import HubWriteStandIn
 from tests.standins.inference import InferenceStandIn
@@ -225,12 +226,6 @@ def command_env(command: DocCommand) -> dict[str, str]:
 
 
 # --- running -----------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    from tests.browser import free_port as probe
-
-    return probe()
 
 
 def with_free_port(argv: list[str]) -> list[str]:

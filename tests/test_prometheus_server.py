@@ -22,8 +22,9 @@ from hfops.observability.collector import scrape
 from hfops.observability.grafana import dashboard
 from hfops.observability.thresholds import ALERT_RULES
 from hfops.store import connect
-from tests.observability_kit import dashboard_queries, exporter, free_port, parse
+from tests.observability_kit import dashboard_queries, exporter, parse
 from tests.observability_seed import seed
+from tests.processes import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prometheus")]
@@ -94,12 +95,7 @@ def prometheus(tmp_path: Path, db_path: str) -> Iterator[str]:
             wait_for("prometheus to be ready", ready)
             yield base
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=30)
             log.close()
 
 

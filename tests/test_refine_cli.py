@@ -15,20 +15,13 @@ import pytest
 
 from hfops.cli import main
 from hfops.refine import calllog
-from hfops.refine.fallback import prepare_client
-from hfops.refine.local import get_local_refiner
 from hfops.store import connect, rows
+from tests.processes import stop_process
 from tests.standins.inference import InferenceStandIn
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("warm_local_refiner")]
 
 TOKEN = "hf_test_SECRET_cli_token_1122334455"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_model() -> None:
-    get_local_refiner().load(1)
-    prepare_client()  # the client's imports are process start-up, not a request's deadline
 
 
 def write_config(path: Path, url: str, **refine: object) -> Path:
@@ -107,8 +100,4 @@ def test_serve_runs_the_api(tmp_path: Path, db_path: str) -> None:
         assert httpx.post(f"{base}/refine", json={"query": ""}, timeout=10).status_code == 422
         assert httpx.get(f"{base}/openapi.json", timeout=10).json()["info"]["title"] == "hfops refine API"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout=20)

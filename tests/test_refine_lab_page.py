@@ -11,28 +11,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from hfops.refine.bank import load_samples
-from hfops.refine.fallback import prepare_client
 from hfops.refine.limits import active_cooldown, open_cooldown
-from hfops.refine.local import get_local_refiner
 from tests.console_kit import open_console
 from tests.standins.inference import InferenceStandIn
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("warm_local_refiner")]
 
 PAGE = "pages/refine_lab.py"
 TOKEN = "hf_test_SECRET_lab_token_5566778899"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_model() -> None:
-    get_local_refiner().load(1)  # the page would load it on first use; do it once, outside AppTest timeouts
-    prepare_client()  # the client's imports are process start-up, not a request's deadline
-
-
-@pytest.fixture(scope="module")
-def standin() -> InferenceStandIn:
-    with InferenceStandIn() as server:
-        yield server
 
 
 def open_page(db_path: str, monkeypatch: pytest.MonkeyPatch, config: Path | None = None) -> AppTest:

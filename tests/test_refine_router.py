@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import socket
 import subprocess
 import sys
 import textwrap
@@ -20,30 +19,18 @@ import pytest
 
 from hfops.config import Settings, load_settings
 from hfops.refine import RefineInputError, calllog, refine, refine_detailed
-from hfops.refine.fallback import SYSTEM_PROMPT, prepare_client
+from hfops.refine.fallback import SYSTEM_PROMPT
 from hfops.refine.limits import active_cooldown, clear_cooldown, limiter_path, limiter_state
-from hfops.refine.local import get_local_refiner
 from hfops.store import connect, rows
+from tests.processes import free_port
 from tests.standins.inference import InferenceStandIn
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("warm_local_refiner")]
 
 TOKEN = "hf_test_SECRET_refine_token_0123456789"
 LOW_CONFIDENCE_QUERY = "best pizza near me"  # far from the bank: local confidence is low
 CONFIDENT_QUERY = "hey can you tell me how long is the rhine please"  # cleaned to a known question
 DEADLINE = {"refine__budget_ms": 800, "refine__fallback_deadline_ms": 500}
-
-
-@pytest.fixture(scope="module")
-def standin() -> InferenceStandIn:
-    with InferenceStandIn() as server:
-        yield server
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_model() -> None:
-    get_local_refiner().load(1)  # once per test process
-    prepare_client()  # the client's imports are process start-up, not a request's deadline
 
 
 @pytest.fixture(autouse=True)
@@ -73,12 +60,6 @@ def make_settings(db_path: str, url: str, **overrides: object) -> Settings:
     }
     values.update({k.replace("__", "."): v for k, v in overrides.items()})
     return load_settings(None, **values)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_fast_fallback_answers_through_the_real_client(db_path: str, standin: InferenceStandIn, with_key: str) -> None:

@@ -30,13 +30,13 @@ from tests.browser import (
     SCRUBBED_ENV,
     ConsoleServer,
     _wait_healthy,
-    free_port,
     open_page,
     save_screenshot,
     wait_for,
     wait_for_text,
     wait_idle,
 )
+from tests.processes import free_port
 
 pytest_plugins = ["tests.browser"]
 pytestmark = pytest.mark.xdist_group("browser")

@@ -17,6 +17,7 @@ import pytest
 from hfops import jobs, registry
 from hfops.paths import HUB_SNAPSHOT
 from hfops.store import connect
+from tests.processes import stop_process
 
 JOB_TIMEOUT = 120.0
 
@@ -60,13 +61,7 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[[str], subprocess.Popen[by
 
     yield start
     for proc in started:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
 
 
 def test_sync_job_runs_in_the_worker_with_progress_and_result(
