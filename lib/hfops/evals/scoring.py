@@ -151,6 +151,23 @@ def rouge_l(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> 
     return 100.0 * sum(rouge_l_example(p, r) for p, r in zip(predictions, references, strict=True)) / len(predictions)
 
 
+def text_metric_features() -> list[Any]:
+    """``evaluate`` input features of the text-generation metrics (ROUGE-L, BLEU): a prediction string and
+    one reference string or a list of them."""
+    import datasets
+
+    string = datasets.Value("string")
+    return [
+        datasets.Features({"predictions": string, "references": datasets.Sequence(string)}),
+        datasets.Features({"predictions": string, "references": string}),
+    ]
+
+
+def reference_lists(references: Sequence[str | Sequence[str]]) -> list[list[str]]:
+    """Each prediction's references as a list (a single reference string becomes a one-item list)."""
+    return [[r] if isinstance(r, str) else list(r) for r in references]
+
+
 def _reference_streams(references: Sequence[Sequence[str]]) -> list[list[str | None]]:
     """Transpose per-prediction reference lists into sacrebleu streams (None pads variable counts)."""
     width = max((len(r) for r in references), default=0)

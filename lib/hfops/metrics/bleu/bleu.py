@@ -3,7 +3,6 @@
 Loaded offline with ``evaluate.load("<path to this folder>")``; the scoring lives in ``hfops.evals.scoring``.
 """
 
-import datasets
 import evaluate
 
 from hfops.evals import scoring
@@ -26,15 +25,9 @@ class Bleu(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS,
-            features=[
-                datasets.Features(
-                    {"predictions": datasets.Value("string"), "references": datasets.Sequence(datasets.Value("string"))}
-                ),
-                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
-            ],
+            features=scoring.text_metric_features(),
             reference_urls=["https://github.com/mjpost/sacrebleu"],
         )
 
     def _compute(self, predictions, references):
-        refs = [[r] if isinstance(r, str) else list(r) for r in references]
-        return {"bleu": scoring.bleu(predictions, refs)}
+        return {"bleu": scoring.bleu(predictions, scoring.reference_lists(references))}
