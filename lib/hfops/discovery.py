@@ -343,8 +343,9 @@ class SnapshotSource:
         if not self.path.is_file():
             raise SyncError(f"snapshot file not found: {self.path}")
         text = self.path.read_text(encoding="utf-8")
-        stripped = text.lstrip()
-        if stripped.startswith("[") or stripped.startswith("{") and "\n{" not in stripped.rstrip():
+        stripped = text.strip()
+        one_document = stripped.startswith("[") or (stripped.startswith("{") and "\n{" not in stripped)
+        if one_document:  # a JSON list, or one object holding "models"; otherwise JSON Lines
             try:
                 data = json.loads(text)
             except json.JSONDecodeError as exc:

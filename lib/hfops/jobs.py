@@ -39,22 +39,11 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def known_kinds() -> list[str]:
-    """Job kinds with a registered handler (after the feature modules are imported)."""
-    import_handlers()
-    return sorted(_HANDLERS)
-
-
 def import_handlers() -> None:
-    """Import the modules that register job handlers."""
+    """Import the modules that register job handlers (sync, eval_run, eval_nightly, publish)."""
     import hfops.discovery  # noqa: F401
-
-    for optional in ("hfops.evals.runs", "hfops.publish"):
-        try:
-            __import__(optional)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not optional.startswith(exc.name):
-                raise
+    import hfops.evals.runs  # noqa: F401
+    import hfops.publish  # noqa: F401
 
 
 @dataclass

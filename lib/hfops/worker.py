@@ -40,13 +40,9 @@ def get_huey(db_path: str, nightly_hour: int = 2, nightly_minute: int = 0) -> Sq
 
         @huey.periodic_task(crontab(hour=str(nightly_hour), minute=str(nightly_minute)), name="hfops.nightly")
         def nightly() -> None:
-            from hfops.jobs import enqueue, import_handlers, known_kinds
+            from hfops.jobs import enqueue
 
-            import_handlers()
-            if "eval_nightly" in known_kinds():
-                enqueue(db_path, "eval_nightly", {})
-            else:
-                log.info("nightly: no eval_nightly handler installed; nothing to do")
+            enqueue(db_path, "eval_nightly", {})
 
         _HUEYS[key] = huey
         _TASKS[key] = run_job
