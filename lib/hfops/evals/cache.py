@@ -110,8 +110,3 @@ class InferenceCache:
     def put_text(self, key: CacheKey, request: Any, text: str) -> None:
         """Store the generation for ``request``."""
         self._put(key, [(input_hash(request), "text", json.dumps(text, ensure_ascii=False).encode("utf-8"))])
-
-
-def cache_size(db: sqlite_utils.Database) -> dict[str, int]:
-    """Number of cached entries per backend."""
-    return dict(db.execute("SELECT backend, COUNT(*) FROM inference_cache GROUP BY backend").fetchall())
