@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hfops.errors import HfopsError
+from hfops.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "hfops.toml"
 API_KEY_ENV = "HUGGINGFACE_API_KEY"
@@ -26,9 +26,6 @@ DEFAULT_PIPELINE_TAGS = ("text-generation", "text2text-generation", "feature-ext
 DEFAULT_LICENSES = ("apache-2.0", "mit", "bsd-3-clause", "*openrail*")
 DEFAULT_LIBRARIES = ("transformers", "sentence-transformers")
 
-
-class ConfigError(HfopsError, ValueError):
-    """A configuration file or value is invalid; the message names the key."""
 
 
 @dataclass

@@ -21,16 +21,13 @@ from typing import Any
 import sqlite_utils
 
 from hfops.config import Settings
-from hfops.errors import HfopsError
+from hfops.errors import DemoError
 from hfops.evals.cache import CacheKey, InferenceCache
 
 TOP_K = 3
 SNIPPET_CHARS = 600
 SAMPLE_QUESTIONS = 12
 
-
-class DemoError(HfopsError, RuntimeError):
-    """A demo feature could not answer (message for the visitor)."""
 
 
 class MemoryCache(InferenceCache):

@@ -46,7 +46,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_any
 
 from hfops import jobs
 from hfops.config import DiscoveryConfig, HubConfig, Settings, api_key, load_settings
-from hfops.errors import HfopsError
+from hfops.errors import RetryableHubError, SyncError
 from hfops.paths import HUB_SNAPSHOT
 from hfops.store import dumps, get_db, loads, one, rows, stable_hash, utcnow, write_tx
 
@@ -65,16 +65,6 @@ OPEN_LICENSES = ("apache-2.0", "mit", "bsd-3-clause", "bsd-2-clause", "bsd", "cc
 ProgressFn = Callable[..., None]
 
 
-class SyncError(HfopsError):
-    """A sync gave up (deadline in back-off, unreachable endpoint, unreadable snapshot)."""
-
-
-class RetryableHubError(Exception):
-    """A page request that may succeed later (429, 5xx, timeout, connection error)."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 # --------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
-from hfops.errors import HfopsError
+from hfops.errors import HfopsError, JobError
 from hfops.store import dumps, get_db, loads, one, rows, utcnow, write_tx
 
 log = logging.getLogger("hfops.jobs")
@@ -24,9 +24,6 @@ JOB_STATUSES = ("queued", "running", "succeeded", "failed")
 Handler = Callable[[str, dict[str, Any], "Progress"], dict[str, Any]]
 _HANDLERS: dict[str, Handler] = {}
 
-
-class JobError(HfopsError, RuntimeError):
-    """A job could not be created or run (unknown kind, bad parameters)."""
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:

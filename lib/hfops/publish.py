@@ -30,7 +30,7 @@ import sqlite_utils
 
 from hfops import jobs
 from hfops.config import Settings, load_settings, write_token
-from hfops.errors import HfopsError
+from hfops.errors import PublishError
 from hfops.paths import REPO_ROOT
 from hfops.store import dumps, get_db, loads, one, rows, utcnow, write_tx
 
@@ -47,9 +47,6 @@ DATASETS = {
 }
 CARD_TAGS = ["hfops", "eval-report", "shadow-eval"]
 
-
-class PublishError(HfopsError, RuntimeError):
-    """Publishing failed or was refused; the message says why (and never contains the token)."""
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlite_utils
 
-from hfops.errors import HfopsError
+from hfops.errors import RegistryError
 from hfops.store import loads, one, rows, utcnow, write_tx
 
 STATUSES = ("candidate", "evaluating", "shadow", "promoted", "rejected", "retired")
@@ -45,9 +45,6 @@ CANDIDATE_COLUMNS = (
     "m.quantization, c.score, c.status, c.flag, m.use_restricted, m.last_modified"
 )
 
-
-class RegistryError(HfopsError, ValueError):
-    """An invalid registry operation (unknown model, status or transition; missing reason)."""
 
 
 @dataclass

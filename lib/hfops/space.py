@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hfops.config import Settings
-from hfops.errors import HfopsError
+from hfops.errors import SpaceBundleError
 from hfops.paths import DATA_DIR, HUB_SNAPSHOT, REPO_ROOT
 
 APP_PORT = 8501
@@ -107,9 +107,6 @@ CMD ["streamlit", "run", "app.py", "--server.port={APP_PORT}", "--server.address
      "--browser.gatherUsageStats=false"]
 """
 
-
-class SpaceBundleError(HfopsError, RuntimeError):
-    """The bundle cannot be built or does not validate (the message says what is wrong)."""
 
 
 @dataclass

@@ -32,7 +32,7 @@ import numpy as np
 
 from hfops import config as hfconfig
 from hfops.config import Settings
-from hfops.errors import HfopsError
+from hfops.errors import BackendError
 from hfops.evals.cache import CacheKey, InferenceCache
 from hfops.evals.data import EvalSet, Example
 from hfops.evals.scoring import normalize_answer
@@ -50,9 +50,6 @@ RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
 _models: dict[str, Any] = {}
 _models_lock = threading.Lock()
 
-
-class BackendError(HfopsError, RuntimeError):
-    """A model is unavailable or an inference call failed (message safe to show; never holds a secret)."""
 
 
 @dataclass

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hfops.config import Settings
-from hfops.errors import HfopsError
+from hfops.errors import DatasetError
 from hfops.paths import DATA_DIR
 
 LOCAL_FILES = {
@@ -47,9 +47,6 @@ NO_ANSWER_MARKERS = {"no answer present.", "no answer present"}
 _memo: dict[tuple[Any, ...], tuple[list[dict[str, Any]], str]] = {}
 _memo_lock = threading.Lock()
 
-
-class DatasetError(HfopsError, ValueError):
-    """A dataset file is missing or malformed, or a Hub dataset could not be loaded (names the file)."""
 
 
 @dataclass

@@ -27,7 +27,7 @@ import sqlite_utils
 
 from hfops import jobs, registry
 from hfops.config import Settings, load_settings
-from hfops.errors import HfopsError
+from hfops.errors import EvalError, HfopsError
 from hfops.evals import DATASETS, TASKS
 from hfops.evals.backends import BASELINES, BackendError, Outcome, resolve_system
 from hfops.evals.cache import InferenceCache
@@ -39,9 +39,6 @@ RUN_STATUSES = ("queued", "running", "succeeded", "failed")
 EVALUABLE_STATUSES = ("candidate", "shadow")
 ProgressFn = Callable[..., None]
 
-
-class EvalError(HfopsError, ValueError):
-    """An evaluation request is invalid or a run cannot continue (message for the operator)."""
 
 
 def _settings_for(db_path: str, params: dict[str, Any]) -> Settings:

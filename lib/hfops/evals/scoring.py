@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from hfops.errors import HfopsError
+from hfops.errors import ScoreError
 
 METRICS_DIR = Path(__file__).resolve().parents[1] / "metrics"
 LOCAL_METRICS = ("squad_v2", "rouge_l", "bleu", "retrieval")
@@ -34,9 +34,6 @@ SQUAD_V2_KEYS = ("exact", "f1", "total", "HasAns_exact", "HasAns_f1", "HasAns_to
 RETRIEVAL_KEYS = ("mrr@10", "recall@1", "recall@5", "recall@10", "ndcg@10")
 RETRIEVAL_CUTOFF = 10
 
-
-class ScoreError(HfopsError, ValueError):
-    """Inputs to a metric are malformed or do not match (names the file, line or id)."""
 
 
 # --- SQuAD v2: the official script's definitions ---------------------------------------------------------

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hfops.config import Settings
+from hfops.errors import InvalidOutput
 from hfops.refine.limits import open_cooldown, parse_retry_after
 from hfops.refine.result import MAX_QUERY_CHARS, MAX_SUGGESTIONS, RefineResult, fair_confidence
 
@@ -40,9 +41,6 @@ SYSTEM_PROMPT = (
     "Do not answer the query."
 )
 
-
-class InvalidOutput(ValueError):
-    """The model's reply is not the JSON object asked for."""
 
 
 @dataclass

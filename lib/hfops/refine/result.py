@@ -6,7 +6,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from hfops.errors import HfopsError
+from hfops.errors import RefineInputError
 
 MAX_QUERY_CHARS = 2000
 MAX_SUGGESTIONS = 3
@@ -25,9 +25,6 @@ BYPASS_REASONS = (
 # punctuation): doing nothing is never rewarded with a high confidence.
 UNCHANGED_CONFIDENCE_CAP = 0.5
 
-
-class RefineInputError(HfopsError, ValueError):
-    """The query is not acceptable (not a string, empty, or too long); the message says which."""
 
 
 def validate_query(query: object) -> str:
