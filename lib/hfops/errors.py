@@ -97,3 +97,22 @@ class RetryableHubError(RemoteError):
 
 class ForeignOriginError(RemoteError):
     """A URL (pagination link, redirect) points outside the configured endpoint's origin; it is not followed."""
+
+
+# --- model acquisition (hfops.models) ---------------------------------------------------------------------
+
+
+class ModelError(HfopsError, RuntimeError):
+    """A model cannot be acquired, located or loaded (unknown id, unreadable files, failed download)."""
+
+
+class ModelRefusedError(ModelError):
+    """A model is refused before any byte moves or before loading; ``reason`` names why.
+
+    Reasons: ``pickle_only``, ``too_large``, ``no_disk``, ``no_memory``, ``gated``, ``unsupported``
+    (a quantization or format that cannot run here), ``not_allowed`` (downloads disabled by policy).
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
