@@ -19,6 +19,14 @@ os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
 os.environ.pop("HF_HUB_OFFLINE", None)  # it would block the local stand-in servers too
 
 
+@pytest.fixture(autouse=True, scope="session")
+def test_process_runs_jobs() -> None:
+    """Tests that take a task off the huey queue run it here, as the worker would."""
+    from hfops import queue, worker
+
+    queue.set_executor(worker.execute_job)
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No real secrets or console settings leak into a test; each test gets its own working dir."""

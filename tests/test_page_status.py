@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from hfops import jobs
 from hfops.paths import HUB_SNAPSHOT
 from hfops.store import connect, dumps, write_tx
-from hfops.worker import get_huey
+from hfops.queue import get_huey
 from tests.console_kit import open_console
 from tests.registry_rows import add_candidates, numbered
 

@@ -184,6 +184,16 @@ def settings_from_mapping(data: dict[str, Any], source_file: str | None = None) 
     return settings
 
 
+def settings_to_mapping(settings: Settings) -> dict[str, Any]:
+    """The sections of ``settings`` as a plain mapping (what a job stores; :func:`settings_from_mapping` reads it).
+
+    Holds no secret: secrets never live in Settings.
+    """
+    data = dataclasses.asdict(settings)
+    data.pop("source_file", None)
+    return data
+
+
 def load_settings(config_path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
     """Load settings: defaults, then the TOML file, then ``overrides`` (``"section.key": value``).
 

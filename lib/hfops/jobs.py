@@ -1,46 +1,34 @@
-"""Jobs: long work (sync, evals) recorded in the store and executed by the worker.
+"""Jobs: the mechanism for long work (sync, evals, publish) recorded in the store and run by the worker.
 
-A job row holds its kind, parameters, status (queued | running | succeeded | failed), progress
-(done / total / message), error and result. Handlers are registered per kind with :func:`handler`;
-each receives the store path, its parameters and a :class:`Progress`, and returns a JSON-able result.
-The console enqueues (:func:`enqueue`) and polls (:func:`get_job`); it never runs a handler itself.
+A job row holds its kind, parameters (with the resolved settings of whoever enqueued it), status, progress
+(done / total / message), error and result. Statuses: ``queued`` -> ``running`` -> ``succeeded`` | ``failed``
+| ``cancelled`` (an operator asked it to stop; :func:`resume` queues it again and the handler resumes).
+
+This module knows no feature: a handler is any function ``fn(ctx: JobContext) -> dict`` and the composition
+root (:mod:`hfops.worker`) owns the table of kinds -> handlers (:class:`HandlerTable`; a kind registered
+twice is an error, as huey refuses duplicate task names). The console enqueues (:func:`enqueue`) and polls
+(:func:`get_job`); it never runs a handler itself.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlite_utils
 
+from hfops import queue
+from hfops.config import Settings, load_settings, settings_from_mapping, settings_to_mapping
 from hfops.errors import HfopsError, JobError
+from hfops.net import one_line
 from hfops.store import dumps, get_db, loads, one, rows, utcnow, write_tx
 
 log = logging.getLogger("hfops.jobs")
-JOB_STATUSES = ("queued", "running", "succeeded", "failed")
-Handler = Callable[[str, dict[str, Any], "Progress"], dict[str, Any]]
-_HANDLERS: dict[str, Handler] = {}
-
-
-
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register the function that executes jobs of ``kind``."""
-
-    def register(fn: Handler) -> Handler:
-        _HANDLERS[kind] = fn
-        return fn
-
-    return register
-
-
-def import_handlers() -> None:
-    """Import the modules that register job handlers (sync, eval_run, eval_nightly, publish)."""
-    import hfops.discovery  # noqa: F401
-    import hfops.evals.runs  # noqa: F401
-    import hfops.publish  # noqa: F401
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+ACTIVE_STATUSES = ("queued", "running")
 
 
 @dataclass
@@ -52,7 +40,9 @@ class Progress:
     interval: float = 0.5
     _last: float = 0.0
 
-    def __call__(self, done: int, total: int | None = None, message: str | None = None, force: bool = False) -> None:
+    def __call__(
+        self, done: int, total: int | None = None, message: str | None = None, force: bool = False
+    ) -> None:
         now = time.monotonic()
         if not force and now - self._last < self.interval and (total is None or done < total):
             return
@@ -62,87 +52,219 @@ class Progress:
             db.execute(
                 "UPDATE jobs SET done = ?, total = COALESCE(?, total), message = COALESCE(?, message), "
                 "heartbeat_at = ? WHERE id = ?",
-                [done, total, message, utcnow(), self.job_id],
+                [done, total, None if message is None else one_line(message, 500), utcnow(), self.job_id],
             )
 
 
-def create_job(db: sqlite_utils.Database, kind: str, params: dict[str, Any] | None = None) -> int:
-    """Insert a queued job row and return its id (does not enqueue it in the worker)."""
+@dataclass
+class JobContext:
+    """What a handler gets: the store, its parameters, the resolved settings, progress and cancellation."""
+
+    db_path: str
+    job_id: int
+    kind: str
+    params: dict[str, Any]
+    settings: Settings
+    progress: Progress
+
+    def cancelled(self) -> bool:
+        """Whether an operator asked this job to stop (poll between batches; return a partial result)."""
+        row = (
+            get_db(self.db_path)
+            .execute("SELECT cancel_requested_at FROM jobs WHERE id = ?", [self.job_id])
+            .fetchone()
+        )
+        return bool(row and row[0])
+
+
+Handler = Callable[[JobContext], dict[str, Any]]
+
+
+@dataclass
+class HandlerTable:
+    """Kinds -> handler functions; registering a kind twice is a :class:`JobError`."""
+
+    _handlers: dict[str, Handler] = field(default_factory=dict)
+
+    def register(self, kind: str, fn: Handler) -> None:
+        if kind in self._handlers:
+            raise JobError(f"job kind {kind!r} is registered twice")
+        self._handlers[kind] = fn
+
+    def get(self, kind: str) -> Handler | None:
+        return self._handlers.get(kind)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(sorted(self._handlers))
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._handlers
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.kinds)
+
+
+@dataclass
+class Job:
+    """One job row, decoded."""
+
+    id: int
+    kind: str
+    params: dict[str, Any]
+    status: str
+    done: int
+    total: int | None
+    message: str | None
+    error: str | None
+    result: dict[str, Any] | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    heartbeat_at: str | None
+    cancel_requested_at: str | None = None
+    interrupted_at: str | None = None
+    settings: dict[str, Any] | None = None  # the enqueuer's resolved settings, as stored
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    # Mapping-style access keeps callers written against the former dict rows working.
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
+
+
+def _job(row: Mapping[str, Any]) -> Job:
+    data = dict(row)
+    data["params"] = loads(data["params"], {})
+    data["result"] = loads(data["result"])
+    data["settings"] = loads(data.get("settings"))
+    return Job(**data)
+
+
+def create_job(
+    db: sqlite_utils.Database,
+    kind: str,
+    params: dict[str, Any] | None = None,
+    settings: Settings | None = None,
+) -> int:
+    """Insert a queued job row with its parameters and settings; returns its id (does not hand it to the worker)."""
+    stored_settings = dumps(settings_to_mapping(settings)) if settings is not None else None
     with write_tx(db):
         cursor = db.execute(
-            "INSERT INTO jobs (kind, params, status, created_at) VALUES (?, ?, 'queued', ?)",
-            [kind, dumps(params or {}), utcnow()],
+            "INSERT INTO jobs (kind, params, settings, status, created_at) VALUES (?, ?, ?, 'queued', ?)",
+            [kind, dumps(params or {}), stored_settings, utcnow()],
         )
-        return int(cursor.lastrowid)
+        return int(cursor.lastrowid or 0)
 
 
-def enqueue(db_path: str, kind: str, params: dict[str, Any] | None = None) -> int:
-    """Create a job and hand it to the worker's queue; returns the job id."""
-    import_handlers()
-    if kind not in _HANDLERS:
-        raise JobError(f"unknown job kind {kind!r} (known: {', '.join(sorted(_HANDLERS))})")
-    from hfops.worker import get_huey, run_job_task
+def enqueue(
+    db_path: str, kind: str, params: dict[str, Any] | None = None, settings: Settings | None = None
+) -> int:
+    """Create a job and hand it to the worker's queue; returns the job id.
 
-    job_id = create_job(get_db(db_path), kind, params)
-    run_job_task(get_huey(db_path))(db_path, job_id)
+    ``settings`` are the enqueuer's resolved settings, stored with the job (the handler never reloads a
+    config file); without them the defaults with this store are recorded.
+    """
+    resolved = settings if settings is not None else load_settings(None, **{"store.path": db_path})
+    job_id = create_job(get_db(db_path), kind, params, resolved)
+    queue.submit(db_path, job_id, resolved)
     return job_id
 
 
-def _decode(job: dict[str, Any]) -> dict[str, Any]:
-    job["params"] = loads(job["params"], {})
-    job["result"] = loads(job["result"])
-    return job
+def get_job(db: sqlite_utils.Database, job_id: int) -> Job | None:
+    """One job, or None."""
+    found = one(db, "SELECT * FROM jobs WHERE id = ?", [job_id])
+    return _job(found) if found else None
 
 
-def get_job(db: sqlite_utils.Database, job_id: int) -> dict[str, Any] | None:
-    """One job with decoded params and result, or None."""
-    job = one(db, "SELECT * FROM jobs WHERE id = ?", [job_id])
-    return _decode(job) if job else None
-
-
-def list_jobs(db: sqlite_utils.Database, kind: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-    """Most recent jobs first, optionally of one kind."""
+def list_jobs(
+    db: sqlite_utils.Database,
+    kind: str | None = None,
+    limit: int = 20,
+    statuses: tuple[str, ...] | None = None,
+) -> list[Job]:
+    """Most recent jobs first, optionally of one kind and of some statuses."""
+    clauses, args = [], []
     if kind:
-        found = rows(db, "SELECT * FROM jobs WHERE kind = ? ORDER BY id DESC LIMIT ?", [kind, limit])
-    else:
-        found = rows(db, "SELECT * FROM jobs ORDER BY id DESC LIMIT ?", [limit])
-    return [_decode(j) for j in found]
+        clauses.append("kind = ?")
+        args.append(kind)
+    if statuses:
+        clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
+        args.extend(statuses)
+    where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+    return [_job(r) for r in rows(db, f"SELECT * FROM jobs {where}ORDER BY id DESC LIMIT ?", [*args, limit])]
 
 
-def execute_job(db_path: str, job_id: int) -> dict[str, Any]:
-    """Run one job to completion in this process, recording status, progress, result or error."""
-    import_handlers()
+def active_jobs(db: sqlite_utils.Database, kind: str | None = None, limit: int = 20) -> list[Job]:
+    """Queued or running jobs (the one filter every page uses)."""
+    return list_jobs(db, kind, limit, ACTIVE_STATUSES)
+
+
+def job_settings(job: Job, db_path: str) -> Settings:
+    """The settings stored with a job (older rows without them: the defaults with this store)."""
+    stored = job.settings
+    settings = settings_from_mapping(stored) if isinstance(stored, dict) else load_settings(None)
+    settings.store.path = db_path
+    return settings
+
+
+def _finish(db: sqlite_utils.Database, job_id: int, status: str, **values: Any) -> None:
+    assignments = ", ".join(f"{name} = ?" for name in values)
+    with write_tx(db):
+        db.execute(
+            f"UPDATE jobs SET status = ?, finished_at = ?{', ' if values else ''}{assignments} WHERE id = ?",
+            [status, utcnow(), *values.values(), job_id],
+        )
+
+
+def execute_job(
+    db_path: str, job_id: int, handlers: HandlerTable | Mapping[str, Handler] | None = None
+) -> dict[str, Any]:
+    """Run one job to completion in this process with ``handlers``, recording status, progress, result or error."""
+    if handlers is None:  # TRANSITION: callers not yet passing the worker's table
+        from hfops.worker import HANDLERS
+
+        handlers = HANDLERS
     db = get_db(db_path)
     job = get_job(db, job_id)
     if job is None:
         raise JobError(f"no job {job_id}")
-    if job["status"] == "succeeded":
-        return job["result"] or {}
+    if job.status == "succeeded":
+        return job.result or {}
+    if job.cancel_requested_at:
+        _finish(db, job_id, "cancelled")
+        return {"cancelled": True}
     with write_tx(db):
         db.execute(
             "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?), heartbeat_at = ?, "
-            "error = NULL WHERE id = ?",
+            "error = NULL, finished_at = NULL WHERE id = ?",
             [utcnow(), utcnow(), job_id],
         )
-    progress = Progress(db_path, job_id)
     try:
-        fn = _HANDLERS.get(job["kind"])
+        fn = handlers.get(job.kind)
         if fn is None:
-            raise JobError(f"unknown job kind {job['kind']!r}")
-        result = fn(db_path, job["params"], progress)
+            raise JobError(f"unknown job kind {job.kind!r}")
+        context = JobContext(
+            db_path, job_id, job.kind, job.params, job_settings(job, db_path), Progress(db_path, job_id)
+        )
+        result = fn(context)
     except Exception as exc:  # recorded for the operator; the worker keeps running
         expected = isinstance(exc, HfopsError)
-        message = str(exc) if expected else f"{type(exc).__name__}: {exc}"
-        with write_tx(db):
-            db.execute(
-                "UPDATE jobs SET status = 'failed', error = ?, finished_at = ? WHERE id = ?",
-                [message, utcnow(), job_id],
-            )
+        message = one_line(exc if expected else f"{type(exc).__name__}: {exc}", 2000)
+        _finish(db, job_id, "failed", error=message)
         if expected:
             log.warning("job %s failed: %s", job_id, message)
         else:
             log.error("job %s failed unexpectedly", job_id, exc_info=True)
         return {"error": message}
+    if context.cancelled():
+        _finish(db, job_id, "cancelled", result=dumps(result))
+        return {**result, "cancelled": True}
     with write_tx(db):
         db.execute(
             "UPDATE jobs SET status = 'succeeded', result = ?, finished_at = ?, done = MAX(done, COALESCE(total, 0)) "
@@ -152,6 +274,44 @@ def execute_job(db_path: str, job_id: int) -> dict[str, Any]:
     return result
 
 
+def cancel(db: sqlite_utils.Database, job_id: int) -> Job:
+    """Ask a queued or running job to stop; the handler stops at its next batch (status ``cancelled``)."""
+    job = get_job(db, job_id)
+    if job is None:
+        raise JobError(f"no job {job_id}")
+    if not job.active:
+        raise JobError(f"job {job_id} is {job.status}; only queued or running jobs can be cancelled")
+    with write_tx(db):
+        db.execute("UPDATE jobs SET cancel_requested_at = ? WHERE id = ?", [utcnow(), job_id])
+    return get_job(db, job_id) or job
+
+
+def resume(db_path: str, job_id: int) -> Job:
+    """Queue a cancelled or failed job again (its handler resumes where it stopped)."""
+    db = get_db(db_path)
+    job = get_job(db, job_id)
+    if job is None:
+        raise JobError(f"no job {job_id}")
+    if job.status not in ("cancelled", "failed"):
+        raise JobError(f"job {job_id} is {job.status}; only cancelled or failed jobs can be resumed")
+    with write_tx(db):
+        db.execute(
+            "UPDATE jobs SET status = 'queued', cancel_requested_at = NULL, error = NULL, finished_at = NULL "
+            "WHERE id = ?",
+            [job_id],
+        )
+    queue.submit(db_path, job_id, job_settings(job, db_path))
+    return get_job(db, job_id) or job
+
+
 def interrupted_jobs(db: sqlite_utils.Database) -> list[int]:
-    """Jobs left ``running`` by a killed worker: the worker re-runs them at start (handlers resume)."""
-    return [r[0] for r in db.execute("SELECT id FROM jobs WHERE status = 'running' ORDER BY id")]
+    """Jobs left ``running`` by a killed worker, marked with the time they were found (the worker re-runs them)."""
+    found = [r[0] for r in db.execute("SELECT id FROM jobs WHERE status = 'running' ORDER BY id")]
+    if found:
+        with write_tx(db):
+            db.execute(
+                f"UPDATE jobs SET interrupted_at = ?, message = 'interrupted (worker stopped); resuming' "
+                f"WHERE id IN ({', '.join('?' for _ in found)})",
+                [utcnow(), *found],
+            )
+    return found

@@ -1,69 +1,80 @@
-"""The worker: a huey consumer over the store's SQLite file that executes jobs.
+"""The worker: the composition root that owns the table of job kinds and runs the huey consumer.
 
-``hfops worker`` starts it; ``make run`` starts it next to the console. Huey's own tables live in the
-same SQLite file as the store (one file of state). The worker is the process that owns the store's job
-writes: handlers run here and commit page by page (sync) or batch by batch (evals) so that a killed job
-resumes. Inside each handler the compute is kept apart from the writes — fetching and parsing a page
-(``discovery.HubSource.pages`` / ``parse_record``) and scoring a batch (``evals.runs`` via the backends and
-``evals.stats``) return values, and separate functions store them — which is the seam along which a
-``RedisHuey`` deployment would run the compute on other machines and keep the writes here.
+``hfops worker`` starts it; ``make run`` starts it next to the console. :data:`HANDLERS` maps each job kind
+to its feature's handler (``fn(ctx: JobContext) -> dict``); :func:`execute_job` runs one job with that table
+in this process (the CLI's in-process runs and the tests use it). Handlers commit page by page (sync) or
+batch by batch (evals) so that a killed job resumes; the worker re-queues jobs a killed worker left running.
+The nightly periodic task enqueues ``eval_nightly`` with the worker's own resolved settings.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from huey import SqliteHuey, crontab
+from huey import crontab
 from huey.consumer import Consumer
 
-from hfops.jobs import execute_job, interrupted_jobs
+from hfops import discovery, jobs, publish, queue
+from hfops.config import Settings, load_settings
+from hfops.evals import runs
+from hfops.net import install_log_scrubber
 from hfops.store import connect
 
 log = logging.getLogger("hfops.worker")
-_HUEYS: dict[str, SqliteHuey] = {}
-_TASKS: dict[str, Callable[..., Any]] = {}
+
+# Queue polling: a queued job starts within ~0.5 s however long the worker idled (huey's default backs
+# off to 10 s between polls); one indexed SELECT per poll costs next to nothing.
+POLL_INITIAL_DELAY = 0.1
+POLL_MAX_DELAY = 0.5
+POLL_BACKOFF = 1.15
 
 
-def get_huey(db_path: str, nightly_hour: int = 2, nightly_minute: int = 0) -> SqliteHuey:
-    """The huey instance for the store at ``db_path`` (tasks registered once per instance)."""
-    key = str(Path(db_path).resolve())
-    if key not in _HUEYS:
-        connect(db_path)  # make sure the store exists and is migrated before huey adds its tables
-        huey = SqliteHuey(name="hfops", filename=db_path, timeout=30, results=False)
-
-        @huey.task(name="hfops.run_job")
-        def run_job(path: str, job_id: int) -> None:
-            execute_job(path, job_id)
-
-        @huey.periodic_task(crontab(hour=str(nightly_hour), minute=str(nightly_minute)), name="hfops.nightly")
-        def nightly() -> None:
-            from hfops.jobs import enqueue
-
-            enqueue(db_path, "eval_nightly", {})
-
-        _HUEYS[key] = huey
-        _TASKS[key] = run_job
-    return _HUEYS[key]
+def build_handlers() -> jobs.HandlerTable:
+    """The table of job kinds -> handlers (each kind once)."""
+    table = jobs.HandlerTable()
+    table.register("sync", discovery.sync_job)
+    table.register("eval_run", runs.eval_run_job)
+    table.register("eval_nightly", runs.eval_nightly_job)
+    table.register("publish", publish.publish_job)
+    return table
 
 
-def run_job_task(huey: SqliteHuey) -> Callable[..., Any]:
-    """The ``run_job`` task of a huey instance from :func:`get_huey`."""
-    for key, instance in _HUEYS.items():
-        if instance is huey:
-            return _TASKS[key]
-    raise KeyError("huey instance not created by get_huey")
+HANDLERS = build_handlers()
 
 
-def run_worker(db_path: str, workers: int = 1, nightly_hour: int = 2, nightly_minute: int = 0) -> None:
+def execute_job(db_path: str, job_id: int) -> dict[str, Any]:
+    """Run job ``job_id`` to completion in this process with the worker's handlers."""
+    return jobs.execute_job(db_path, job_id, HANDLERS)
+
+
+def _add_nightly(huey: Any, db_path: str, settings: Settings) -> None:
+    schedule = crontab(hour=str(settings.eval.nightly_hour), minute=str(settings.eval.nightly_minute))
+
+    @huey.periodic_task(schedule, name="hfops.nightly")
+    def nightly() -> None:
+        jobs.enqueue(db_path, "eval_nightly", {}, settings)
+
+
+def run_worker(db_path: str, settings: Settings | None = None, workers: int = 1) -> None:
     """Run the consumer in the foreground until interrupted; re-queue jobs a killed worker left running."""
-    huey = get_huey(db_path, nightly_hour, nightly_minute)
+    install_log_scrubber()
+    settings = settings or load_settings(None, **{"store.path": db_path})
+    queue.set_executor(execute_job)
+    huey = queue.get_huey(db_path, settings)
+    _add_nightly(huey, db_path, settings)
     db = connect(db_path)
-    task = run_job_task(huey)
-    for job_id in interrupted_jobs(db):
+    for job_id in jobs.interrupted_jobs(db):
         log.warning("re-queuing job %s left running by a previous worker", job_id)
-        task(db_path, job_id)
-    consumer = Consumer(huey, workers=workers, worker_type="thread", periodic=True, check_worker_health=True)
+        queue.submit(db_path, job_id, settings)
+    consumer = Consumer(
+        huey,
+        workers=workers,
+        worker_type="thread",
+        periodic=True,
+        check_worker_health=True,
+        initial_delay=POLL_INITIAL_DELAY,
+        max_delay=POLL_MAX_DELAY,
+        backoff=POLL_BACKOFF,
+    )
     consumer.run()

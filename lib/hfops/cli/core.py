@@ -17,6 +17,11 @@ from hfops.errors import HfopsError
 from hfops.paths import REPO_ROOT
 from hfops.store import get_db
 
+SYNC_SUMMARY_FIELDS = (
+    "id", "source", "mode", "status", "pages", "seen", "inserted", "updated", "unchanged", "skipped", "skip_reasons",
+    "matched", "new_candidates", "flagged", "retries", "retry_wait_seconds", "message",
+)  # fmt: skip
+
 
 def _progress_printer() -> Any:
     """A one-line progress display on a terminal; silent when stderr is not a terminal."""
@@ -38,9 +43,7 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
         run = discovery.sync_hub(settings.store.path, settings, report, mode=args.mode)
     if report:
         print(file=sys.stderr)
-    summary = {k: run.get(k) for k in ("id", "source", "mode", "status", "pages", "seen", "inserted", "updated", "unchanged",
-                                       "skipped", "skip_reasons", "matched", "new_candidates", "flagged", "retries",
-                                       "retry_wait_seconds", "message")}
+    summary = {k: getattr(run, k) for k in SYNC_SUMMARY_FIELDS}
     if args.json:
         print_json(summary)
     else:
@@ -91,16 +94,16 @@ def cmd_status_set(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_status_show(args: argparse.Namespace, settings: Settings) -> int:
     """Counts by status and the last sync run."""
     db = get_db(settings.store.path)
+    last = discovery.last_sync_run(db)
     out = {"store": str(settings.store.path), "counts": registry.counts_by_status(db),
-           "last_sync": discovery.last_sync_run(db)}
+           "last_sync": last.to_dict() if last else None}
     if args.json:
         print_json(out)
     else:
         print(f"store: {out['store']}")
         for status, n in out["counts"].items():
             print(f"  {status:<10} {n}")
-        last = out["last_sync"]
-        print(f"last sync: {last['status']} {last['started_at']} ({last['message']})" if last else "last sync: never")
+        print(f"last sync: {last.status} {last.started_at} ({last.message})" if last else "last sync: never")
     return 0
 
 
@@ -123,7 +126,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     """Create the store and load the embedded default on first start."""
     run = discovery.ensure_embedded_default(settings.store.path, settings)
     if run:
-        print(f"loaded the embedded default: {run['seen']} records, {run['matched']} candidates")
+        print(f"loaded the embedded default: {run.seen} records, {run.matched} candidates")
     else:
         print(f"store ready: {settings.store.path}")
     return 0
@@ -138,8 +141,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     get_db(settings.store.path)
     print(f"worker on {settings.store.path}", file=sys.stderr)
-    run_worker(settings.store.path, workers=args.workers, nightly_hour=settings.eval.nightly_hour,
-               nightly_minute=settings.eval.nightly_minute)
+    run_worker(settings.store.path, settings, workers=args.workers)
     return 0
 
 
