@@ -18,6 +18,7 @@ from hfops.reference import (
     discordant_pairs,
     load_table,
     parse_rows,
+    published_retrieval_scores,
     reference_for,
     references_for,
     references_for_models,
@@ -109,6 +110,13 @@ def test_row_choice_order_match_then_msmarco_then_task_count_then_per_revision()
 def test_bulk_lookup_leaves_out_models_without_scores() -> None:
     found = references_for([(BGE, None), ("gpt2", None), ("sentence-transformers/all-MiniLM-L6-v2", None)])
     assert set(found) == {BGE, "sentence-transformers/all-MiniLM-L6-v2"}
+    found[BGE + "@rev"] = reference_for(BGE, BGE_REVISION)  # a row without MS MARCO: no sort key
+    assert published_retrieval_scores(found) == {
+        BGE: float(next(r for r in shipped_rows(BGE) if r["revision"] == EXTERNAL)[MSMARCO]),
+        "sentence-transformers/all-MiniLM-L6-v2": float(
+            shipped_rows("sentence-transformers/all-MiniLM-L6-v2")[0][MSMARCO]
+        ),
+    }
 
 
 def test_store_lookup_matches_the_stored_sha_as_revision(db_path: str) -> None:

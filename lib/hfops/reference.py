@@ -176,6 +176,11 @@ def references_for_models(db: sqlite_utils.Database, model_ids: Iterable[str]) -
     return references_for(revisions.items())
 
 
+def published_retrieval_scores(refs: Mapping[str, Reference]) -> dict[str, float]:
+    """``{model_id: published MSMARCO nDCG@10}`` of the references that have one (the sort key and column)."""
+    return {model_id: ref.msmarco for model_id, ref in refs.items() if ref.msmarco is not None}
+
+
 def discordant_pairs(measured: Mapping[str, float], published: Mapping[str, float]) -> list[tuple[str, str]]:
     """Pairs ``(a, b)`` that our measurement ranks a above b while the published scores rank b above a.
 
