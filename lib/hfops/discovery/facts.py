@@ -1,0 +1,187 @@
+"""Facts from one API record: licence, library, safetensors, quantization, counts and dates (pure).
+
+Every record goes through ``huggingface_hub.hf_api.ModelInfo``, the parser ``HfApi.list_models`` uses, and
+then through :func:`facts_from`, which type-checks what the rule and the score read.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from huggingface_hub.hf_api import ModelInfo
+
+QUANT_METHODS = ("gptq", "awq", "bnb-4bit", "bnb-8bit", "gguf", "fp8", "compressed-tensors")
+
+
+@dataclass
+class ModelFacts:
+    """What the rule and the score read from one parsed record."""
+
+    model_id: str
+    author: str | None
+    sha: str | None
+    pipeline_tag: str | None
+    library_name: str | None
+    license: str | None
+    tags: list[str]
+    siblings: list[str]
+    downloads: int
+    downloads_all_time: int | None
+    likes: int
+    trending_score: float | None
+    created_at: str | None
+    last_modified: str | None
+    gated: str | None
+    safetensors: bool
+    quantization: list[str]
+
+    @property
+    def use_restricted(self) -> bool:
+        """RAIL-family licences carry use restrictions."""
+        return bool(self.license) and ("openrail" in (self.license or "") or "-rail-" in (self.license or ""))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def _int_or_none(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"wrong type for {name}: {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"wrong value for {name}: {value} is negative")
+    return value
+
+
+def license_of(info: ModelInfo) -> str | None:
+    """Licence id from the ``license:`` tag, else from card data."""
+    for tag in info.tags or []:
+        if tag.startswith("license:"):
+            return tag.removeprefix("license:").strip().lower() or None
+    card_license = getattr(info.card_data, "license", None) if info.card_data is not None else None
+    if isinstance(card_license, list):
+        card_license = card_license[0] if card_license else None
+    return card_license.strip().lower() if isinstance(card_license, str) and card_license.strip() else None
+
+
+def detect_quantization(info: ModelInfo) -> list[str]:
+    """Quantization methods seen in tags, config ``quantization_config`` and file names (sorted, unique)."""
+    found: set[str] = set()
+    tags = {t.lower() for t in info.tags or []}
+    names = "\n".join([info.id, *[s.rfilename or "" for s in info.siblings or []]]).lower() + "\n"
+    for method in ("gptq", "awq", "fp8"):
+        if method in tags or method in names:
+            found.add(method)
+    if "gguf" in tags or ".gguf\n" in names or "-gguf\n" in names or info.gguf:
+        found.add("gguf")
+    if "compressed-tensors" in tags:
+        found.add("compressed-tensors")
+    if "4-bit" in tags or "bnb-4bit" in names:
+        found.add("bnb-4bit")
+    if "8-bit" in tags or "bnb-8bit" in names:
+        found.add("bnb-8bit")
+    if "bitsandbytes" in tags and not found & {"bnb-4bit", "bnb-8bit"}:
+        found.add("bnb-4bit")
+    config = info.config if isinstance(info.config, dict) else {}
+    quant = config.get("quantization_config")
+    if isinstance(quant, dict):
+        method = str(quant.get("quant_method", "")).lower()
+        if method == "bitsandbytes":
+            found.add("bnb-8bit" if quant.get("load_in_8bit") else "bnb-4bit")
+        elif method in ("gptq", "awq", "fp8", "compressed-tensors"):
+            found.add(method)
+    return sorted(found)
+
+
+def _api_date(raw: Any, parsed: datetime | None) -> str | None:
+    """The API's own timestamp string when already ISO-8601 ``...Z`` (validated by ModelInfo), else re-formatted."""
+    if parsed is None:
+        return None
+    return raw if isinstance(raw, str) and raw.endswith("Z") else _iso(parsed)
+
+
+def facts_from(info: ModelInfo, record: dict[str, Any] | None = None) -> ModelFacts:
+    """Extract and type-check the facts of one parsed record (ValueError on a wrong type)."""
+    record = record or {}
+    if not isinstance(info.id, str) or not info.id.strip():
+        raise ValueError("missing id")
+    tags = info.tags or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ValueError("wrong type for tags")
+    siblings = [
+        s.rfilename if isinstance(s.rfilename, str) else str(s.rfilename) for s in info.siblings or []
+    ]
+    for name in ("pipeline_tag", "library_name"):
+        value = getattr(info, name)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"wrong type for {name}")
+    trending = info.trending_score
+    if trending is not None and (isinstance(trending, bool) or not isinstance(trending, int | float)):
+        raise ValueError("wrong type for trendingScore")
+    if trending is not None and not math.isfinite(trending):
+        raise ValueError(f"wrong value for trendingScore: {trending}")
+    safetensors = (
+        "safetensors" in tags
+        or info.safetensors is not None
+        or any(s.endswith(".safetensors") for s in siblings)
+    )
+    author = (
+        info.author if isinstance(info.author, str) else (info.id.split("/")[0] if "/" in info.id else None)
+    )
+    return ModelFacts(
+        model_id=info.id,
+        author=author,
+        sha=info.sha if isinstance(info.sha, str) else None,
+        pipeline_tag=info.pipeline_tag,
+        library_name=info.library_name,
+        license=license_of(info),
+        tags=tags,
+        siblings=siblings,
+        downloads=_int_or_none(info.downloads, "downloads") or 0,
+        downloads_all_time=_int_or_none(info.downloads_all_time, "downloadsAllTime"),
+        likes=_int_or_none(info.likes, "likes") or 0,
+        trending_score=float(trending) if trending is not None else None,
+        created_at=_api_date(record.get("createdAt"), info.created_at),
+        last_modified=_api_date(record.get("lastModified"), info.last_modified),
+        gated=str(info.gated) if info.gated is not None else None,
+        safetensors=safetensors,
+        quantization=detect_quantization(info),
+    )
+
+
+def parse_record(record: Any) -> tuple[ModelInfo, ModelFacts]:
+    """Parse one API record through ModelInfo and extract its facts; ValueError names what is wrong."""
+    if not isinstance(record, dict):
+        raise ValueError(f"record is {type(record).__name__}, not an object")
+    if not isinstance(record.get("id"), str) or not record["id"].strip():
+        raise ValueError("missing id")
+    try:
+        info = ModelInfo(**record)
+    except KeyError as exc:
+        raise ValueError(f"missing field {exc}") from None
+    except (TypeError, AttributeError) as exc:
+        raise ValueError(f"wrong type: {exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"bad value: {exc}") from None
+    return info, facts_from(info, record)
+
+
+def skip_reason(exc: Exception) -> str:
+    """A short category for the skip counters ('missing id', 'bad date', 'wrong type', ...)."""
+    text = str(exc)
+    if "missing id" in text:
+        return "missing id"
+    if "date" in text.lower() or "time" in text.lower() or "isoformat" in text.lower():
+        return "bad date"
+    if "wrong type" in text or "not an object" in text:
+        return "wrong type"
+    if "wrong value" in text:
+        return "wrong value"
+    if "missing field" in text:
+        return "missing field"
+    return "malformed record"

@@ -1,0 +1,95 @@
+"""Sync runs as typed records, and the queries pages and the CLI read them with."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlite_utils
+from huggingface_hub import constants
+
+from hfops.config import Settings
+from hfops.store import loads, one, rows
+
+RUN_STATUSES = ("running", "succeeded", "partial", "failed", "interrupted")
+
+
+@dataclass
+class SyncRun:
+    """One row of ``sync_runs``, decoded (``skip_reasons``, ``errors``, ``resume_cursor`` are JSON in the row)."""
+
+    id: int
+    source: str
+    mode: str
+    started_at: str
+    status: str
+    finished_at: str | None = None
+    pages: int = 0
+    seen: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    matched: int = 0
+    new_candidates: int = 0
+    flagged: int = 0
+    retries: int = 0
+    retry_wait_seconds: float = 0.0
+    skip_reasons: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    resume_cursor: dict[str, Any] | None = None
+    message: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> SyncRun:
+        """A run from a ``sync_runs`` row (columns this version does not know are ignored)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        data = {k: v for k, v in row.items() if k in known}
+        data["skip_reasons"] = loads(data.get("skip_reasons"), {})
+        data["errors"] = loads(data.get("errors"), [])
+        data["resume_cursor"] = loads(data.get("resume_cursor"))
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run as plain JSON-able data (the CLI's ``--json``)."""
+        return dataclasses.asdict(self)
+
+    # TRANSITION: mapping-style access keeps callers written against the former dict rows working
+    # (pages/status.py, pages/candidates.py, space.py). Use attributes in new code.
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return getattr(self, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
+
+
+def get_sync_run(db: sqlite_utils.Database, sync_id: int) -> SyncRun | None:
+    """One sync run by id, or None."""
+    row = one(db, "SELECT * FROM sync_runs WHERE id = ?", [sync_id])
+    return SyncRun.from_row(row) if row else None
+
+
+def last_sync_run(db: sqlite_utils.Database, source: str | None = None) -> SyncRun | None:
+    """The most recent sync run (of ``source`` when given), or None."""
+    if source is None:
+        row = one(db, "SELECT * FROM sync_runs ORDER BY id DESC LIMIT 1")
+    else:
+        row = one(db, "SELECT * FROM sync_runs WHERE source = ? ORDER BY id DESC LIMIT 1", [source])
+    return SyncRun.from_row(row) if row else None
+
+
+def list_sync_runs(db: sqlite_utils.Database, limit: int = 20) -> list[SyncRun]:
+    """Recent sync runs, newest first."""
+    return [
+        SyncRun.from_row(r) for r in rows(db, "SELECT * FROM sync_runs ORDER BY id DESC LIMIT ?", [limit])
+    ]
+
+
+def endpoint_in_use(settings: Settings) -> str:
+    """The Hub endpoint the next sync talks to (config, else huggingface_hub's default)."""
+    return settings.hub.endpoint or constants.ENDPOINT

@@ -1,0 +1,496 @@
+"""A sync: pages from a source stored into ``models`` / ``candidates``, one committed page at a time.
+
+Each page is committed together with the cursor that resumes after it, so a crash or kill loses at most the
+page in flight. A record whose content hash and rule fingerprint are unchanged is not parsed again. Nothing
+is deleted: candidates that stop matching, or that a complete pass over the same source did not list, are
+flagged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import httpx2
+import orjson
+import sqlite_utils
+
+from hfops import net
+from hfops.config import DiscoveryConfig, Settings, api_key, load_settings
+from hfops.discovery.facts import ModelFacts, parse_record, skip_reason
+from hfops.discovery.rule import rule_failures, rule_fingerprint
+from hfops.discovery.runs import SyncRun, get_sync_run
+from hfops.discovery.score import quality_score
+from hfops.discovery.sources import Cursor, HubSource, SnapshotSource, Source
+from hfops.errors import RemoteError, SyncError
+from hfops.paths import HUB_SNAPSHOT
+from hfops.store import dumps, get_db, loads, one, rows, utcnow, write_tx
+
+if TYPE_CHECKING:
+    from hfops import jobs
+
+ProgressFn = Callable[..., None]
+MAX_STORED_ERRORS = 50
+UNLISTED_FLAG = "not listed by the last complete sync of its source"
+
+
+def raw_json(record: Any) -> tuple[str, str]:
+    """The record as stored (compact JSON, key order as received) and its content hash."""
+    data = orjson.dumps(record, default=str)
+    return data.decode(), hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def model_row(
+    facts: ModelFacts, raw: str, record_hash: str, failures: list[str], source: str, sync_id: int, now: str
+) -> dict[str, Any]:
+    """The ``models`` row discovery stores for one record (``first_seen`` and ``rule_hash`` added by the caller)."""
+    return {
+        "model_id": facts.model_id,
+        "author": facts.author,
+        "sha": facts.sha,
+        "pipeline_tag": facts.pipeline_tag,
+        "library_name": facts.library_name,
+        "license": facts.license,
+        "use_restricted": int(facts.use_restricted),
+        "tags": orjson.dumps(facts.tags).decode(),
+        "siblings": orjson.dumps(facts.siblings).decode(),
+        "downloads": facts.downloads,
+        "downloads_all_time": facts.downloads_all_time,
+        "likes": facts.likes,
+        "trending_score": facts.trending_score,
+        "created_at": facts.created_at,
+        "last_modified": facts.last_modified,
+        "gated": facts.gated,
+        "safetensors": int(facts.safetensors),
+        "quantization": ",".join(facts.quantization),
+        "matches_rule": int(not failures),
+        "rule_failures": dumps(failures),
+        "raw": raw,
+        "record_hash": record_hash,
+        "source": source,
+        "last_seen": now,
+        "last_sync_id": sync_id,
+    }
+
+
+@dataclass
+class SyncCounts:
+    """What a run has done so far (saved into its ``sync_runs`` row after every page)."""
+
+    pages: int = 0
+    seen: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    matched: int = 0
+    new_candidates: int = 0
+    flagged: int = 0
+    skip_reasons: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+    def error(self, message: str) -> None:
+        """Record one (scrubbed) message; at most :data:`MAX_STORED_ERRORS` are kept."""
+        if len(self.errors) < MAX_STORED_ERRORS:
+            self.errors.append(net.one_line(message, 500))
+
+
+def _store_page(
+    db: sqlite_utils.Database,
+    records: list[Any],
+    counts: SyncCounts,
+    rule: DiscoveryConfig,
+    source: str,
+    sync_id: int,
+    pass_id: int,
+    now_dt: datetime,
+) -> None:
+    """Upsert one page of records and their candidates (caller holds the write transaction).
+
+    A record whose content hash and rule fingerprint are unchanged is not parsed again: it is only marked
+    as seen by this pass (one UPDATE per page).
+    """
+    now = utcnow()
+    rule_hash = rule_fingerprint(rule)
+    hashed = [(r, raw_json(r)) for r in records]
+    ids = [r["id"] for r, _ in hashed if isinstance(r, dict) and isinstance(r.get("id"), str)]
+    existing: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for row in rows(
+            db,
+            "SELECT m.model_id, m.record_hash, m.rule_hash, c.model_id AS cand, c.flag FROM models m "
+            "LEFT JOIN candidates c ON c.model_id = m.model_id "
+            f"WHERE m.model_id IN ({', '.join('?' for _ in chunk)})",
+            chunk,
+        ):
+            existing[row["model_id"]] = row
+    unchanged_ids: list[str] = []
+    new_rows: list[dict[str, Any]] = []
+    changed_rows: list[dict[str, Any]] = []
+    candidate_updates: list[dict[str, Any]] = []
+    new_candidates: list[dict[str, Any]] = []
+    transitions: list[tuple[Any, ...]] = []
+    for record, (raw, record_hash) in hashed:
+        counts.seen += 1
+        old = existing.get(record.get("id")) if isinstance(record, dict) else None
+        if (
+            old
+            and old["record_hash"] == record_hash
+            and old["rule_hash"] == rule_hash
+            and not (old["cand"] and old["flag"])
+        ):
+            unchanged_ids.append(old["model_id"])
+            counts.unchanged += 1
+            counts.matched += int(bool(old["cand"]))
+            continue
+        try:
+            _, facts = parse_record(record)
+        except ValueError as exc:
+            counts.skipped += 1
+            counts.skip_reasons[skip_reason(exc)] += 1
+            rid = record.get("id") if isinstance(record, dict) else None
+            counts.error(f"skipped {rid or '(no id)'}: {exc}")
+            continue
+        failures = rule_failures(facts, rule)
+        row = model_row(facts, raw, record_hash, failures, source, pass_id, now)
+        row["rule_hash"] = rule_hash
+        if old is None:
+            new_rows.append({**row, "first_seen": now})
+            counts.inserted += 1
+        else:
+            changed_rows.append(row)
+            counts.updated += 1
+        has_candidate = bool(old and old["cand"])
+        if not failures:
+            counts.matched += 1
+            score, breakdown = quality_score(facts, now_dt)
+            candidate = {
+                "model_id": facts.model_id,
+                "score": score,
+                "score_breakdown": dumps(breakdown),
+                "flag": None,
+                "updated_at": now,
+            }
+            if has_candidate:
+                candidate_updates.append(candidate)
+            else:
+                new_candidates.append({**candidate, "status": "candidate", "created_at": now})
+                transitions.append(
+                    (
+                        facts.model_id,
+                        None,
+                        "candidate",
+                        now,
+                        "sync",
+                        "matched the candidate rule",
+                        f"sync_run:{sync_id}",
+                    )
+                )
+        elif has_candidate and old is not None:
+            flag = "no longer matches the rule: " + "; ".join(failures)
+            if old["flag"] != flag:
+                counts.flagged += 1
+            candidate_updates.append({"model_id": facts.model_id, "flag": flag, "updated_at": now})
+    for start in range(0, len(unchanged_ids), 500):
+        chunk = unchanged_ids[start : start + 500]
+        db.execute(
+            f"UPDATE models SET last_seen = ?, last_sync_id = ? WHERE model_id IN ({', '.join('?' for _ in chunk)})",
+            [now, pass_id, *chunk],
+        )
+    if new_rows:
+        columns = list(new_rows[0])
+        db.conn.executemany(
+            f"INSERT INTO models ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+            [[row[c] for c in columns] for row in new_rows],
+        )
+    if changed_rows:
+        columns = [c for c in changed_rows[0] if c != "model_id"]
+        db.conn.executemany(
+            f"UPDATE models SET {', '.join(f'{c} = ?' for c in columns)} WHERE model_id = ?",
+            [[row[c] for c in columns] + [row["model_id"]] for row in changed_rows],
+        )
+    if new_candidates:
+        db["candidates"].insert_all(new_candidates)
+        counts.new_candidates += len(new_candidates)
+        db.conn.executemany(
+            "INSERT INTO status_transitions (model_id, from_status, to_status, at, actor, reason, evidence) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            transitions,
+        )
+    for candidate in candidate_updates:
+        db["candidates"].update(candidate["model_id"], candidate)
+
+
+def _flag_unlisted(db: sqlite_utils.Database, source: str, pass_id: int, counts: SyncCounts) -> None:
+    """After a complete pass, flag candidates from this source that the pass did not list."""
+    cursor = db.execute(
+        "UPDATE candidates SET flag = ?, updated_at = ? WHERE flag IS NULL AND model_id IN "
+        "(SELECT model_id FROM models WHERE source = ? AND (last_sync_id IS NULL OR last_sync_id < ?))",
+        [UNLISTED_FLAG, utcnow(), source, pass_id],
+    )
+    counts.flagged += cursor.rowcount
+
+
+def _save_run(db: sqlite_utils.Database, sync_id: int, counts: SyncCounts, **extra: Any) -> None:
+    values = {
+        "pages": counts.pages,
+        "seen": counts.seen,
+        "inserted": counts.inserted,
+        "updated": counts.updated,
+        "unchanged": counts.unchanged,
+        "skipped": counts.skipped,
+        "matched": counts.matched,
+        "new_candidates": counts.new_candidates,
+        "flagged": counts.flagged,
+        "skip_reasons": dumps(dict(counts.skip_reasons)),
+        "errors": dumps(counts.errors),
+        **extra,
+    }
+    db["sync_runs"].update(sync_id, values)
+
+
+def _resume_state(source: Source, pass_id: int, cursor: Cursor | None) -> dict[str, Any]:
+    return {"pass_id": pass_id, "cursor": cursor, "since": getattr(source, "since", None)}
+
+
+def _start_run(db: sqlite_utils.Database, source: Source) -> tuple[int, int, Cursor | None]:
+    """Create a sync run; resume the previous unfinished pass of the same source if there is one.
+
+    A resumed Hub pass keeps its mode: an interrupted incremental pass resumes with its own watermark.
+    """
+    with write_tx(db):
+        previous = one(
+            db,
+            "SELECT id, status, resume_cursor, message FROM sync_runs WHERE source = ? ORDER BY id DESC LIMIT 1",
+            [source.name],
+        )
+        cursor = None
+        pass_id = None
+        if (
+            previous
+            and previous["status"] in ("running", "failed", "interrupted")
+            and previous["resume_cursor"]
+        ):
+            state = loads(previous["resume_cursor"], {})
+            cursor = state.get("cursor")
+            pass_id = state.get("pass_id")
+            if isinstance(source, HubSource):
+                source.since = state.get("since")
+                source.complete_pass_possible = source.since is None
+            if previous["status"] == "running":
+                db.execute(
+                    "UPDATE sync_runs SET status = 'interrupted', finished_at = ? WHERE id = ?",
+                    [utcnow(), previous["id"]],
+                )
+        mode = "full" if source.complete_pass_possible else "incremental"
+        sync_id = int(
+            db.execute(
+                "INSERT INTO sync_runs (source, mode, started_at, status, message) VALUES (?, ?, ?, 'running', ?)",
+                [source.name, mode, utcnow(), f"resumed the pass of run {pass_id}" if pass_id else None],
+            ).lastrowid
+            or 0
+        )
+        pass_id = pass_id or sync_id
+        db.execute(
+            "UPDATE sync_runs SET resume_cursor = ? WHERE id = ?",
+            [dumps(_resume_state(source, pass_id, cursor)), sync_id],
+        )
+    return sync_id, pass_id, cursor
+
+
+def incremental_watermark(db: sqlite_utils.Database, source_name: str, full_sync_hours: float) -> str | None:
+    """The lastModified watermark for an incremental pass, or None when a full pass is due.
+
+    A full pass is due when none succeeded within ``full_sync_hours`` (it refreshes download and like counts,
+    which change without a commit, and flags models no longer listed). Otherwise the watermark is the older
+    of the newest stored lastModified and the last full pass's start, less one hour of safety margin.
+    """
+    last_full = one(
+        db,
+        "SELECT started_at FROM sync_runs WHERE source = ? AND mode = 'full' AND status = 'succeeded' "
+        "ORDER BY id DESC LIMIT 1",
+        [source_name],
+    )
+    if not last_full or full_sync_hours <= 0:
+        return None
+    started = datetime.fromisoformat(last_full["started_at"].replace("Z", "+00:00"))
+    if (datetime.now(UTC) - started).total_seconds() > full_sync_hours * 3600:
+        return None
+    newest = db.execute("SELECT MAX(last_modified) FROM models WHERE source = ?", [source_name]).fetchone()[0]
+    candidates = [started]
+    if newest:
+        candidates.append(datetime.fromisoformat(newest.replace("Z", "+00:00")))
+    mark = min(candidates) - timedelta(hours=1)
+    return mark.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def run_sync(
+    db_path: str,
+    source: Source,
+    rule: DiscoveryConfig,
+    progress: ProgressFn | None = None,
+    now: datetime | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> SyncRun:
+    """Sync ``source`` into the store at ``db_path``; returns this sync's own finished run.
+
+    Each page is committed together with the cursor that resumes after it, so a crash or kill loses at
+    most the page in flight. Raises :class:`SyncError` (after recording it) when the source gives up.
+    ``cancelled`` is polled between pages: when it says so the run stops as ``interrupted`` (resumable).
+    """
+    db = get_db(db_path)
+    sync_id, pass_id, cursor = _start_run(db, source)
+    counts = SyncCounts()
+    now_dt = now or datetime.now(UTC)
+    started = time.monotonic()
+    token = getattr(source, "token", None)
+    if isinstance(source, HubSource):
+
+        def on_retry(wait: float, why: str) -> None:  # may run on the prefetch thread: its own connection
+            retry_db = get_db(db_path)
+            message = net.one_line(f"backing off {wait:.0f} s: {why}")
+            with write_tx(retry_db):
+                retry_db.execute(
+                    "UPDATE sync_runs SET retries = retries + 1, retry_wait_seconds = retry_wait_seconds + ?, "
+                    "message = ? WHERE id = ?",
+                    [wait, message, sync_id],
+                )
+            if progress:
+                progress(counts.seen, None, message, force=True)
+
+        source.on_retry = on_retry
+    try:
+        for page in source.pages(cursor):
+            with write_tx(db):
+                counts.pages += 1
+                for message in page.errors:
+                    counts.error(message)
+                for bad in page.skipped_lines:
+                    counts.skipped += 1
+                    counts.skip_reasons["invalid JSON"] += 1
+                    counts.error(f"skipped {bad}")
+                _store_page(db, page.records, counts, rule, source.name, sync_id, pass_id, now_dt)
+                state = _resume_state(source, pass_id, page.next_cursor)
+                _save_run(db, sync_id, counts, resume_cursor=dumps(state) if page.next_cursor else None)
+            if progress:
+                progress(
+                    counts.seen, page.total, f"page {counts.pages}: {counts.seen} records, "
+                    f"{counts.new_candidates} new candidates",
+                )  # fmt: skip
+            if page.next_cursor is not None and cancelled is not None and cancelled():
+                with write_tx(db):
+                    _save_run(
+                        db, sync_id, counts, status="interrupted", finished_at=utcnow(),
+                        message="cancelled by the operator; the next sync resumes from the last stored page",
+                    )  # fmt: skip
+                return get_sync_run(db, sync_id) or _missing(sync_id)
+    except (SyncError, RemoteError, httpx2.HTTPError) as exc:
+        message = net.scrub(exc, token) if isinstance(exc, SyncError) else _describe(exc, source, token)
+        with write_tx(db):
+            counts.error(message)
+            _save_run(
+                db, sync_id, counts, status="failed", finished_at=utcnow(), message=net.one_line(message, 500)
+            )
+        raise SyncError(f"sync {sync_id} failed: {net.one_line(message, 500)}") from None
+    except BaseException:
+        with write_tx(db):
+            _save_run(
+                db, sync_id, counts, status="interrupted", finished_at=utcnow(),
+                message="interrupted; the next sync resumes from the last stored page",
+            )  # fmt: skip
+        raise
+    with write_tx(db):
+        if source.complete_pass_possible:
+            _flag_unlisted(db, source.name, pass_id, counts)
+        elapsed = time.monotonic() - started
+        _save_run(
+            db, sync_id, counts, status="succeeded", finished_at=utcnow(), resume_cursor=None,
+            message=f"{counts.seen} records in {elapsed:.1f} s",
+        )  # fmt: skip
+    if progress:
+        progress(counts.seen, counts.seen, "done", force=True)
+    return get_sync_run(db, sync_id) or _missing(sync_id)
+
+
+def _describe(exc: BaseException, source: Source, token: str | None) -> str:
+    where = getattr(source, "endpoint", "") or source.name
+    return net.describe(exc, what="listing models", where=where, token=token)
+
+
+def _missing(sync_id: int) -> NoReturn:
+    raise SyncError(f"sync run {sync_id} vanished from the store while it ran")
+
+
+def sync_snapshot(
+    db_path: str,
+    snapshot_path: str | Path = HUB_SNAPSHOT,
+    settings: Settings | None = None,
+    progress: ProgressFn | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> SyncRun:
+    """Sync a snapshot file of API records (default: the embedded one shipped in data/hub/)."""
+    settings = settings or load_settings()
+    source = SnapshotSource(snapshot_path, settings.hub.page_size)
+    return run_sync(db_path, source, settings.discovery, progress, cancelled=cancelled)
+
+
+def sync_hub(
+    db_path: str,
+    settings: Settings,
+    progress: ProgressFn | None = None,
+    mode: str = "auto",
+    cancelled: Callable[[], bool] | None = None,
+) -> SyncRun:
+    """Sync from the configured Hub endpoint (``[hub] endpoint``; the real Hub by default).
+
+    ``mode``: ``full``, ``incremental`` (records changed since the watermark only; a full pass when there is
+    no recent one), or ``auto`` (incremental while the last full pass is younger than ``[hub] full_sync_hours``).
+    """
+    if mode not in ("auto", "full", "incremental"):
+        raise SyncError(f"unknown sync mode {mode!r}; choose auto, full or incremental")
+    source = HubSource(settings.hub, settings.discovery, token=api_key())
+    if mode != "full":
+        hours = settings.hub.full_sync_hours if mode == "auto" else float("inf")
+        since = incremental_watermark(get_db(db_path), source.name, hours)
+        source.since = since
+        source.complete_pass_possible = since is None
+    return run_sync(db_path, source, settings.discovery, progress, cancelled=cancelled)
+
+
+def ensure_embedded_default(db_path: str, settings: Settings | None = None) -> SyncRun | None:
+    """Load the shipped snapshot when the store has never been synced (first start); else do nothing."""
+    db = get_db(db_path)
+    if db.execute("SELECT COUNT(*) FROM sync_runs").fetchone()[0]:
+        return None
+    return sync_snapshot(db_path, HUB_SNAPSHOT, settings)
+
+
+JOB_RESULT_FIELDS = (
+    "id", "mode", "status", "seen", "inserted", "updated", "unchanged", "skipped", "matched", "new_candidates",
+    "flagged", "message",
+)  # fmt: skip
+
+
+def sync_job(ctx: jobs.JobContext) -> dict[str, Any]:
+    """Worker job ``sync``: ``{"snapshot": path}`` or ``{"endpoint": url}`` (omitted: the configured endpoint).
+
+    Uses the settings stored with the job; stops between pages when the job is cancelled (the run is then
+    ``interrupted`` and the next sync resumes it).
+    """
+    settings = ctx.settings
+    settings.store.path = ctx.db_path
+    if ctx.params.get("endpoint"):
+        settings.hub.endpoint = str(ctx.params["endpoint"])
+    if ctx.params.get("snapshot"):
+        run = sync_snapshot(ctx.db_path, ctx.params["snapshot"], settings, ctx.progress, ctx.cancelled)
+    else:
+        mode = str(ctx.params.get("mode", "auto"))
+        run = sync_hub(ctx.db_path, settings, ctx.progress, mode=mode, cancelled=ctx.cancelled)
+    return {name: getattr(run, name) for name in JOB_RESULT_FIELDS}
