@@ -1,0 +1,217 @@
+"""One client factory per process: huggingface_hub's HTTP session with the ledger's event hooks.
+
+Every Hub and Inference request hfops makes goes through ``huggingface_hub.utils.get_session()`` (HfApi,
+hf_hub_download / snapshot_download, datasets' HfFileSystem, InferenceClient, ``hfops.net.hub_get``).
+:func:`install` sets the factory that session is built from (``set_client_factory``): the default client of
+huggingface_hub (its own request hook first: offline switch, request id) plus
+
+- a request hook that paces requests to the configured Hub endpoint (``[hub] endpoint``): it waits when
+  the bucket the request draws on is at or below the reserve (:func:`hfops.ledger.hub_window.pace`);
+- a response hook that records the ``RateLimit`` / ``RateLimit-Policy`` headers of every response (a 429
+  without them counts as an exhausted window for its Retry-After), and, for requests under
+  ``[inference] base_url``, counts the request in the month's Inference ledger with the chat completion's
+  ``usage`` (a 402 closes the month when configured).
+
+A ledger failure (store unreadable, odd headers) is logged and never fails the request itself. Entry
+points call :func:`install` once, after loading settings (worker, API server, console, command line).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hfops import net
+from hfops.ledger import hub_window, inference_usage
+from hfops.ledger.hub_window import OnWait
+from hfops.store import get_db
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_installed: LedgerHooks | None = None
+
+
+def origin_key(url: str) -> str:
+    """``scheme://host:port`` of ``url`` (how the ledger names a server)."""
+    scheme, host, port = net.origin(url)
+    return f"{scheme}://{host}:{port}"
+
+
+def _under(url: str, base: str) -> bool:
+    cleaned = inference_usage.clean_base_url(url)
+    return cleaned == base or cleaned.startswith(base + "/")
+
+
+class LedgerHooks:
+    """The event hooks of one process's HTTP session, bound to one store and the settings it was given."""
+
+    def __init__(
+        self,
+        db_path: str | Path,
+        settings: Any,
+        on_wait: OnWait | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.db_path = str(db_path)
+        self.hub_origin = origin_key(settings.hub.endpoint)
+        self.pacing = bool(getattr(settings.hub, "ratelimit_pacing", True))
+        self.reserve_fraction = float(
+            getattr(settings.hub, "ratelimit_reserve", hub_window.DEFAULT_RESERVE_FRACTION)
+        )
+        self.inference_base = inference_usage.clean_base_url(settings.inference.base_url)
+        self.close_month_on_402 = inference_usage.allowance(settings).credits_close_month
+        self.on_wait = on_wait
+        self.clock = clock
+        self.sleep = sleep
+
+    # --- request ---------------------------------------------------------------------------------------
+
+    def before_request(self, request: Any) -> None:
+        """Pace a request to the Hub endpoint (may sleep until its window resets)."""
+        if not self.pacing:
+            return
+        url = str(request.url)
+        if origin_key(url) != self.hub_origin:
+            return
+        try:
+            db = get_db(self.db_path)
+            hub_window.pace(
+                db,
+                self.hub_origin,
+                hub_window.route_of(request.url.path),
+                self.reserve_fraction,
+                on_wait=self.on_wait,
+                clock=self.clock,
+                sleep=self.sleep,
+            )
+        except Exception as exc:  # the ledger must never fail the request it only paces
+            log.error("rate-limit pacing skipped: %s", net.one_line(str(exc), 200))
+
+    # --- response --------------------------------------------------------------------------------------
+
+    def after_response(self, response: Any) -> None:
+        """Record the rate-limit headers; count an Inference request (reading its body when not streamed)."""
+        request = response.request
+        url = str(request.url)
+        inference = bool(self.inference_base) and _under(url, self.inference_base)
+        body: bytes | None = None
+        if inference:
+            body = _request_body(request)
+            if not inference_usage.is_streaming(body):
+                response.read()  # what the client does next anyway; read errors belong to the caller
+        try:
+            self._record_window(response, url)
+            if inference:
+                self._record_inference(response, url, body)
+        except Exception as exc:  # never fail a request over bookkeeping
+            log.error("free-tier ledger not updated: %s", net.one_line(str(exc), 200))
+
+    def _record_window(self, response: Any, url: str) -> None:
+        from huggingface_hub.utils import parse_ratelimit_headers
+
+        info = parse_ratelimit_headers(response.headers)
+        origin = origin_key(url)
+        route = hub_window.route_of(response.request.url.path)
+        if info is not None:
+            hub_window.observe(get_db(self.db_path), origin, route, info, self.clock())
+        elif response.status_code == 429 and origin == self.hub_origin:
+            retry_after = net.retry_after_seconds(response.headers.get("retry-after"), cap=3600)
+            if retry_after is not None:
+                hub_window.observe_exhausted(get_db(self.db_path), origin, route, retry_after, self.clock())
+
+    def _record_inference(self, response: Any, url: str, body: bytes | None) -> None:
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        status = int(response.status_code)
+        if 300 <= status < 400:
+            return  # the redirect's target answers (and is counted) next
+        usage = None
+        if status < 300 and not inference_usage.is_streaming(body):
+            usage = inference_usage.usage_of_body(response.content)
+        outcome = inference_usage.outcome_of_status(status)
+        model = inference_usage.model_of_request(self.inference_base, url, body)
+        record = inference_usage.make_record(
+            model, self.inference_base, usage, None if outcome == "ok" else outcome, now
+        )
+        inference_usage.queue_record(self.db_path, record)
+        if status == 402 and self.close_month_on_402:
+            inference_usage.close_month(
+                get_db(self.db_path), "credits_exhausted", status, self.inference_base, now
+            )
+
+
+def _request_body(request: Any) -> bytes | None:
+    try:
+        content = request.content
+    except Exception:  # a streaming request body: nothing to read the model from
+        return None
+    return bytes(content) if content else None
+
+
+def install(
+    db_path: str | Path,
+    settings: Any,
+    on_wait: OnWait | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> LedgerHooks:
+    """Make this process's huggingface_hub session record into, and pace by, the ledger of ``db_path``.
+
+    Call once per process after loading settings; a second call replaces the first (the session is
+    rebuilt). ``on_wait`` receives every wait not inside a :func:`hfops.ledger.hub_window.scope` with its
+    own callback. ``clock`` / ``sleep`` are for tests.
+    """
+    import httpx2
+    from huggingface_hub.utils import set_client_factory
+
+    hooks = LedgerHooks(db_path, settings, on_wait, clock=clock, sleep=sleep)
+    get_db(db_path)  # migrate now, not inside the first request
+    base_factory = _default_factory()
+
+    def client_factory() -> httpx2.Client:
+        client = base_factory()
+        client.event_hooks = {
+            "request": [*client.event_hooks.get("request", []), hooks.before_request],
+            "response": [*client.event_hooks.get("response", []), hooks.after_response],
+        }
+        return client
+
+    global _installed
+    with _lock:
+        set_client_factory(client_factory)
+        _installed = hooks
+    return hooks
+
+
+def _default_factory() -> Callable[[], Any]:
+    """huggingface_hub's own client factory (not exported by ``huggingface_hub.utils`` in 2.4)."""
+    try:
+        from huggingface_hub.utils._http import default_client_factory
+    except ImportError:  # a later release moved it: same settings, without its request-id hook
+        import httpx2
+
+        return lambda: httpx2.Client(follow_redirects=True, timeout=None)
+    return default_client_factory
+
+
+def uninstall() -> None:
+    """Back to huggingface_hub's default session (tests)."""
+    from huggingface_hub.utils import set_client_factory
+
+    global _installed
+    with _lock:
+        set_client_factory(_default_factory())
+        _installed = None
+
+
+def installed() -> LedgerHooks | None:
+    """The hooks installed in this process, if any."""
+    return _installed
