@@ -12,8 +12,10 @@ from typing import Any
 from hfops import jobs
 from hfops.cli import print_json
 from hfops.config import Settings
-from hfops.evals import DATASETS, TASKS
-from hfops.evals.backends import BACKEND_CHOICES
+from hfops.errors import EvalError
+from hfops.evals.backends.resolve import BACKEND_CHOICES
+from hfops.evals.records import EvalMetric
+from hfops.evals.tasks import DATASET_NAMES, TASK_NAMES
 from hfops.store import get_db
 
 
@@ -31,8 +33,10 @@ def _run_job_with_progress(db_path: str, job_id: int, quiet: bool) -> dict[str, 
     message is stored with the run and printed afterwards) is held back: the operator sees the progress
     line and then the outcome, never a traceback.
     """
+    from hfops.worker import execute_job
+
     outcome: dict[str, Any] = {}
-    worker = threading.Thread(target=lambda: outcome.update(jobs.execute_job(db_path, job_id)), daemon=True)
+    worker = threading.Thread(target=lambda: outcome.update(execute_job(db_path, job_id)), daemon=True)
     terminal = sys.stderr
     tty = terminal.isatty()
     last = ""
@@ -43,8 +47,9 @@ def _run_job_with_progress(db_path: str, job_id: int, quiet: bool) -> dict[str, 
             worker.join(0.3)
             if quiet:
                 continue
-            job = jobs.get_job(get_db(db_path), job_id) or {}
-            line = f"{_bar(job.get('done') or 0, job.get('total'))} {job.get('message') or ''}".rstrip()
+            job = jobs.get_job(get_db(db_path), job_id)
+            done, total, message = (job.done, job.total, job.message) if job else (0, None, "")
+            line = f"{_bar(done or 0, total)} {message or ''}".rstrip()
             if line != last:
                 if tty:
                     print(f"\r\033[K{line}", end="", file=terminal, flush=True)
@@ -59,65 +64,76 @@ def _run_job_with_progress(db_path: str, job_id: int, quiet: bool) -> dict[str, 
 
 
 def _print_run(db_path: str, run_id: int) -> None:
-    from hfops.evals.runs import get_run
+    from hfops.evals.queries import get_run
 
     run = get_run(get_db(db_path), run_id)
     if run is None:
         return
-    print(f"run {run['id']} {run['status']}: {run['model_id']} vs {run['production_id']} - {run['task']} on "
-          f"{run['dataset']} ({run['dataset_version']}), {run['done']}/{run['total']} examples, "
-          f"errors {run['candidate_errors']}/{run['production_errors']}")
-    if run["metrics"]:
+    print(
+        f"run {run.id} {run.status}: {run.model_id} vs {run.production_id} - {run.task} on "
+        f"{run.dataset} ({run.dataset_version}), {run.done}/{run.total} examples, "
+        f"errors {run.candidate_errors}/{run.production_errors}"
+    )
+    if run.metrics:
         print(f"  {'metric':<14} {'candidate':>22} {'production':>22} {'delta':>24}")
-        by_metric: dict[str, dict[str, Any]] = {}
-        for m in run["metrics"]:
-            by_metric.setdefault(m["metric"], {})[m["system"]] = m
+        by_metric: dict[str, dict[str, EvalMetric]] = {}
+        for m in run.metrics:
+            by_metric.setdefault(m.metric, {})[m.system] = m
 
-        def cell(m: dict[str, Any] | None, sign: str = "") -> str:
-            if not m or m["value"] is None:
-                return "-"
-            return f"{m['value']:{sign}.3f} [{m['ci_low']:{sign}.3f},{m['ci_high']:{sign}.3f}]"
+        def cell(m: EvalMetric | None, sign: str = "") -> str:
+            if m is None or m.value is None or m.ci_low is None or m.ci_high is None:
+                return "-" if m is None or m.value is None else f"{m.value:{sign}.3f}"
+            return f"{m.value:{sign}.3f} [{m.ci_low:{sign}.3f},{m.ci_high:{sign}.3f}]"
 
         for metric, systems in by_metric.items():
-            print(f"  {metric:<14} {cell(systems.get('candidate')):>22} {cell(systems.get('production')):>22} "
-                  f"{cell(systems.get('delta'), '+'):>24}")
-    if run["recommendation"]:
-        print(f"recommendation: {run['recommendation']} - {run['recommendation_reason']}")
-        if run["status_after"]:
-            print(f"registry status: {run['status_before']} -> {run['status_after']}")
-    if run["error"]:
-        print(f"error: {run['error']}")
-    print(f"cache: {run['cache_hits']} hits, {run['cache_misses']} misses, {run['model_calls']} model calls")
+            print(
+                f"  {metric:<14} {cell(systems.get('candidate')):>22} {cell(systems.get('production')):>22} "
+                f"{cell(systems.get('delta'), '+'):>24}"
+            )
+    if run.recommendation:
+        print(f"recommendation: {run.recommendation} - {run.recommendation_reason}")
+        if run.status_after:
+            print(f"registry status: {run.status_before} -> {run.status_after}")
+    if run.error:
+        print(f"error: {run.error}")
+    elif run.status == "cancelled" and run.message:
+        print(run.message)
+    print(f"cache: {run.cache_hits} hits, {run.cache_misses} misses, {run.model_calls} model calls")
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Run (or enqueue) a shadow evaluation, the nightly batch, or resume/show a run."""
-    from hfops.evals import runs
+    from hfops.evals import queries, runs
 
     db_path = settings.store.path
     db = get_db(db_path)
     if args.show is not None:
-        run = runs.get_run(db, args.show)
+        run = queries.get_run(db, args.show)
         if run is None:
-            raise runs.EvalError(f"no eval run {args.show}")
-        print_json(run) if args.json else _print_run(db_path, args.show)
+            raise EvalError(f"no eval run {args.show}")
+        print_json(run.to_dict()) if args.json else _print_run(db_path, args.show)
         return 0
     if args.list:
-        found = runs.list_runs(db, limit=args.list)
+        found = queries.list_runs(db, limit=args.list)
         if args.json:
-            print_json(found)
+            print_json([r.to_dict() for r in found])
         for r in [] if args.json else found:
-            score = "" if r["candidate_score"] is None else (
-                f" {r['primary_metric']} {r['candidate_score']:.3f} vs {r['production_score']:.3f}")
-            print(f"{r['id']:>4} {r['status']:<9} {r['model_id']} vs {r['production_id']} {r['task']}/{r['dataset']} "
-                  f"{r['done']}/{r['total'] or '?'}{score} {r['recommendation'] or ''}")
+            score = (
+                ""
+                if r.candidate_score is None or r.production_score is None
+                else (f" {r.primary_metric} {r.candidate_score:.3f} vs {r.production_score:.3f}")
+            )
+            print(
+                f"{r.id:>4} {r.status:<9} {r.model_id} vs {r.production_id} {r.task}/{r.dataset} "
+                f"{r.done}/{r.total or '?'}{score} {r.recommendation or ''}"
+            )
         return 0
     if args.nightly:
         if args.enqueue:
-            job_id = jobs.enqueue(db_path, "eval_nightly", {"config": args.config})
+            job_id = jobs.enqueue(db_path, "eval_nightly", {}, settings)
             print(f"nightly evaluation queued as job {job_id} (the worker runs it: hfops worker)")
             return 0
-        job_id = jobs.create_job(db, "eval_nightly", {"config": args.config})
+        job_id = jobs.create_job(db, "eval_nightly", {}, settings)
         result = _run_job_with_progress(db_path, job_id, args.quiet)
         if args.json:
             print_json(result)
@@ -128,28 +144,44 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         print(f"nightly: {result['planned']} runs planned, {len(result['skipped'])} models skipped")
         for item in result["runs"]:
             status = f"error: {item['error']}" if item.get("error") else item.get("recommendation")
-            print(f"  run {item.get('run_id', '-')}: {item['model']} {item['task']}/{item['dataset']}: {status}")
+            print(
+                f"  run {item.get('run_id', '-')}: {item['model']} {item['task']}/{item['dataset']}: {status}"
+            )
         for item in result["skipped"]:
             print(f"  skipped {item['model']}: {item['reason']}")
         return 0
     if args.resume is not None:
-        run = runs.get_run(db, args.resume)
-        if run is None or run["job_id"] is None:
-            raise runs.EvalError(f"no eval run {args.resume} to resume")
-        run_id, job_id = run["id"], run["job_id"]
+        run = queries.get_run(db, args.resume)
+        if run is None or run.job_id is None:
+            raise EvalError(f"no eval run {args.resume} to resume")
+        run_id, job_id = run.id, run.job_id
     else:
-        missing = [flag for flag, value in (("--model", args.model), ("--task", args.task),
-                                            ("--dataset", args.dataset)) if not value]
+        missing = [
+            flag
+            for flag, value in (("--model", args.model), ("--task", args.task), ("--dataset", args.dataset))
+            if not value
+        ]
         if missing:
-            raise runs.EvalError(f"{', '.join(missing)} required (or use --nightly, --resume RUN, --show RUN, --list)")
+            raise EvalError(
+                f"{', '.join(missing)} required (or use --nightly, --resume RUN, --show RUN, --list)"
+            )
         limit = settings.eval.default_limit if args.limit is None else args.limit
-        ids = runs.submit_run(db_path, args.model, args.task, args.dataset, limit or None, settings,
-                              backend=args.backend, production=args.production, enqueue=args.enqueue,
-                              config_path=args.config)
-        run_id, job_id = ids["run_id"], ids["job_id"]
+        ids = runs.submit_run(
+            db_path,
+            args.model,
+            args.task,
+            args.dataset,
+            limit or None,
+            settings,
+            backend=args.backend,
+            production=args.production,
+            enqueue=args.enqueue,
+            config_path=args.config,
+        )
+        run_id, job_id = ids.run_id, ids.job_id
         if args.enqueue:
             if args.json:
-                print_json(ids)
+                print_json(ids.to_dict())
             else:
                 print(f"eval run {run_id} queued as job {job_id} (the worker runs it: hfops worker)")
             return 0
@@ -159,7 +191,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         print(f"\ninterrupted; resume with: hfops eval --resume {run_id}", file=sys.stderr)
         raise
     if args.json:
-        print_json(runs.summary(db, run_id))
+        print_json(queries.summary(db, run_id).to_dict())
     else:
         _print_run(db_path, run_id)
     if outcome.get("status") != "succeeded":
@@ -185,21 +217,46 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add ``eval`` and ``score``."""
-    p = sub.add_parser("eval", parents=[common], help="shadow-evaluate a candidate against production",
-                       description="Shadow evaluation: the candidate and the task's production model (or baseline) "
-                                   "on the same examples. Runs in this process with a progress line unless "
-                                   "--enqueue hands it to the worker.")
-    p.add_argument("--model", metavar="ID", help="candidate model id (Hub id, or baseline:bm25 / baseline:lexical)")
-    p.add_argument("--task", choices=TASKS)
-    p.add_argument("--dataset", choices=DATASETS)
-    p.add_argument("--limit", type=int, metavar="N",
-                   help="evaluate a deterministic sample of N examples (default: [eval] default_limit; 0 = all)")
-    p.add_argument("--backend", choices=BACKEND_CHOICES, default="auto",
-                   help="auto (local first, then the HF Inference API when HUGGINGFACE_API_KEY is set), local, api")
-    p.add_argument("--production", metavar="ID", help="compare with this model instead of the task's production model")
-    p.add_argument("--enqueue", action="store_true", help="hand the run to the worker instead of running it here")
-    p.add_argument("--nightly", action="store_true",
-                   help="evaluate every candidate/shadow model without a run on the current dataset version")
+    p = sub.add_parser(
+        "eval",
+        parents=[common],
+        help="shadow-evaluate a candidate against production",
+        description="Shadow evaluation: the candidate and the task's production model (or baseline) "
+        "on the same examples. Runs in this process with a progress line unless "
+        "--enqueue hands it to the worker.",
+    )
+    p.add_argument(
+        "--model", metavar="ID", help="candidate model id (Hub id, or baseline:bm25 / baseline:lexical)"
+    )
+    p.add_argument("--task", choices=TASK_NAMES)
+    p.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help=f"{' or '.join(DATASET_NAMES)}, or a custom set (hfops dataset list)",
+    )
+    p.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="evaluate a deterministic sample of N examples (default: [eval] default_limit; 0 = all)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default="auto",
+        help="auto (local first, then the HF Inference API when HUGGINGFACE_API_KEY is set), local, api",
+    )
+    p.add_argument(
+        "--production", metavar="ID", help="compare with this model instead of the task's production model"
+    )
+    p.add_argument(
+        "--enqueue", action="store_true", help="hand the run to the worker instead of running it here"
+    )
+    p.add_argument(
+        "--nightly",
+        action="store_true",
+        help="evaluate every candidate/shadow model without a run on the current dataset version",
+    )
     p.add_argument("--resume", type=int, metavar="RUN", help="resume an interrupted or failed run")
     p.add_argument("--show", type=int, metavar="RUN", help="print one run's metrics and recommendation")
     p.add_argument("--list", type=int, nargs="?", const=20, metavar="N", help="list the N most recent runs")
@@ -207,10 +264,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("score", parents=[common], help="score prediction files (no model runs)",
-                       description="qa: predictions {id, prediction_text} vs references {id, answers: {text, "
-                                   "answer_start}}; retrieval: {id, ranked: [...]} vs {id, relevant: [...]}.")
-    p.add_argument("--task", choices=TASKS, required=True)
+    p = sub.add_parser(
+        "score",
+        parents=[common],
+        help="score prediction files (no model runs)",
+        description="qa: predictions {id, prediction_text} vs references {id, answers: {text, "
+        "answer_start}}; retrieval: {id, ranked: [...]} vs {id, relevant: [...]}.",
+    )
+    p.add_argument("--task", choices=TASK_NAMES, required=True)
     p.add_argument("--predictions", metavar="P.jsonl", required=True)
     p.add_argument("--references", metavar="R.jsonl", required=True)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")

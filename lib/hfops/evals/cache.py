@@ -58,7 +58,7 @@ class InferenceCache:
         found: dict[str, tuple[str, bytes]] = {}
         unique = list(dict.fromkeys(hashes))
         for start in range(0, len(unique), _CHUNK):
-            part = unique[start:start + _CHUNK]
+            part = unique[start : start + _CHUNK]
             cursor = self.db.execute(
                 "SELECT input_hash, kind, value FROM inference_cache WHERE backend = ? AND model = ? "
                 f"AND revision = ? AND input_hash IN ({', '.join('?' for _ in part)})",
@@ -94,7 +94,10 @@ class InferenceCache:
         """Store one vector per text."""
         self._put(
             key,
-            ((input_hash(t), "embedding", np.asarray(v, dtype="<f4").tobytes()) for t, v in zip(texts, vectors, strict=True)),
+            (
+                (input_hash(t), "embedding", np.asarray(v, dtype="<f4").tobytes())
+                for t, v in zip(texts, vectors, strict=True)
+            ),
         )
 
     def get_text(self, key: CacheKey, request: Any) -> str | None:

@@ -23,30 +23,23 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hfops.config import Settings
 from hfops.errors import DatasetError
+from hfops.evals.tasks import DATASET_NAMES, DATASET_SPECS, TASK_NAMES, dataset_spec
 from hfops.paths import DATA_DIR
 
-LOCAL_FILES = {
-    "squad_v2": Path("squad_v2") / "dev-v2.0.sample.flat.jsonl",
-    "ms_marco": Path("ms_marco") / "ms_marco_v1.1_train_sample200.json",
-}
-HUB_SOURCES = {
-    "squad_v2": ("rajpurkar/squad_v2", None, "validation"),
-    "ms_marco": ("microsoft/ms_marco", "v1.1", "validation"),
-}
-REQUIRED_FIELDS = {
-    "squad_v2": ("id", "title", "context", "question", "answers"),
-    "ms_marco": ("query_id", "query", "passages", "answers"),
-}
+# Views of the task table (hfops.evals.tasks), kept for callers that read them by dataset name.
+LOCAL_FILES = {name: spec.local_file for name, spec in DATASET_SPECS.items()}
+HUB_SOURCES = {name: (spec.hub.repo, spec.hub.config, spec.hub.split) for name, spec in DATASET_SPECS.items()}
+REQUIRED_FIELDS = {name: spec.required_fields for name, spec in DATASET_SPECS.items()}
 NO_ANSWER_MARKERS = {"no answer present.", "no answer present"}
 _memo: dict[tuple[Any, ...], tuple[list[dict[str, Any]], str]] = {}
 _memo_lock = threading.Lock()
-
 
 
 @dataclass
@@ -55,10 +48,10 @@ class Example:
 
     id: str
     query: str
-    context: str = ""                                    # qa: the text to answer from
-    answers: list[str] = field(default_factory=list)     # qa: gold answers ([] = unanswerable)
-    relevant: list[str] = field(default_factory=list)    # retrieval: relevant document ids
-    candidates: list[str] | None = None                  # retrieval: ids to rank (None = the whole corpus)
+    context: str = ""  # qa: the text to answer from
+    answers: list[str] = field(default_factory=list)  # qa: gold answers ([] = unanswerable)
+    relevant: list[str] = field(default_factory=list)  # retrieval: relevant document ids
+    candidates: list[str] | None = None  # retrieval: ids to rank (None = the whole corpus)
 
 
 @dataclass
@@ -72,7 +65,7 @@ class EvalSet:
     location: str
     examples: list[Example]
     corpus: dict[str, str] = field(default_factory=dict)  # retrieval: document id -> text
-    available: int = 0                                    # examples before --limit
+    available: int = 0  # examples before --limit
 
     @property
     def example_ids_hash(self) -> str:
@@ -87,12 +80,12 @@ def data_dir(settings: Settings) -> Path:
 def local_file(settings: Settings, dataset: str) -> Path:
     """The sample file of ``dataset`` in the data folder."""
     _check_dataset(dataset)
-    return data_dir(settings) / LOCAL_FILES[dataset]
+    return data_dir(settings) / dataset_spec(dataset).local_file
 
 
 def _check_dataset(dataset: str) -> None:
-    if dataset not in LOCAL_FILES:
-        raise DatasetError(f"unknown dataset {dataset!r} (choose one of {', '.join(LOCAL_FILES)})")
+    if dataset not in DATASET_SPECS:
+        raise DatasetError(f"unknown dataset {dataset!r} (choose one of {', '.join(DATASET_NAMES)})")
 
 
 def _quiet_datasets() -> Any:
@@ -133,7 +126,7 @@ def _load_local_rows(path: Path, dataset: str) -> tuple[list[dict[str, Any]], st
     if not path.is_file():
         raise DatasetError(
             f"{path}: dataset file not found (the {dataset} sample ships in data/; "
-            f"set [eval] data_dir, or [eval] source = \"hub\" to load from the Hub)"
+            f'set [eval] data_dir, or [eval] source = "hub" to load from the Hub)'
         )
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
@@ -149,7 +142,7 @@ def _load_local_rows(path: Path, dataset: str) -> tuple[list[dict[str, Any]], st
         table = datasets.load_dataset("json", data_files=str(path), split="train")
     except Exception as exc:  # datasets wraps parser errors in several exception types
         raise DatasetError(f"{path}: malformed dataset file: {_diagnose(path)}") from exc
-    missing = [f for f in REQUIRED_FIELDS[dataset] if f not in table.column_names]
+    missing = [f for f in dataset_spec(dataset).required_fields if f not in table.column_names]
     if missing:
         raise DatasetError(
             f"{path}: wrong schema for {dataset}: missing field(s) {', '.join(missing)} "
@@ -165,8 +158,9 @@ def _load_local_rows(path: Path, dataset: str) -> tuple[list[dict[str, Any]], st
 
 def _load_hub_rows(dataset: str, max_rows: int) -> tuple[list[dict[str, Any]], str, str]:
     """A small slice of the dataset streamed from the Hub, its version hash and its location."""
-    repo, config, split = HUB_SOURCES[dataset]
-    location = f"hf://datasets/{repo}" + (f" ({config})" if config else "") + f" {split}[:{max_rows}]"
+    hub = dataset_spec(dataset).hub
+    repo, config, split = hub.repo, hub.config, hub.split
+    location = hub.describe(max_rows)
     datasets = _quiet_datasets()
     try:
         stream = datasets.load_dataset(repo, config, split=split, streaming=True)
@@ -175,7 +169,7 @@ def _load_hub_rows(dataset: str, max_rows: int) -> tuple[list[dict[str, Any]], s
         raise DatasetError(f"{location}: could not load from the Hub: {type(exc).__name__}: {exc}") from exc
     if not rows:
         raise DatasetError(f"{location}: no examples")
-    missing = [f for f in REQUIRED_FIELDS[dataset] if f not in rows[0]]
+    missing = [f for f in dataset_spec(dataset).required_fields if f not in rows[0]]
     if missing:
         raise DatasetError(f"{location}: wrong schema: missing field(s) {', '.join(missing)}")
     version = "hub:" + hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -186,7 +180,9 @@ def _row_error(location: str, index: int, message: str) -> DatasetError:
     return DatasetError(f"{location}: row {index + 1}: {message}")
 
 
-def _squad_examples(rows: list[dict[str, Any]], task: str, location: str) -> tuple[list[Example], dict[str, str]]:
+def _squad_examples(
+    rows: list[dict[str, Any]], task: str, location: str
+) -> tuple[list[Example], dict[str, str]]:
     corpus: dict[str, str] = {}
     doc_of_context: dict[str, str] = {}
     per_title: dict[str, int] = {}
@@ -198,7 +194,7 @@ def _squad_examples(rows: list[dict[str, Any]], task: str, location: str) -> tup
         if not isinstance(context, str) or not context.strip():
             raise _row_error(location, i, "'context' must be a non-empty string")
         if not isinstance(answers, dict) or not isinstance(answers.get("text"), list):
-            raise _row_error(location, i, "'answers' must be {\"text\": [...], \"answer_start\": [...]}")
+            raise _row_error(location, i, '\'answers\' must be {"text": [...], "answer_start": [...]}')
         if context not in doc_of_context:
             title = str(row.get("title") or "doc")
             doc_id = f"{title}#{per_title.get(title, 0)}"
@@ -217,7 +213,9 @@ def _squad_examples(rows: list[dict[str, Any]], task: str, location: str) -> tup
     return examples, corpus if task == "retrieval" else {}
 
 
-def _ms_marco_examples(rows: list[dict[str, Any]], task: str, location: str) -> tuple[list[Example], dict[str, str]]:
+def _ms_marco_examples(
+    rows: list[dict[str, Any]], task: str, location: str
+) -> tuple[list[Example], dict[str, str]]:
     corpus: dict[str, str] = {}
     examples: list[Example] = []
     for i, row in enumerate(rows):
@@ -230,15 +228,20 @@ def _ms_marco_examples(rows: list[dict[str, Any]], task: str, location: str) -> 
             or not isinstance(passages.get("is_selected"), list)
             or len(passages["passage_text"]) != len(passages["is_selected"])
         ):
-            raise _row_error(location, i, "'passages' must be {\"is_selected\": [...], \"passage_text\": [...]} "
-                                          "with equal lengths")
+            raise _row_error(
+                location,
+                i,
+                '\'passages\' must be {"is_selected": [...], "passage_text": [...]} with equal lengths',
+            )
         if not isinstance(answers, list):
             raise _row_error(location, i, "'answers' must be a list of strings")
         qid = str(row["query_id"])
         doc_ids = [f"{qid}#{j}" for j in range(len(passages["passage_text"]))]
         gold = [str(a) for a in answers if str(a).strip() and str(a).strip().lower() not in NO_ANSWER_MARKERS]
         if task == "retrieval":
-            relevant = [d for d, sel in zip(doc_ids, passages["is_selected"], strict=True) if int(sel or 0) == 1]
+            relevant = [
+                d for d, sel in zip(doc_ids, passages["is_selected"], strict=True) if int(sel or 0) == 1
+            ]
             if not relevant:
                 continue
             for doc_id, text in zip(doc_ids, passages["passage_text"], strict=True):
@@ -252,6 +255,10 @@ def _ms_marco_examples(rows: list[dict[str, Any]], task: str, location: str) -> 
     return examples, corpus
 
 
+Reader = Callable[[list[dict[str, Any]], str, str], tuple[list[Example], dict[str, str]]]
+READERS: dict[str, Reader] = {"squad": _squad_examples, "ms_marco": _ms_marco_examples}
+
+
 def sample_ids(dataset: str, ids: list[str], limit: int | None) -> list[str]:
     """The deterministic ``limit``-sized sample of ``ids`` (all of them when ``limit`` is falsy)."""
     if not limit or limit >= len(ids):
@@ -263,8 +270,8 @@ def sample_ids(dataset: str, ids: list[str], limit: int | None) -> list[str]:
 def load_eval_set(settings: Settings, dataset: str, task: str, limit: int | None = None) -> EvalSet:
     """Load ``dataset`` for ``task`` from the configured source, sampled to ``limit`` examples."""
     _check_dataset(dataset)
-    if task not in ("retrieval", "qa"):
-        raise DatasetError(f"unknown task {task!r} (choose retrieval or qa)")
+    if task not in TASK_NAMES:
+        raise DatasetError(f"unknown task {task!r} (choose {' or '.join(TASK_NAMES)})")
     if limit is not None and limit < 0:
         raise DatasetError("limit must be >= 0")
     source = settings.eval.source
@@ -275,9 +282,9 @@ def load_eval_set(settings: Settings, dataset: str, task: str, limit: int | None
     elif source == "hub":
         rows, version, location = _load_hub_rows(dataset, settings.eval.hub_max_rows)
     else:
-        raise DatasetError(f"[eval] source must be \"local\" or \"hub\", not {source!r}")
-    build = _squad_examples if dataset == "squad_v2" else _ms_marco_examples
-    examples, corpus = build(rows, task, location)
+        raise DatasetError(f'[eval] source must be "local" or "hub", not {source!r}')
+    spec = dataset_spec(dataset)
+    examples, corpus = READERS[spec.reader](rows, task, location)
     if not examples:
         raise DatasetError(f"{location}: no usable examples for {task}")
     seen: set[str] = set()
@@ -287,7 +294,7 @@ def load_eval_set(settings: Settings, dataset: str, task: str, limit: int | None
         seen.add(example.id)
     chosen = set(sample_ids(dataset, [e.id for e in examples], limit))
     picked = [e for e in examples if e.id in chosen]
-    if dataset == "ms_marco" and task == "retrieval":
+    if spec.tasks[task].corpus == "per_query":  # keep only the sampled queries' own passages
         wanted = {d for e in picked for d in e.candidates or []}
         corpus = {d: t for d, t in corpus.items() if d in wanted}
     return EvalSet(dataset, task, source, version, location, picked, corpus, available=len(examples))

@@ -29,11 +29,19 @@ from hfops.errors import ScoreError
 
 METRICS_DIR = Path(__file__).resolve().parents[1] / "metrics"
 LOCAL_METRICS = ("squad_v2", "rouge_l", "bleu", "retrieval")
-SQUAD_V2_KEYS = ("exact", "f1", "total", "HasAns_exact", "HasAns_f1", "HasAns_total", "NoAns_exact", "NoAns_f1",
-                 "NoAns_total")
+SQUAD_V2_KEYS = (
+    "exact",
+    "f1",
+    "total",
+    "HasAns_exact",
+    "HasAns_f1",
+    "HasAns_total",
+    "NoAns_exact",
+    "NoAns_f1",
+    "NoAns_total",
+)
 RETRIEVAL_KEYS = ("mrr@10", "recall@1", "recall@5", "recall@10", "ndcg@10")
 RETRIEVAL_CUTOFF = 10
-
 
 
 # --- SQuAD v2: the official script's definitions ---------------------------------------------------------
@@ -145,7 +153,11 @@ def rouge_l(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> 
     _check_lengths(predictions, references)
     if not predictions:
         return 0.0
-    return 100.0 * sum(rouge_l_example(p, r) for p, r in zip(predictions, references, strict=True)) / len(predictions)
+    return (
+        100.0
+        * sum(rouge_l_example(p, r) for p, r in zip(predictions, references, strict=True))
+        / len(predictions)
+    )
 
 
 def text_metric_features() -> list[Any]:
@@ -189,7 +201,10 @@ def bleu_statistics(predictions: Sequence[str], references: Sequence[Sequence[st
 
     _check_lengths(predictions, references)
     metric = BLEU()
-    return [list(map(int, s)) for s in metric._extract_corpus_statistics(list(predictions), _reference_streams(references))]
+    return [
+        list(map(int, s))
+        for s in metric._extract_corpus_statistics(list(predictions), _reference_streams(references))
+    ]
 
 
 def bleu_from_statistics(stats_sum: Sequence[float]) -> float:
@@ -202,7 +217,9 @@ def bleu_from_statistics(stats_sum: Sequence[float]) -> float:
 # --- Retrieval ----------------------------------------------------------------------------------------------
 
 
-def retrieval_example(ranked: Sequence[str], relevant: Iterable[str], k: int = RETRIEVAL_CUTOFF) -> dict[str, float]:
+def retrieval_example(
+    ranked: Sequence[str], relevant: Iterable[str], k: int = RETRIEVAL_CUTOFF
+) -> dict[str, float]:
     """MRR@10, Recall@1/5/10, nDCG@10 (binary relevance, 0-1) of one ranked list."""
     rel = set(relevant)
     if not rel:
@@ -285,8 +302,10 @@ def read_jsonl(path: str | Path, required: dict[str, type | tuple[type, ...]]) -
                 if key not in row:
                     raise ScoreError(f"{file}: line {line_no}: missing field {key!r}")
                 if not isinstance(row[key], kind):
-                    raise ScoreError(f"{file}: line {line_no}: field {key!r} has the wrong type "
-                                     f"({type(row[key]).__name__})")
+                    raise ScoreError(
+                        f"{file}: line {line_no}: field {key!r} has the wrong type "
+                        f"({type(row[key]).__name__})"
+                    )
             qid = str(row["id"])
             if qid in rows:
                 raise ScoreError(f"{file}: line {line_no}: duplicate id {qid!r}")
@@ -325,8 +344,12 @@ def score_retrieval_files(predictions_path: str | Path, references_path: str | P
     """Retrieval metrics of ``{"id", "ranked"}`` rows against ``{"id", "relevant"}`` rows."""
     preds = read_jsonl(predictions_path, {"ranked": list})
     refs = read_jsonl(references_path, {"relevant": list})
-    ranked = {qid: _string_list(Path(predictions_path), qid, r["ranked"], "ranked") for qid, r in preds.items()}
-    relevant = {qid: _string_list(Path(references_path), qid, r["relevant"], "relevant") for qid, r in refs.items()}
+    ranked = {
+        qid: _string_list(Path(predictions_path), qid, r["ranked"], "ranked") for qid, r in preds.items()
+    }
+    relevant = {
+        qid: _string_list(Path(references_path), qid, r["relevant"], "relevant") for qid, r in refs.items()
+    }
     empty = [qid for qid, rel in relevant.items() if not rel]
     if empty:
         raise ScoreError(f"{references_path}: id {empty[0]!r} has no relevant ids")

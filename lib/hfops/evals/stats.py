@@ -8,13 +8,13 @@ the delta candidate - production. Corpus BLEU is bootstrapped exactly from per-s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from hfops.evals import scoring
+from hfops.evals import scoring, tasks
 
 BOOTSTRAP_SEED = 20_261_126
 CONFIDENCE = 0.95
@@ -22,35 +22,47 @@ RULE_NAME = "paired-bootstrap-delta-v1"
 
 
 def primary_metric(task: str, dataset: str) -> str:
-    """The metric a recommendation is decided on."""
-    if task == "retrieval":
-        return "ndcg@10"
-    return "f1" if dataset == "squad_v2" else "rougeL"
+    """The metric a recommendation is decided on (from the task table)."""
+    return tasks.primary_metric(task, dataset)
 
 
 def metric_names(task: str, dataset: str) -> tuple[str, ...]:
-    """The metrics reported for a task and dataset, primary first."""
-    if task == "retrieval":
-        return ("ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10")
-    if dataset == "squad_v2":
-        return ("f1", "exact", "HasAns_f1", "HasAns_exact", "NoAns_f1", "NoAns_exact")
-    return ("rougeL", "bleu")
+    """The metrics reported for a task and dataset, primary first (from the task table)."""
+    return tasks.metric_names(task, dataset)
 
 
-def example_scores(task: str, dataset: str, expected: dict[str, Any], output: Any, error: str | None) -> dict[str, float]:
-    """Per-example scores (retrieval 0-1; qa 0-100). A failed example scores 0 on every metric."""
-    if task == "retrieval":
-        if error is not None or output is None:
-            return dict.fromkeys(scoring.RETRIEVAL_KEYS, 0.0)
-        return scoring.retrieval_example([str(d) for d in output], expected["relevant"])
-    if dataset == "squad_v2":
-        if error is not None or output is None:
-            return {"exact": 0.0, "f1": 0.0}
-        exact, f1 = scoring.squad_example(str(output), expected["answers"])
-        return {"exact": 100.0 * exact, "f1": 100.0 * f1}
-    if error is not None or output is None:
+def _retrieval_scores(expected: dict[str, Any], output: Any) -> dict[str, float]:
+    if output is None:
+        return dict.fromkeys(scoring.RETRIEVAL_KEYS, 0.0)
+    return scoring.retrieval_example([str(d) for d in output], expected["relevant"])
+
+
+def _squad_scores(expected: dict[str, Any], output: Any) -> dict[str, float]:
+    if output is None:
+        return {"exact": 0.0, "f1": 0.0}
+    exact, f1 = scoring.squad_example(str(output), expected["answers"])
+    return {"exact": 100.0 * exact, "f1": 100.0 * f1}
+
+
+def _rouge_scores(expected: dict[str, Any], output: Any) -> dict[str, float]:
+    if output is None:
         return {"rougeL": 0.0}
     return {"rougeL": 100.0 * scoring.rouge_l_example(str(output), expected["answers"])}
+
+
+EXAMPLE_SCORERS: dict[str, Callable[[dict[str, Any], Any], dict[str, float]]] = {
+    "retrieval": _retrieval_scores,
+    "squad_v2": _squad_scores,
+    "rouge_l": _rouge_scores,
+}
+
+
+def example_scores(
+    task: str, dataset: str, expected: dict[str, Any], output: Any, error: str | None
+) -> dict[str, float]:
+    """Per-example scores (retrieval 0-1; qa 0-100). A failed example scores 0 on every metric."""
+    scorer = tasks.eval_spec(task, dataset).spec.scorer
+    return EXAMPLE_SCORERS[scorer](expected, None if error is not None else output)
 
 
 @dataclass
@@ -106,8 +118,9 @@ def _interval(values: np.ndarray) -> tuple[float, float]:
 class _Metric:
     """How to compute one metric for one system, point value and per bootstrap resample."""
 
-    def __init__(self, values: np.ndarray, mask: np.ndarray | None = None,
-                 bleu_stats: np.ndarray | None = None) -> None:
+    def __init__(
+        self, values: np.ndarray, mask: np.ndarray | None = None, bleu_stats: np.ndarray | None = None
+    ) -> None:
         self.values, self.mask, self.bleu_stats = values, mask, bleu_stats
 
     def point(self) -> float:
@@ -125,26 +138,52 @@ class _Metric:
             return (counts @ (self.values * mask)) / (counts @ mask)
 
 
-def _system_metrics(task: str, dataset: str, results: SystemResults, expected: Sequence[dict[str, Any]]) -> dict[str, _Metric]:
+def _columns(results: SystemResults) -> Callable[[str], np.ndarray]:
     def column(key: str) -> np.ndarray:
         return np.array([s.get(key, 0.0) for s in results.scores], dtype=np.float64)
 
-    if task == "retrieval":
-        return {key: _Metric(column(key)) for key in metric_names(task, dataset)}
-    if dataset == "squad_v2":
-        has_ans = np.array([1.0 if e["answers"] else 0.0 for e in expected])
-        out = {"f1": _Metric(column("f1")), "exact": _Metric(column("exact"))}
-        if has_ans.any():
-            out["HasAns_f1"] = _Metric(column("f1"), has_ans)
-            out["HasAns_exact"] = _Metric(column("exact"), has_ans)
-        if (1 - has_ans).any():
-            out["NoAns_f1"] = _Metric(column("f1"), 1 - has_ans)
-            out["NoAns_exact"] = _Metric(column("exact"), 1 - has_ans)
-        return out
-    hypotheses = ["" if err is not None or out is None else str(out)
-                  for out, err in zip(results.outputs, results.errors, strict=True)]
+    return column
+
+
+def _retrieval_metrics(results: SystemResults, expected: Sequence[dict[str, Any]]) -> dict[str, _Metric]:
+    column = _columns(results)
+    return {key: _Metric(column(key)) for key in tasks.RETRIEVAL_METRICS}
+
+
+def _squad_metrics(results: SystemResults, expected: Sequence[dict[str, Any]]) -> dict[str, _Metric]:
+    column = _columns(results)
+    has_ans = np.array([1.0 if e["answers"] else 0.0 for e in expected])
+    out = {"f1": _Metric(column("f1")), "exact": _Metric(column("exact"))}
+    if has_ans.any():
+        out["HasAns_f1"] = _Metric(column("f1"), has_ans)
+        out["HasAns_exact"] = _Metric(column("exact"), has_ans)
+    if (1 - has_ans).any():
+        out["NoAns_f1"] = _Metric(column("f1"), 1 - has_ans)
+        out["NoAns_exact"] = _Metric(column("exact"), 1 - has_ans)
+    return out
+
+
+def _rouge_metrics(results: SystemResults, expected: Sequence[dict[str, Any]]) -> dict[str, _Metric]:
+    column = _columns(results)
+    hypotheses = [
+        "" if err is not None or out is None else str(out)
+        for out, err in zip(results.outputs, results.errors, strict=True)
+    ]
     stats = np.array(scoring.bleu_statistics(hypotheses, [e["answers"] for e in expected]), dtype=np.float64)
     return {"rougeL": _Metric(column("rougeL")), "bleu": _Metric(column("rougeL"), bleu_stats=stats)}
+
+
+RUN_SCORERS: dict[str, Callable[[SystemResults, Sequence[dict[str, Any]]], dict[str, _Metric]]] = {
+    "retrieval": _retrieval_metrics,
+    "squad_v2": _squad_metrics,
+    "rouge_l": _rouge_metrics,
+}
+
+
+def _system_metrics(
+    task: str, dataset: str, results: SystemResults, expected: Sequence[dict[str, Any]]
+) -> dict[str, _Metric]:
+    return RUN_SCORERS[tasks.eval_spec(task, dataset).spec.scorer](results, expected)
 
 
 def rule_description(task: str, dataset: str, min_examples: int, max_error_rate: float) -> dict[str, Any]:
@@ -165,8 +204,9 @@ def rule_description(task: str, dataset: str, min_examples: int, max_error_rate:
     }
 
 
-def recommend(metrics: RunMetrics, n: int, candidate_errors: int, min_examples: int,
-              max_error_rate: float) -> tuple[str, str]:
+def recommend(
+    metrics: RunMetrics, n: int, candidate_errors: int, min_examples: int, max_error_rate: float
+) -> tuple[str, str]:
     """``(recommendation, reason)`` by the rule of :func:`rule_description`."""
     error_rate = candidate_errors / n if n else 1.0
     delta = metrics.get("delta", metrics.primary)
@@ -180,20 +220,33 @@ def recommend(metrics: RunMetrics, n: int, candidate_errors: int, min_examples: 
     if delta.ci_high < 0:
         return "reject", f"{span}: candidate is worse"
     if delta.ci_low > 0:
-        worse = [r.metric for r in metrics.rows if r.system == "delta" and r.metric != metrics.primary and r.ci_high < 0]
+        worse = [
+            r.metric
+            for r in metrics.rows
+            if r.system == "delta" and r.metric != metrics.primary and r.ci_high < 0
+        ]
         if worse:
             return "keep shadowing", f"{span} is better, but worse on {', '.join(worse)}"
         return "promote", f"{span}: candidate is better"
     return "keep shadowing", f"{span}: no significant difference"
 
 
-def compute_run_metrics(task: str, dataset: str, expected: Sequence[dict[str, Any]], candidate: SystemResults,
-                        production: SystemResults, samples: int, min_examples: int,
-                        max_error_rate: float) -> RunMetrics:
+def compute_run_metrics(
+    task: str,
+    dataset: str,
+    expected: Sequence[dict[str, Any]],
+    candidate: SystemResults,
+    production: SystemResults,
+    samples: int,
+    min_examples: int,
+    max_error_rate: float,
+) -> RunMetrics:
     """Metrics of both systems and of their delta, with paired bootstrap CIs, and the recommendation."""
     n = len(expected)
-    result = RunMetrics(primary=primary_metric(task, dataset),
-                        rule=rule_description(task, dataset, min_examples, max_error_rate))
+    result = RunMetrics(
+        primary=primary_metric(task, dataset),
+        rule=rule_description(task, dataset, min_examples, max_error_rate),
+    )
     if n == 0:
         result.recommendation, result.reason = "keep shadowing", "no examples"
         return result
@@ -208,7 +261,9 @@ def compute_run_metrics(task: str, dataset: str, expected: Sequence[dict[str, An
         c_boot, p_boot = cand[metric].resampled(counts), prod[metric].resampled(counts)
         result.rows.append(MetricRow("candidate", metric, c_point, *_interval(c_boot), n_metric))
         result.rows.append(MetricRow("production", metric, p_point, *_interval(p_boot), n_metric))
-        result.rows.append(MetricRow("delta", metric, c_point - p_point, *_interval(c_boot - p_boot), n_metric))
+        result.rows.append(
+            MetricRow("delta", metric, c_point - p_point, *_interval(c_boot - p_boot), n_metric)
+        )
     errors = sum(1 for e in candidate.errors if e is not None)
     result.recommendation, result.reason = recommend(result, n, errors, min_examples, max_error_rate)
     return result

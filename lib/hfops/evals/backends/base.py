@@ -1,0 +1,77 @@
+"""The interface every evaluated system implements, and the shared pieces of the backends.
+
+A :class:`System` answers a batch of :class:`~hfops.evals.data.Example` s for its task and returns one
+:class:`Outcome` per example (output, latency, cached?, error). Models are loaded once per process and
+key (:func:`shared_model`), lazily, on the first cache miss, never at import.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hfops.evals.cache import CacheKey, InferenceCache
+from hfops.evals.data import EvalSet, Example
+
+TOP_K = 10
+ENCODE_BATCH = 32  # sentence-transformers' default batch size
+API_BATCH = 32  # texts per feature-extraction request
+MAX_CONTEXT_CHARS = 6000  # context passed to generative models
+
+_models: dict[str, Any] = {}
+_models_lock = threading.Lock()
+
+
+@dataclass
+class Outcome:
+    """What a system produced for one example."""
+
+    output: Any = None  # retrieval: ranked ids (top 10); qa: answer text
+    latency_ms: float = 0.0
+    cached: bool = False
+    error: str | None = None
+
+
+class System(ABC):
+    """Something evaluated on a task: a model through a backend, or a baseline."""
+
+    task: str
+    model_id: str
+    backend: str
+    revision: str
+
+    def __init__(self) -> None:
+        self.calls = 0  # model/API calls actually made (cache misses that reached the model)
+
+    @property
+    def cache_key(self) -> CacheKey:
+        return CacheKey(self.backend, self.model_id, self.revision)
+
+    def prepare(self, evalset: EvalSet, cache: InferenceCache) -> None:  # noqa: B027 - optional hook
+        """Work shared by all examples (index or embed the corpus); cached where possible."""
+
+    @abstractmethod
+    def run(self, examples: Sequence[Example], evalset: EvalSet, cache: InferenceCache) -> list[Outcome]:
+        """One outcome per example, in order; a failure of one example is its ``error``, not an exception."""
+
+    def describe(self) -> dict[str, str]:
+        return {"model_id": self.model_id, "backend": self.backend, "revision": self.revision}
+
+
+def quiet_transformers() -> None:
+    """No weight-loading progress bars or advisory warnings in job logs."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def shared_model(key: str, loader: Callable[[], Any]) -> Any:
+    """One loaded model per process and key (loaded on first use)."""
+    with _models_lock:
+        if key not in _models:
+            _models[key] = loader()
+        return _models[key]
