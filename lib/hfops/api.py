@@ -14,6 +14,7 @@ import contextlib
 import importlib
 import importlib.util
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
 
@@ -28,9 +29,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hfops import __version__, config
 from hfops.config import Settings
 from hfops.errors import HfopsError
-from hfops.refine import MAX_QUERY_CHARS, MAX_SUGGESTIONS, refine, validate_query, warm_up
+from hfops.refine import MAX_QUERY_CHARS, MAX_SUGGESTIONS, validate_query, warm_up
 from hfops.refine.limits import active_cooldown
 from hfops.refine.local import get_local_refiner
+from hfops.refine.router import refine_in_time
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +119,22 @@ def _details(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))} for e in errors]
 
 
+ARRIVED = "hfops_arrived"
+
+
+class ArrivalStamp:
+    """ASGI middleware: stamps each HTTP request with its arrival (``time.monotonic()``) so that the
+    refine budget counts from there, not from when a worker thread picked the call up."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope.setdefault("state", {})[ARRIVED] = time.monotonic()
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, *, warm: bool = True,
                extensions: Sequence[str] = EXTENSION_MODULES) -> FastAPI:
     """The API app; ``warm`` loads the local model at start-up so requests stay within budget."""
@@ -136,6 +154,7 @@ def create_app(settings: Settings | None = None, *, warm: bool = True,
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.add_middleware(ArrivalStamp)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -162,8 +181,10 @@ def create_app(settings: Settings | None = None, *, warm: bool = True,
         responses={422: {"model": ErrorResponse, "description": "bad input: empty, too long, not JSON, wrong types"}},
         summary="Refine a query",
     )
-    def post_refine(body: RefineRequest) -> RefineResponse:
-        result = refine(body.query, settings, fallback_allowed=body.fallback, caller="api")
+    async def post_refine(body: RefineRequest, request: Request) -> RefineResponse:
+        arrived = request.scope.get("state", {}).get(ARRIVED, time.monotonic())
+        result = await refine_in_time(body.query, settings, fallback_allowed=body.fallback, caller="api",
+                                      started=arrived)
         return RefineResponse(**result.to_dict())
 
     @app.get("/healthz", response_model=Health, summary="Liveness and fallback readiness")

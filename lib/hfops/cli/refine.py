@@ -67,11 +67,16 @@ def cmd_refine(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Serve the refine API until interrupted."""
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
+    """Run the refine API with uvicorn until interrupted (``hfops serve``; the load benchmark starts it too)."""
     import uvicorn
 
     from hfops.api import create_app
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the refine API until interrupted."""
+    serve(settings, args.host, args.port)
     return 0

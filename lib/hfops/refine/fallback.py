@@ -27,9 +27,10 @@ log = logging.getLogger(__name__)
 # Outcomes of one attempt (the call log's ``outcome`` column; ``skipped`` = no request sent).
 OUTCOMES = ("ok", "timeout", "rate_limited", "credits_exhausted", "http_error", "invalid_output")
 MAX_INTENT_CHARS = 40
-# Hanging servers hold a worker until the client timeout (= the fallback deadline): a few workers
-# are plenty; an attempt that could not even start before its deadline is dropped, never sent.
-EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="hfops-refine-hf")
+# A hanging server holds a worker until the client timeout (about the fallback deadline): at 40 calls/s
+# that is ~20 workers busy, so 32 keep attempts from queueing behind each other. An attempt that could
+# not even start before its deadline is dropped, never sent.
+EXECUTOR = ThreadPoolExecutor(max_workers=32, thread_name_prefix="hfops-refine-hf")
 
 SYSTEM_PROMPT = (
     "You refine queries typed into a search / question-answering assistant. "

@@ -13,19 +13,26 @@ Order of decisions for one call:
    late attempt returns the local result with ``timeout``, ``rate_limited``, ``credits_exhausted``,
    ``http_error`` or ``invalid_output``.
 
-Every call is logged (query hash only) in ``refine_calls``.
+The local embedding is due by the same instant: when it cannot be ready by then (a busy machine, the
+model still loading after start-up) the answer is the rules-only one. :func:`refine_in_time` (the HTTP
+API) adds a guard measured from the request's arrival: a call whose worker thread cannot finish in time
+is answered from the rules-only path on the event loop. Every call is logged (query hash only) in
+``refine_calls``, once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import logging
 import threading
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 
 from hfops import config
 from hfops.config import Settings
+from hfops.net import one_line
 from hfops.refine import calllog, fallback
 from hfops.refine.limits import active_cooldown, get_limiter
 from hfops.refine.local import LocalRefinement, get_local_refiner
@@ -38,7 +45,33 @@ log = logging.getLogger(__name__)
 RESERVE_MS = 20.0
 # Below this, an HF attempt cannot realistically answer: skip it rather than spend a permit.
 MIN_FALLBACK_MS = 50.0
+# refine_in_time answers from the rules-only path this long before the budget ends, measured from arrival.
+GUARD_RESERVE_MS = 100.0
+# Worker threads for refine_in_time: more than the calls in flight, so no call waits for a thread.
+CALL_EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="hfops-refine-call")
 _client_warmed = False
+
+
+class CallTicket:
+    """Who answers one call: the router's worker thread or the in-time guard, whichever claims it first.
+
+    Only the owner returns its result and writes the call-log row, so a call is logged exactly once.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: str | None = None
+
+    def claim(self, owner: str) -> bool:
+        """True if ``owner`` answers the call (the first claim wins; claiming again is idempotent)."""
+        with self._lock:
+            if self._owner is None:
+                self._owner = owner
+            return self._owner == owner
+
+    @property
+    def owner(self) -> str | None:
+        return self._owner
 
 
 @dataclass
@@ -53,9 +86,16 @@ class RefineOutcome:
 
 
 def warm_up(settings: Settings | None = None) -> None:
-    """Load the local model and index and prepare the inference client (call at process start)."""
+    """Load the local model and index, open the store and the limiter, and prepare the inference client
+    (call at process start: after it, the first call costs what every call costs)."""
     settings = settings or config.load_settings()
     get_local_refiner().load(settings.refine.torch_threads)
+    try:  # this thread's store connection (migrations) and the limiter's file, off the first call's budget
+        active_cooldown(settings.store.path)
+        if config.api_key() and settings.refine.enabled:
+            get_limiter(settings)
+    except Exception as exc:  # reported again, with context, by the first call that needs them
+        log.warning("refine warm-up: %s", one_line(exc))
     global _client_warmed
     if config.api_key() and settings.refine.enabled and not _client_warmed:
         fallback.prepare_client()
@@ -71,27 +111,33 @@ def refine(query: str, settings: Settings | None = None, *, fallback_allowed: bo
 
 
 def refine_detailed(query: str, settings: Settings | None = None, *, fallback_allowed: bool = True,
-                    force_fallback: bool = False, caller: str = "library") -> RefineOutcome:
+                    force_fallback: bool = False, caller: str = "library", started: float | None = None,
+                    ticket: CallTicket | None = None) -> RefineOutcome:
     """:func:`refine` with the local result and the HF attempt alongside.
 
     ``force_fallback`` ignores ``local_threshold`` (the Refine Lab's side-by-side view); every other
-    guard (key, cooldown, limits, budget) still applies.
+    guard (key, cooldown, limits, budget) still applies. ``started`` is when the call arrived (a
+    ``time.monotonic()`` instant; default now): every deadline counts from it. With a ``ticket``, the
+    call is logged only if this thread wins it (see :func:`refine_in_time`).
     """
-    started = time.monotonic()
+    started = time.monotonic() if started is None else started
     validate_query(query)
     settings = settings or config.load_settings()
     cfg = settings.refine
     budget_ms = int(cfg.budget_ms)
+    # Everything this call waits for is due by this instant: the local embedding and the fallback's answer
+    # (fallback_deadline_ms after the start, never later than the budget, less a reserve for what follows).
+    hard_deadline = started + (min(cfg.fallback_deadline_ms, budget_ms) - RESERVE_MS) / 1000
 
-    local_run: LocalRefinement = get_local_refiner().load(cfg.torch_threads).refine(query, budget_ms)
+    refiner = get_local_refiner()
+    if not refiner.loaded:  # still warming up: answer from the rules now, never wait for the model
+        refiner.load_in_background(cfg.torch_threads)
+    local_run: LocalRefinement = refiner.refine(query, budget_ms, deadline=hard_deadline)
     local = local_run.result
     attempt: fallback.HFAttempt | None = None
     bypass = _bypass_before_request(settings, local, fallback_allowed, force_fallback)
 
     if bypass is None and (force_fallback or local.confidence < cfg.local_threshold):
-        # The fallback's answer is due fallback_deadline_ms after the call started (never later than the
-        # budget), less a small reserve for what follows: so the whole call ends by then, whatever the server does.
-        hard_deadline = started + (min(cfg.fallback_deadline_ms, budget_ms) - RESERVE_MS) / 1000
 
         def wait_ms() -> float:
             return (hard_deadline - time.monotonic()) * 1000
@@ -119,8 +165,76 @@ def refine_detailed(query: str, settings: Settings | None = None, *, fallback_al
         within_budget=latency_ms <= budget_ms,
         bypass_reason=bypass if chosen.source == "local" else None,
     )
-    _log(settings, result, local_run, attempt, caller)
+    if ticket is None or ticket.claim("router"):
+        _log(settings, result, local_run, attempt, caller)
     return RefineOutcome(result, local, attempt, round(local_run.elapsed_ms, 2), local_run.top_similarity)
+
+
+def rules_only_answer(query: str, settings: Settings, *, started: float, fallback_allowed: bool = True,
+                      caller: str = "api") -> RefineResult:
+    """The cheap path (microseconds, no model, no store, no network): clean-up and intent, no suggestions.
+
+    What :func:`refine_in_time` answers when the full call cannot finish in time; safe on an event loop.
+    """
+    refiner = get_local_refiner()
+    local_run = refiner.refine(query, int(settings.refine.budget_ms), deadline=0.0)
+    if not settings.refine.enabled or not fallback_allowed:
+        bypass: str | None = "disabled"
+    elif local_run.result.confidence >= settings.refine.local_threshold:
+        bypass = None
+    elif not config.api_key():
+        bypass = "no_key"
+    else:
+        bypass = "timeout"
+    latency_ms = round(_elapsed_ms(started), 2)
+    result = replace(local_run.result, latency_ms=latency_ms, within_budget=latency_ms <= settings.refine.budget_ms,
+                     bypass_reason=bypass)
+    _log(settings, result, local_run, None, caller)
+    return result
+
+
+async def refine_in_time(query: str, settings: Settings, *, fallback_allowed: bool = True, caller: str = "api",
+                         started: float | None = None) -> RefineResult:
+    """:func:`refine` for an event loop, with the budget as a promise counted from ``started`` (arrival).
+
+    The call runs on :data:`CALL_EXECUTOR`; if it has not finished ``GUARD_RESERVE_MS`` before the budget
+    ends (no thread free, a starved CPU, a slow store...), the caller gets :func:`rules_only_answer` at
+    once and the worker's late result is discarded (and not logged).
+    """
+    started = time.monotonic() if started is None else started
+    validate_query(query)
+    ticket = CallTicket()
+    loop = asyncio.get_running_loop()
+    work = loop.run_in_executor(CALL_EXECUTOR, partial(
+        _refine_unless_answered, query, settings, fallback_allowed, caller, started, ticket))
+    remaining = started + (settings.refine.budget_ms - GUARD_RESERVE_MS) / 1000 - time.monotonic()
+    try:
+        return await asyncio.wait_for(asyncio.shield(work), timeout=max(0.0, remaining))
+    except TimeoutError:
+        if ticket.claim("guard"):
+            work.add_done_callback(_discard_late)
+            return rules_only_answer(query, settings, started=started, fallback_allowed=fallback_allowed,
+                                     caller=caller)
+        return await work  # the worker claimed the call a moment ago: its answer is ready
+
+
+def _refine_unless_answered(query: str, settings: Settings, fallback_allowed: bool, caller: str, started: float,
+                            ticket: CallTicket) -> RefineResult:
+    if ticket.owner == "guard":  # answered already (no thread was free in time): do not spend the work
+        raise _Answered
+    return refine_detailed(query, settings, fallback_allowed=fallback_allowed, caller=caller, started=started,
+                           ticket=ticket).result
+
+
+class _Answered(Exception):
+    """The call was answered by the guard before its worker started."""
+
+
+def _discard_late(future: asyncio.Future[RefineResult]) -> None:
+    if not future.cancelled() and isinstance(future.exception(), Exception) and not isinstance(
+        future.exception(), _Answered
+    ):
+        log.error("refine call failed after its answer was sent: %s", one_line(future.exception()))
 
 
 def _bypass_before_request(settings: Settings, local: RefineResult, fallback_allowed: bool, force: bool) -> str | None:
