@@ -1,9 +1,15 @@
-"""Candidate registry: the status lifecycle, its audit trail, and paginated candidate queries."""
+"""Candidate registry: the status lifecycle, its audit trail, and paginated candidate queries.
+
+Queries return typed records (:class:`Candidate`, :class:`ModelRecord`, :class:`CandidateRecord`,
+:class:`Transition`, :class:`StatusChange`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import sqlite_utils
 
@@ -45,6 +51,167 @@ CANDIDATE_COLUMNS = (
     "m.quantization, c.score, c.status, c.flag, m.use_restricted, m.last_modified"
 )
 
+
+
+class RowAccess:
+    """TRANSITION: mapping-style access (``r["x"]``, ``r.get("x")``) for callers written against the former
+    dict rows (views, evals, tests). Use attributes in new code; :meth:`to_dict` gives plain data."""
+
+    ALIASES: ClassVar[dict[str, str]] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        name = self.ALIASES.get(key, key)
+        if name.startswith("_") or not hasattr(self, name):
+            extra = getattr(self, "extra", None)
+            if isinstance(extra, dict) and key in extra:
+                return extra[key]
+            raise KeyError(key)
+        return getattr(self, name)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def to_dict(self) -> dict[str, Any]:
+        assert dataclasses.is_dataclass(self)
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def _known(cls, row: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        assert dataclasses.is_dataclass(cls)
+        names = {f.name for f in dataclasses.fields(cls)}
+        return {k: v for k, v in row.items() if k in names}, {k: v for k, v in row.items() if k not in names}
+
+
+@dataclass
+class Candidate(RowAccess):
+    """One row of :func:`list_candidates`: the model's facets joined with its candidate state."""
+
+    model_id: str
+    pipeline_tag: str | None
+    license: str | None
+    library: str | None
+    downloads: int
+    likes: int
+    safetensors: bool
+    quantization: str  # comma-separated facet, '' = none detected
+    score: float
+    status: str
+    flag: str | None
+    use_restricted: bool
+    last_modified: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        known, _ = cls._known(row)
+        known["safetensors"] = bool(known["safetensors"])
+        known["use_restricted"] = bool(known["use_restricted"])
+        return cls(**known)
+
+    @property
+    def quantization_methods(self) -> list[str]:
+        return [q for q in self.quantization.split(",") if q]
+
+
+@dataclass
+class Transition(RowAccess):
+    """One entry of a model's audit trail."""
+
+    id: int
+    model_id: str
+    from_status: str | None
+    to_status: str
+    at: str
+    actor: str
+    reason: str
+    evidence: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        return cls(**cls._known(row)[0])
+
+
+@dataclass
+class CandidateRecord(RowAccess):
+    """A model's row in ``candidates`` (status, score and its breakdown, flag)."""
+
+    model_id: str
+    status: str
+    score: float
+    score_breakdown: dict[str, Any]
+    flag: str | None
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        known, _ = cls._known(row)
+        known["score_breakdown"] = loads(known.get("score_breakdown"), {})
+        return cls(**known)
+
+
+@dataclass
+class ModelRecord(RowAccess):
+    """Everything stored about one model (:func:`get_model`), with its candidate row and audit trail.
+
+    ``extra`` holds columns other migrations add to ``models`` (reachable as ``record["column"]`` too).
+    """
+
+    model_id: str
+    author: str | None
+    sha: str | None
+    pipeline_tag: str | None
+    library_name: str | None
+    license: str | None
+    use_restricted: bool
+    tags: list[str]
+    siblings: list[str]
+    downloads: int
+    downloads_all_time: int | None
+    likes: int
+    trending_score: float | None
+    created_at: str | None
+    last_modified: str | None
+    gated: str | None
+    safetensors: bool
+    quantization: str
+    matches_rule: bool
+    rule_failures: list[str]
+    raw: dict[str, Any]
+    record_hash: str
+    rule_hash: str | None
+    source: str
+    first_seen: str
+    last_seen: str
+    last_sync_id: int | None
+    candidate: CandidateRecord | None = None
+    history: list[Transition] = field(default_factory=list)
+    task: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        known, extra = cls._known(row)
+        for key in ("tags", "siblings", "rule_failures"):
+            known[key] = loads(known.get(key), [])
+        known["raw"] = loads(known.get("raw"), {})
+        for key in ("safetensors", "use_restricted", "matches_rule"):
+            known[key] = bool(known.get(key))
+        return cls(**known, extra=extra)
+
+
+@dataclass
+class StatusChange(RowAccess):
+    """What :func:`set_status` did: ``from_status`` -> ``to_status``, and the production models it demoted."""
+
+    ALIASES: ClassVar[dict[str, str]] = {"from": "from_status", "to": "to_status"}
+
+    model_id: str
+    from_status: str
+    to_status: str
+    demoted: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -102,7 +269,7 @@ def list_candidates(
     descending: bool = True,
     page: int = 1,
     page_size: int = 50,
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[Candidate], int]:
     """One page of candidates matching ``flt`` and the total count; sorting and paging happen in SQL."""
     if sort not in SORTABLE:
         raise RegistryError(f"cannot sort by {sort!r}; choose one of {', '.join(SORTABLE)}")
@@ -117,10 +284,7 @@ def list_candidates(
         f"SELECT {CANDIDATE_COLUMNS} {base} ORDER BY {order} LIMIT ? OFFSET ?",
         [*params, page_size, (page - 1) * page_size],
     )
-    for row in found:
-        row["safetensors"] = bool(row["safetensors"])
-        row["use_restricted"] = bool(row["use_restricted"])
-    return found, total
+    return [Candidate.from_row(row) for row in found], total
 
 
 def facet_values(db: sqlite_utils.Database) -> dict[str, list[str]]:
@@ -147,28 +311,23 @@ def facet_values(db: sqlite_utils.Database) -> dict[str, list[str]]:
     }
 
 
-def get_model(db: sqlite_utils.Database, model_id: str) -> dict[str, Any] | None:
+def get_model(db: sqlite_utils.Database, model_id: str) -> ModelRecord | None:
     """Everything stored about one model, its candidate row and status history, or None."""
-    model = one(db, "SELECT * FROM models WHERE model_id = ?", [model_id])
-    if model is None:
+    row = one(db, "SELECT * FROM models WHERE model_id = ?", [model_id])
+    if row is None:
         return None
-    for key in ("tags", "siblings", "rule_failures"):
-        model[key] = loads(model[key], [])
-    model["raw"] = loads(model["raw"], {})
-    model["safetensors"] = bool(model["safetensors"])
-    model["use_restricted"] = bool(model["use_restricted"])
+    model = ModelRecord.from_row(row)
     candidate = one(db, "SELECT * FROM candidates WHERE model_id = ?", [model_id])
-    if candidate:
-        candidate["score_breakdown"] = loads(candidate["score_breakdown"], {})
-    model["candidate"] = candidate
-    model["history"] = status_history(db, model_id)
-    model["task"] = TASK_OF_PIPELINE.get(model.get("pipeline_tag") or "")
+    model.candidate = CandidateRecord.from_row(candidate) if candidate else None
+    model.history = status_history(db, model_id)
+    model.task = TASK_OF_PIPELINE.get(model.pipeline_tag or "")
     return model
 
 
-def status_history(db: sqlite_utils.Database, model_id: str) -> list[dict[str, Any]]:
+def status_history(db: sqlite_utils.Database, model_id: str) -> list[Transition]:
     """The audit trail of one model, oldest first."""
-    return rows(db, "SELECT * FROM status_transitions WHERE model_id = ? ORDER BY id", [model_id])
+    found = rows(db, "SELECT * FROM status_transitions WHERE model_id = ? ORDER BY id", [model_id])
+    return [Transition.from_row(r) for r in found]
 
 
 def _record_transition(
@@ -194,11 +353,10 @@ def set_status(
     reason: str,
     actor: str = "operator",
     evidence: str | None = None,
-) -> dict[str, Any]:
+) -> StatusChange:
     """Move a candidate to ``to_status`` with a reason, recorded in the audit trail.
 
     Promoting a model demotes the task's current production model to ``shadow`` (also audited).
-    Returns ``{"model_id", "from", "to", "demoted"}``.
     """
     if to_status not in STATUSES:
         raise RegistryError(f"unknown status {to_status!r}; choose one of {', '.join(STATUSES)}")
@@ -241,7 +399,7 @@ def set_status(
                     demoted.append(holder)
         db.execute("UPDATE candidates SET status = ?, updated_at = ? WHERE model_id = ?", [to_status, utcnow(), model_id])
         _record_transition(db, model_id, current, to_status, reason, actor, evidence)
-    return {"model_id": model_id, "from": current, "to": to_status, "demoted": demoted}
+    return StatusChange(model_id, current, to_status, demoted)
 
 
 def production_model(db: sqlite_utils.Database, task: str) -> str | None:

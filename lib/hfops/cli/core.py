@@ -67,8 +67,7 @@ def cmd_candidates(args: argparse.Namespace, settings: Settings) -> int:
     found, total = registry.list_candidates(db, flt, sort=args.sort, page=1, page_size=args.limit)
     keys = ("model_id", "pipeline_tag", "license", "library", "downloads", "likes", "safetensors", "quantization",
             "score", "status")
-    out = [{k: (r[k].split(",") if k == "quantization" and r[k] else ([] if k == "quantization" else r[k]))
-            for k in keys} for r in found]
+    out = [{k: (r.quantization_methods if k == "quantization" else getattr(r, k)) for k in keys} for r in found]
     if args.json:
         print_json(out)
         return 0
@@ -85,8 +84,8 @@ def cmd_status_set(args: argparse.Namespace, settings: Settings) -> int:
     db = get_db(settings.store.path)
     result = registry.set_status(db, args.model_id, args.status, args.reason, actor=args.actor,
                                  evidence=args.evidence)
-    print(f"{result['model_id']}: {result['from']} -> {result['to']}")
-    for demoted in result["demoted"]:
+    print(f"{result.model_id}: {result.from_status} -> {result.to_status}")
+    for demoted in result.demoted:
         print(f"{demoted}: promoted -> shadow (replaced in production)")
     return 0
 
@@ -114,11 +113,11 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
         raise HfopsError(f"no model {args.model_id!r} in the registry")
     history = registry.status_history(db, args.model_id)
     if args.json:
-        print_json(history)
+        print_json([h.to_dict() for h in history])
     else:
         for h in history:
-            print(f"{h['at']}  {h['from_status'] or '-'} -> {h['to_status']}  by {h['actor']}: {h['reason']}"
-                  + (f" [{h['evidence']}]" if h["evidence"] else ""))
+            print(f"{h.at}  {h.from_status or '-'} -> {h.to_status}  by {h.actor}: {h.reason}"
+                  + (f" [{h.evidence}]" if h.evidence else ""))
     return 0
 
 
