@@ -22,6 +22,8 @@ from typing import Any
 
 import sqlite_utils
 
+from hfops.errors import StoreError
+
 BUSY_TIMEOUT_MS = 30_000
 _local = threading.local()
 _migrated: set[str] = set()
@@ -55,24 +57,104 @@ def loads(value: str | None, default: Any = None) -> Any:
     return default if value in (None, "") else json.loads(value)
 
 
+def describe_db_error(path: str | Path, exc: BaseException) -> str:
+    """One line naming the store and the cause of a SQLite / OS failure, with what to do about it."""
+    text = str(exc).strip() or type(exc).__name__
+    low = text.lower()
+    if isinstance(exc, OSError):
+        return f"store {path}: {exc.strerror or text} ({exc.filename or path})"
+    if "not a database" in low or "malformed" in low or "corrupt" in low:
+        return (
+            f"store {path} is not a SQLite database or is damaged ({text}); move it aside and run "
+            f"`hfops init --db {path}` to start a new one"
+        )
+    if "readonly" in low or "read-only" in low:
+        return (
+            f"store {path} is read-only ({text}): hfops needs write access to the file and to its folder "
+            "(for the -wal and -shm files)"
+        )
+    if "unable to open" in low:
+        return f"store {path} cannot be opened ({text}): check that the file and its folder exist and are writable"
+    if "full" in low:
+        return f"store {path}: the disk is full ({text})"
+    if "locked" in low or "busy" in low:
+        return f"store {path} is busy ({text}): another process held the write lock over {BUSY_TIMEOUT_MS // 1000} s"
+    return f"store {path}: {text}"
+
+
+_ENVIRONMENTAL = (
+    "readonly",
+    "read-only",
+    "full",
+    "locked",
+    "busy",
+    "disk i/o",
+    "unable to open",
+    "not a database",
+    "malformed",
+)
+
+
+def is_environmental(exc: BaseException) -> bool:
+    """Whether a SQLite failure comes from the store's file or its disk (not from a statement)."""
+    return isinstance(exc, sqlite3.DatabaseError) and any(word in str(exc).lower() for word in _ENVIRONMENTAL)
+
+
+def check_location(path: str | Path, create: bool) -> None:
+    """The store's folder exists (``create``: make it); a :class:`StoreError` naming the path otherwise."""
+    folder = Path(path).parent
+    if folder.is_dir():
+        return
+    if folder.exists():
+        raise StoreError(f"store {path}: {folder} is not a folder")
+    if not create:
+        raise StoreError(
+            f"store {path}: folder {folder} does not exist (create it, or run `hfops init --db {path}`)"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"store {path}: cannot create folder {folder}: {exc.strerror or exc}") from None
+
+
 def _open(path: Path) -> sqlite_utils.Database:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA foreign_keys = ON")
+    check_location(path, create=True)
+    conn: sqlite3.Connection | None = None
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(
+            "SELECT COUNT(*) FROM sqlite_master"
+        ).fetchone()  # a damaged header fails here, not later
+    except (sqlite3.Error, OSError) as exc:
+        if conn is not None:
+            conn.close()
+        raise StoreError(describe_db_error(path, exc)) from None
     return sqlite_utils.Database(conn)
 
 
 def connect(path: str | Path, migrate: bool = True) -> sqlite_utils.Database:
-    """Open a new connection to the store at ``path`` (created if missing) and bring its schema up to date."""
+    """Open a new connection to the store at ``path`` (created if missing) and bring its schema up to date.
+
+    Every failure to open, read or migrate it is a :class:`StoreError` naming the path and the cause; a store
+    migrated by a newer hfops (migrations this version does not know) is refused.
+    """
     db = _open(Path(path))
     if migrate:
         key = str(Path(path).resolve())
         with _migrate_lock:
             if key not in _migrated:
-                apply_migrations(db)
+                try:
+                    apply_migrations(db)
+                except sqlite3.Error as exc:
+                    db.conn.close()
+                    raise StoreError(describe_db_error(path, exc)) from None
+                except StoreError:
+                    db.conn.close()
+                    raise
                 _migrated.add(key)
     return db
 
@@ -94,6 +176,13 @@ def close_thread_connections() -> None:
     _local.dbs = {}
 
 
+def _path_of(db: sqlite_utils.Database) -> str:
+    try:
+        return str(db.conn.execute("PRAGMA database_list").fetchone()[2])
+    except sqlite3.Error:
+        return "(unknown path)"
+
+
 @contextlib.contextmanager
 def write_tx(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """A writer transaction started with ``BEGIN IMMEDIATE``; nested calls become savepoints."""
@@ -101,20 +190,27 @@ def write_tx(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         with db.atomic():
             yield db
         return
-    db.conn.execute("BEGIN IMMEDIATE")
     try:
-        yield db
-    except BaseException:
-        if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
-        raise
-    else:
-        db.conn.execute("COMMIT")
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise
+        else:
+            db.conn.execute("COMMIT")
+    except (
+        sqlite3.OperationalError
+    ) as exc:  # read-only, full, locked past the timeout, I/O: the store's fault
+        raise StoreError(describe_db_error(_path_of(db), exc)) from None
 
 
 def _migration_files() -> list[tuple[str, str]]:
     folder = resources.files("hfops") / "migrations"
-    files = sorted((f.name, f.read_text(encoding="utf-8")) for f in folder.iterdir() if f.name.endswith(".sql"))
+    files = sorted(
+        (f.name, f.read_text(encoding="utf-8")) for f in folder.iterdir() if f.name.endswith(".sql")
+    )
     return [(name.removesuffix(".sql"), sql) for name, sql in files]
 
 
@@ -136,14 +232,24 @@ def apply_migrations(db: sqlite_utils.Database) -> list[str]:
         "CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
     applied_now: list[str] = []
+    files = _migration_files()
     with write_tx(db):
         done = {row[0] for row in db.execute("SELECT version FROM schema_migrations").fetchall()}
-        for version, sql in _migration_files():
+        unknown = sorted(done - {version for version, _ in files})
+        if unknown:
+            where = _path_of(db)
+            raise StoreError(
+                f"store {where} was migrated by a newer hfops (unknown migrations: {', '.join(unknown)}); "
+                "refusing to use it: upgrade hfops or use another --db"
+            )
+        for version, sql in files:
             if version in done:
                 continue
             for statement in _statements(sql):
                 db.execute(statement)
-            db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", [version, utcnow()])
+            db.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", [version, utcnow()]
+            )
             applied_now.append(version)
     return applied_now
 

@@ -8,15 +8,20 @@ Expected failures (:class:`hfops.errors.HfopsError`) print ``error: ...`` and ex
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import importlib.util
 import json
+import re
+import sqlite3
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from hfops.config import Settings, load_settings
 from hfops.errors import HfopsError
+from hfops.net import one_line
+from hfops.store import check_location, describe_db_error
 
 # Feature modules that add verbs; a module that does not exist yet is skipped.
 COMMAND_MODULES = (
@@ -25,18 +30,34 @@ COMMAND_MODULES = (
     "hfops.cli.refine",
     "hfops.cli.observability",
     "hfops.cli.publish",
+    "hfops.cli.models",
 )
+# Verbs that may create the store's folder; every other verb needs it to exist.
+CREATING_VERBS = frozenset({"init", "console"})
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with "did you mean" for a mistyped verb or choice."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if found:
+            choices = re.findall(r"'([^']*)'", found.group(2)) or [c.strip() for c in found.group(2).split(",")]
+            close = difflib.get_close_matches(found.group(1), choices, n=1, cutoff=0.6)
+            if close:
+                message += f"; did you mean '{close[0]}'?"
+        return super().error(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every available verb."""
-    parser = argparse.ArgumentParser(prog="hfops", description="Hugging Face free-tier operator console")
+    parser = Parser(prog="hfops", description="Hugging Face free-tier operator console")
     parser.add_argument("--config", metavar="PATH", help="TOML config file (default: ./hfops.toml if present)")
     db_help = "SQLite store (default: [store] path, var/hfops.db)"
     parser.add_argument("--db", metavar="PATH", help=db_help)
-    common = argparse.ArgumentParser(add_help=False)  # --db is accepted before or after the verb
+    common = Parser(add_help=False)  # --db is accepted before or after the verb
     common.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS, help=db_help)
-    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True, parser_class=Parser)
     for name in COMMAND_MODULES:
         if importlib.util.find_spec(name) is not None:
             importlib.import_module(name).register(sub, common)
@@ -60,9 +81,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = settings_for(args, **getattr(args, "setting_overrides", lambda a: {})(args))
+        check_location(settings.store.path, create=args.verb in CREATING_VERBS)
         return int(args.func(args, settings) or 0)
     except HfopsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc, 2000)}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:  # a store failure outside a write transaction
+        print(f"error: {one_line(describe_db_error(getattr(args, 'db', None) or '(store)', exc), 2000)}",
+              file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into e.g. head
         sys.stderr.close()

@@ -1,0 +1,1 @@
+"""Fault campaign: each case a regression test (see docs/reliability.md)."""
