@@ -17,7 +17,8 @@ from huey.consumer import Consumer
 
 from hfops import discovery, jobs, publish, queue
 from hfops.config import Settings, load_settings
-from hfops.evals import runs
+from hfops.evals import nightly, runs
+from hfops.models import jobs as model_jobs
 from hfops.net import install_log_scrubber
 from hfops.store import connect
 
@@ -35,8 +36,10 @@ def build_handlers() -> jobs.HandlerTable:
     table = jobs.HandlerTable()
     table.register("sync", discovery.sync_job)
     table.register("eval_run", runs.eval_run_job)
-    table.register("eval_nightly", runs.eval_nightly_job)
+    table.register("eval_nightly", nightly.nightly_job)
     table.register("publish", publish.publish_job)
+    table.register("models_pull", model_jobs.models_pull_job)
+    table.register("models_check", model_jobs.models_check_job)
     return table
 
 
