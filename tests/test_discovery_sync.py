@@ -11,7 +11,7 @@ import pytest
 from huggingface_hub import HfApi
 
 from hfops.config import DiscoveryConfig, HubConfig, Settings
-from hfops.discovery import EXPAND_FIELDS, HubSource, SyncError, run_sync, sync_snapshot
+from hfops.discovery import EXPAND_FIELDS, HubSource, SyncError, SyncRun, last_sync_run, run_sync, sync_snapshot
 from hfops.paths import HUB_SNAPSHOT
 from hfops.registry import set_status
 from hfops.store import connect
@@ -45,7 +45,7 @@ def settings_for(hub: HubStandIn, **hub_fields: object) -> Settings:
     return settings
 
 
-def sync(db_path: str, settings: Settings):
+def sync(db_path: str, settings: Settings) -> SyncRun:
     return run_sync(db_path, HubSource(settings.hub, settings.discovery), settings.discovery)
 
 
@@ -71,9 +71,9 @@ def test_full_sync_follows_link_pagination_and_stores_every_record(hub: HubStand
     run = sync(db_path, settings)
     wanted = expected_ids(hub.records)
     assert len(wanted) > 150  # several pages of 50
-    assert run["status"] == "succeeded"
+    assert run.status == "succeeded"
     assert set(model_ids(db_path)) == wanted
-    assert run["pages"] >= 4
+    assert run.pages >= 4
     # the same set HfApi.list_models returns for the same queries
     api = HfApi(endpoint=hub.url)
     listed = {m.id for lic in ("apache-2.0", "mit")
@@ -86,11 +86,11 @@ def test_resync_is_idempotent_and_skips_unchanged(hub: HubStandIn, db_path: str)
     first = sync(db_path, settings)
     second = sync(db_path, settings)
     db = connect(db_path)
-    assert db.execute("SELECT COUNT(*) FROM models").fetchone()[0] == first["inserted"]
-    assert second["inserted"] == 0 and second["updated"] == 0
-    assert second["unchanged"] == first["inserted"]
-    assert db.execute("SELECT COUNT(*) FROM candidates").fetchone()[0] == first["new_candidates"]
-    assert second["new_candidates"] == 0
+    assert db.execute("SELECT COUNT(*) FROM models").fetchone()[0] == first.inserted
+    assert second.inserted == 0 and second.updated == 0
+    assert second.unchanged == first.inserted
+    assert db.execute("SELECT COUNT(*) FROM candidates").fetchone()[0] == first.new_candidates
+    assert second.new_candidates == 0
 
 
 def test_incremental_resync_updates_only_changed_records(hub: HubStandIn, db_path: str) -> None:
@@ -101,8 +101,8 @@ def test_incremental_resync_updates_only_changed_records(hub: HubStandIn, db_pat
         r["likes"] = (r.get("likes") or 0) + 1000
     hub._sorted_cache.clear()
     second = sync(db_path, settings)
-    assert second["updated"] == 5
-    assert second["unchanged"] == first["inserted"] - 5
+    assert second.updated == 5
+    assert second.unchanged == first.inserted - 5
     likes = dict(connect(db_path).execute("SELECT model_id, likes FROM models").fetchall())
     assert all(likes[r["id"]] == r["likes"] for r in changed)
 
@@ -122,7 +122,7 @@ def test_models_that_stop_matching_are_flagged_never_deleted(hub: HubStandIn, db
     db = connect(db_path)
     flags = dict(db.execute("SELECT model_id, flag FROM candidates WHERE flag IS NOT NULL").fetchall())
     assert set(flags) == {relicensed, vanished}
-    assert run["flagged"] == 2
+    assert run.flagged == 2
     assert db.execute("SELECT COUNT(*) FROM candidates WHERE model_id IN (?, ?)", [relicensed, vanished]).fetchone()[0] == 2
 
 
@@ -138,7 +138,7 @@ def test_rule_change_flags_candidates_that_no_longer_match(hub: HubStandIn, db_p
     flagged = db.execute("SELECT COUNT(*) FROM candidates WHERE flag LIKE 'no longer matches the rule: likes%'"
                          ).fetchone()[0]
     assert low > 0 and flagged == low
-    assert run["updated"] == run["seen"] - run["skipped"]  # every record re-judged under the new rule
+    assert run.updated == run.seen - run.skipped  # every record re-judged under the new rule
 
 
 def test_429_with_retry_after_is_honoured_and_recorded(hub: HubStandIn, db_path: str) -> None:
@@ -146,9 +146,9 @@ def test_429_with_retry_after_is_honoured_and_recorded(hub: HubStandIn, db_path:
     hub.retry_after = "1"
     hub.faults = {2: "429", 3: "503"}
     run = sync(db_path, settings)
-    assert run["status"] == "succeeded"
-    assert run["retries"] == 2
-    assert run["retry_wait_seconds"] >= 1.0  # Retry-After 1 s, then our back-off for the 503
+    assert run.status == "succeeded"
+    assert run.retries == 2
+    assert run.retry_wait_seconds >= 1.0  # Retry-After 1 s, then our back-off for the 503
     assert set(model_ids(db_path)) == expected_ids(hub.records)
 
 
@@ -165,7 +165,7 @@ def test_gives_up_at_the_deadline_then_resumes_without_loss_or_duplicates(hub: H
     assert stored_before == 100  # the two pages committed before the fault are kept
     hub.log.clear()
     run = sync(db_path, settings)
-    assert run["status"] == "succeeded" and "resumed" in (run["message"] or "") or run["status"] == "succeeded"
+    assert run.status == "succeeded" and "resumed" in (run.message or "") or run.status == "succeeded"
     first_resumed = hub.model_requests()[0]
     assert "cursor=" in first_resumed  # resumed from the stored next-page link, not from page one
     ids = model_ids(db_path)
@@ -177,8 +177,8 @@ def test_malformed_page_is_skipped_and_reported(hub: HubStandIn, db_path: str) -
     settings = settings_for(hub)
     hub.faults = {2: "malformed"}
     run = sync(db_path, settings)
-    assert run["status"] == "succeeded"
-    assert any("malformed page" in e for e in run["errors"])
+    assert run.status == "succeeded"
+    assert any("malformed page" in e for e in run.errors)
     assert len(model_ids(db_path)) == len(expected_ids(hub.records)) - 50
 
 
@@ -188,7 +188,7 @@ def test_slow_page_times_out_and_is_retried(hub: HubStandIn, db_path: str) -> No
     hub.slow_seconds = 2.0
     hub.faults = {1: "slow"}
     run = sync(db_path, settings)
-    assert run["status"] == "succeeded" and run["retries"] == 1
+    assert run.status == "succeeded" and run.retries == 1
     assert set(model_ids(db_path)) == expected_ids(hub.records)
 
 
@@ -209,9 +209,9 @@ def test_bad_records_are_skipped_with_reasons_never_abort(tmp_path: Path, db_pat
     path = tmp_path / "snap.jsonl"
     path.write_text("\n".join(lines) + "\n")
     run = sync_snapshot(db_path, path, Settings())
-    assert run["status"] == "succeeded"
-    assert run["skipped"] == 4
-    assert run["skip_reasons"] == {"missing id": 1, "bad date": 1, "wrong type": 1, "invalid JSON": 1}
+    assert run.status == "succeeded"
+    assert run.skipped == 4
+    assert run.skip_reasons == {"missing id": 1, "bad date": 1, "wrong type": 1, "invalid JSON": 1}
     assert len(model_ids(db_path)) == 20
 
 
@@ -227,7 +227,7 @@ def test_snapshot_formats_list_and_models_object(tmp_path: Path, db_path: str) -
 
 def test_embedded_default_gives_real_candidates(db_path: str) -> None:
     run = sync_snapshot(db_path, HUB_SNAPSHOT, Settings())
-    assert run["seen"] == len(ALL_RECORDS)
+    assert run.seen == len(ALL_RECORDS)
     db = connect(db_path)
     candidates = {r[0] for r in db.execute("SELECT model_id FROM candidates")}
     assert "microsoft/phi-2" in candidates  # mit, transformers, safetensors, popular
@@ -243,7 +243,7 @@ def test_auto_mode_runs_incremental_passes_that_fetch_only_changed_records(hub: 
 
     settings = settings_for(hub)
     full = sync_hub(db_path, settings, mode="auto")
-    assert full["mode"] == "full"  # no full pass yet
+    assert full.mode == "full"  # no full pass yet
     ids = sorted(expected_ids(hub.records))
     for r in hub.records:
         if r["id"] in ids[:3]:
@@ -252,10 +252,31 @@ def test_auto_mode_runs_incremental_passes_that_fetch_only_changed_records(hub: 
     hub._sorted_cache.clear()
     hub.log.clear()
     incremental = sync_hub(db_path, settings, mode="auto")
-    assert incremental["mode"] == "incremental" and incremental["status"] == "succeeded"
-    assert incremental["updated"] == 3 and incremental["inserted"] == 0
-    assert incremental["pages"] < full["pages"]
+    assert incremental.mode == "incremental" and incremental.status == "succeeded"
+    assert incremental.updated == 3 and incremental.inserted == 0
+    assert incremental.pages < full.pages
     assert all("sort=lastModified" in p for p in hub.model_requests())
-    assert incremental["flagged"] == 0  # not a complete pass: nothing is flagged as unlisted
+    assert incremental.flagged == 0  # not a complete pass: nothing is flagged as unlisted
     settings.hub.full_sync_hours = 0
-    assert sync_hub(db_path, settings, mode="auto")["mode"] == "full"
+    assert sync_hub(db_path, settings, mode="auto").mode == "full"
+
+
+def test_run_sync_returns_its_own_run_even_when_another_source_ran_meanwhile(tmp_path: Path, db_path: str) -> None:
+    other = tmp_path / "other.jsonl"
+    other.write_text("\n".join(json.dumps(r) for r in ALL_RECORDS[:5]) + "\n")
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text("\n".join(json.dumps(r) for r in ALL_RECORDS[5:40]) + "\n")
+    settings = Settings()
+    settings.hub.page_size = 10
+    started: list[SyncRun] = []
+
+    def progress(done: int, total: int | None = None, message: str | None = None, force: bool = False) -> None:
+        if not started:  # while "mine" runs, a sync of another source starts and finishes
+            started.append(sync_snapshot(db_path, other, settings))
+
+    run = sync_snapshot(db_path, mine, settings, progress)
+    assert started and started[0].id > run.id  # the other run is the newest row
+    newest = last_sync_run(connect(db_path))
+    assert newest is not None and newest.id == started[0].id
+    assert run.source == f"snapshot:{mine.resolve()}" and run.seen == 35 and run.status == "succeeded"
+    assert started[0].seen == 5

@@ -105,3 +105,49 @@ def test_sql_paging_sorting_and_filters_over_100k_rows(db_path: str) -> None:
     assert facet_values(db)["quantization"] == ["none", "gguf"]
     with pytest.raises(RegistryError, match="cannot sort by"):
         list_candidates(db, sort="downloads; DROP TABLE models")
+
+
+def test_typed_records_keep_transitional_mapping_access(db_path: str) -> None:
+    db = connect(db_path)
+    add_model(db, "a/m")
+    change = set_status(db, "a/m", "evaluating", "first look")
+    assert (change.from_status, change.to_status) == (change["from"], change["to"]) == ("candidate", "evaluating")
+    (row,), _ = list_candidates(db)
+    assert row.model_id == row["model_id"] == "a/m" and row.get("no such column") is None
+    with pytest.raises(KeyError):
+        row["no such column"]
+    model = get_model(db, "a/m")
+    assert model is not None and model.candidate is not None and model.candidate.status == "evaluating"
+    assert model.history[0].reason == "first look" and model.to_dict()["history"][0]["to_status"] == "evaluating"
+
+
+def test_registry_rows_kit_stores_what_a_sync_stores(tmp_path, db_path: str) -> None:
+    """tests/registry_rows.py claims to mirror discovery: the same facts give the same columns and score."""
+    import json
+
+    from hfops.discovery import sync_snapshot
+    from hfops.paths import HUB_SNAPSHOT
+    from tests.registry_rows import add_candidates
+    from tests.standins.hub import load_records
+
+    record = next(r for r in load_records(str(HUB_SNAPSHOT)) if r["id"] == "microsoft/phi-2")
+    (tmp_path / "one.jsonl").write_text(json.dumps(record) + "\n")
+    synced_path = str(tmp_path / "synced.db")
+    sync_snapshot(synced_path, tmp_path / "one.jsonl")
+    synced = get_model(connect(synced_path), "microsoft/phi-2")
+    assert synced is not None and synced.candidate is not None
+    facts = {k: synced[k] for k in ("author", "sha", "pipeline_tag", "library_name", "license", "tags", "siblings",
+                                    "downloads", "downloads_all_time", "likes", "trending_score", "created_at",
+                                    "last_modified", "gated", "safetensors", "quantization")}
+    add_candidates(db_path, [{"model_id": "microsoft/phi-2", **facts}])
+    kit = get_model(connect(db_path), "microsoft/phi-2")
+    assert kit is not None and kit.candidate is not None
+    ignored = {"raw", "record_hash", "rule_hash", "source", "first_seen", "last_seen", "last_sync_id", "candidate",
+               "history"}
+    assert {k: v for k, v in kit.to_dict().items() if k not in ignored} == {
+        k: v for k, v in synced.to_dict().items() if k not in ignored}
+    assert kit.candidate.score == pytest.approx(synced.candidate.score, abs=1e-3)
+    assert set(kit.candidate.score_breakdown) == set(synced.candidate.score_breakdown)
+    for term, entry in synced.candidate.score_breakdown.items():
+        assert kit.candidate.score_breakdown[term]["weight"] == entry["weight"]
+        assert kit.candidate.score_breakdown[term]["value"] == pytest.approx(entry["value"], abs=1e-3)

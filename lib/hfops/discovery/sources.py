@@ -85,7 +85,10 @@ class SnapshotSource:
                 data = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise SyncError(f"snapshot file {self.path} is not valid JSON: {exc}") from None
-            records = data.get("models") if isinstance(data, dict) else data
+            if isinstance(data, dict):  # {"models": [...]}, or JSON Lines holding a single record
+                records = data.get("models") if "models" in data or "id" not in data else [data]
+            else:
+                records = data
             if not isinstance(records, list):
                 raise SyncError(
                     f"snapshot file {self.path}: expected a list of records or {{'models': [...]}}"
