@@ -1,0 +1,300 @@
+"""The Hub window ledger: headers recorded from real huggingface_hub responses, pacing shared by processes.
+
+The two-process tests run a sync-like listing (``HfApi.list_models``) and downloads (``hf_hub_download``)
+in separate processes against a stand-in with short fixed windows (q=10, w=2 s). They check what the
+stand-in saw (no 429; the first request after each wait landed in a later window than the response
+that announced the wait), never how long anything took.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hfops import config, ledger
+from hfops.ledger import hub_window
+from hfops.ledger.hub_window import RunRef
+from hfops.ledger.install import origin_key
+from hfops.store import get_db, rows
+from tests.standins.ratelimited import RateLimitedHub, file_content
+
+ROOT = Path(__file__).resolve().parent.parent
+QUOTA, WINDOW = 10, 2
+pytestmark = pytest.mark.xdist_group("ledger_processes")
+
+
+@pytest.fixture(autouse=True)
+def default_session() -> Iterator[None]:
+    """Each test starts and ends with huggingface_hub's own session."""
+    ledger.uninstall()
+    yield
+    ledger.uninstall()
+
+
+def _settings(db_path: str, endpoint: str, reserve: float = 0.05, pacing: bool = True) -> config.Settings:
+    settings = config.load_settings(None, **{"hub.endpoint": endpoint, "store.path": db_path})
+    settings.hub.ratelimit_reserve = reserve  # type: ignore[attr-defined]
+    settings.hub.ratelimit_pacing = pacing  # type: ignore[attr-defined]
+    return settings
+
+
+def _child(action: str, db_path: str, endpoint: str, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.ledger_clients",
+            action,
+            "--db",
+            db_path,
+            "--endpoint",
+            endpoint,
+            *extra,
+        ],
+        cwd=str(ROOT),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _result(process: subprocess.Popen[str]) -> dict[str, Any]:
+    out, err = process.communicate(timeout=240)
+    assert process.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _waits_end_in_a_later_window(
+    hub: RateLimitedHub, waits: list[dict[str, Any]], route_of_pid: dict[int, str]
+) -> None:
+    """Each wait lasted until the announced reset: the waiting process's first request after the wait started
+    was served in a later window than the bucket's last request before it (whichever process sent that)."""
+    log = [e for e in hub.entries() if e["path"] != "/api/agent-harnesses"]
+    for wait in waits:
+        bucket = [e for e in log if e["resource"] == wait["resource"]]
+        before = [e for e in bucket if e["at"] <= wait["started_epoch"]]
+        after = [
+            e for e in bucket if e["at"] > wait["started_epoch"] and e["route"] == route_of_pid[wait["pid"]]
+        ]
+        assert before and after, wait
+        assert after[0]["window"] > before[-1]["window"], (wait, before[-1], after[0])
+
+
+# --- two processes against the stand-in ------------------------------------------------------------------
+
+
+def test_listing_and_downloads_in_two_processes_never_meet_a_429(db_path: str, tmp_path: Path) -> None:
+    models, files = 60, 8  # 30 listing pages; 16 resolver requests (HEAD + GET per file)
+    with RateLimitedHub(QUOTA, WINDOW, models=models, page_size=2) as hub:
+        get_db(db_path)  # migrated once before both children start
+        listing = _child("list", db_path, hub.url, "--run-id", "7")
+        download = _child(
+            "download", db_path, hub.url, "--files", str(files), "--cache", str(tmp_path / "cache")
+        )
+        listed, downloaded = _result(listing), _result(download)
+
+        assert listed["ids"] == [f"org/model-{i}" for i in range(models)]
+        assert downloaded["files"] == {
+            f"file-{i}.txt": file_content("org/repo", f"file-{i}.txt").decode() for i in range(files)
+        }
+        assert hub.rejected == 0
+        served = hub.entries()
+        assert len([e for e in served if e["route"] == "api"]) == models // 2
+        assert len([e for e in served if e["route"] == "resolvers"]) == 2 * files
+
+        db = get_db(db_path)
+        waits = rows(db, "SELECT * FROM hub_ratelimit_waits ORDER BY id")
+        # 30 listing pages at 9 per window: the listing had to wait (the downloads may, too)
+        assert {w["resource"] for w in waits} >= {"api"}
+        for wait in waits:
+            assert wait["reserve"] == 1 and wait["remaining"] <= 1 and wait["quota"] == QUOTA
+            assert 0 < wait["seconds"] <= WINDOW + hub_window.WAIT_MARGIN_SECONDS
+        _waits_end_in_a_later_window(hub, waits, {listed["pid"]: "api", downloaded["pid"]: "resolvers"})
+        # every wait was reported to the process's callback with its message, and the listing's against its run
+        assert len(listed["waits"]) + len(downloaded["waits"]) == len(waits)
+        assert all(
+            m.startswith("waiting ") and m.endswith(" s for the Hub's api window") for m in listed["waits"]
+        )
+        assert hub_window.waits_for_run(db, RunRef("list", "7")).count == len(listed["waits"])
+        assert {b.resource for b in hub_window.buckets(db)} == {"api", "resolvers"}
+
+
+def test_processes_pace_by_one_shared_bucket(db_path: str, tmp_path: Path) -> None:
+    """Both processes draw on one bucket: without the shared ledger each would spend the whole quota."""
+    with RateLimitedHub(QUOTA, WINDOW, shared_bucket=True, models=40, page_size=2) as hub:
+        get_db(db_path)
+        listing = _child("list", db_path, hub.url)
+        download = _child("download", db_path, hub.url, "--files", "10", "--cache", str(tmp_path / "cache"))
+        listed, downloaded = _result(listing), _result(download)
+        assert len(listed["ids"]) == 40 and len(downloaded["files"]) == 10
+        assert hub.rejected == 0
+        waits = rows(get_db(db_path), "SELECT * FROM hub_ratelimit_waits ORDER BY id")
+        assert waits and {w["resource"] for w in waits} == {"api"}
+        _waits_end_in_a_later_window(hub, waits, {listed["pid"]: "api", downloaded["pid"]: "resolvers"})
+        per_window: dict[int, int] = {}
+        for entry in hub.entries():
+            per_window[entry["window"]] = per_window.get(entry["window"], 0) + 1
+        assert max(per_window.values()) <= QUOTA
+
+
+def test_without_pacing_the_same_two_listings_meet_429s(db_path: str) -> None:
+    """The control: two listings at once with pacing off spend the window and are answered 429
+    (huggingface_hub's own retry then waits for Retry-After, so both still finish)."""
+    with RateLimitedHub(QUOTA, WINDOW, shared_bucket=True, models=40, page_size=2) as hub:
+        get_db(db_path)
+        first = _child("list", db_path, hub.url, "--no-pacing")
+        second = _child("list", db_path, hub.url, "--no-pacing")
+        assert len(_result(first)["ids"]) == len(_result(second)["ids"]) == 40
+        assert hub.rejected > 0
+        assert rows(get_db(db_path), "SELECT * FROM hub_ratelimit_waits") == []
+
+
+# --- in one process ----------------------------------------------------------------------------------------
+
+
+def test_headers_of_every_response_are_recorded_per_bucket(db_path: str) -> None:
+    from huggingface_hub import HfApi, hf_hub_download
+
+    with RateLimitedHub(quota=50, window=60, models=6, page_size=2) as hub:
+        ledger.install(db_path, _settings(db_path, hub.url))
+        assert len(list(HfApi(endpoint=hub.url).list_models())) == 6
+        hf_hub_download("org/repo", "a.txt", endpoint=hub.url, cache_dir=str(Path(db_path).parent / "c"))
+        found = {b.resource: b for b in hub_window.buckets(get_db(db_path))}
+        served = hub.entries()
+    assert set(found) == {"api", "resolvers"}
+    api, resolvers = found["api"], found["resolvers"]
+    assert (api.remaining, api.quota, api.window_seconds, api.responses) == (50 - 3, 50, 60, 3)
+    assert (resolvers.remaining, resolvers.responses) == (50 - 2, 2)
+    last_api = [e for e in served if e["route"] == "api"][-1]
+    assert api.reset_at - api.observed_at == pytest.approx(last_api["t"], abs=0.01)
+
+
+def test_a_wait_is_reported_recorded_against_the_run_and_announced(db_path: str) -> None:
+    """With an injected clock and sleep: the bucket at its reserve makes the next request wait until the reset."""
+    clock = [1_000_000.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    db = get_db(db_path)
+    info = _Info("api", remaining=1, reset_in_seconds=42, limit=20, window_seconds=60)
+    hub_window.observe(db, "https://hub.example:443", "api", info, clock[0])
+    notices: list[hub_window.WaitNotice] = []
+    with hub_window.scope(on_wait=notices.append, run=RunRef("sync", 12)):
+        waited = hub_window.pace(
+            db, "https://hub.example:443", "api", 0.05, clock=lambda: clock[0], sleep=sleep
+        )
+    assert slept == [42 + hub_window.WAIT_MARGIN_SECONDS] and waited == slept[0]
+    assert [n.message for n in notices] == ["waiting 43 s for the Hub's api window"]
+    assert hub_window.waits_for_run(db, RunRef("sync", 12)).count == 1
+    # after the reset the stale bucket no longer holds anyone back
+    assert (
+        hub_window.pace(db, "https://hub.example:443", "api", 0.05, clock=lambda: clock[0], sleep=sleep) == 0
+    )
+    # another resource, or a bucket above its reserve, does not wait either
+    assert (
+        hub_window.pace(
+            db, "https://hub.example:443", "resolvers", 0.05, clock=lambda: 1_000_000.0, sleep=sleep
+        )
+        == 0
+    )
+    assert len(slept) == 1
+
+
+def test_reserve_is_a_share_of_the_quota_at_least_one() -> None:
+    assert hub_window.reserve_for(500, 0.05) == 25
+    assert hub_window.reserve_for(10, 0.05) == 1
+    assert hub_window.reserve_for(10, 0.0) == 0
+    assert hub_window.reserve_for(None, 0.05) == 0
+    bucket = hub_window.Bucket("o", "api", 25, 500, 300, reset_at=100.0, observed_at=50.0, responses=1)
+    assert hub_window.wait_needed(bucket, 0.05, now=60.0) == 40.0 + hub_window.WAIT_MARGIN_SECONDS
+    assert hub_window.wait_needed(bucket, 0.04, now=60.0) == 0.0  # reserve 20 < 25 left
+    assert hub_window.wait_needed(bucket, 0.05, now=100.0) == 0.0  # the window has reset
+
+
+def test_out_of_order_responses_keep_the_lowest_count_of_a_window(db_path: str) -> None:
+    db = get_db(db_path)
+    origin = "https://hub.example:443"
+    hub_window.observe(db, origin, "api", _Info("api", 5, 30, 10, 60), now=1000.0)
+    hub_window.observe(
+        db, origin, "api", _Info("api", 7, 30, 10, 60), now=1000.2
+    )  # a straggler of the window
+    assert hub_window.buckets(db)[0].remaining == 5
+    hub_window.observe(db, origin, "api", _Info("api", 9, 59, 10, 60), now=1031.0)  # the next window
+    (bucket,) = hub_window.buckets(db)
+    assert (bucket.remaining, bucket.reset_at) == (9, 1090.0)
+    hub_window.observe(
+        db, origin, "api", _Info("api", 2, 29, 10, 60), now=1001.0
+    )  # late answer from the old one
+    (bucket,) = hub_window.buckets(db)
+    assert (bucket.remaining, bucket.reset_at, bucket.responses) == (9, 1090.0, 4)
+
+
+def test_a_429_without_headers_closes_the_window_for_its_retry_after(db_path: str) -> None:
+    db = get_db(db_path)
+    hub_window.observe_exhausted(db, "https://hub.example:443", "resolvers", retry_after=30, now=500.0)
+    (bucket,) = hub_window.buckets(db)
+    assert (bucket.resource, bucket.remaining, bucket.reset_at) == ("resolvers", 0, 530.0)
+    assert hub_window.wait_needed(bucket, 0.0, now=510.0) == 20.0 + hub_window.WAIT_MARGIN_SECONDS
+
+
+def test_only_the_configured_hub_is_paced_and_a_broken_ledger_never_fails_a_request(
+    db_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import HfApi
+
+    clock = [time.time()]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    with (
+        RateLimitedHub(quota=50, window=60, models=8, page_size=2) as hub,
+        RateLimitedHub(quota=50, window=60, models=8, page_size=2) as other,
+    ):
+        ledger.install(db_path, _settings(db_path, hub.url), clock=lambda: clock[0], sleep=sleep)
+        db = get_db(db_path)
+        for server in (hub, other):  # both announced as exhausted for the next 60 s
+            hub_window.observe(db, origin_key(server.url), "api", _Info("api", 0, 60, 50, 60), now=clock[0])
+        assert len(list(HfApi(endpoint=other.url).list_models(limit=2))) == 2
+        assert slept == []  # another origin is recorded, never paced
+        assert len(list(HfApi(endpoint=hub.url).list_models(limit=2))) == 2
+        assert slept == [60 + hub_window.WAIT_MARGIN_SECONDS]
+        assert {b.origin: b.responses for b in hub_window.buckets(db)} == {
+            origin_key(hub.url): 2,
+            origin_key(other.url): 2,
+        }
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise sqlite3.OperationalError("database is locked")
+
+        monkeypatch.setattr(hub_window, "pace", broken)
+        monkeypatch.setattr(hub_window, "observe", broken)
+        clock[0] = time.time()
+        assert len(list(HfApi(endpoint=hub.url).list_models(limit=2))) == 2
+        assert hub.rejected == 0 and len(hub.entries()) == 2 and len(slept) == 1
+
+
+class _Info:
+    def __init__(
+        self,
+        resource_type: str,
+        remaining: int,
+        reset_in_seconds: int,
+        limit: int | None,
+        window_seconds: int | None,
+    ) -> None:
+        self.resource_type, self.remaining, self.reset_in_seconds = resource_type, remaining, reset_in_seconds
+        self.limit, self.window_seconds = limit, window_seconds
