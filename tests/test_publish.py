@@ -45,27 +45,34 @@ def hub() -> Iterator[HubWriteStandIn]:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory, inference: InferenceStandIn, hub: HubWriteStandIn
-        ) -> dict[str, Any]:
+def env(
+    tmp_path_factory: pytest.TempPathFactory, inference: InferenceStandIn, hub: HubWriteStandIn
+) -> dict[str, Any]:
     """A store with a succeeded retrieval run and a succeeded QA run, and a config naming both stand-ins."""
     folder = tmp_path_factory.mktemp("publish")
     config = folder / "hfops.toml"
-    config.write_text(f'[hub]\nendpoint = "{hub.url}"\n\n[inference]\nbase_url = "{inference.url}"\n\n'
-                      f'[store]\npath = "{folder / "hfops.db"}"\n')
+    config.write_text(
+        f'[hub]\nendpoint = "{hub.url}"\n\n[inference]\nbase_url = "{inference.url}"\n\n'
+        f'[store]\npath = "{folder / "hfops.db"}"\n'
+    )
     db_path = str(folder / "hfops.db")
     ids = {}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HUGGINGFACE_API_KEY", "hf_readkey_for_the_inference_standin")
         settings = load_settings(config)
-        for name, model, task, dataset in (("retrieval", CANDIDATE, "retrieval", "squad_v2"),
-                                           ("qa", QA_CANDIDATE, "qa", "squad_v2")):
-            made = runs.submit_run(db_path, model, task, dataset, 40, settings, enqueue=False,
-                                   config_path=str(config))
+        for name, model, task, dataset in (
+            ("retrieval", CANDIDATE, "retrieval", "squad_v2"),
+            ("qa", QA_CANDIDATE, "qa", "squad_v2"),
+        ):
+            made = runs.submit_run(
+                db_path, model, task, dataset, 40, settings, enqueue=False, config_path=str(config)
+            )
             jobs.execute_job(db_path, made["job_id"])
             assert runs.get_run(connect(db_path), made["run_id"])["status"] == "succeeded"
             ids[name] = made["run_id"]
-        unfinished = runs.submit_run(db_path, model, "qa", "ms_marco", 5, settings, enqueue=False,
-                                     config_path=str(config))
+        unfinished = runs.submit_run(
+            db_path, model, "qa", "ms_marco", 5, settings, enqueue=False, config_path=str(config)
+        )
     return {"config": str(config), "db": db_path, "runs": ids, "unfinished": unfinished["run_id"]}
 
 
@@ -81,48 +88,77 @@ def fresh_hub_log(hub: HubWriteStandIn) -> None:
 
 def stored_metrics(db_path: str, run_id: int) -> dict[tuple[str, str], tuple[float, float, float, int]]:
     with sqlite3.connect(db_path) as conn:
-        return {(s, m): (v, lo, hi, n) for s, m, v, lo, hi, n in conn.execute(
-            "SELECT system, metric, value, ci_low, ci_high, n FROM eval_metrics WHERE run_id = ?", [run_id])}
+        return {
+            (s, m): (v, lo, hi, n)
+            for s, m, v, lo, hi, n in conn.execute(
+                "SELECT system, metric, value, ci_low, ci_high, n FROM eval_metrics WHERE run_id = ?",
+                [run_id],
+            )
+        }
 
 
-def test_report_has_every_metric_with_ci_dataset_version_sample_size_and_revisions(env: dict[str, Any]) -> None:
+def test_report_has_every_metric_with_ci_dataset_version_sample_size_and_revisions(
+    env: dict[str, Any],
+) -> None:
     run_id = env["runs"]["retrieval"]
     report = publish.build_report(connect(env["db"]), run_id)
     run = runs.get_run(connect(env["db"]), run_id)
     stored = stored_metrics(env["db"], run_id)
-    flat = {(system, m["metric"]): (m[system]["value"], m[system]["ci_low"], m[system]["ci_high"], m["n"])
-            for m in report["metrics"] for system in ("candidate", "production", "delta")}
+    flat = {
+        (system, m["metric"]): (m[system]["value"], m[system]["ci_low"], m[system]["ci_high"], m["n"])
+        for m in report["metrics"]
+        for system in ("candidate", "production", "delta")
+    }
     assert flat == stored and len(flat) == 15  # 5 retrieval metrics x candidate/production/delta
-    assert report["dataset"]["version"] == run["dataset_version"] and report["dataset"]["version"].startswith("sha256:")
+    assert report["dataset"]["version"] == run["dataset_version"] and report["dataset"]["version"].startswith(
+        "sha256:"
+    )
     assert report["dataset"]["hub_id"] == "rajpurkar/squad_v2" and report["dataset"]["split"] == "validation"
     assert report["dataset"]["location"] == "data/squad_v2/dev-v2.0.sample.flat.jsonl"  # no machine path
     assert report["sample_size"]["examples"] == 40 and report["sample_size"]["limit"] == 40
-    assert report["candidate"] == {"model_id": CANDIDATE, "backend": run["candidate_backend"],
-                                   "revision": run["candidate_revision"]}
-    assert report["production"]["model_id"] == "baseline:bm25" and report["production"]["revision"].startswith("bm25s==")
+    assert report["candidate"] == {
+        "model_id": CANDIDATE,
+        "backend": run["candidate_backend"],
+        "revision": run["candidate_revision"],
+    }
+    assert report["production"]["model_id"] == "baseline:bm25" and report["production"][
+        "revision"
+    ].startswith("bm25s==")
     assert report["recommendation"]["decision"] == run["recommendation"]
     assert report["recommendation"]["rule"]["name"] == "paired-bootstrap-delta-v1"
     json.dumps(report, allow_nan=False)  # strict JSON
 
 
-def test_model_card_loads_back_with_the_same_numbers(env: dict[str, Any], settings: Any, tmp_path: Path) -> None:
+def test_model_card_loads_back_with_the_same_numbers(
+    env: dict[str, Any], settings: Any, tmp_path: Path
+) -> None:
     for kind, expected_metrics in (("retrieval", 5), ("qa", None)):
         run_id = env["runs"][kind]
-        result = publish.publish_run(env["db"], run_id, settings, repo="acme-org/evals", out_dir=tmp_path / kind)
+        result = publish.publish_run(
+            env["db"], run_id, settings, repo="acme-org/evals", out_dir=tmp_path / kind
+        )
         assert result["mode"] == "dry-run"
         card = ModelCard.load(tmp_path / kind / "README.md")
         report = json.loads((tmp_path / kind / "eval_report.json").read_text())
         stored = stored_metrics(env["db"], run_id)
         from_card = {r.metric_type: r.metric_value for r in card.data.eval_results}
-        want = {m: v[0] for (s, m), v in stored.items() if s == "candidate" and v[0] is not None and v[0] == v[0]}
+        want = {
+            m: v[0] for (s, m), v in stored.items() if s == "candidate" and v[0] is not None and v[0] == v[0]
+        }
         assert from_card == want  # exactly the stored floats, every candidate metric
         if expected_metrics:
             assert len(from_card) == expected_metrics
-        assert from_card == {m["metric"]: m["candidate"]["value"] for m in report["metrics"]
-                             if m["candidate"]["value"] is not None}
+        assert from_card == {
+            m["metric"]: m["candidate"]["value"]
+            for m in report["metrics"]
+            if m["candidate"]["value"] is not None
+        }
         assert card.data.model_name == report["candidate"]["model_id"]
         first = card.data.eval_results[0]
-        assert first.dataset_type == "rajpurkar/squad_v2" and first.dataset_revision == report["dataset"]["version"]
+        assert (
+            first.dataset_type == "rajpurkar/squad_v2"
+            and first.dataset_revision == report["dataset"]["version"]
+        )
         assert first.task_type == {"retrieval": "text-retrieval", "qa": "question-answering"}[kind]
         assert "95% CI" in first.metric_name
         summary = (tmp_path / kind / "eval_summary.md").read_text()
@@ -134,8 +170,19 @@ def test_dry_run_without_token_writes_files_and_says_what_would_be_pushed_where(
     env: dict[str, Any], hub: HubWriteStandIn, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
-    code = main(["--config", env["config"], "publish", "--run", str(env["runs"]["retrieval"]),
-                 "--repo", "acme-org/model-evals", "--out", str(out)])
+    code = main(
+        [
+            "--config",
+            env["config"],
+            "publish",
+            "--run",
+            str(env["runs"]["retrieval"]),
+            "--repo",
+            "acme-org/model-evals",
+            "--out",
+            str(out),
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0
     assert "dry run (HUGGINGFACE_WRITE_TOKEN is not set): nothing was pushed." in text
@@ -146,16 +193,33 @@ def test_dry_run_without_token_writes_files_and_says_what_would_be_pushed_where(
     assert hub.requests == []  # nothing was sent
     row = publish.publications(connect(env["db"]), env["runs"]["retrieval"])[0]
     assert (row["mode"], row["status"], row["repo_id"], row["commit_url"]) == (
-        "dry-run", "succeeded", "acme-org/model-evals", None)
+        "dry-run",
+        "succeeded",
+        "acme-org/model-evals",
+        None,
+    )
 
 
 def test_dry_run_flag_pushes_nothing_even_with_the_token(
-    env: dict[str, Any], hub: HubWriteStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str]
+    env: dict[str, Any],
+    hub: HubWriteStandIn,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("HUGGINGFACE_WRITE_TOKEN", TOKEN)
-    code = main(["--config", env["config"], "publish", "--run", str(env["runs"]["qa"]), "--dry-run",
-                 "--out", str(tmp_path / "o")])
+    code = main(
+        [
+            "--config",
+            env["config"],
+            "publish",
+            "--run",
+            str(env["runs"]["qa"]),
+            "--dry-run",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0 and "dry run (--dry-run)" in text
     assert "a repo you name with --repo ORG/NAME" in text  # no repo given, none configured: says so
@@ -163,51 +227,96 @@ def test_dry_run_flag_pushes_nothing_even_with_the_token(
 
 
 def test_push_creates_a_private_repo_and_one_commit_and_stores_the_commit_url(
-    env: dict[str, Any], hub: HubWriteStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str]
+    env: dict[str, Any],
+    hub: HubWriteStandIn,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("HUGGINGFACE_WRITE_TOKEN", TOKEN)
     run_id = env["runs"]["retrieval"]
     out = tmp_path / "pushed"
-    code = main(["--config", env["config"], "publish", "--run", str(run_id), "--repo", "acme-org/pushed",
-                 "--out", str(out)])
+    code = main(
+        [
+            "--config",
+            env["config"],
+            "publish",
+            "--run",
+            str(run_id),
+            "--repo",
+            "acme-org/pushed",
+            "--out",
+            str(out),
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0
     assert hub.endpoints() == ["create", "validate", "preupload", "commit"]
     assert all(r.authorized for r in hub.requests)
-    assert hub.requests[0].body == {"name": "pushed", "organization": "acme-org", "visibility": "private",
-                                    "type": "model"}
+    assert hub.requests[0].body == {
+        "name": "pushed",
+        "organization": "acme-org",
+        "visibility": "private",
+        "type": "model",
+    }
     repo = hub.repos["acme-org/pushed"]
     assert repo.private and len(repo.commits) == 1
-    assert repo.files == {name: (out / name).read_bytes() for name in ("README.md", "eval_report.json", "eval_summary.md")}
+    assert repo.files == {
+        name: (out / name).read_bytes() for name in ("README.md", "eval_report.json", "eval_summary.md")
+    }
     commit_url = f"{hub.url}/acme-org/pushed/commit/{repo.commits[0]['oid']}"
     assert f"commit: {commit_url}" in text
     assert publish.latest_commit(connect(env["db"]), run_id)["commit_url"] == commit_url
     # Publishing again: the repo exists (409 on create, accepted), one more commit.
     hub.requests.clear()
-    result = publish.publish_run(env["db"], run_id, load_settings(env["config"]), repo="acme-org/pushed",
-                                 out_dir=tmp_path / "again")
-    assert [(r.endpoint, r.status) for r in hub.requests] == [("create", 409), ("validate", 200),
-                                                              ("preupload", 200), ("commit", 200)]
+    result = publish.publish_run(
+        env["db"], run_id, load_settings(env["config"]), repo="acme-org/pushed", out_dir=tmp_path / "again"
+    )
+    assert [(r.endpoint, r.status) for r in hub.requests] == [
+        ("create", 409),
+        ("validate", 200),
+        ("preupload", 200),
+        ("commit", 200),
+    ]
     assert len(repo.commits) == 2 and result["commit_url"].endswith(repo.commits[1]["oid"])
 
 
-@pytest.mark.parametrize(("endpoint", "status", "expected"), [
-    ("create", 401, "rejected HUGGINGFACE_WRITE_TOKEN (401 Unauthorized)"),
-    ("create", 403, "may not write to acme-org/{name} (403 Forbidden)"),
-    ("commit", 409, "conflict on acme-org/{name} (409 Conflict)"),
-    ("create", 500, "failed (HTTP 500) while creating the private repo"),
-    ("commit", 503, "failed (HTTP 503) while committing 3 files"),
-])
+@pytest.mark.parametrize(
+    ("endpoint", "status", "expected"),
+    [
+        ("create", 401, "rejected HUGGINGFACE_WRITE_TOKEN (401 Unauthorized)"),
+        ("create", 403, "may not write to acme-org/{name} (403 Forbidden)"),
+        ("commit", 409, "conflict on acme-org/{name} (409 Conflict)"),
+        ("create", 500, "failed (HTTP 500) while creating the private repo"),
+        ("commit", 503, "failed (HTTP 503) while committing 3 files"),
+    ],
+)
 def test_hub_errors_become_clear_messages(
-    endpoint: str, status: int, expected: str, env: dict[str, Any], hub: HubWriteStandIn, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    endpoint: str,
+    status: int,
+    expected: str,
+    env: dict[str, Any],
+    hub: HubWriteStandIn,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("HUGGINGFACE_WRITE_TOKEN", TOKEN)
     name = f"err-{endpoint}-{status}"
     hub.fail(endpoint, status)
-    code = main(["--config", env["config"], "publish", "--run", str(env["runs"]["qa"]), "--repo", f"acme-org/{name}",
-                 "--out", str(tmp_path / "o")])
+    code = main(
+        [
+            "--config",
+            env["config"],
+            "publish",
+            "--run",
+            str(env["runs"]["qa"]),
+            "--repo",
+            f"acme-org/{name}",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("error: ") and expected.format(name=name) in err, err
@@ -217,17 +326,22 @@ def test_hub_errors_become_clear_messages(
     assert row["status"] == "failed" and expected.format(name=name) in row["error"]
 
 
-def test_a_wrong_token_is_a_401_message(env: dict[str, Any], hub: HubWriteStandIn, settings: Any, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_wrong_token_is_a_401_message(
+    env: dict[str, Any], hub: HubWriteStandIn, settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HUGGINGFACE_WRITE_TOKEN", "hf_not_the_right_one")
-    with pytest.raises(publish.PublishError, match=r"rejected HUGGINGFACE_WRITE_TOKEN \(401 Unauthorized\) while "
-                                                   r"creating the private repo acme-org/wrong"):
+    with pytest.raises(
+        publish.PublishError,
+        match=r"rejected HUGGINGFACE_WRITE_TOKEN \(401 Unauthorized\) while "
+        r"creating the private repo acme-org/wrong",
+    ):
         publish.publish_run(env["db"], env["runs"]["qa"], settings, repo="acme-org/wrong", out_dir=tmp_path)
     assert hub.requests and not any(r.authorized for r in hub.requests)
 
 
-def test_refusals_before_anything_is_sent(env: dict[str, Any], hub: HubWriteStandIn, settings: Any, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refusals_before_anything_is_sent(
+    env: dict[str, Any], hub: HubWriteStandIn, settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HUGGINGFACE_WRITE_TOKEN", TOKEN)
     run_id = env["runs"]["qa"]
     with pytest.raises(publish.PublishError, match="no target repo: pass --repo ORG/NAME"):
@@ -236,7 +350,9 @@ def test_refusals_before_anything_is_sent(env: dict[str, Any], hub: HubWriteStan
         publish.publish_run(env["db"], run_id, settings, repo="not a repo", out_dir=tmp_path)
     with pytest.raises(publish.PublishError, match="expected ORG/NAME"):
         publish.publish_run(env["db"], run_id, settings, repo="just-a-name", out_dir=tmp_path)
-    with pytest.raises(publish.PublishError, match=r"eval run \d+ is queued: only a finished \(succeeded\) run"):
+    with pytest.raises(
+        publish.PublishError, match=r"eval run \d+ is queued: only a finished \(succeeded\) run"
+    ):
         publish.publish_run(env["db"], env["unfinished"], settings, repo="acme-org/x", out_dir=tmp_path)
     with pytest.raises(publish.PublishError, match="no eval run 9999"):
         publish.publish_run(env["db"], 9999, settings, repo="acme-org/x", out_dir=tmp_path)
@@ -249,8 +365,10 @@ def test_publish_job_runs_in_the_worker_and_records_the_commit(
     monkeypatch.setenv("HUGGINGFACE_WRITE_TOKEN", TOKEN)
     run_id = env["runs"]["qa"]
     db = connect(env["db"])
-    job_id = jobs.create_job(db, "publish", {"run_id": run_id, "repo": "acme-org/from-job",
-                                                     "config": env["config"]})
+    # The job carries the enqueuer's settings (the stand-in Hub's endpoint): the handler reads no config file.
+    job_id = jobs.create_job(
+        db, "publish", {"run_id": run_id, "repo": "acme-org/from-job"}, load_settings(env["config"])
+    )
     result = jobs.execute_job(env["db"], job_id)
     assert jobs.get_job(db, job_id)["status"] == "succeeded"
     assert result["commit_url"] == publish.latest_commit(db, run_id)["commit_url"]
@@ -260,12 +378,24 @@ def test_publish_job_runs_in_the_worker_and_records_the_commit(
 
 
 def test_the_write_token_never_appears_in_output_logs_files_or_the_store(
-    env: dict[str, Any], hub: HubWriteStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    env: dict[str, Any],
+    hub: HubWriteStandIn,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("HUGGINGFACE_WRITE_TOKEN", TOKEN)
-    base = ["--config", env["config"], "publish", "--run", str(env["runs"]["retrieval"]), "--out", str(tmp_path / "f")]
+    base = [
+        "--config",
+        env["config"],
+        "publish",
+        "--run",
+        str(env["runs"]["retrieval"]),
+        "--out",
+        str(tmp_path / "f"),
+    ]
     assert main([*base, "--repo", "acme-org/secret-ok"]) == 0
     assert main([*base, "--repo", "acme-org/secret-ok", "--json"]) == 0
     for endpoint, status in (("create", 401), ("create", 403), ("commit", 409), ("commit", 502)):
@@ -282,7 +412,11 @@ def test_the_write_token_never_appears_in_output_logs_files_or_the_store(
         assert TOKEN.encode() not in path.read_bytes()
 
 
-def test_only_the_publish_module_reads_the_write_token() -> None:
-    users = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "lib").rglob("*.py")
-                   if re.search(r"(?<!def )\bwrite_token\(", p.read_text()))
-    assert users == ["lib/hfops/publish.py"]
+def test_only_the_publish_hub_module_reads_the_write_token() -> None:
+    sources = [*(ROOT / "lib").rglob("*.py"), *(ROOT / "pages").glob("*.py"), ROOT / "app.py"]
+    users = sorted(
+        p.relative_to(ROOT).as_posix()
+        for p in sources
+        if re.search(r"(?<!def )\bwrite_token\(", p.read_text())
+    )
+    assert users == ["lib/hfops/publish/hub.py"]
