@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from hfops import discovery, jobs, registry
+from hfops import demo, discovery, jobs, registry
+from hfops.config import load_settings
 from hfops.evals import runs
 from hfops.evals.backends import MINILM_ID
 from hfops.refine.limits import open_cooldown
@@ -27,13 +28,31 @@ DEMO_PAGE = "pages/demo.py"
 TIMEOUT = 180  # the first Demo page run loads MiniLM and indexes the paragraphs
 # Labels of actions that change the store or the Hub. Reading actions (Refresh, Refine, Run the sample set,
 # asking a question) are not writes.
-WRITE_LABEL = re.compile(r"\b(sync|change status|launch|promote|publish|lift cooldown|demote|retire|reject|delete|"
-                         r"save|queue)\b", re.IGNORECASE)
+WRITE_LABEL = re.compile(
+    r"\b(sync|change status|launch|promote|publish|lift cooldown|demote|retire|reject|delete|"
+    r"save|queue)\b",
+    re.IGNORECASE,
+)
 # Pages whose write widgets exist in normal mode with this store (the control for the demo-mode check).
-WRITE_PAGES = {"pages/candidates.py", "pages/evals.py", "pages/leaderboard.py", "pages/status.py",
-               "pages/refine_lab.py"}
-OPERATOR_TABLES = ("models", "candidates", "status_transitions", "sync_runs", "jobs", "eval_runs", "eval_examples",
-                   "eval_metrics", "eval_publications", "refine_cooldowns")
+WRITE_PAGES = {
+    "pages/candidates.py",
+    "pages/evals.py",
+    "pages/leaderboard.py",
+    "pages/status.py",
+    "pages/refine_lab.py",
+}
+OPERATOR_TABLES = (
+    "models",
+    "candidates",
+    "status_transitions",
+    "sync_runs",
+    "jobs",
+    "eval_runs",
+    "eval_examples",
+    "eval_metrics",
+    "eval_publications",
+    "refine_cooldowns",
+)
 
 
 def console_pages() -> list[str]:
@@ -41,8 +60,14 @@ def console_pages() -> list[str]:
     import ast
 
     tree = ast.parse((ROOT / "app.py").read_text())
-    pages = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)
-             and node.value.startswith("pages/") and node.value.endswith(".py")]
+    pages = [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and node.value.startswith("pages/")
+        and node.value.endswith(".py")
+    ]
     return [p for p in dict.fromkeys(pages) if (ROOT / p).is_file()]
 
 
@@ -60,8 +85,11 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
         add_candidates(path, [{"model_id": MINILM_ID, "pipeline_tag": "sentence-similarity", "score": 0.9}])
     elif one(db, "SELECT 1 FROM candidates WHERE model_id = ?", [MINILM_ID]) is None:
         with write_tx(db):  # in the snapshot but not a candidate under the default rule: make it one
-            db.execute("INSERT INTO candidates (model_id, status, score, created_at, updated_at) "
-                       "VALUES (?, 'candidate', 0.9, ?, ?)", [MINILM_ID, utcnow(), utcnow()])
+            db.execute(
+                "INSERT INTO candidates (model_id, status, score, created_at, updated_at) "
+                "VALUES (?, 'candidate', 0.9, ?, ?)",
+                [MINILM_ID, utcnow(), utcnow()],
+            )
     ids = runs.submit_run(path, MINILM_ID, "retrieval", "squad_v2", 12, enqueue=False)
     jobs.execute_job(path, ids["job_id"])
     assert runs.get_run(connect(path), ids["run_id"])["status"] == "succeeded"
@@ -78,7 +106,9 @@ def write_widgets(at: AppTest) -> list[str]:
     """Every widget of the rendered page that would write: write-labelled buttons, forms, reason fields."""
     found = [f"button {b.label!r}" for b in at.button if WRITE_LABEL.search(b.label or "")]
     found += [f"form {f.proto.form.form_id!r}" for f in at.get("form")]
-    found += [f"input {w.label!r}" for w in [*at.text_input, *at.text_area] if "reason" in (w.label or "").lower()]
+    found += [
+        f"input {w.label!r}" for w in [*at.text_input, *at.text_area] if "reason" in (w.label or "").lower()
+    ]
     found += [f"input {w.label!r}" for w in at.text_input if "repo" in (w.label or "").lower()]
     return found
 
@@ -101,7 +131,9 @@ def test_every_page_has_its_write_widgets_normally_and_none_in_demo_mode(
     for page in pages:
         normal = open_app(store, monkeypatch, page)
         if page in WRITE_PAGES:
-            assert write_widgets(normal), f"{page}: no write widget in normal mode; the demo check would be blind"
+            assert write_widgets(normal), (
+                f"{page}: no write widget in normal mode; the demo check would be blind"
+            )
         monkeypatch.setenv("HFOPS_DEMO", "1")
         demo = open_app(store, monkeypatch, page)
         monkeypatch.delenv("HFOPS_DEMO")
@@ -135,8 +167,12 @@ def markdown(at: AppTest) -> list[str]:
     return [m.value for m in at.markdown]
 
 
-def test_demo_page_answers_refines_and_shows_the_leaderboard(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_page_answers_refines_and_shows_the_leaderboard(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_app(store, monkeypatch, DEMO_PAGE, HFOPS_DEMO="1")
+    assert demo.shared_search(load_settings(None)).wait_dense(TIMEOUT)  # MiniLM loads in the background
+    at.run()
     # Ask a question: an example question from the dataset; both systems answer, side by side.
     question = at.selectbox(key="demo_question")
     assert len(question.options) >= 10

@@ -27,10 +27,13 @@ BOARD = "pages/leaderboard.py"
 def store(db_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """A store with two finished runs (retrieval on MS MARCO, QA on SQuAD v2) made through the stand-in."""
     monkeypatch.setenv("HUGGINGFACE_API_KEY", API_KEY)
-    add_candidates(db_path, [
-        {"model_id": "acme/embed", "pipeline_tag": "feature-extraction"},
-        {"model_id": "acme/chat", "pipeline_tag": "text-generation", "library_name": "transformers"},
-    ])
+    add_candidates(
+        db_path,
+        [
+            {"model_id": "acme/embed", "pipeline_tag": "feature-extraction"},
+            {"model_id": "acme/chat", "pipeline_tag": "text-generation", "library_name": "transformers"},
+        ],
+    )
     with InferenceStandIn() as server:
         config = write_config(tmp_path / "c.toml", server.url)
         retrieval = run_eval(db_path, config, "acme/embed", "retrieval", "ms_marco", 6)
@@ -57,6 +60,7 @@ def charts(at: AppTest) -> dict[str, dict[str, Any]]:
 
 # --- Evals --------------------------------------------------------------------------------------------------
 
+
 def test_runs_list_and_run_view(db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page(db_path, EVALS, monkeypatch)
     listed = frame_with(at, "recommendation")
@@ -75,11 +79,16 @@ def test_runs_list_and_run_view(db_path: str, store: dict[str, Any], monkeypatch
             assert row[f"{system} CI low"] == pytest.approx(m["ci_low"])
             assert row[f"{system} CI high"] == pytest.approx(m["ci_high"])
     recommendation = store["retrieval"]["recommendation"]
-    assert any(f"Recommendation: {recommendation}" in box.value for box in [*at.success, *at.warning, *at.error])
+    assert any(
+        f"Recommendation: {recommendation}" in box.value for box in [*at.success, *at.warning, *at.error]
+    )
 
     figures = charts(at)
-    assert set(figures) == {"Candidate vs production (95% CI)", "Score distribution (ndcg@10 per example)",
-                            "Latency per example (ms)"}
+    assert set(figures) == {
+        "Candidate vs production (95% CI)",
+        "Score distribution (ndcg@10 per example)",
+        "Latency per example (ms)",
+    }
     bars = figures["Candidate vs production (95% CI)"]["data"]
     assert [b["type"] for b in bars] == ["bar", "bar"]
     assert bars[0]["name"] == "candidate: acme/embed" and bars[1]["name"] == "production: baseline:bm25"
@@ -90,13 +99,17 @@ def test_runs_list_and_run_view(db_path: str, store: dict[str, Any], monkeypatch
     assert len(examples) == 6
     at.checkbox(key="evals_disagreements").check().run()
     disagreements = frame_with(at, "production output")
-    expected = [e for e in runs.run_examples(get_db(db_path), 1) if e["candidate_output"] != e["production_output"]]
+    expected = [
+        e for e in runs.run_examples(get_db(db_path), 1) if e["candidate_output"] != e["production_output"]
+    ]
     assert len(disagreements) == len(expected) <= 6
     deltas = [abs(d) for d in disagreements["delta"]]
     assert deltas == sorted(deltas, reverse=True)
 
 
-def test_qa_run_view_has_squad_metrics(db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_qa_run_view_has_squad_metrics(
+    db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_page(db_path, EVALS, monkeypatch)
     assert at.selectbox(key="evals_run_select").value == 2  # newest first
     table = frame_with(at, "delta CI low")
@@ -105,14 +118,18 @@ def test_qa_run_view_has_squad_metrics(db_path: str, store: dict[str, Any], monk
     assert set(answers["candidate output"]) == {"Normandy"}
 
 
-def test_launch_enqueues_a_job_and_shows_its_progress(db_path: str, store: dict[str, Any],
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_launch_enqueues_a_job_and_shows_its_progress(
+    db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_page(db_path, EVALS, monkeypatch, HFOPS_CONFIG=store["config"])
     at.selectbox(key="evals_task").set_value("retrieval")
     at.selectbox(key="evals_dataset").set_value("squad_v2")
     at.number_input(key="evals_limit").set_value(4)
     at.run()
-    assert at.selectbox(key="evals_model").options[:2] == ["sentence-transformers/all-MiniLM-L6-v2", "acme/embed"]
+    assert at.selectbox(key="evals_model").options[:2] == [
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "acme/embed",
+    ]
     at.selectbox(key="evals_model").set_value("acme/embed").run()
     assert any("baseline:bm25" in c.value for c in at.caption)
     at.button(key="evals_launch").click().run()
@@ -121,22 +138,30 @@ def test_launch_enqueues_a_job_and_shows_its_progress(db_path: str, store: dict[
     job = jobs.list_jobs(get_db(db_path), kind="eval_run", limit=1)[0]
     assert job["status"] == "queued" and job["params"]["run_id"] == 3
     run = runs.get_run(get_db(db_path), 3)
-    assert (run["model_id"], run["task"], run["dataset"], run["sample_limit"]) == ("acme/embed", "retrieval",
-                                                                                   "squad_v2", 4)
+    assert (run["model_id"], run["task"], run["dataset"], run["sample_limit"]) == (
+        "acme/embed",
+        "retrieval",
+        "squad_v2",
+        4,
+    )
     assert any("waiting for the worker" in i.value for i in at.info)
     assert at.selectbox(key="evals_run_select").value == 3
 
     db = get_db(db_path)  # what the worker's progress reports look like half-way
     with write_tx(db):
-        db.execute("UPDATE jobs SET status = 'running', done = 2, total = 4, message = 'run 3: 2/4 examples' "
-                   "WHERE id = ?", [job["id"]])
+        db.execute(
+            "UPDATE jobs SET status = 'running', done = 2, total = 4, message = 'run 3: 2/4 examples' "
+            "WHERE id = ?",
+            [job["id"]],
+        )
     at.run()
     bars = at.get("progress")
     assert bars and bars[0].proto.value == 50 and "2/4" in bars[0].proto.text
 
 
-def test_launch_error_is_shown_not_raised(db_path: str, store: dict[str, Any],
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_launch_error_is_shown_not_raised(
+    db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("HUGGINGFACE_API_KEY")
     at = open_page(db_path, EVALS, monkeypatch, HFOPS_CONFIG=store["config"])
     at.selectbox(key="evals_task").set_value("qa").run()
@@ -148,7 +173,9 @@ def test_launch_error_is_shown_not_raised(db_path: str, store: dict[str, Any],
     assert get_db(db_path).execute("SELECT COUNT(*) FROM eval_runs").fetchone()[0] == 2
 
 
-def test_demo_mode_has_no_launch(db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_mode_has_no_launch(
+    db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_page(db_path, EVALS, monkeypatch, HFOPS_DEMO="1")
     keys = {getattr(w, "key", None) for w in [*at.button, *at.selectbox, *at.number_input]}
     assert "evals_launch" not in keys and "evals_model" not in keys
@@ -164,8 +191,10 @@ def test_empty_store(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
 # --- Leaderboard --------------------------------------------------------------------------------------------
 
-def test_leaderboard_per_task_and_dataset_sortable(db_path: str, store: dict[str, Any],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_leaderboard_per_task_and_dataset_sortable(
+    db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_page(db_path, BOARD, monkeypatch)
     at.selectbox(key="board_task").set_value("retrieval")
     at.selectbox(key="board_dataset").set_value("ms_marco")
@@ -192,8 +221,9 @@ def test_leaderboard_per_task_and_dataset_sortable(db_path: str, store: dict[str
     assert any("No model has been evaluated on qa / ms_marco" in i.value for i in at.info)
 
 
-def test_promote_needs_a_reason_and_is_audited(db_path: str, store: dict[str, Any],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_promote_needs_a_reason_and_is_audited(
+    db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_page(db_path, BOARD, monkeypatch)
     at.selectbox(key="board_task").set_value("retrieval")
     at.selectbox(key="board_dataset").set_value("ms_marco")
@@ -201,7 +231,7 @@ def test_promote_needs_a_reason_and_is_audited(db_path: str, store: dict[str, An
     assert at.selectbox(key="board_promote_model").options == ["acme/embed"]  # baselines cannot be promoted
     before = registry.get_model(get_db(db_path), "acme/embed")["candidate"]["status"]
     at.button(key="board_promote").click().run()
-    assert any("A reason is required" in e.value for e in at.error)
+    assert any("Promote failed: a reason is required" in e.value for e in at.error)
     assert registry.get_model(get_db(db_path), "acme/embed")["candidate"]["status"] == before
 
     at.text_input(key="board_promote_reason").input("beats BM25 on MS MARCO").run()
@@ -210,12 +240,18 @@ def test_promote_needs_a_reason_and_is_audited(db_path: str, store: dict[str, An
     assert any("promoted" in s.value for s in at.success)
     last = registry.status_history(get_db(db_path), "acme/embed")[-1]
     assert (last["from_status"], last["to_status"], last["actor"], last["reason"], last["evidence"]) == (
-        before, "promoted", "console", "beats BM25 on MS MARCO", "eval_run:1")
+        before,
+        "promoted",
+        "console",
+        "beats BM25 on MS MARCO",
+        "eval_run:1",
+    )
     assert registry.production_model(get_db(db_path), "retrieval") == "acme/embed"
 
 
-def test_leaderboard_demo_mode_has_no_promote(db_path: str, store: dict[str, Any],
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_leaderboard_demo_mode_has_no_promote(
+    db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_page(db_path, BOARD, monkeypatch, HFOPS_DEMO="1")
     at.selectbox(key="board_task").set_value("retrieval")
     at.selectbox(key="board_dataset").set_value("ms_marco")

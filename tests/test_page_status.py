@@ -11,8 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 from hfops import jobs
 from hfops.paths import HUB_SNAPSHOT
-from hfops.store import connect, dumps, write_tx
 from hfops.queue import get_huey
+from hfops.store import connect, dumps, write_tx
 from tests.console_kit import open_console
 from tests.registry_rows import add_candidates, numbered
 
@@ -51,8 +51,10 @@ def everything_rendered(at: AppTest) -> str:
 @pytest.fixture
 def config_file(tmp_path: Path) -> str:
     path = tmp_path / "console.toml"
-    path.write_text('[hub]\nendpoint = "http://127.0.0.1:9/hub-standin"\n\n'
-                    '[inference]\nbase_url = "http://127.0.0.1:9/inference-standin"\n')
+    path.write_text(
+        '[hub]\nendpoint = "http://127.0.0.1:9/hub-standin"\n\n'
+        '[inference]\nbase_url = "http://127.0.0.1:9/inference-standin"\n'
+    )
     return str(path)
 
 
@@ -62,7 +64,13 @@ def test_counts_store_endpoints_and_secrets_not_set(
     add_candidates(db_path, numbered(4) + numbered(2, prefix="old/model", status="rejected"))
     at = open_page(db_path, monkeypatch, HFOPS_CONFIG=config_file)
     assert {m.label: m.value for m in at.metric} == {
-        "candidate": "4", "evaluating": "0", "shadow": "0", "promoted": "0", "rejected": "2", "retired": "0"}
+        "candidate": "4",
+        "evaluating": "0",
+        "shadow": "0",
+        "promoted": "0",
+        "rejected": "2",
+        "retired": "0",
+    }
     shown = texts(at)
     assert f"Store: {Path(db_path).resolve()}" in shown
     assert "Hub endpoint: http://127.0.0.1:9/hub-standin" in shown
@@ -95,8 +103,9 @@ def test_sync_now_snapshot_creates_a_queued_job(db_path: str, monkeypatch: pytes
     assert not at.exception and not at.error
     assert at.success[0].value.startswith("Queued sync job 1")
     found = jobs.list_jobs(connect(db_path))
-    assert [(j["id"], j["kind"], j["status"], j["params"]) for j in found] == [
-        (1, "sync", "queued", {"snapshot": str(HUB_SNAPSHOT)})]
+    assert [(j.id, j.kind, j.status, j.params) for j in found] == [
+        (1, "sync", "queued", {"snapshot": str(HUB_SNAPSHOT)})
+    ]
     assert get_huey(db_path).pending_count() == 1  # handed to the worker's queue
     assert any(i.value.startswith("Job 1 · sync · queued") for i in at.info)
 
@@ -109,30 +118,54 @@ def test_sync_now_hub_uses_the_configured_endpoint(
     at.button(key="status_sync_now").click().run()
     (job,) = jobs.list_jobs(connect(db_path))
     assert job["status"] == "queued"
-    assert job["params"] == {"endpoint": "http://127.0.0.1:9/hub-standin", "config": config_file}
+    assert job.params == {"endpoint": "http://127.0.0.1:9/hub-standin"}
+    stored = jobs.job_settings(job, db_path)  # the console's settings travel with the job
+    assert stored.hub.endpoint == "http://127.0.0.1:9/hub-standin"
+    assert stored.inference.base_url == "http://127.0.0.1:9/inference-standin"
 
 
 def test_last_sync_run_details(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     db = connect(db_path)
     with write_tx(db):
-        db["sync_runs"].insert({
-            "source": "http://127.0.0.1:9/hub-standin", "started_at": "2026-11-01T10:00:00.000000Z",
-            "finished_at": "2026-11-01T10:01:30.500000Z", "status": "failed", "pages": 3, "seen": 2500,
-            "inserted": 2400, "updated": 50, "unchanged": 40, "skipped": 10, "matched": 120, "new_candidates": 100,
-            "flagged": 2, "retries": 4, "retry_wait_seconds": 17.5,
-            "skip_reasons": dumps({"bad date in lastModified": 7, "missing id": 3}),
-            "errors": dumps(["gave up after the deadline: HTTP 429, Retry-After 60"]),
-            "message": "gave up after the deadline",
-        })
+        db["sync_runs"].insert(
+            {
+                "source": "http://127.0.0.1:9/hub-standin",
+                "started_at": "2026-11-01T10:00:00.000000Z",
+                "finished_at": "2026-11-01T10:01:30.500000Z",
+                "status": "failed",
+                "pages": 3,
+                "seen": 2500,
+                "inserted": 2400,
+                "updated": 50,
+                "unchanged": 40,
+                "skipped": 10,
+                "matched": 120,
+                "new_candidates": 100,
+                "flagged": 2,
+                "retries": 4,
+                "retry_wait_seconds": 17.5,
+                "skip_reasons": dumps({"bad date in lastModified": 7, "missing id": 3}),
+                "errors": dumps(["gave up after the deadline: HTTP 429, Retry-After 60"]),
+                "message": "gave up after the deadline",
+            }
+        )
     at = open_page(db_path, monkeypatch)
     shown = texts(at)
     assert "Run 1: failed · source http://127.0.0.1:9/hub-standin" in shown
     assert any(t.endswith("duration 90.5 s") for t in shown)
     assert "Retries: 4 · waited 17.5 s in back-off (Retry-After honoured)" in shown
     counts, reasons, errors = (f.value for f in at.dataframe[:3])
-    assert counts.iloc[0][["seen", "inserted", "skipped", "matched", "flagged"]].tolist() == [2500, 2400, 10, 120, 2]
+    assert counts.iloc[0][["seen", "inserted", "skipped", "matched", "flagged"]].tolist() == [
+        2500,
+        2400,
+        10,
+        120,
+        2,
+    ]
     assert dict(zip(reasons["reason"], reasons["count"], strict=True)) == {
-        "bad date in lastModified": 7, "missing id": 3}
+        "bad date in lastModified": 7,
+        "missing id": 3,
+    }
     assert errors["error"].tolist() == ["gave up after the deadline: HTTP 429, Retry-After 60"]
 
 
@@ -142,16 +175,24 @@ def test_jobs_show_progress_and_errors(db_path: str, monkeypatch: pytest.MonkeyP
     failed_id = jobs.create_job(db, "sync", {"endpoint": "http://127.0.0.1:9"})
     running_id = jobs.create_job(db, "sync", {})
     with write_tx(db):
-        db.execute("UPDATE jobs SET status = 'succeeded', finished_at = '2026-11-01T10:00:00Z' WHERE id = ?",
-                   [done_id])
-        db.execute("UPDATE jobs SET status = 'failed', error = ? WHERE id = ?",
-                   ["SyncError: sync 2 failed: HTTP 500 from <b>stand-in</b>", failed_id])
-        db.execute("UPDATE jobs SET status = 'running', done = 30, total = 120, message = 'page 3' WHERE id = ?",
-                   [running_id])
+        db.execute(
+            "UPDATE jobs SET status = 'succeeded', finished_at = '2026-11-01T10:00:00Z' WHERE id = ?",
+            [done_id],
+        )
+        db.execute(
+            "UPDATE jobs SET status = 'failed', error = ? WHERE id = ?",
+            ["SyncError: sync 2 failed: HTTP 500 from <b>stand-in</b>", failed_id],
+        )
+        db.execute(
+            "UPDATE jobs SET status = 'running', done = 30, total = 120, message = 'page 3' WHERE id = ?",
+            [running_id],
+        )
     at = open_page(db_path, monkeypatch)
     (bar,) = at.get("progress")
     assert bar.proto.value == 25
-    assert bar.proto.text.startswith(f"Job {running_id} · sync · running") and "30/120 page 3" in bar.proto.text
+    assert (
+        bar.proto.text.startswith(f"Job {running_id} · sync · running") and "30/120 page 3" in bar.proto.text
+    )
     (error,) = at.error
     assert error.value.startswith(f"Job {failed_id} · sync · failed")
     assert "HTTP 500 from \\<b\\>stand\\-in\\</b\\>" in error.value  # escaped: never HTML

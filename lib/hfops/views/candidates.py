@@ -1,0 +1,243 @@
+"""View model of the Candidates page: filter options, one page of the table, one model's detail, status moves.
+
+Hub text (ids, tags, file names, card data) is untrusted: this module returns it as data for dataframes and
+``st.text``; the page escapes anything it puts in Markdown.
+"""
+
+from __future__ import annotations
+
+import math
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import sqlite_utils
+
+from hfops import discovery, registry
+from hfops.config import Settings
+from hfops.store import get_db
+
+PAGE_SIZES = (25, 50, 100, 200)
+DEFAULT_PAGE_SIZE = 50
+SORT_LABELS = {
+    "score": "Score",
+    "downloads": "Downloads (30 days)",
+    "likes": "Likes",
+    "last_modified": "Last modified",
+    "created_at": "Created",
+    "model_id": "Model id",
+    "status": "Status",
+}
+# The table's columns, in order (the page gives each a Streamlit column type).
+TABLE_COLUMNS = (
+    "model_id",
+    "score",
+    "status",
+    "pipeline_tag",
+    "license",
+    "library",
+    "quantization",
+    "downloads",
+    "likes",
+    "safetensors",
+    "flag",
+    "last_modified",
+)
+HISTORY_COLUMNS = ("at", "from_status", "to_status", "actor", "reason", "evidence")
+Filter = registry.CandidateFilter
+
+
+def hub_url(endpoint: str, model_id: str) -> str:
+    """The model's page on the configured Hub; the id is percent-encoded (it is untrusted)."""
+    return f"{endpoint.rstrip('/')}/{urllib.parse.quote(model_id, safe='/')}"
+
+
+# --- filter options -----------------------------------------------------------------------------------------
+
+
+def facets_marker(db: sqlite_utils.Database) -> tuple[Any, ...]:
+    """What changes when a sync run changes the models: the key under which filter options may be cached
+    (status changes never add options)."""
+    last = discovery.last_sync_run(db) or {}
+    return (last.get("id"), last.get("status"), last.get("finished_at"), last.get("seen"))
+
+
+def facets(store_path: str) -> dict[str, list[str]]:
+    """Filter options: the distinct values among candidates (they scan the whole table: cache them under
+    :func:`facets_marker`)."""
+    return registry.facet_values(get_db(store_path))
+
+
+# --- the table ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CandidatePage:
+    """One page of the candidate table."""
+
+    rows: list[dict[str, Any]]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.page_size))
+
+    @property
+    def caption(self) -> str:
+        first = (self.page - 1) * self.page_size + 1
+        return f"Showing {first:,}–{first + len(self.rows) - 1:,} of {self.total:,} candidates"
+
+    @property
+    def ids(self) -> list[str]:
+        return [str(row["model_id"]) for row in self.rows]
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a frame with :data:`TABLE_COLUMNS` (drawn on a canvas by the page: never HTML)."""
+        return pd.DataFrame(self.rows, columns=list(TABLE_COLUMNS))
+
+
+def candidate_page(
+    db: sqlite_utils.Database,
+    flt: registry.CandidateFilter,
+    sort: str,
+    descending: bool,
+    page: int,
+    page_size: int,
+) -> CandidatePage:
+    """The requested page; the first page when the result shrank under it (``page`` tells which it is)."""
+    found, total = registry.list_candidates(db, flt, sort, descending, page=page, page_size=page_size)
+    result = CandidatePage(found, total, page, page_size)
+    if page > result.pages:
+        found, total = registry.list_candidates(db, flt, sort, descending, page=1, page_size=page_size)
+        result = CandidatePage(found, total, 1, page_size)
+    return result
+
+
+# --- one model ----------------------------------------------------------------------------------------------
+
+
+def breakdown_rows(breakdown: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows ``term, value, weight, contribution`` from a stored breakdown
+    ``{term: {value, weight, contribution}}``
+    (a bare number is taken as the contribution)."""
+    out = []
+    for term, entry in breakdown.items():
+        if isinstance(entry, dict):
+            out.append(
+                {
+                    "term": term,
+                    "value": entry.get("value"),
+                    "weight": entry.get("weight"),
+                    "contribution": entry.get("contribution"),
+                }
+            )
+        else:
+            out.append({"term": term, "value": None, "weight": None, "contribution": entry})
+    return out
+
+
+def contributions(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """``{term: contribution}`` of the rows whose contribution is a number."""
+    return {
+        r["term"]: float(r["contribution"])
+        for r in rows
+        if isinstance(r["contribution"], int | float) and not isinstance(r["contribution"], bool)
+    }
+
+
+def breakdown_chart(breakdown: dict[str, float]) -> go.Figure:
+    """A small horizontal bar chart of the score's per-term contributions."""
+    terms = list(breakdown)
+    fig = go.Figure(go.Bar(x=[breakdown[t] for t in terms], y=terms, orientation="h"))
+    fig.update_layout(
+        height=60 + 30 * len(terms),
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis_title="contribution to the score",
+        yaxis={"autorange": "reversed"},
+    )
+    return fig
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+@dataclass
+class ModelDetail:
+    """Everything the detail view shows of one model, shaped for display."""
+
+    model_id: str
+    hub_url: str
+    status: str
+    score: float
+    downloads: int
+    likes: int
+    flag: str | None
+    rule_failures: list[str]
+    use_restricted: bool
+    breakdown: list[dict[str, Any]]
+    facts: list[dict[str, str]]
+    tags: str
+    files: list[str]
+    history: pd.DataFrame
+    raw: dict[str, Any]
+    next_statuses: tuple[str, ...] = field(default=())
+
+    @property
+    def chart_terms(self) -> dict[str, float]:
+        return contributions(self.breakdown)
+
+
+def model_detail(db: sqlite_utils.Database, model_id: str, settings: Settings) -> ModelDetail | None:
+    """The detail of ``model_id``, or None when it is not stored."""
+    model = registry.get_model(db, model_id)
+    if model is None:
+        return None
+    candidate = model.get("candidate") or {}
+    facts = {
+        "pipeline tag": model.get("pipeline_tag"),
+        "task": model.get("task"),
+        "licence": model.get("license"),
+        "library": model.get("library_name"),
+        "safetensors": model.get("safetensors"),
+        "quantization": model.get("quantization") or "none",
+        "downloads (all time)": model.get("downloads_all_time"),
+        "created": model.get("created_at"),
+        "last modified": model.get("last_modified"),
+        "gated": model.get("gated"),
+        "source": model.get("source"),
+        "first seen": model.get("first_seen"),
+        "last seen": model.get("last_seen"),
+    }
+    status = candidate.get("status")
+    return ModelDetail(
+        model_id=model["model_id"],
+        hub_url=hub_url(discovery.endpoint_in_use(settings), model["model_id"]),
+        status=status or "—",
+        score=float(candidate.get("score") or 0.0),
+        downloads=int(model.get("downloads") or 0),
+        likes=int(model.get("likes") or 0),
+        flag=candidate.get("flag"),
+        rule_failures=[str(f) for f in model.get("rule_failures") or []],
+        use_restricted=bool(model.get("use_restricted")),
+        breakdown=breakdown_rows(candidate.get("score_breakdown") or {}),
+        facts=[{"field": k, "value": _text(v)} for k, v in facts.items()],
+        tags=", ".join(str(t) for t in model.get("tags") or []) or "(none)",
+        files=[str(s) for s in model.get("siblings") or []],
+        history=pd.DataFrame(model.get("history") or [], columns=list(HISTORY_COLUMNS)),
+        raw=model.get("raw") or {},
+        next_statuses=registry.TRANSITIONS.get(status or "", ()),
+    )
+
+
+def change_status(db: sqlite_utils.Database, model_id: str, to_status: str, reason: str) -> str:
+    """Move ``model_id`` (audited, actor ``console``); returns what happened, for the operator."""
+    result = registry.set_status(db, model_id, to_status, reason, actor="console")
+    message = f"{result['model_id']}: {result['from']} → {result['to']}"
+    if result["demoted"]:
+        message += "; demoted to shadow: " + ", ".join(result["demoted"])
+    return message

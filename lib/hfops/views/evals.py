@@ -1,0 +1,404 @@
+"""View model of the Evals page: what can be launched, live progress, the runs, one run, its Publish panel.
+
+Runs and their rows come from :mod:`hfops.evals.runs`; which registry models can be evaluated is the evals
+module's rule (:data:`hfops.evals.runs.EVALUABLE_STATUSES`); publishing is :mod:`hfops.publish`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import sqlite_utils
+
+from hfops import jobs, publish
+from hfops.config import Settings
+from hfops.evals import runs, tasks
+from hfops.evals.stats import metric_names
+from hfops.views import as_dict
+
+OTHER = "(other model id)"
+COLORS = {"candidate": "#1f77b4", "production": "#ff7f0e"}
+OPTIONS_LIMIT = 200
+EXAMPLES_SHOWN = 500
+RUNS_SHOWN = 100
+RUN_COLUMNS = [
+    "id",
+    "status",
+    "model_id",
+    "production_id",
+    "task",
+    "dataset",
+    "done",
+    "total",
+    "primary_metric",
+    "candidate_score",
+    "production_score",
+    "delta",
+    "recommendation",
+    "created_at",
+]
+METRIC_COLUMNS = [
+    "metric",
+    "candidate",
+    "candidate CI low",
+    "candidate CI high",
+    "production",
+    "production CI low",
+    "production CI high",
+    "delta",
+    "delta CI low",
+    "delta CI high",
+    "n",
+]
+TEXT_WIDTH = 160
+
+
+# --- launching ----------------------------------------------------------------------------------------------
+
+
+def evaluable_models(db: sqlite_utils.Database, task: str, limit: int = OPTIONS_LIMIT) -> list[str]:
+    """Registry models of ``task`` in an evaluable status (the evals module's rule), best score first."""
+    tags = list(tasks.task_spec(task).pipeline_tags)
+    statuses = list(runs.EVALUABLE_STATUSES)
+    found = db.execute(
+        "SELECT c.model_id FROM candidates c JOIN models m ON m.model_id = c.model_id "
+        f"WHERE c.status IN ({', '.join('?' for _ in statuses)}) "
+        f"AND m.pipeline_tag IN ({', '.join('?' for _ in tags)}) ORDER BY c.score DESC, c.model_id LIMIT ?",
+        [*statuses, *tags, limit],
+    ).fetchall()
+    return [str(r[0]) for r in found]
+
+
+def model_options(db: sqlite_utils.Database, task: str) -> list[str]:
+    """Models worth offering for ``task``: the task's suggested models (the packaged MiniLM for retrieval),
+    then evaluable registry models, then :data:`OTHER` (type an id)."""
+    options = list(tasks.task_spec(task).suggested_models)
+    options += [m for m in evaluable_models(db, task) if m not in options]
+    return [*options, OTHER]
+
+
+def comparison_caption(db: sqlite_utils.Database, task: str, model_id: str) -> str:
+    """Which model a run of ``model_id`` would be compared with (unescaped: the page escapes it)."""
+    production = runs.production_for(db, task, model_id)
+    baseline = " (no model promoted yet: the baseline)" if production == tasks.baseline_of(task) else ""
+    return f"Compared with the production model of {task}: {production}{baseline}"
+
+
+def launch(settings: Settings, model_id: str, task: str, dataset: str, limit: int) -> tuple[int, int]:
+    """Store a run and queue its job with the console's settings; ``(run_id, job_id)``."""
+    made = runs.submit_run(
+        settings.store.path, model_id, task, dataset, limit, settings, config_path=settings.source_file
+    )
+    return int(made["run_id"]), int(made["job_id"])
+
+
+# --- progress and the runs list -----------------------------------------------------------------------------
+
+
+@dataclass
+class ProgressLine:
+    """One queued or running eval job as the page shows it."""
+
+    label: str
+    queued: bool
+    fraction: float
+    text: str
+
+
+def active_eval_jobs(db: sqlite_utils.Database) -> list[jobs.Job]:
+    return jobs.active_jobs(db, kind="eval_run")
+
+
+def progress_lines(db: sqlite_utils.Database, active: list[jobs.Job]) -> list[ProgressLine]:
+    """A line per queued or running eval job: waiting, or done/total with the job's message."""
+    lines = []
+    for job in active:
+        run = runs.run_for_job(db, job.id)
+        label = f"Run {run['id'] if run else '?'} · job {job.id} · {job.status}"
+        if job.status == "queued":
+            lines.append(ProgressLine(label, True, 0.0, ""))
+            continue
+        total = job.total or (run["total"] if run else None) or 0
+        done = job.done or 0
+        fraction = min(1.0, done / total) if total else 0.0
+        lines.append(ProgressLine(label, False, fraction, f"{done}/{total or '?'} {job.message or ''}"))
+    return lines
+
+
+def runs_table(db: sqlite_utils.Database, limit: int = RUNS_SHOWN) -> pd.DataFrame:
+    """The most recent runs, newest first (an empty frame when there are none)."""
+    found = [as_dict(r) for r in runs.list_runs(db, limit=limit)]
+    return pd.DataFrame(found, columns=RUN_COLUMNS)
+
+
+def run_ids(db: sqlite_utils.Database, limit: int = RUNS_SHOWN) -> list[int]:
+    return [int(r["id"]) for r in runs.list_runs(db, limit=limit)]
+
+
+# --- one run ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunView:
+    """The header of the run page, shaped for display (text is unescaped: the page escapes it)."""
+
+    run: Any
+    lines: list[str]
+    error: str | None
+    recommendation: tuple[str, str] | None  # (decision, reason)
+    rule: str | None
+    registry: str | None
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.run["metrics"])
+
+    @property
+    def publishable(self) -> bool:
+        return self.run["status"] == "succeeded"
+
+
+def run_view(db: sqlite_utils.Database, run_id: int) -> RunView | None:
+    """The run's summary lines, error, recommendation and registry move, or None when there is no such run."""
+    run = runs.get_run(db, run_id)
+    if run is None:
+        return None
+    lines = [
+        f"{run['model_id']} (candidate) vs {run['production_id']} (production)",
+        f"{run['task']} on {run['dataset']} · dataset version {run['dataset_version'] or '—'} · "
+        f"{run['done']}/{run['total'] or '?'} examples · status {run['status']}",
+        f"Errors: candidate {run['candidate_errors']}, production {run['production_errors']} · cache "
+        f"{run['cache_hits']} hits / {run['cache_misses']} misses · {run['model_calls']} model calls",
+    ]
+    recommendation = None
+    if run["recommendation"]:
+        recommendation = (str(run["recommendation"]), str(run["recommendation_reason"] or ""))
+    rule = run["recommendation_rule"]
+    registry_move = None
+    if run["recommendation"] and run["status_after"]:
+        registry_move = (
+            f"Registry: {run['status_before']} → evaluating → {run['status_after']} "
+            f"(evidence eval_run:{run['id']})"
+        )
+    return RunView(
+        run=run,
+        lines=lines,
+        error=run["error"] or None,
+        recommendation=recommendation,
+        rule=f"Rule {rule['name']}: {rule['text']}" if run["recommendation"] and rule else None,
+        registry=registry_move,
+    )
+
+
+def metric_table(run: Any) -> pd.DataFrame:
+    """One row per metric: candidate, production and delta with their 95% CIs (the task's metric order)."""
+    by_metric: dict[str, dict[str, Any]] = {}
+    for m in run["metrics"]:
+        row = by_metric.setdefault(m["metric"], {"metric": m["metric"], "n": m["n"]})
+        row[m["system"]] = m["value"]
+        row[f"{m['system']} CI low"] = m["ci_low"]
+        row[f"{m['system']} CI high"] = m["ci_high"]
+    order = list(metric_names(run["task"], run["dataset"]))
+    rows = sorted(
+        by_metric.values(), key=lambda r: order.index(r["metric"]) if r["metric"] in order else len(order)
+    )
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS)
+
+
+def metrics_chart(run: Any, table: pd.DataFrame) -> go.Figure:
+    """Candidate vs production per metric, error bars = bootstrap 95% CI."""
+    fig = go.Figure()
+    for system, name in (("candidate", run["model_id"]), ("production", run["production_id"])):
+        fig.add_bar(
+            name=f"{system}: {name}",
+            x=list(table["metric"]),
+            y=list(table[system]),
+            marker_color=COLORS[system],
+            error_y={
+                "type": "data",
+                "array": list(table[f"{system} CI high"] - table[system]),
+                "arrayminus": list(table[system] - table[f"{system} CI low"]),
+            },
+        )
+    fig.update_layout(
+        barmode="group",
+        title="Candidate vs production (95% CI)",
+        height=380,
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return fig
+
+
+def examples_frame(db: sqlite_utils.Database, run_id: int) -> pd.DataFrame:
+    """Every example of the run as stored (for the distribution and latency charts)."""
+    return pd.DataFrame([as_dict(e) for e in runs.run_examples(db, run_id, limit=100_000)])
+
+
+def distribution_chart(examples: pd.DataFrame, metric: str) -> go.Figure:
+    """Per-example primary scores of both systems."""
+    fig = go.Figure()
+    for system in ("candidate", "production"):
+        fig.add_histogram(
+            x=list(examples[f"{system}_primary"]),
+            name=system,
+            opacity=0.6,
+            nbinsx=20,
+            marker_color=COLORS[system],
+        )
+    fig.update_layout(
+        barmode="overlay",
+        title=f"Score distribution ({metric} per example)",
+        height=330,
+        xaxis_title=metric,
+        yaxis_title="examples",
+    )
+    return fig
+
+
+def latency_chart(examples: pd.DataFrame) -> go.Figure:
+    """Per-example latency of both systems (batched encoders: batch time / batch size)."""
+    fig = go.Figure()
+    for system in ("candidate", "production"):
+        fig.add_histogram(
+            x=list(examples[f"{system}_latency_ms"]),
+            name=system,
+            opacity=0.6,
+            nbinsx=30,
+            marker_color=COLORS[system],
+        )
+    fig.update_layout(
+        barmode="overlay",
+        title="Latency per example (ms)",
+        height=330,
+        xaxis_title="ms",
+        yaxis_title="examples",
+    )
+    return fig
+
+
+def short(value: Any, width: int = TEXT_WIDTH) -> str:
+    """A value as one bounded line of text (lists joined with commas)."""
+    text = (
+        value
+        if isinstance(value, str)
+        else ", ".join(map(str, value))
+        if isinstance(value, list)
+        else str(value)
+    )
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def example_table(found: list[Any], task: str) -> pd.DataFrame:
+    """Per-example rows as plain text columns."""
+    expected_field = tasks.task_spec(task).expected_field
+    rows = []
+    for r in found:
+        expected = r["expected"].get(expected_field)
+        rows.append(
+            {
+                "example": r["example_id"],
+                "query": short(r["input"].get("query", "")),
+                "expected": short(expected or "(no answer)"),
+                "candidate output": short(r["candidate_output"] if r["candidate_output"] is not None else ""),
+                "production output": short(
+                    r["production_output"] if r["production_output"] is not None else ""
+                ),
+                "candidate": r["candidate_primary"],
+                "production": r["production_primary"],
+                "delta": r["delta"],
+                "candidate ms": r["candidate_latency_ms"],
+                "production ms": r["production_latency_ms"],
+                "candidate error": r["candidate_error"] or "",
+                "production error": r["production_error"] or "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def examples_shown(db: sqlite_utils.Database, run: Any, disagreements_only: bool) -> tuple[pd.DataFrame, str]:
+    """The per-example table (all examples, or the disagreements largest |delta| first) and its caption."""
+    if disagreements_only:
+        found = runs.run_examples(db, run["id"], disagreements_only=True, limit=EXAMPLES_SHOWN)
+    else:
+        found = runs.run_examples(db, run["id"], limit=EXAMPLES_SHOWN)
+    caption = f"{len(found)} example(s) shown · candidate/production = per-example {run['primary_metric']}"
+    return example_table(found, run["task"]), caption
+
+
+# --- publishing ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PublishNotice:
+    """The latest publish job of a run: ``level`` (info | success | error), a headline and detail text."""
+
+    level: str
+    headline: str
+    detail: str
+    active: bool
+
+
+def publish_notice(db: sqlite_utils.Database, run_id: int) -> PublishNotice | None:
+    """What became of the run's latest publish job, or None when it has none."""
+    job = publish.latest_publish_job(db, run_id)
+    if job is None:
+        return None
+    label = f"Publish job {job.id}"
+    result = job.result or {}
+    if job.active:
+        return PublishNotice("info", f"{label}: {job.status} (the worker runs it: `hfops worker`)", "", True)
+    if job.status == "failed":
+        return PublishNotice("error", f"{label} failed: {job.error}", "", False)
+    if job.status == "cancelled":
+        return PublishNotice("info", f"{label} was cancelled", "", False)
+    if result.get("mode") == "push":
+        return PublishNotice(
+            "success",
+            f"{label}: pushed in one commit",
+            f"Repo: {result['repo_id']} (private)\nCommit: {result['commit_url']}",
+            False,
+        )
+    return PublishNotice(
+        "info",
+        f"{label}: dry run ({result.get('dry_run_reason')}), nothing pushed",
+        f"Files written to {result.get('out_dir')}",
+        False,
+    )
+
+
+@dataclass
+class PublishPanel:
+    """What the Publish panel shows before the button."""
+
+    last_push: str | None
+    token_note: str
+    default_repo: str
+
+
+def publish_panel(db: sqlite_utils.Database, run_id: int, settings: Settings) -> PublishPanel:
+    pushed = publish.latest_commit(db, run_id)
+    token = publish.token_status()
+    note = f"HUGGINGFACE_WRITE_TOKEN: {token} — " + (
+        "the worker creates the private repo if needed and pushes the report, summary and model card in one "
+        "commit"
+        if token == "set"
+        else "without it the worker only writes the files locally (dry run)"
+    )
+    return PublishPanel(
+        last_push=f"Last published to {pushed['repo_id']}: {pushed['commit_url']}" if pushed else None,
+        token_note=note,
+        default_repo=settings.publish.repo,
+    )
+
+
+def publish_in_progress(db: sqlite_utils.Database, run_id: int) -> bool:
+    """Whether a publish job of the run is queued or running (the panel polls while one is)."""
+    return publish.publish_active(db, run_id)
+
+
+def queue_publish(settings: Settings, run_id: int, repo: str) -> int:
+    """Queue a publish job of ``run_id`` with the console's settings; the job id."""
+    return publish.enqueue_publish(settings.store.path, run_id, repo, settings=settings)
