@@ -28,11 +28,12 @@ for name, value in (("HF_HUB_DISABLE_TELEMETRY", "1"), ("HF_DATASETS_OFFLINE", "
     os.environ.setdefault(name, value)
 sys.path.insert(0, str(ROOT))
 
-from hfops import jobs  # noqa: E402
+from hfops import worker  # noqa: E402
 from hfops.config import load_settings  # noqa: E402
 from hfops.evals import runs  # noqa: E402
 from hfops.evals.backends import ENCODE_BATCH, MINILM_ID, SentenceTransformerEmbedder, packaged_minilm  # noqa: E402
 from hfops.evals.data import load_eval_set  # noqa: E402
+from hfops.evals.tasks import DATASET_NAMES  # noqa: E402
 from hfops.store import close_thread_connections, get_db  # noqa: E402
 
 PERFORMANCE = ROOT / "docs" / "performance.md"
@@ -66,7 +67,7 @@ def shadow_run(db_path: str, dataset: str, limit: int | None) -> tuple[float, di
     settings = load_settings(None, **{"store.path": db_path})
     start = time.perf_counter()
     ids = runs.submit_run(db_path, MINILM_ID, "retrieval", dataset, limit, settings, enqueue=False)
-    jobs.execute_job(db_path, ids["job_id"])
+    worker.execute_job(db_path, ids.job_id)
     elapsed = time.perf_counter() - start
     summary = runs.summary(get_db(db_path), ids["run_id"])
     if summary["status"] != "succeeded":
@@ -91,7 +92,7 @@ def write_section(text: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--dataset", choices=("ms_marco", "squad_v2"), default="ms_marco")
+    parser.add_argument("--dataset", choices=DATASET_NAMES, default="ms_marco")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--write", action="store_true", help="write the figures into docs/performance.md")

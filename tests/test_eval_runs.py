@@ -899,3 +899,12 @@ def test_jobs_use_the_enqueuers_settings_not_the_working_directory(
     assert "error" not in result, result
     assert result["planned"] == 2 and all(r["error"] is None for r in result["runs"])
     assert {r["total"] for r in runs.list_runs(get_db(db_path))} == {2}
+
+
+def test_pure_parts_import_neither_the_store_nor_jobs() -> None:
+    code = (
+        "import sys; import hfops.evals.tasks, hfops.evals.scoring, hfops.evals.stats; "
+        "print(sorted(m for m in sys.modules if m in ('hfops.store', 'hfops.jobs', 'hfops.queue', 'sqlite_utils')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.strip() == "[]"

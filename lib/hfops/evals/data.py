@@ -30,7 +30,7 @@ from typing import Any
 
 from hfops.config import Settings
 from hfops.errors import DatasetError
-from hfops.evals.tasks import DATASET_NAMES, DATASET_SPECS, TASK_NAMES, dataset_spec
+from hfops.evals.tasks import DATASET_NAMES, DATASET_SPECS, TASK_NAMES, dataset_spec, is_ranking
 from hfops.paths import DATA_DIR
 
 # Views of the task table (hfops.evals.tasks), kept for callers that read them by dataset name.
@@ -210,7 +210,7 @@ def _squad_examples(
                 relevant=[doc_of_context[context]],
             )
         )
-    return examples, corpus if task == "retrieval" else {}
+    return examples, corpus if is_ranking(task) else {}
 
 
 def _ms_marco_examples(
@@ -238,7 +238,7 @@ def _ms_marco_examples(
         qid = str(row["query_id"])
         doc_ids = [f"{qid}#{j}" for j in range(len(passages["passage_text"]))]
         gold = [str(a) for a in answers if str(a).strip() and str(a).strip().lower() not in NO_ANSWER_MARKERS]
-        if task == "retrieval":
+        if is_ranking(task):
             relevant = [
                 d for d, sel in zip(doc_ids, passages["is_selected"], strict=True) if int(sel or 0) == 1
             ]

@@ -359,11 +359,13 @@ def score_retrieval_files(predictions_path: str | Path, references_path: str | P
 
 def score_files(task: str, predictions_path: str | Path, references_path: str | Path) -> dict[str, float]:
     """Score prediction files against reference files for ``task`` (``qa`` or ``retrieval``)."""
-    if task == "qa":
-        return score_qa_files(predictions_path, references_path)
-    if task == "retrieval":
-        return score_retrieval_files(predictions_path, references_path)
-    raise ScoreError(f"unknown task {task!r} (choose qa or retrieval)")
+    scorer = FILE_SCORERS.get(task)
+    if scorer is None:
+        raise ScoreError(f"unknown task {task!r} (choose {' or '.join(FILE_SCORERS)})")
+    return scorer(predictions_path, references_path)
+
+
+FILE_SCORERS = {"qa": score_qa_files, "retrieval": score_retrieval_files}
 
 
 def load_metric(name: str) -> Any:

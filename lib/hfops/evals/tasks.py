@@ -244,6 +244,11 @@ def baseline_of(task: str) -> str:
     return task_spec(task).baseline
 
 
+def is_ranking(task: str) -> bool:
+    """Whether ``task``'s systems rank documents (gold truth: relevant ids) rather than answer (gold answers)."""
+    return task_spec(task).expected_field == "relevant"
+
+
 def task_of_pipeline(pipeline_tag: str | None) -> str | None:
     """The task of a model with this Hub pipeline tag, or None."""
     return next((t.name for t in TASK_SPECS.values() if pipeline_tag in t.pipeline_tags), None)
