@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from hfops import jobs, publish
 from hfops.config import load_settings
 from hfops.evals import runs
-from hfops.store import connect
+from hfops.store import connect, write_tx
 from tests.console_kit import open_console
 from tests.standins.hub_write import HubWriteStandIn
 from tests.standins.inference import InferenceStandIn
@@ -120,3 +120,28 @@ def test_a_bad_repo_id_is_refused_on_the_page(env: dict[str, Any], monkeypatch: 
     at.button(key="evals_publish").click().run()
     assert any("Publish failed: invalid repo id" in e.value for e in at.error)
     assert len(jobs.list_jobs(connect(env["db"]), kind="publish")) == before
+
+
+def test_a_runs_publish_job_is_found_among_many_newer_ones_of_other_runs(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 9 defect: the page looked for the run's job among the 5 (or 50) newest publish jobs of any run."""
+    db = connect(env["db"])
+    mine = jobs.create_job(
+        db, "publish", {"run_id": env["run_id"], "repo": "acme-org/mine", "dry_run": False}
+    )
+    others = [
+        jobs.create_job(db, "publish", {"run_id": 10_000 + i, "repo": None, "dry_run": True})
+        for i in range(55)
+    ]
+    try:
+        at = open_run_page(env, monkeypatch)
+        assert f"Publish job {mine}: queued (the worker runs it: `hfops worker`)" in [
+            i.value for i in at.info
+        ]
+        assert publish.publish_active(db, env["run_id"])
+        assert publish.latest_publish_job(db, env["run_id"]).id == mine
+        assert publish.latest_publish_job(db, 10_054).id == others[-1]
+    finally:
+        with write_tx(db):
+            db.execute("DELETE FROM jobs WHERE kind = 'publish' AND id >= ?", [mine])
