@@ -26,12 +26,14 @@ sysdeps:
 run: setup
 	$(BIN)/hfops console
 
-test: setup sysdeps
-	$(BIN)/ruff check .
+test: setup sysdeps lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
+# ruff (lint + format) and mypy on lib/ (configured in pyproject.toml).
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/python bench/sync.py
