@@ -63,6 +63,7 @@ class RateLimitedHub(LocalServer):
         self.behaviour = behaviour
         self.log: list[dict[str, Any]] = []
         self.chat_log: list[dict[str, Any]] = []
+        self.authorizations: list[str] = []  # Authorization headers received (tests check tokens were sent)
         self._counts: dict[str, tuple[int, int]] = {}  # resource -> (window index, requests counted)
         self._lock = threading.Lock()
         self._start = time.monotonic()
@@ -120,10 +121,17 @@ class RateLimitedHub(LocalServer):
             def _json(self, status: int, value: Any, headers: dict[str, str] | None = None) -> None:
                 self.send_bytes(status, json.dumps(value).encode(), headers)
 
+            def _note_auth(self) -> None:
+                if self.headers.get("Authorization"):
+                    with standin._lock:
+                        standin.authorizations.append(self.headers["Authorization"])
+
             def do_HEAD(self) -> None:  # noqa: N802
+                self._note_auth()
                 self._resolve(head=True)
 
             def do_GET(self) -> None:  # noqa: N802
+                self._note_auth()
                 path = urlsplit(self.path).path
                 if path == "/_control/stats":
                     self._json(200, {"requests": len(standin.entries()), "rejected": standin.rejected})
@@ -136,6 +144,7 @@ class RateLimitedHub(LocalServer):
 
             def do_POST(self) -> None:  # noqa: N802
                 raw = self.read_body()
+                self._note_auth()
                 if urlsplit(self.path).path != "/v1/chat/completions":
                     self._json(404, {"error": "not found"})
                     return
