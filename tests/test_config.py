@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from hfops.config import ConfigError, load_settings, secret_status
+from hfops.config import ConfigError, load_settings, secret_status, settings_from_mapping, settings_to_mapping
 
 
 def test_defaults_without_a_file() -> None:
@@ -67,3 +69,44 @@ def test_cli_reports_bad_config_without_traceback(tmp_path: Path) -> None:
 def test_secret_status_never_reveals_the_value() -> None:
     assert secret_status("hf_abcdefghijklmnopqrstuvwxyz0123456789") == "set"
     assert secret_status(None) == "not set" and secret_status("") == "not set"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[refine]\nbudget_ms = -5\n", r"\[refine\] budget_ms = -5 is out of range: must be between 50 and 60000"),
+        ("[refine]\nper_minute = 20\nper_hour = 5\n", r"\[refine\] per_hour = 5 is below per_minute = 20"),
+        ("[refine]\nbudget_ms = 300\nfallback_deadline_ms = 500\n", r"fallback_deadline_ms = 500 exceeds budget_ms"),
+        ("[eval]\nnightly_hour = 24\n", r"\[eval\] nightly_hour = 24 is out of range"),
+        ("[eval]\nsource = 'web'\n", r"\[eval\] source = 'web' is out of range"),
+        ("[eval]\nmax_error_rate = 1.5\n", r"max_error_rate = 1.5 is out of range"),
+        ("[hub]\npage_size = 0\n", r"\[hub\] page_size = 0 is out of range"),
+        ("[models]\nmax_download_gb = 0\n", r"\[models\] max_download_gb = 0.0 is out of range"),
+        ("[queue]\nbackend = 'kafka'\n", r"\[queue\] backend = 'kafka' is out of range"),
+        ("[queue]\nbackend = 'redis'\nurl = 'localhost'\n", r"\[queue\] url must be redis://"),
+    ],
+)
+def test_values_out_of_range_are_errors_naming_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError, match=message) as raised:
+        load_settings(cfg)
+    assert str(cfg) in str(raised.value)
+
+
+def test_flag_overrides_are_range_checked_too() -> None:
+    with pytest.raises(ConfigError, match=r"\[refine\] budget_ms = 10"):
+        load_settings(None, **{"refine.budget_ms": 10})
+
+
+def test_unknown_key_names_the_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[hub]\nendpoit = 'x'\n")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(cfg))}: unknown key \[hub\] endpoit"):
+        load_settings(cfg)
+
+
+def test_settings_round_trip_through_a_job_mapping() -> None:
+    settings = load_settings(None, **{"eval.default_limit": 7, "hub.endpoint": "http://127.0.0.1:9"})
+    again = settings_from_mapping(settings_to_mapping(settings))
+    assert again == dataclasses.replace(settings, source_file=None)

@@ -12,6 +12,7 @@ import os
 import tomllib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,14 @@ DEFAULT_CONFIG_FILE = "hfops.toml"
 API_KEY_ENV = "HUGGINGFACE_API_KEY"
 WRITE_TOKEN_ENV = "HUGGINGFACE_WRITE_TOKEN"
 
-DEFAULT_PIPELINE_TAGS = ("text-generation", "text2text-generation", "feature-extraction", "sentence-similarity")
+DEFAULT_PIPELINE_TAGS = (
+    "text-generation",
+    "text2text-generation",
+    "feature-extraction",
+    "sentence-similarity",
+)
 DEFAULT_LICENSES = ("apache-2.0", "mit", "bsd-3-clause", "*openrail*")
 DEFAULT_LIBRARIES = ("transformers", "sentence-transformers")
-
 
 
 @dataclass
@@ -37,6 +42,8 @@ class HubConfig:
     max_backoff_seconds: float = 60.0
     request_timeout_seconds: float = 30.0
     full_sync_hours: float = 24.0  # auto mode: incremental passes until the last full pass is this old
+    ratelimit_pacing: bool = True  # wait for the Hub's rate-limit window to reset instead of meeting a 429
+    ratelimit_reserve: float = 0.05  # fraction of a window's quota left untouched (the pacing threshold)
 
 
 @dataclass
@@ -44,6 +51,10 @@ class InferenceConfig:
     base_url: str = "https://router.huggingface.co"
     model: str = "Qwen/Qwen2.5-1.5B-Instruct"
     timeout_seconds: float = 30.0
+    monthly_requests: int = 0  # Inference API requests allowed per calendar month (UTC); 0 = unlimited
+    monthly_tokens: int = 0  # input + output tokens allowed per month; 0 = unlimited
+    refine_reserve: float = 0.1  # fraction of the monthly allowance only the refiner may spend
+    close_on_credits_exhausted: bool = True  # a 402 closes the fallback until the month rolls over
 
 
 @dataclass
@@ -89,10 +100,37 @@ class RefineConfig:
     cooldown_seconds: float = 60.0
     credits_cooldown_seconds: float = 3600.0
     model: str = ""  # empty = [inference] model
-    local_threshold: float = 0.75  # a local result at least this confident is returned without asking HF (>1 = always ask)
+    local_threshold: float = (
+        0.75  # a local result at least this confident is returned without asking HF (>1 = always ask)
+    )
     max_tokens: int = 200  # completion cap for the HF fallback
     limiter_path: str = ""  # shared rate-limit file; empty = next to the store (<store>.ratelimit.sqlite)
     torch_threads: int = 1  # CPU threads for the local embedding model (1 = steady latency on a busy machine; 0 = torch default)
+
+
+@dataclass
+class ModelsConfig:
+    """``[models]``: how models are acquired and run locally."""
+
+    max_download_gb: float = 2.0  # largest download allowed (decimal GB, what the tree listing adds up to)
+    auto_download: bool = True  # evals may pull a model on demand (as a job step) when it is not local
+    cache_dir: str = ""  # HF hub cache; empty = HF_HUB_CACHE / huggingface_hub's default
+    min_free_disk_gb: float = 1.0  # disk to leave free after a download
+    memory_headroom: float = 1.2  # estimated memory = weights bytes x this, checked against available memory
+    gguf_preference: list[str] = field(
+        default_factory=lambda: ["Q4_K_M", "Q4_1", "Q4_0", "Q4_K_S", "Q5_K_M", "Q5_1", "Q5_0", "Q8_0"]
+    )
+    gguf_threads: int = 0  # llama.cpp threads; 0 = the machine's CPU count
+    gguf_context: int = 4096  # llama.cpp context window (tokens)
+    check_per_minute: int = 30  # evaluability checks (model_info + tree calls) per minute in the check job
+
+
+@dataclass
+class QueueConfig:
+    """``[queue]``: where jobs wait. ``sqlite`` (the store's own file) or ``redis`` (``url``) for many machines."""
+
+    backend: str = "sqlite"
+    url: str = ""  # redis://host:6379/0 when backend = "redis"
 
 
 @dataclass
@@ -123,6 +161,8 @@ class Settings:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
     source_file: str | None = None  # the TOML file these settings came from, if any
 
     @property
@@ -175,12 +215,88 @@ def settings_from_mapping(data: dict[str, Any], source_file: str | None = None) 
     """Build Settings from a parsed TOML mapping, validating every section and key."""
     settings = Settings(source_file=source_file)
     sections = {f.name for f in dataclasses.fields(Settings) if f.name != "source_file"}
+    where = f"{source_file}: " if source_file else ""
     for section, values in data.items():
         if section not in sections:
-            raise ConfigError(f"unknown section [{section}] (known: {', '.join(sorted(sections))})")
+            raise ConfigError(f"{where}unknown section [{section}] (known: {', '.join(sorted(sections))})")
         if not isinstance(values, dict):
-            raise ConfigError(f"[{section}] must be a table, got {type(values).__name__}")
-        _apply_section(getattr(settings, section), values, section)
+            raise ConfigError(f"{where}[{section}] must be a table, got {type(values).__name__}")
+        try:
+            _apply_section(getattr(settings, section), values, section)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}{exc}") from None
+    return settings
+
+
+# Value ranges: (section, key) -> (check, what the value must be). Checked after every load.
+_RANGES: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
+    ("hub", "page_size"): (lambda v: 1 <= v <= 10_000, "between 1 and 10000"),
+    ("hub", "max_models"): (lambda v: v >= 0, ">= 0 (0 = no cap)"),
+    ("hub", "deadline_seconds"): (lambda v: v > 0, "> 0"),
+    ("hub", "max_backoff_seconds"): (lambda v: v >= 0, ">= 0"),
+    ("hub", "request_timeout_seconds"): (lambda v: v > 0, "> 0"),
+    ("hub", "full_sync_hours"): (lambda v: v >= 0, ">= 0"),
+    ("hub", "ratelimit_reserve"): (lambda v: 0 <= v < 1, "a fraction in [0, 1)"),
+    ("inference", "timeout_seconds"): (lambda v: v > 0, "> 0"),
+    ("inference", "monthly_requests"): (lambda v: v >= 0, ">= 0 (0 = unlimited)"),
+    ("inference", "monthly_tokens"): (lambda v: v >= 0, ">= 0 (0 = unlimited)"),
+    ("inference", "refine_reserve"): (lambda v: 0 <= v < 1, "a fraction in [0, 1)"),
+    ("discovery", "min_downloads"): (lambda v: v >= 0, ">= 0"),
+    ("discovery", "min_likes"): (lambda v: v >= 0, ">= 0"),
+    ("eval", "nightly_hour"): (lambda v: 0 <= v <= 23, "an hour 0-23"),
+    ("eval", "nightly_minute"): (lambda v: 0 <= v <= 59, "a minute 0-59"),
+    ("eval", "default_limit"): (lambda v: v >= 1, ">= 1"),
+    ("eval", "bootstrap_samples"): (lambda v: v >= 0, ">= 0"),
+    ("eval", "source"): (lambda v: v in ("local", "hub"), '"local" or "hub"'),
+    ("eval", "hub_max_rows"): (lambda v: v >= 1, ">= 1"),
+    ("eval", "batch_size"): (lambda v: 1 <= v <= 10_000, "between 1 and 10000"),
+    ("eval", "min_examples"): (lambda v: v >= 1, ">= 1"),
+    ("eval", "max_error_rate"): (lambda v: 0 <= v <= 1, "a fraction in [0, 1]"),
+    ("eval", "max_retries"): (lambda v: v >= 0, ">= 0"),
+    ("eval", "max_retry_wait_seconds"): (lambda v: v >= 0, ">= 0"),
+    ("eval", "max_consecutive_errors"): (lambda v: v >= 1, ">= 1"),
+    ("eval", "qa_max_new_tokens"): (lambda v: 1 <= v <= 4096, "between 1 and 4096"),
+    ("refine", "budget_ms"): (lambda v: 50 <= v <= 60_000, "between 50 and 60000 ms"),
+    ("refine", "fallback_deadline_ms"): (lambda v: v >= 0, ">= 0"),
+    ("refine", "per_minute"): (lambda v: v >= 0, ">= 0"),
+    ("refine", "per_hour"): (lambda v: v >= 0, ">= 0"),
+    ("refine", "cooldown_seconds"): (lambda v: v >= 0, ">= 0"),
+    ("refine", "credits_cooldown_seconds"): (lambda v: v >= 0, ">= 0"),
+    ("refine", "local_threshold"): (lambda v: v >= 0, ">= 0 (above 1 = always ask the fallback)"),
+    ("refine", "max_tokens"): (lambda v: 1 <= v <= 4096, "between 1 and 4096"),
+    ("refine", "torch_threads"): (lambda v: v >= 0, ">= 0 (0 = torch default)"),
+    ("metrics", "port"): (lambda v: 1 <= v <= 65_535, "a TCP port 1-65535"),
+    ("models", "max_download_gb"): (lambda v: v > 0, "> 0"),
+    ("models", "min_free_disk_gb"): (lambda v: v >= 0, ">= 0"),
+    ("models", "memory_headroom"): (lambda v: v >= 1, ">= 1"),
+    ("models", "gguf_threads"): (lambda v: v >= 0, ">= 0 (0 = all cores)"),
+    ("models", "gguf_context"): (lambda v: 256 <= v <= 131_072, "between 256 and 131072"),
+    ("models", "check_per_minute"): (lambda v: v >= 1, ">= 1"),
+    ("queue", "backend"): (lambda v: v in ("sqlite", "redis"), '"sqlite" or "redis"'),
+}
+
+
+def validate(settings: Settings) -> Settings:
+    """Check value ranges and relations between keys; a :class:`ConfigError` names the key and the rule."""
+    where = f"{settings.source_file}: " if settings.source_file else ""
+    for (section, key), (check, rule) in _RANGES.items():
+        value = getattr(getattr(settings, section), key)
+        if not check(value):
+            raise ConfigError(f"{where}[{section}] {key} = {value!r} is out of range: must be {rule}")
+    if settings.refine.per_hour and settings.refine.per_minute > settings.refine.per_hour:
+        raise ConfigError(
+            f"{where}[refine] per_hour = {settings.refine.per_hour} is below per_minute = "
+            f"{settings.refine.per_minute}: an hour allows at least a minute's calls"
+        )
+    if settings.refine.fallback_deadline_ms > settings.refine.budget_ms:
+        raise ConfigError(
+            f"{where}[refine] fallback_deadline_ms = {settings.refine.fallback_deadline_ms} exceeds budget_ms = "
+            f"{settings.refine.budget_ms}: the fallback must answer inside the budget"
+        )
+    if settings.queue.backend == "redis" and not settings.queue.url.startswith(
+        ("redis://", "rediss://", "unix://")
+    ):
+        raise ConfigError(f'{where}[queue] url must be redis://host:port/db when backend = "redis"')
     return settings
 
 
@@ -219,7 +335,7 @@ def load_settings(config_path: str | os.PathLike[str] | None = None, **overrides
             continue
         section, _, key = dotted.partition(".")
         _apply_section(getattr(settings, section), {key: value}, section)
-    return settings
+    return validate(settings)
 
 
 def api_key() -> str | None:
