@@ -71,8 +71,8 @@ def families(
     hub_origin: str | None = None,
     now: float | None = None,
 ) -> Iterator[Metric]:
-    """The ledger's families. ``settings`` gives the allowance (its gauges are absent without it);
-    ``hub_origin`` (``scheme://host:port``) keeps only the configured Hub's buckets (all origins when None)."""
+    """The ledger's families. ``settings`` gives the allowance (its gauges are absent without it) and the Hub
+    whose buckets are reported (``hub_origin``, ``scheme://host:port``, overrides it; default: huggingface.co)."""
     current = time.time() if now is None else now
     docs = {suffix: doc for suffix, _, doc in FAMILIES}
 
@@ -82,17 +82,18 @@ def families(
     def counter(suffix: str, labels: list[str] | None = None) -> CounterMetricFamily:
         return CounterMetricFamily(f"{namespace}_{suffix}", docs[suffix], labels=labels)
 
-    if settings is not None and hub_origin is None:
+    if hub_origin is None:
+        from hfops.config import HubConfig
         from hfops.ledger.install import origin_key
 
-        hub_origin = origin_key(settings.hub.endpoint)
+        hub_origin = origin_key(settings.hub.endpoint if settings is not None else HubConfig().endpoint)
     remaining, quota, reset = (
         gauge("hub_ratelimit_remaining", ["resource"]),
         gauge("hub_ratelimit_quota", ["resource"]),
         gauge("hub_ratelimit_reset_seconds", ["resource"]),
     )
     for bucket in hub_window.buckets(db):
-        if hub_origin is not None and bucket.origin != hub_origin:
+        if bucket.origin != hub_origin:
             continue
         left = bucket.current_remaining(current)
         if left is not None:

@@ -1,0 +1,153 @@
+"""The ledger's Prometheus families (values from the store, valid exposition) and its alert rules (promtool)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
+
+from hfops import config
+from hfops.ledger import hub_window, inference_usage, metrics
+from hfops.store import get_db
+
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool missing (make sysdeps installs prometheus)"
+)
+PROMTOOL_DIR = Path(__file__).resolve().parent / "promtool"
+NOW = datetime(2026, 12, 10, 12, 0, tzinfo=UTC)
+HUB = "https://huggingface.co:443"
+
+
+class _Info:
+    def __init__(self, resource: str, remaining: int, reset_in: int, quota: int, window: int) -> None:
+        self.resource_type, self.remaining, self.reset_in_seconds = resource, remaining, reset_in
+        self.limit, self.window_seconds = quota, window
+
+
+def _exposition(db_path: str, settings: config.Settings | None) -> str:
+    db = get_db(db_path)
+
+    class Ledger(Collector):
+        def collect(self) -> Iterator[Metric]:
+            return metrics.families(db, "sarvanom", settings, now=NOW.timestamp())
+
+    registry = CollectorRegistry()
+    registry.register(Ledger())
+    return generate_latest(registry).decode()
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+@pytest.fixture
+def filled(db_path: str) -> config.Settings:
+    db = get_db(db_path)
+    now = NOW.timestamp()
+    hub_window.observe(db, HUB, "api", _Info("api", 120, 40, 500, 300), now)
+    hub_window.observe(db, HUB, "resolvers", _Info("resolvers", 3, 20, 3000, 300), now - 400)  # window passed
+    hub_window.observe(db, "http://127.0.0.1:9", "api", _Info("api", 1, 40, 10, 60), now)  # not the Hub
+    notice = hub_window.WaitNotice(HUB, "api", 41.0, 25, 500, 25, None)
+    for _ in range(2):
+        hub_window._record_wait(db, notice, now)
+    for tokens in ((100, 20), (50, 10)):
+        inference_usage.record_inference(
+            db,
+            "org/a",
+            "https://router.huggingface.co",
+            {"prompt_tokens": tokens[0], "completion_tokens": tokens[1]},
+            now=NOW,
+        )
+    inference_usage.record_inference(
+        db, "org/a", "https://router.huggingface.co", None, "rate_limited", now=NOW
+    )
+    settings = config.load_settings(None, **{"store.path": db_path})
+    settings.inference.monthly_requests = 4  # type: ignore[attr-defined]
+    settings.inference.monthly_tokens = 1000  # type: ignore[attr-defined]
+    return settings
+
+
+def test_families_report_the_ledger(db_path: str, filled: config.Settings) -> None:
+    samples = _samples(_exposition(db_path, filled))
+    r = (("resource", "resolvers"),)
+    a = (("resource", "api"),)
+    assert samples[("sarvanom_hub_ratelimit_remaining", a)] == 120
+    assert samples[("sarvanom_hub_ratelimit_remaining", r)] == 3000  # the announced reset has passed
+    assert samples[("sarvanom_hub_ratelimit_quota", a)] == 500
+    assert samples[("sarvanom_hub_ratelimit_reset_seconds", a)] == 40
+    assert samples[("sarvanom_hub_ratelimit_waits_total", a)] == 2
+    assert samples[("sarvanom_hub_ratelimit_wait_seconds_total", a)] == 82
+    assert (
+        len([k for k in samples if k[0] == "sarvanom_hub_ratelimit_remaining"]) == 2
+    )  # only the Hub's origin
+    assert samples[("sarvanom_hf_inference_used_requests", ())] == 3
+    assert samples[("sarvanom_hf_inference_used_tokens", (("direction", "input"),))] == 150
+    assert samples[("sarvanom_hf_inference_used_tokens", (("direction", "output"),))] == 30
+    assert samples[("sarvanom_hf_inference_month_failures", (("outcome", "rate_limited"),))] == 1
+    assert samples[("sarvanom_hf_inference_allowance_requests", ())] == 4
+    assert samples[("sarvanom_hf_inference_allowance_used_ratio", (("limit", "requests"),))] == 0.75
+    assert samples[("sarvanom_hf_inference_allowance_used_ratio", (("limit", "tokens"),))] == 0.18
+    assert samples[("sarvanom_hf_inference_month_closed", ())] == 0
+    assert (
+        samples[("sarvanom_hf_inference_allowance_reset_timestamp_seconds", ())]
+        == datetime(2027, 1, 1, tzinfo=UTC).timestamp()
+    )
+
+
+def test_without_settings_or_allowance_the_ratio_is_absent(db_path: str, filled: config.Settings) -> None:
+    for settings in (None, config.load_settings(None, **{"store.path": db_path})):
+        names = {name for name, _ in _samples(_exposition(db_path, settings))}
+        assert "sarvanom_hf_inference_allowance_used_ratio" not in names
+        assert "sarvanom_hf_inference_used_requests" in names
+
+
+def test_every_declared_name_is_exported_and_the_rules_use_only_them(
+    db_path: str, filled: config.Settings
+) -> None:
+    text = _exposition(db_path, filled)
+    exported = {
+        f.name + ("_total" if f.type == "counter" else "") for f in text_string_to_metric_families(text)
+    }
+    assert exported == set(metrics.metric_names("sarvanom"))
+    rules = yaml.safe_load((PROMTOOL_DIR / "ledger_rules.yml").read_text())["groups"][0]["rules"]
+    for rule in rules:
+        used = {word for word in _names_in(rule["expr"]) if word.startswith("sarvanom_")}
+        assert used and used <= exported, rule["alert"]
+
+
+def _names_in(expr: str) -> set[str]:
+    import re
+
+    return set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr))
+
+
+@needs_promtool
+def test_promtool_accepts_the_exposition_and_the_rules(
+    db_path: str, filled: config.Settings, tmp_path: Path
+) -> None:
+    exposition = _exposition(db_path, filled)
+    checked = subprocess.run(
+        [str(PROMTOOL), "check", "metrics"], input=exposition, capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tested = subprocess.run(
+        [str(PROMTOOL), "test", "rules", "ledger_test.yml"],
+        cwd=str(PROMTOOL_DIR),
+        capture_output=True,
+        text=True,
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
