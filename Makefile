@@ -8,7 +8,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export HF_DATASETS_OFFLINE := 1
 export HF_EVALUATE_OFFLINE := 1
 
-.PHONY: setup sysdeps run test lint bench clean
+.PHONY: setup sysdeps run test lint docs bench clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,10 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# Regenerate the command-line reference from the parser.
+docs: setup
+	COLUMNS=110 $(BIN)/python -m hfops.cli.reference > docs/cli.md
 
 bench: setup
 	$(BIN)/python bench/sync.py
