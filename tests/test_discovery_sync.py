@@ -11,7 +11,15 @@ import pytest
 from huggingface_hub import HfApi
 
 from hfops.config import DiscoveryConfig, HubConfig, Settings
-from hfops.discovery import EXPAND_FIELDS, HubSource, SyncError, SyncRun, last_sync_run, run_sync, sync_snapshot
+from hfops.discovery import (
+    EXPAND_FIELDS,
+    HubSource,
+    SyncError,
+    SyncRun,
+    last_sync_run,
+    run_sync,
+    sync_snapshot,
+)
 from hfops.paths import HUB_SNAPSHOT
 from hfops.registry import set_status
 from hfops.store import connect
@@ -173,12 +181,12 @@ def test_gives_up_at_the_deadline_then_resumes_without_loss_or_duplicates(hub: H
     assert set(ids) == expected_ids(hub.records)
 
 
-def test_malformed_page_is_skipped_and_reported(hub: HubStandIn, db_path: str) -> None:
+def test_malformed_page_is_lost_and_the_pass_partial(hub: HubStandIn, db_path: str) -> None:
     settings = settings_for(hub)
     hub.faults = {2: "malformed"}
     run = sync(db_path, settings)
-    assert run.status == "succeeded"
-    assert any("malformed page" in e for e in run.errors)
+    assert run.status == "partial" and run.lost_pages == 1
+    assert any("page 2 of query text-generation x apache-2.0 was lost: its body is not JSON" in e for e in run.errors)
     assert len(model_ids(db_path)) == len(expected_ids(hub.records)) - 50
 
 

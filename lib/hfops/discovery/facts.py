@@ -7,6 +7,7 @@ then through :func:`facts_from`, which type-checks what the rule and the score r
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 from huggingface_hub.hf_api import ModelInfo
 
 QUANT_METHODS = ("gptq", "awq", "bnb-4bit", "bnb-8bit", "gguf", "fp8", "compressed-tensors")
+MAX_COUNT = 2**63 - 1  # what SQLite's INTEGER holds
+MAX_ID_CHARS = 1024  # real Hub ids reach 257 characters (2022 espnet ids); far longer is not an id
 
 
 @dataclass
@@ -53,8 +56,8 @@ def _int_or_none(value: Any, name: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"wrong type for {name}: {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"wrong value for {name}: {value} is negative")
+    if not 0 <= value <= MAX_COUNT:
+        raise ValueError(f"wrong value for {name}: {value} is out of range")
     return value
 
 
@@ -154,12 +157,33 @@ def facts_from(info: ModelInfo, record: dict[str, Any] | None = None) -> ModelFa
     )
 
 
+def check_model_id(model_id: Any) -> str:
+    """``model_id`` when it can be a Hub model id; ValueError otherwise.
+
+    Refused: a missing or blank id, one over :data:`MAX_ID_CHARS`, one that is not valid UTF-8 (lone
+    surrogates), or one holding whitespace, control or format characters (NUL, bidi overrides, zero-width):
+    none can name a Hub repo, and all of them could disguise one id as another in the console.
+    """
+    if not isinstance(model_id, str) or not model_id.strip():
+        raise ValueError("missing id")
+    if len(model_id) > MAX_ID_CHARS:
+        raise ValueError(f"wrong value for id: {len(model_id)} characters (at most {MAX_ID_CHARS})")
+    try:
+        model_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("wrong value for id: not valid UTF-8") from None
+    odd = [c for c in model_id if c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn")]
+    if odd:
+        shown = ", ".join(sorted({f"U+{ord(c):04X}" for c in odd}))
+        raise ValueError(f"wrong value for id: holds whitespace, control or format characters ({shown})")
+    return model_id
+
+
 def parse_record(record: Any) -> tuple[ModelInfo, ModelFacts]:
     """Parse one API record through ModelInfo and extract its facts; ValueError names what is wrong."""
     if not isinstance(record, dict):
         raise ValueError(f"record is {type(record).__name__}, not an object")
-    if not isinstance(record.get("id"), str) or not record["id"].strip():
-        raise ValueError("missing id")
+    check_model_id(record.get("id"))
     try:
         info = ModelInfo(**record)
     except KeyError as exc:

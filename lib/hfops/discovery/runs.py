@@ -18,7 +18,11 @@ RUN_STATUSES = ("running", "succeeded", "partial", "failed", "interrupted")
 
 @dataclass
 class SyncRun:
-    """One row of ``sync_runs``, decoded (``skip_reasons``, ``errors``, ``resume_cursor`` are JSON in the row)."""
+    """One row of ``sync_runs``, decoded (``skip_reasons``, ``errors``, ``resume_cursor`` are JSON in the row).
+
+    ``status``: ``running``, ``succeeded``, ``partial`` (pages were lost: no unlisted candidate is flagged, the
+    next sync fetches them again), ``failed`` (resumable) or ``interrupted`` (killed or cancelled; resumable).
+    """
 
     id: int
     source: str
@@ -41,6 +45,11 @@ class SyncRun:
     errors: list[str] = field(default_factory=list)
     resume_cursor: dict[str, Any] | None = None
     message: str | None = None
+    records: int = 0  # records received, duplicates included (``seen`` counts distinct models)
+    duplicates: int = 0  # same id again within a page or a snapshot: merged, last wins
+    lost_pages: int = 0  # pages that could not be read: the run is ``partial``
+    heartbeat_at: str | None = None
+    interrupted_at: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> SyncRun:

@@ -10,21 +10,23 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
+import httpx2
 import orjson
 from huggingface_hub.errors import HfHubHTTPError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_any
 
 from hfops import net
 from hfops.config import DiscoveryConfig, HubConfig
-from hfops.errors import RetryableHubError, SyncError
+from hfops.errors import ForeignOriginError, RetryableHubError, SyncError
 
 # Fields the rule and the score need; sent as one ``expand=`` each.
 EXPAND_FIELDS = (
@@ -41,6 +43,11 @@ KNOWN_OPENRAIL_IDS = (
     "bigcode-openrail-m",
 )
 
+# An upper bound on any ``/api/models`` listing (the whole Hub held ~2.2 M models in 2026): with the page
+# size it gives the most pages one query may take when ``[hub] max_models`` does not bound it tighter.
+HUB_LISTING_BOUND = 5_000_000
+MAX_PAGE_BYTES = 64 * 2**20  # a page of 1,000 full records is ~5 MB
+
 Cursor = dict[str, Any]
 
 
@@ -53,6 +60,8 @@ class Page:
     errors: list[str] = field(default_factory=list)
     skipped_lines: list[str] = field(default_factory=list)
     total: int | None = None  # records this run will see, when the source knows it (snapshots)
+    lost: list[str] = field(default_factory=list)  # what could not be read: the pass is partial
+    duplicates: list[str] = field(default_factory=list)  # ids the source merged (last wins) before the page
 
 
 class Source(Protocol):
@@ -105,20 +114,73 @@ class SnapshotSource:
         return records, bad
 
     def pages(self, cursor: Cursor | None) -> Iterator[Page]:
-        records, bad_lines = self._records()
+        records, duplicates = merge_duplicates(self._records_checked())
+        bad_lines = self._bad_lines
         start = int((cursor or {}).get("offset", 0))
-        first = True
+        first = start == 0
         for offset in range(start, len(records), self.page_size):
             end = offset + self.page_size
             yield Page(
                 records[offset:end],
                 {"offset": end} if end < len(records) else None,
-                skipped_lines=bad_lines if first and start == 0 else [],
+                skipped_lines=bad_lines if first else [],
                 total=len(records) - start,
+                duplicates=duplicates if first else [],
             )
             first = False
         if start >= len(records):
-            yield Page([], None, skipped_lines=bad_lines if start == 0 else [])
+            yield Page(
+                [], None, skipped_lines=bad_lines if first else [], duplicates=duplicates if first else []
+            )
+
+    def _records_checked(self) -> list[Any]:
+        records, self._bad_lines = self._records()
+        return records
+
+
+def merge_duplicates(records: list[Any]) -> tuple[list[Any], list[str]]:
+    """``records`` with one record per id, the last one winning (at the position of the first), and the ids
+    that came more than once (once per extra occurrence). Records without a string id are kept as they are."""
+    position: dict[str, int] = {}
+    merged: list[Any] = []
+    duplicates: list[str] = []
+    for record in records:
+        model_id = record.get("id") if isinstance(record, dict) else None
+        if not isinstance(model_id, str):
+            merged.append(record)
+        elif model_id in position:
+            merged[position[model_id]] = record
+            duplicates.append(model_id)
+        else:
+            position[model_id] = len(merged)
+            merged.append(record)
+    return merged, duplicates
+
+
+class LostPage(Exception):
+    """A page that could not be read (not JSON, a redirect, undecodable); the pass goes on without it."""
+
+
+@dataclass
+class _Walk:
+    """What one pass has requested so far, and where its current query stands."""
+
+    requested: set[str] = field(default_factory=set)
+    fetched: int = 0
+    query_pages: int = 0
+    query_ids: set[str] = field(default_factory=set)
+
+    def next_query(self) -> None:
+        self.query_pages = 0
+        self.query_ids = set()
+
+
+def canonical_url(url: str) -> str:
+    """``url`` in one spelling: origin lower-cased with its port, query pairs sorted (to recognise a page)."""
+    scheme, host, port = net.origin(url)
+    parts = urlsplit(url)
+    query = urlencode(sorted(parse_qsl(parts.query, keep_blank_values=True)))
+    return f"{scheme}://{host}:{port}{parts.path or '/'}?{query}"
 
 
 class HubSource:
@@ -128,6 +190,11 @@ class HubSource:
     An *incremental* pass (``since`` = a lastModified watermark) sorts by lastModified and stops a query at
     the first page entirely older than the watermark: only records changed since the last pass are fetched.
     While one page is being stored, the next one is already being fetched.
+
+    Pagination follows ``Link: <url>; rel="next"`` (a relative link is resolved against the page's URL) only
+    while it stays on the endpoint's origin and listing path, carries no credentials, names a page not yet
+    requested by this pass, and the query stays under its page cap and keeps bringing new ids. Anything else
+    ends the query with a *lost* page (the pass is then ``partial``); no request ever leaves the origin.
     """
 
     def __init__(
@@ -147,6 +214,9 @@ class HubSource:
         self.waited = 0.0
         self.since = since
         self.complete_pass_possible = since is None
+        self.listing_path = urlsplit(self.endpoint).path.rstrip("/") + "/api/models"
+        bound = min(hub.max_models, HUB_LISTING_BOUND) if hub.max_models else HUB_LISTING_BOUND
+        self.page_cap = math.ceil(bound / max(1, hub.page_size)) + 1
 
     def queries(self) -> list[list[tuple[str, Any]]]:
         """Query parameters, in the order and form ``HfApi.list_models`` sends them."""
@@ -170,6 +240,13 @@ class HubSource:
                 out.append(params)
         return out
 
+    @staticmethod
+    def query_label(query: list[tuple[str, Any]]) -> str:
+        """``text-generation x apache-2.0``: which query a message is about."""
+        values = dict(query)
+        licence = str(values.get("filter", "")).removeprefix("license:") or "any licence"
+        return f"{values.get('pipeline_tag')} x {licence}"
+
     def _get(self, url: str) -> Any:
         """One GET through the shared network layer; a refused listing is a :class:`SyncError` (scrubbed)."""
         try:
@@ -177,9 +254,22 @@ class HubSource:
                 url, endpoint=self.endpoint, token=self.token, timeout=self.hub.request_timeout_seconds
             )
         except HfHubHTTPError as exc:
+            status = net.status_of(exc)
+            if status is not None and 300 <= status < 400:
+                target = urljoin(url, net.header_of(exc, "location") or "")
+                where = "the same origin" if net.same_origin(target, self.endpoint) else _shown_origin(target)
+                raise LostPage(
+                    f"the Hub answered a redirect (HTTP {status}) to {where}: not followed"
+                ) from None
             raise SyncError(
                 net.describe(exc, what="the Hub refused the listing", where=self.endpoint, token=self.token)
             ) from None
+        except ForeignOriginError as exc:
+            raise LostPage(net.scrub(exc, self.token)) from None
+        except httpx2.DecodingError:
+            raise LostPage("its body could not be decoded (bad Content-Encoding)") from None
+        except (httpx2.TooManyRedirects, httpx2.UnsupportedProtocol, httpx2.LocalProtocolError) as exc:
+            raise LostPage(f"the request failed ({type(exc).__name__})") from None
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -225,53 +315,131 @@ class HubSource:
             modified = last.get("lastModified")
             return not isinstance(modified, str) or modified < self.since
         downloads = last.get("downloads")
-        return isinstance(downloads, int) and downloads < self.rule.min_downloads
+        return (
+            isinstance(downloads, int)
+            and not isinstance(downloads, bool)
+            and downloads < self.rule.min_downloads
+        )
 
-    def _page_from(
-        self, url: str, response: Any, query_index: int, queries: list[list[tuple[str, Any]]], fetched: int
-    ) -> tuple[Page, int]:
-        following = response.links.get("next", {}).get("url")
-        errors: list[str] = []
+    def check_link(self, link: str, current: str) -> str:
+        """The absolute URL of a next-page ``link`` found on page ``current``; ValueError saying why not."""
+        resolved = urljoin(current, link.strip())
+        parts = urlsplit(resolved)
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("the next-page link carries credentials: not followed")
+        if not net.same_origin(resolved, self.endpoint):
+            raise ValueError(
+                f"the next-page link points to {_shown_origin(resolved)}, off the endpoint: not followed"
+            )
+        if parts.path.rstrip("/") != self.listing_path:
+            raise ValueError(f"the next-page link leaves the listing ({parts.path[:80]!r}): not followed")
+        return resolved
+
+    def _decode(self, content: bytes) -> tuple[list[Any], list[str]]:
+        """The records of a page body and notes about it; :class:`LostPage` when it is not a JSON list."""
+        if len(content) > MAX_PAGE_BYTES:
+            raise LostPage(
+                f"its body is {len(content) / 2**20:.0f} MiB (over {MAX_PAGE_BYTES / 2**20:.0f} MiB)"
+            )
+        notes: list[str] = []
         try:
-            records = orjson.loads(response.content)
-            if not isinstance(records, list):
-                raise ValueError(f"expected a JSON list, got {type(records).__name__}")
-        except ValueError as exc:
-            records = []
-            errors.append(f"malformed page {url.split('?')[0]} ({net.scrub(exc, self.token)[:80]}): skipped")
-            done = False
+            data = orjson.loads(content)
+        except orjson.JSONDecodeError as exc:
+            try:  # the stdlib also reads NaN / Infinity (records holding them are then skipped one by one)
+                data = json.loads(content)
+            except (ValueError, RecursionError):
+                kind = "HTML" if content.lstrip()[:1] == b"<" else "not JSON" if content.strip() else "empty"
+                raise LostPage(f"its body is {kind} ({net.scrub(exc, self.token)[:80]})") from None
+            notes.append("a page holds non-standard JSON numbers (NaN / Infinity)")
+        if not isinstance(data, list):
+            raise LostPage(f"its body is a JSON {type(data).__name__}, not a list of records")
+        return data, notes
+
+    def _read(
+        self, url: str, outcome: Future[Any], query: int, queries: list[list[tuple[str, Any]]], walk: _Walk
+    ) -> Page:
+        """The page behind ``outcome`` (a fetch in flight), with the cursor that follows it."""
+        label = f"page {walk.query_pages + 1} of query {self.query_label(queries[query])}"
+        lost: list[str] = []
+        errors: list[str] = []
+        records: list[Any] = []
+        following: str | None = None
+        done = False
+        link: Any = None
+        try:
+            response = outcome.result()
+        except LostPage as exc:
+            lost.append(f"{label} was lost: {exc}; the rest of that query is not listed by this pass")
+            done = True
         else:
-            done = self._query_done(records)
-        fetched += len(records)
-        capped = bool(self.hub.max_models) and fetched >= self.hub.max_models
+            link = response.links.get("next", {}).get("url")
+            try:
+                records, errors = self._decode(response.content)
+            except LostPage as exc:
+                rest = "" if link else "; the rest of that query is not listed by this pass"
+                lost.append(f"{label} was lost: {exc}{rest}")
+            else:
+                done = self._query_done(records)
+        walk.query_pages += 1
+        walk.fetched += len(records)
+        ids = {r["id"] for r in records if isinstance(r, dict) and isinstance(r.get("id"), str)}
+        if ids and not ids - walk.query_ids:
+            lost.append(f"{label} brought no new records (the pagination repeats itself): query ended")
+            done = True
+        walk.query_ids |= ids
+        if link and not done:
+            try:
+                following = self.check_link(str(link), url)
+                if canonical_url(following) in walk.requested:
+                    raise ValueError("the next-page link points back to a page already fetched (a cycle)")
+                if walk.query_pages >= self.page_cap:
+                    raise ValueError(f"the query reached its cap of {self.page_cap} pages")
+            except ValueError as exc:
+                lost.append(f"after {label}: {exc}; the rest of that query is not listed by this pass")
+                following = None
+        capped = bool(self.hub.max_models) and walk.fetched >= self.hub.max_models
         cursor_after: Cursor | None
-        if following and not done and not capped:
-            cursor_after = {"query": query_index, "url": following}
-        elif query_index + 1 < len(queries) and not capped:
-            cursor_after = {"query": query_index + 1}
+        if following and not capped:
+            cursor_after = {"query": query, "url": following}
+        elif query + 1 < len(queries) and not capped:
+            cursor_after = {"query": query + 1}
         else:
             cursor_after = None
-        return Page(records, cursor_after, errors=errors), fetched
+        return Page(records, cursor_after, errors=errors, lost=lost)
 
     def _url(self, cursor: Cursor, queries: list[list[tuple[str, Any]]]) -> str:
-        return str(cursor.get("url") or f"{self.endpoint}/api/models?{urlencode(queries[cursor['query']])}")
+        stored = cursor.get("url")
+        if stored:
+            try:  # a stored resume link is checked like any next link; a bad one restarts its query
+                return self.check_link(str(stored), self.endpoint + self.listing_path)
+            except ValueError:
+                pass
+        return f"{self.endpoint}/api/models?{urlencode(queries[cursor['query']])}"
 
     def pages(self, cursor: Cursor | None) -> Iterator[Page]:
         queries = self.queries()
-        position: Cursor = {"query": int((cursor or {}).get("query", 0)), "url": (cursor or {}).get("url")}
-        if position["query"] >= len(queries):
+        query = int((cursor or {}).get("query", 0))
+        if query >= len(queries):
             return
-        fetched = 0
+        walk = _Walk()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfops-prefetch") as pool:
-            url = self._url(position, queries)
+            url = self._url({"query": query, "url": (cursor or {}).get("url")}, queries)
+            walk.requested.add(canonical_url(url))
             pending = pool.submit(self.fetch, url)
             while True:
-                response = pending.result()
-                page, fetched = self._page_from(url, response, position["query"], queries, fetched)
+                page = self._read(url, pending, query, queries, walk)
                 if page.next_cursor is not None:  # fetch the next page while this one is stored
                     url_next = self._url(page.next_cursor, queries)
+                    walk.requested.add(canonical_url(url_next))
                     pending = pool.submit(self.fetch, url_next)
                 yield page
                 if page.next_cursor is None:
                     return
-                position, url = page.next_cursor, url_next
+                if page.next_cursor["query"] != query:
+                    walk.next_query()
+                query, url = page.next_cursor["query"], url_next
+
+
+def _shown_origin(url: str) -> str:
+    scheme, host, port = net.origin(url)
+    return f"{scheme}://{host}:{port}" if host else repr(url[:60])

@@ -9,6 +9,7 @@ flagged.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from hfops.discovery.facts import ModelFacts, parse_record, skip_reason
 from hfops.discovery.rule import rule_failures, rule_fingerprint
 from hfops.discovery.runs import SyncRun, get_sync_run
 from hfops.discovery.score import quality_score
-from hfops.discovery.sources import Cursor, HubSource, SnapshotSource, Source
+from hfops.discovery.sources import Cursor, HubSource, Page, SnapshotSource, Source, merge_duplicates
 from hfops.errors import RemoteError, SyncError
 from hfops.paths import HUB_SNAPSHOT
 from hfops.store import dumps, get_db, loads, one, rows, utcnow, write_tx
@@ -92,13 +93,38 @@ class SyncCounts:
     matched: int = 0
     new_candidates: int = 0
     flagged: int = 0
+    records: int = 0
+    duplicates: int = 0
+    lost_pages: int = 0
+    pass_lost: int = 0  # pages lost by the earlier runs of a resumed pass
     skip_reasons: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    seen_ids: set[str] = field(default_factory=set)
+    matched_ids: set[str] = field(default_factory=set)
+    lost: list[str] = field(default_factory=list)
 
     def error(self, message: str) -> None:
         """Record one (scrubbed) message; at most :data:`MAX_STORED_ERRORS` are kept."""
         if len(self.errors) < MAX_STORED_ERRORS:
             self.errors.append(net.one_line(message, 500))
+
+    def first_sight(self, record: Any) -> bool:
+        """Count ``record`` as seen unless its model was already seen by this run (``seen`` counts models)."""
+        model_id = record.get("id") if isinstance(record, dict) else None
+        if isinstance(model_id, str):
+            if model_id in self.seen_ids:
+                return False
+            self.seen_ids.add(model_id)
+        self.seen += 1
+        return True
+
+    def outcome(self, model_id: str, matches: bool) -> None:
+        """The model's latest judgement in this run (last wins): ``matched`` counts distinct models."""
+        if matches:
+            self.matched_ids.add(model_id)
+        else:
+            self.matched_ids.discard(model_id)
+        self.matched = len(self.matched_ids)
 
 
 def _store_page(
@@ -113,13 +139,24 @@ def _store_page(
 ) -> None:
     """Upsert one page of records and their candidates (caller holds the write transaction).
 
-    A record whose content hash and rule fingerprint are unchanged is not parsed again: it is only marked
-    as seen by this pass (one UPDATE per page).
+    ``records`` hold one record per id (see :func:`merge_duplicates`). A record whose content hash and rule
+    fingerprint are unchanged is not parsed again: it is only marked as seen by this pass (one UPDATE per
+    page). A model this run already stored (listed again by a later page) is stored again, last wins, but
+    counted once.
     """
     now = utcnow()
     rule_hash = rule_fingerprint(rule)
-    hashed = [(r, raw_json(r)) for r in records]
-    ids = [r["id"] for r, _ in hashed if isinstance(r, dict) and isinstance(r.get("id"), str)]
+    hashed: list[tuple[Any, str, str, bool]] = []
+    for record in records:
+        first = counts.first_sight(record)
+        try:
+            raw, record_hash = raw_json(record)
+        except (TypeError, ValueError) as exc:  # e.g. a lone surrogate or an integer beyond 64 bits
+            if first:
+                _skip(counts, record, ValueError(f"wrong value: the record cannot be stored as JSON ({exc})"))
+            continue
+        hashed.append((record, raw, record_hash, first))
+    ids = [r["id"] for r, _, _, _ in hashed if isinstance(r, dict) and isinstance(r.get("id"), str)]
     existing: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
@@ -137,8 +174,8 @@ def _store_page(
     candidate_updates: list[dict[str, Any]] = []
     new_candidates: list[dict[str, Any]] = []
     transitions: list[tuple[Any, ...]] = []
-    for record, (raw, record_hash) in hashed:
-        counts.seen += 1
+    for record, raw, record_hash, first in hashed:
+        repeat = not first
         old = existing.get(record.get("id")) if isinstance(record, dict) else None
         if (
             old
@@ -147,29 +184,27 @@ def _store_page(
             and not (old["cand"] and old["flag"])
         ):
             unchanged_ids.append(old["model_id"])
-            counts.unchanged += 1
-            counts.matched += int(bool(old["cand"]))
+            counts.unchanged += int(not repeat)
+            counts.outcome(old["model_id"], bool(old["cand"]))
             continue
         try:
             _, facts = parse_record(record)
         except ValueError as exc:
-            counts.skipped += 1
-            counts.skip_reasons[skip_reason(exc)] += 1
-            rid = record.get("id") if isinstance(record, dict) else None
-            counts.error(f"skipped {rid or '(no id)'}: {exc}")
+            if not repeat:
+                _skip(counts, record, exc)
             continue
         failures = rule_failures(facts, rule)
         row = model_row(facts, raw, record_hash, failures, source, pass_id, now)
         row["rule_hash"] = rule_hash
         if old is None:
             new_rows.append({**row, "first_seen": now})
-            counts.inserted += 1
+            counts.inserted += int(not repeat)
         else:
             changed_rows.append(row)
-            counts.updated += 1
+            counts.updated += int(not repeat)
         has_candidate = bool(old and old["cand"])
+        counts.outcome(facts.model_id, not failures)
         if not failures:
-            counts.matched += 1
             score, breakdown = quality_score(facts, now_dt)
             candidate = {
                 "model_id": facts.model_id,
@@ -228,6 +263,13 @@ def _store_page(
         db["candidates"].update(candidate["model_id"], candidate)
 
 
+def _skip(counts: SyncCounts, record: Any, exc: Exception) -> None:
+    counts.skipped += 1
+    counts.skip_reasons[skip_reason(exc)] += 1
+    rid = record.get("id") if isinstance(record, dict) else None
+    counts.error(f"skipped {rid if isinstance(rid, str) and rid.strip() else '(no id)'}: {exc}")
+
+
 def _flag_unlisted(db: sqlite_utils.Database, source: str, pass_id: int, counts: SyncCounts) -> None:
     """After a complete pass, flag candidates from this source that the pass did not list."""
     cursor = db.execute(
@@ -249,46 +291,54 @@ def _save_run(db: sqlite_utils.Database, sync_id: int, counts: SyncCounts, **ext
         "matched": counts.matched,
         "new_candidates": counts.new_candidates,
         "flagged": counts.flagged,
+        "records": counts.records,
+        "duplicates": counts.duplicates,
+        "lost_pages": counts.lost_pages,
         "skip_reasons": dumps(dict(counts.skip_reasons)),
         "errors": dumps(counts.errors),
+        "heartbeat_at": utcnow(),
         **extra,
     }
     db["sync_runs"].update(sync_id, values)
 
 
-def _resume_state(source: Source, pass_id: int, cursor: Cursor | None) -> dict[str, Any]:
-    return {"pass_id": pass_id, "cursor": cursor, "since": getattr(source, "since", None)}
+def _resume_state(source: Source, pass_id: int, cursor: Cursor | None, lost: int = 0) -> dict[str, Any]:
+    """What resumes a pass: its id, the cursor after the last stored page, its watermark, pages it lost."""
+    return {"pass_id": pass_id, "cursor": cursor, "since": getattr(source, "since", None), "lost": lost}
 
 
-def _start_run(db: sqlite_utils.Database, source: Source) -> tuple[int, int, Cursor | None]:
+def _start_run(db: sqlite_utils.Database, source: Source) -> tuple[int, int, Cursor | None, int]:
     """Create a sync run; resume the previous unfinished pass of the same source if there is one.
 
     A resumed Hub pass keeps its mode: an interrupted incremental pass resumes with its own watermark.
     """
     with write_tx(db):
+        found_at = utcnow()
+        for dead in rows(db, "SELECT id, started_at, heartbeat_at FROM sync_runs WHERE source = ? AND "
+                         "status = 'running'", [source.name]):  # fmt: skip
+            last_sign = dead["heartbeat_at"] or dead["started_at"]
+            db.execute(
+                "UPDATE sync_runs SET status = 'interrupted', interrupted_at = ?, finished_at = ?, message = ? "
+                "WHERE id = ?",
+                [found_at, last_sign, f"interrupted: its process stopped (last sign of life {last_sign}); found "
+                 f"still 'running' at {found_at} by the next sync of this source, which resumes it", dead["id"]],
+            )  # fmt: skip
         previous = one(
             db,
-            "SELECT id, status, resume_cursor, message FROM sync_runs WHERE source = ? ORDER BY id DESC LIMIT 1",
+            "SELECT id, status, resume_cursor FROM sync_runs WHERE source = ? ORDER BY id DESC LIMIT 1",
             [source.name],
         )
         cursor = None
         pass_id = None
-        if (
-            previous
-            and previous["status"] in ("running", "failed", "interrupted")
-            and previous["resume_cursor"]
-        ):
+        lost = 0
+        if previous and previous["status"] in ("failed", "interrupted") and previous["resume_cursor"]:
             state = loads(previous["resume_cursor"], {})
             cursor = state.get("cursor")
             pass_id = state.get("pass_id")
+            lost = int(state.get("lost") or 0)
             if isinstance(source, HubSource):
                 source.since = state.get("since")
                 source.complete_pass_possible = source.since is None
-            if previous["status"] == "running":
-                db.execute(
-                    "UPDATE sync_runs SET status = 'interrupted', finished_at = ? WHERE id = ?",
-                    [utcnow(), previous["id"]],
-                )
         mode = "full" if source.complete_pass_possible else "incremental"
         sync_id = int(
             db.execute(
@@ -300,26 +350,35 @@ def _start_run(db: sqlite_utils.Database, source: Source) -> tuple[int, int, Cur
         pass_id = pass_id or sync_id
         db.execute(
             "UPDATE sync_runs SET resume_cursor = ? WHERE id = ?",
-            [dumps(_resume_state(source, pass_id, cursor)), sync_id],
+            [dumps(_resume_state(source, pass_id, cursor, lost)), sync_id],
         )
-    return sync_id, pass_id, cursor
+    return sync_id, pass_id, cursor, lost
 
 
 def incremental_watermark(db: sqlite_utils.Database, source_name: str, full_sync_hours: float) -> str | None:
     """The lastModified watermark for an incremental pass, or None when a full pass is due.
 
     A full pass is due when none succeeded within ``full_sync_hours`` (it refreshes download and like counts,
-    which change without a commit, and flags models no longer listed). Otherwise the watermark is the older
-    of the newest stored lastModified and the last full pass's start, less one hour of safety margin.
+    which change without a commit, and flags models no longer listed), or when a full pass since lost pages
+    (``partial``). Otherwise the watermark is the older of the newest stored lastModified and the last full
+    pass's start, less one hour of safety margin, and never later than the watermark of a partial incremental
+    pass since (so the next pass fetches again what that one lost).
     """
     last_full = one(
         db,
-        "SELECT started_at FROM sync_runs WHERE source = ? AND mode = 'full' AND status = 'succeeded' "
+        "SELECT id, started_at FROM sync_runs WHERE source = ? AND mode = 'full' AND status = 'succeeded' "
         "ORDER BY id DESC LIMIT 1",
         [source_name],
     )
     if not last_full or full_sync_hours <= 0:
         return None
+    later_partial = rows(
+        db,
+        "SELECT mode, resume_cursor FROM sync_runs WHERE source = ? AND status = 'partial' AND id > ?",
+        [source_name, last_full["id"]],
+    )
+    if any(run["mode"] == "full" for run in later_partial):
+        return None  # a full pass lost pages since: the next pass is full again (it retries them)
     started = datetime.fromisoformat(last_full["started_at"].replace("Z", "+00:00"))
     if (datetime.now(UTC) - started).total_seconds() > full_sync_hours * 3600:
         return None
@@ -328,7 +387,10 @@ def incremental_watermark(db: sqlite_utils.Database, source_name: str, full_sync
     if newest:
         candidates.append(datetime.fromisoformat(newest.replace("Z", "+00:00")))
     mark = min(candidates) - timedelta(hours=1)
-    return mark.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    text = mark.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    # an incremental pass that lost pages did not see what changed after its own watermark: keep that one
+    earlier = [str(loads(r["resume_cursor"], {}).get("since") or "") for r in later_partial]
+    return min([text, *(e for e in earlier if e)])
 
 
 def run_sync(
@@ -346,8 +408,8 @@ def run_sync(
     ``cancelled`` is polled between pages: when it says so the run stops as ``interrupted`` (resumable).
     """
     db = get_db(db_path)
-    sync_id, pass_id, cursor = _start_run(db, source)
-    counts = SyncCounts()
+    sync_id, pass_id, cursor, pass_lost = _start_run(db, source)
+    counts = SyncCounts(pass_lost=pass_lost)
     now_dt = now or datetime.now(UTC)
     started = time.monotonic()
     token = getattr(source, "token", None)
@@ -359,8 +421,8 @@ def run_sync(
             with write_tx(retry_db):
                 retry_db.execute(
                     "UPDATE sync_runs SET retries = retries + 1, retry_wait_seconds = retry_wait_seconds + ?, "
-                    "message = ? WHERE id = ?",
-                    [wait, message, sync_id],
+                    "message = ?, heartbeat_at = ? WHERE id = ?",
+                    [wait, message, utcnow(), sync_id],
                 )
             if progress:
                 progress(counts.seen, None, message, force=True)
@@ -369,20 +431,13 @@ def run_sync(
     try:
         for page in source.pages(cursor):
             with write_tx(db):
-                counts.pages += 1
-                for message in page.errors:
-                    counts.error(message)
-                for bad in page.skipped_lines:
-                    counts.skipped += 1
-                    counts.skip_reasons["invalid JSON"] += 1
-                    counts.error(f"skipped {bad}")
-                _store_page(db, page.records, counts, rule, source.name, sync_id, pass_id, now_dt)
-                state = _resume_state(source, pass_id, page.next_cursor)
+                _take_page(db, page, counts, rule, source, sync_id, pass_id, now_dt)
+                state = _resume_state(source, pass_id, page.next_cursor, counts.pass_lost + counts.lost_pages)
                 _save_run(db, sync_id, counts, resume_cursor=dumps(state) if page.next_cursor else None)
             if progress:
                 progress(
-                    counts.seen, page.total, f"page {counts.pages}: {counts.seen} records, "
-                    f"{counts.new_candidates} new candidates",
+                    counts.seen, page.total, f"page {counts.pages}: {counts.seen} models, "
+                    f"{counts.new_candidates} new candidates" + (f", {counts.lost_pages} pages lost" if counts.lost_pages else ""),
                 )  # fmt: skip
             if page.next_cursor is not None and cancelled is not None and cancelled():
                 with write_tx(db):
@@ -391,32 +446,93 @@ def run_sync(
                         message="cancelled by the operator; the next sync resumes from the last stored page",
                     )  # fmt: skip
                 return get_sync_run(db, sync_id) or _missing(sync_id)
-    except (SyncError, RemoteError, httpx2.HTTPError) as exc:
-        message = net.scrub(exc, token) if isinstance(exc, SyncError) else _describe(exc, source, token)
-        with write_tx(db):
-            counts.error(message)
-            _save_run(
-                db, sync_id, counts, status="failed", finished_at=utcnow(), message=net.one_line(message, 500)
-            )
+    except (SyncError, RemoteError, httpx2.HTTPError, sqlite3.Error) as exc:
+        if isinstance(exc, SyncError):
+            message = net.scrub(exc, token)
+        elif isinstance(exc, sqlite3.Error):
+            message = f"the store refused a write ({type(exc).__name__}: {net.scrub(exc, token)})"
+        else:
+            message = _describe(exc, source, token)
+        _fail(db, sync_id, counts, message)
         raise SyncError(f"sync {sync_id} failed: {net.one_line(message, 500)}") from None
+    except Exception as exc:  # a defect: recorded truthfully, then raised with its traceback
+        _fail(db, sync_id, counts, f"unexpected error: {type(exc).__name__}: {net.scrub(exc, token)}")
+        raise
     except BaseException:
         with write_tx(db):
             _save_run(
-                db, sync_id, counts, status="interrupted", finished_at=utcnow(),
+                db, sync_id, counts, status="interrupted", finished_at=utcnow(), interrupted_at=utcnow(),
                 message="interrupted; the next sync resumes from the last stored page",
             )  # fmt: skip
         raise
+    lost = counts.pass_lost + counts.lost_pages
     with write_tx(db):
-        if source.complete_pass_possible:
-            _flag_unlisted(db, source.name, pass_id, counts)
         elapsed = time.monotonic() - started
-        _save_run(
-            db, sync_id, counts, status="succeeded", finished_at=utcnow(), resume_cursor=None,
-            message=f"{counts.seen} records in {elapsed:.1f} s",
-        )  # fmt: skip
+        if lost:
+            state = _resume_state(source, pass_id, None, lost)
+            _save_run(
+                db, sync_id, counts, status="partial", finished_at=utcnow(), resume_cursor=dumps(state),
+                message=net.one_line(
+                    f"partial: {lost} page(s) lost, so the pass is incomplete and no candidate was flagged as "
+                    f"unlisted; the next sync fetches them again. {counts.seen} models in {elapsed:.1f} s. "
+                    f"Lost: {'; '.join(counts.lost)}", 1000),
+            )  # fmt: skip
+        else:
+            if source.complete_pass_possible:
+                _flag_unlisted(db, source.name, pass_id, counts)
+            _save_run(
+                db, sync_id, counts, status="succeeded", finished_at=utcnow(), resume_cursor=None,
+                message=f"{counts.seen} models in {elapsed:.1f} s" + _duplicates_note(counts),
+            )  # fmt: skip
     if progress:
         progress(counts.seen, counts.seen, "done", force=True)
     return get_sync_run(db, sync_id) or _missing(sync_id)
+
+
+def _take_page(
+    db: sqlite_utils.Database,
+    page: Page,
+    counts: SyncCounts,
+    rule: DiscoveryConfig,
+    source: Source,
+    sync_id: int,
+    pass_id: int,
+    now_dt: datetime,
+) -> None:
+    """Account for one page (errors, lost pages, bad lines, duplicates) and store its records."""
+    counts.pages += 1
+    for message in page.errors:
+        counts.error(message)
+    for message in page.lost:
+        counts.lost_pages += 1
+        counts.lost.append(net.one_line(message, 200))
+        counts.error(message)
+    for bad in page.skipped_lines:
+        counts.records += 1
+        counts.skipped += 1
+        counts.seen += 1
+        counts.skip_reasons["invalid JSON"] += 1
+        counts.error(f"skipped {bad}")
+    records, merged = merge_duplicates(page.records)
+    duplicates = [*page.duplicates, *merged]
+    counts.records += len(page.records) + len(page.duplicates)
+    if duplicates:
+        counts.duplicates += len(duplicates)
+        shown = ", ".join(sorted(set(duplicates))[:5]) + (", ..." if len(set(duplicates)) > 5 else "")
+        counts.error(f"merged {len(duplicates)} duplicate record(s) of the same id (last wins): {shown}")
+    _store_page(db, records, counts, rule, source.name, sync_id, pass_id, now_dt)
+
+
+def _duplicates_note(counts: SyncCounts) -> str:
+    return f"; {counts.duplicates} duplicate record(s) merged (last wins)" if counts.duplicates else ""
+
+
+def _fail(db: sqlite_utils.Database, sync_id: int, counts: SyncCounts, message: str) -> None:
+    with write_tx(db):
+        counts.error(message)
+        _save_run(
+            db, sync_id, counts, status="failed", finished_at=utcnow(), message=net.one_line(message, 500)
+        )
 
 
 def _describe(exc: BaseException, source: Source, token: str | None) -> str:
