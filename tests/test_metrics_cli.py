@@ -76,7 +76,7 @@ def test_score_retrieval_json(capsys: pytest.CaptureFixture[str], tmp_path: Path
     ('{"id": "q2", "prediction_text": "x"', "line 2: not valid JSON"),
     ('["q2", "x"]', "line 2: expected a JSON object"),
     ('{"id": "q2"}', "line 2: missing field 'prediction_text'"),
-    ('{"id": "q2", "prediction_text": 5}', "line 2: field 'prediction_text' has the wrong type"),
+    ('{"id": "q2", "prediction_text": 5}', "line 2: field 'prediction_text' must be a string (got a number)"),
     ('{"id": "q1", "prediction_text": "dup"}', "line 2: duplicate id 'q1'"),
 ])
 def test_malformed_line_names_its_number(capsys: pytest.CaptureFixture[str], tmp_path: Path, bad_line: str,
@@ -96,8 +96,8 @@ def test_missing_ids_between_files(capsys: pytest.CaptureFixture[str], tmp_path:
                                               {"id": "q9", "answers": {"text": [], "answer_start": []}}])
     code, _, err = run_cli(capsys, "score", "--task", "qa", "--predictions", preds, "--references", refs)
     assert code == 2
-    assert "1 reference id(s) have no prediction (e.g. q9)" in err
-    assert "1 prediction id(s) have no reference (e.g. extra)" in err
+    assert "r.jsonl: line 2: 1 reference id(s) have no prediction in" in err and "(e.g. q9)" in err
+    assert "p.jsonl: line 2: 1 prediction id(s) have no reference in" in err and "(e.g. extra)" in err
 
 
 def test_empty_and_missing_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

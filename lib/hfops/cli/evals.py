@@ -12,7 +12,7 @@ from typing import Any
 from hfops import jobs
 from hfops.cli import print_json
 from hfops.config import Settings
-from hfops.errors import EvalError
+from hfops.errors import EvalError, HfopsError, ScoreError
 from hfops.evals.backends.resolve import BACKEND_CHOICES
 from hfops.evals.records import EvalMetric
 from hfops.evals.tasks import DATASET_NAMES, TASK_NAMES
@@ -205,7 +205,14 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     from hfops.evals.scoring import score_files
 
     started = time.perf_counter()
-    result = score_files(args.task, args.predictions, args.references)
+    try:
+        result = score_files(args.task, args.predictions, args.references)
+    except (ValueError, TypeError, KeyError, RecursionError, UnicodeError) as exc:
+        if isinstance(exc, HfopsError):
+            raise
+        # the readers check every line first; this is the last guard against a metric library's surprise
+        raise ScoreError(f"{args.predictions} vs {args.references}: could not score: {type(exc).__name__}: {exc}"
+                         ) from None
     if args.json:
         print_json(result)
         return 0
@@ -275,4 +282,5 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--predictions", metavar="P.jsonl", required=True)
     p.add_argument("--references", metavar="R.jsonl", required=True)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    p.set_defaults(func=cmd_score)
+    # score reads two files and no store: a store path (and the check that its folder exists) does not apply
+    p.set_defaults(func=cmd_score, setting_overrides=lambda a: {"store.path": ":memory:"})

@@ -16,16 +16,16 @@ The local ``evaluate`` modules in ``hfops/metrics/<name>/<name>.py`` are thin wr
 from __future__ import annotations
 
 import collections
-import json
 import math
 import re
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from hfops.errors import ScoreError
+from hfops.evals.jsonl import iter_rows, json_type
 
 METRICS_DIR = Path(__file__).resolve().parents[1] / "metrics"
 LOCAL_METRICS = ("squad_v2", "rouge_l", "bleu", "retrieval")
@@ -280,57 +280,156 @@ def check_same_ids(predictions: dict[str, Any], references: dict[str, Any], what
 
 
 # --- files for ``hfops score`` ------------------------------------------------------------------------------
+#
+# Every file goes through the strict JSON Lines reader (hfops.evals.jsonl) and every field through a check
+# that names the file, the line and the field: nothing malformed is scored, nothing is silently converted.
+
+
+def _is_id(value: Any) -> bool:
+    return (isinstance(value, str) and value.strip() != "") or (
+        isinstance(value, int) and not isinstance(value, bool)
+    )
+
+
+def _field_error(
+    file: Path, line: int, field: str, expected: str, value: Any, item: int | None = None
+) -> ScoreError:
+    got = f"item {item + 1} is {json_type(value)}" if item is not None else f"got {json_type(value)}"
+    return ScoreError(f"{file}: line {line}: field {field!r} must be {expected} ({got})")
+
+
+def _id_list(file: Path, line: int, field: str, value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise _field_error(file, line, field, "an array of ids (strings or integers)", value)
+    for i, item in enumerate(value):
+        if not _is_id(item):
+            raise _field_error(file, line, field, "an array of ids (strings or integers)", item, i)
+    return [str(v) for v in value]
+
+
+def _text_list(file: Path, line: int, field: str, value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise _field_error(file, line, field, "an array of strings", value)
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise _field_error(file, line, field, "an array of strings", item, i)
+    return list(value)
+
+
+def _check_qa_prediction(file: Path, line: int, row: dict[str, Any]) -> str:
+    value = row["prediction_text"]
+    if not isinstance(value, str):
+        raise _field_error(file, line, "prediction_text", "a string", value)
+    return value
+
+
+def _check_qa_reference(file: Path, line: int, row: dict[str, Any]) -> list[str]:
+    answers = row["answers"]
+    if not isinstance(answers, dict):
+        raise _field_error(file, line, "answers", 'an object {"text": [...], "answer_start": [...]}', answers)
+    if "text" not in answers:
+        raise ScoreError(f"{file}: line {line}: missing field 'answers.text'")
+    texts = _text_list(file, line, "answers.text", answers["text"])
+    if "answer_start" in answers:
+        starts = answers["answer_start"]
+        if not isinstance(starts, list):
+            raise _field_error(file, line, "answers.answer_start", "an array of integers", starts)
+        for i, start in enumerate(starts):
+            if isinstance(start, bool) or not isinstance(start, int):
+                raise _field_error(file, line, "answers.answer_start", "an array of integers", start, i)
+        if len(starts) != len(texts):
+            raise ScoreError(
+                f"{file}: line {line}: 'answers.answer_start' has {len(starts)} item(s) but "
+                f"'answers.text' has {len(texts)}"
+            )
+    return texts
+
+
+def _check_ranked(file: Path, line: int, row: dict[str, Any]) -> list[str]:
+    return _id_list(file, line, "ranked", row["ranked"])
+
+
+def _check_relevant(file: Path, line: int, row: dict[str, Any]) -> list[str]:
+    relevant = _id_list(file, line, "relevant", row["relevant"])
+    if not relevant:
+        raise ScoreError(f"{file}: line {line}: id {str(row['id'])!r} has no relevant ids")
+    return relevant
+
+
+def read_scored_file(
+    path: str | Path, field: str, check: Callable[[Path, int, dict[str, Any]], Any]
+) -> dict[str, tuple[int, Any]]:
+    """``{id: (line, checked value of field)}`` of a JSON Lines file; any malformed line is a :class:`ScoreError`."""
+    file = Path(path)
+    found: dict[str, tuple[int, Any]] = {}
+    for line, row in iter_rows(file, ScoreError):
+        for key in ("id", field):
+            if key not in row:
+                raise ScoreError(f"{file}: line {line}: missing field {key!r}")
+        if not _is_id(row["id"]):
+            raise _field_error(file, line, "id", "a non-empty string or an integer", row["id"])
+        qid = str(row["id"])
+        if qid in found:
+            raise ScoreError(f"{file}: line {line}: duplicate id {qid!r} (first on line {found[qid][0]})")
+        found[qid] = (line, check(file, line, row))
+    if not found:
+        raise ScoreError(f"{file}: no rows")
+    return found
 
 
 def read_jsonl(path: str | Path, required: dict[str, type | tuple[type, ...]]) -> dict[str, dict[str, Any]]:
-    """Rows of a JSON-lines file keyed by ``id``; a malformed line is an error naming the file and line."""
+    """Rows of a JSON Lines file keyed by ``id``, each field in ``required`` present with its type (strict reader)."""
     file = Path(path)
-    if not file.is_file():
-        raise ScoreError(f"{file}: file not found")
     rows: dict[str, dict[str, Any]] = {}
-    with file.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ScoreError(f"{file}: line {line_no}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise ScoreError(f"{file}: line {line_no}: expected a JSON object, got {type(row).__name__}")
-            for key, kind in {"id": (str, int), **required}.items():
-                if key not in row:
-                    raise ScoreError(f"{file}: line {line_no}: missing field {key!r}")
-                if not isinstance(row[key], kind):
-                    raise ScoreError(
-                        f"{file}: line {line_no}: field {key!r} has the wrong type "
-                        f"({type(row[key]).__name__})"
-                    )
-            qid = str(row["id"])
-            if qid in rows:
-                raise ScoreError(f"{file}: line {line_no}: duplicate id {qid!r}")
-            rows[qid] = row
+    lines: dict[str, int] = {}
+    for line, row in iter_rows(file, ScoreError):
+        for key, kind in {"id": (str, int), **required}.items():
+            if key not in row:
+                raise ScoreError(f"{file}: line {line}: missing field {key!r}")
+            if isinstance(row[key], bool) or not isinstance(row[key], kind):
+                raise ScoreError(
+                    f"{file}: line {line}: field {key!r} has the wrong type ({json_type(row[key])})"
+                )
+        qid = str(row["id"])
+        if qid in rows:
+            raise ScoreError(f"{file}: line {line}: duplicate id {qid!r} (first on line {lines[qid]})")
+        rows[qid], lines[qid] = row, line
     if not rows:
         raise ScoreError(f"{file}: no rows")
     return rows
 
 
-def _string_list(file: Path, qid: str, value: Any, field: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
-        raise ScoreError(f"{file}: id {qid!r}: {field} must be a list of strings")
-    return [str(v) for v in value]
+def _check_same_file_ids(
+    predictions: dict[str, tuple[int, Any]],
+    references: dict[str, tuple[int, Any]],
+    predictions_path: str | Path,
+    references_path: str | Path,
+) -> None:
+    """One line naming, for each side, how many ids the other side lacks, the first one and its line."""
+    missing = [qid for qid in references if qid not in predictions]
+    extra = [qid for qid in predictions if qid not in references]
+    parts = []
+    if missing:
+        parts.append(
+            f"{references_path}: line {references[missing[0]][0]}: {len(missing)} reference id(s) have no "
+            f"prediction in {predictions_path} (e.g. {', '.join(missing[:3])})"
+        )
+    if extra:
+        parts.append(
+            f"{predictions_path}: line {predictions[extra[0]][0]}: {len(extra)} prediction id(s) have no "
+            f"reference in {references_path} (e.g. {', '.join(extra[:3])})"
+        )
+    if parts:
+        raise ScoreError("; ".join(parts))
 
 
 def score_qa_files(predictions_path: str | Path, references_path: str | Path) -> dict[str, float]:
     """SQuAD v2 metrics on all questions, plus ROUGE-L and BLEU over the answerable ones."""
-    preds = read_jsonl(predictions_path, {"prediction_text": str})
-    refs = read_jsonl(references_path, {"answers": dict})
-    answers: dict[str, list[str]] = {}
-    for qid, row in refs.items():
-        texts = row["answers"].get("text")
-        answers[qid] = _string_list(Path(references_path), qid, texts, "answers.text")
-    check_same_ids(preds, answers, what=f"{predictions_path} vs {references_path}: ")
-    predictions = {qid: preds[qid]["prediction_text"] for qid in answers}
+    preds = read_scored_file(predictions_path, "prediction_text", _check_qa_prediction)
+    refs = read_scored_file(references_path, "answers", _check_qa_reference)
+    _check_same_file_ids(preds, refs, predictions_path, references_path)
+    answers = {qid: value for qid, (_, value) in refs.items()}
+    predictions = {qid: preds[qid][1] for qid in answers}
     result: dict[str, float] = squad_v2(predictions, answers)
     answerable = [qid for qid in answers if answers[qid]]
     hyp = [predictions[q] for q in answerable]
@@ -342,19 +441,10 @@ def score_qa_files(predictions_path: str | Path, references_path: str | Path) ->
 
 def score_retrieval_files(predictions_path: str | Path, references_path: str | Path) -> dict[str, float]:
     """Retrieval metrics of ``{"id", "ranked"}`` rows against ``{"id", "relevant"}`` rows."""
-    preds = read_jsonl(predictions_path, {"ranked": list})
-    refs = read_jsonl(references_path, {"relevant": list})
-    ranked = {
-        qid: _string_list(Path(predictions_path), qid, r["ranked"], "ranked") for qid, r in preds.items()
-    }
-    relevant = {
-        qid: _string_list(Path(references_path), qid, r["relevant"], "relevant") for qid, r in refs.items()
-    }
-    empty = [qid for qid, rel in relevant.items() if not rel]
-    if empty:
-        raise ScoreError(f"{references_path}: id {empty[0]!r} has no relevant ids")
-    check_same_ids(ranked, relevant, what=f"{predictions_path} vs {references_path}: ")
-    return retrieval(ranked, relevant)
+    preds = read_scored_file(predictions_path, "ranked", _check_ranked)
+    refs = read_scored_file(references_path, "relevant", _check_relevant)
+    _check_same_file_ids(preds, refs, predictions_path, references_path)
+    return retrieval({q: v for q, (_, v) in preds.items()}, {q: v for q, (_, v) in refs.items()})
 
 
 def score_files(task: str, predictions_path: str | Path, references_path: str | Path) -> dict[str, float]:

@@ -3,6 +3,8 @@
 Loaded offline with ``evaluate.load("<path to this folder>")``; the scoring lives in ``hfops.evals.scoring``.
 """
 
+from typing import Any
+
 import evaluate
 
 from hfops.evals import scoring
@@ -20,7 +22,7 @@ Returns: {"bleu": float}
 class Bleu(evaluate.Metric):
     """Corpus BLEU on the 0-100 scale."""
 
-    def _info(self):
+    def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
             citation=_CITATION,
@@ -29,5 +31,5 @@ class Bleu(evaluate.Metric):
             reference_urls=["https://github.com/mjpost/sacrebleu"],
         )
 
-    def _compute(self, predictions, references):
+    def _compute(self, predictions: list[Any], references: list[Any]) -> dict[str, float]:
         return {"bleu": scoring.bleu(predictions, scoring.reference_lists(references))}

@@ -3,6 +3,8 @@
 Loaded offline with ``evaluate.load("<path to this folder>")``; the scoring lives in ``hfops.evals.scoring``.
 """
 
+from typing import Any
+
 import datasets
 import evaluate
 
@@ -21,7 +23,7 @@ Returns: mrr@10, recall@1, recall@5, recall@10, ndcg@10, total
 class Retrieval(evaluate.Metric):
     """Mean ranking metrics over queries."""
 
-    def _info(self):
+    def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
             citation=_CITATION,
@@ -34,7 +36,7 @@ class Retrieval(evaluate.Metric):
             ),
         )
 
-    def _compute(self, predictions, references):
+    def _compute(self, predictions: list[Any], references: list[Any]) -> dict[str, float]:
         ranked = {str(i): list(p) for i, p in enumerate(predictions)}
         relevant = {str(i): list(r) for i, r in enumerate(references)}
         return scoring.retrieval(ranked, relevant)

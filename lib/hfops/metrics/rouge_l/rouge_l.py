@@ -3,6 +3,8 @@
 Loaded offline with ``evaluate.load("<path to this folder>")``; the scoring lives in ``hfops.evals.scoring``.
 """
 
+from typing import Any
+
 import evaluate
 
 from hfops.evals import scoring
@@ -20,7 +22,7 @@ Returns: {"rougeL": float}
 class RougeL(evaluate.Metric):
     """Mean ROUGE-L F-measure on the 0-100 scale."""
 
-    def _info(self):
+    def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
             citation=_CITATION,
@@ -29,5 +31,5 @@ class RougeL(evaluate.Metric):
             reference_urls=["https://github.com/google-research/google-research/tree/master/rouge"],
         )
 
-    def _compute(self, predictions, references):
+    def _compute(self, predictions: list[Any], references: list[Any]) -> dict[str, float]:
         return {"rougeL": scoring.rouge_l(predictions, scoring.reference_lists(references))}

@@ -4,6 +4,8 @@ Loaded offline with ``evaluate.load("<path to this folder>")``; the scoring live
 An empty ``prediction_text`` means "no answer"; a reference with no answers is an unanswerable question.
 """
 
+from typing import Any
+
 import datasets
 import evaluate
 
@@ -22,7 +24,7 @@ Returns: exact, f1, total, HasAns_exact, HasAns_f1, HasAns_total, NoAns_exact, N
 class SquadV2(evaluate.Metric):
     """SQuAD v2 scores, identical to the official evaluate-v2.0.py without no-answer probabilities."""
 
-    def _info(self):
+    def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
             citation=_CITATION,
@@ -41,7 +43,7 @@ class SquadV2(evaluate.Metric):
             reference_urls=["https://rajpurkar.github.io/SQuAD-explorer/"],
         )
 
-    def _compute(self, predictions, references):
+    def _compute(self, predictions: list[Any], references: list[Any]) -> dict[str, float]:
         preds = {}
         for p in predictions:
             if p["id"] in preds:
