@@ -13,16 +13,40 @@ import contextlib
 import hashlib
 import json
 import sqlite3
+import sys
 import threading
+import types
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from hfops.errors import StoreError
+
+
+def _import_sqlite_utils() -> types.ModuleType:
+    """sqlite-utils without its optional pandas/numpy imports (0.7-0.9 s of a CLI start-up).
+
+    It only uses them to map pandas/numpy scalar types to column types when it creates tables from Python
+    values; the store's tables come from SQL migrations, so nothing is lost. Already imported, they are used.
+    """
+    blocked = [name for name in ("pandas", "numpy") if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # import of a None entry raises ImportError
+    try:
+        import sqlite_utils as module
+    finally:
+        for name in blocked:
+            if sys.modules.get(name) is None:
+                del sys.modules[name]
+    return module
+
+
+if TYPE_CHECKING:
+    import sqlite_utils
+else:
+    sqlite_utils = _import_sqlite_utils()
 
 BUSY_TIMEOUT_MS = 30_000
 _local = threading.local()
