@@ -298,3 +298,20 @@ class _Info:
     ) -> None:
         self.resource_type, self.remaining, self.reset_in_seconds = resource_type, remaining, reset_in_seconds
         self.limit, self.window_seconds = limit, window_seconds
+
+
+def test_a_caller_that_must_not_block_gets_a_retryable_error_before_sending(db_path: str) -> None:
+    from huggingface_hub import HfApi
+
+    from hfops.errors import RetryableHubError
+
+    with RateLimitedHub(quota=50, window=60, models=4, page_size=2) as hub:
+        ledger.install(db_path, _settings(db_path, hub.url), sleep=lambda seconds: pytest.fail("slept"))
+        hub_window.observe(
+            get_db(db_path), origin_key(hub.url), "api", _Info("api", 2, 30, 50, 60), time.time()
+        )
+        with hub_window.scope(max_wait_seconds=5), pytest.raises(RetryableHubError) as raised:
+            list(HfApi(endpoint=hub.url).list_models())
+        assert 30 <= raised.value.retry_after <= 30 + hub_window.WAIT_MARGIN_SECONDS
+        assert "api window is down to its reserve (2 left): retry in" in str(raised.value)
+        assert hub.entries() == []

@@ -151,3 +151,23 @@ def test_promtool_accepts_the_exposition_and_the_rules(
         text=True,
     )
     assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_the_status_panel_figures(db_path: str, filled: config.Settings) -> None:
+    from hfops.ledger.status import free_tier
+
+    panel = free_tier(get_db(db_path), filled, now=NOW.timestamp())
+    rows = {b.resource: b for b in panel.buckets}
+    assert set(rows) == {"api", "resolvers"}  # the configured Hub only
+    assert (rows["api"].remaining, rows["api"].quota, rows["api"].reserve, rows["api"].left_ratio) == (
+        120,
+        500,
+        25,
+        0.24,
+    )
+    assert (rows["api"].reset_in_seconds, rows["api"].waits, rows["api"].wait_seconds) == (40, 2, 82)
+    assert rows["resolvers"].remaining == 3000 and rows["resolvers"].reset_in_seconds == 0
+    limits = {a.limit: a for a in panel.allowance}
+    assert (limits["requests"].used, limits["requests"].allowance, limits["requests"].eval_limit) == (3, 4, 3)
+    assert limits["requests"].used_ratio == 0.75 and limits["tokens"].used_ratio == 0.18
+    assert panel.days_to_reset == pytest.approx(21.5) and panel.closed is None

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
+from hfops.errors import RetryableHubError
 from hfops.store import rows, utcnow, write_tx
 
 log = logging.getLogger(__name__)
@@ -42,13 +43,18 @@ DEFAULT_RESERVE_FRACTION = 0.05
 
 
 class RateLimitLike(Protocol):
-    """What :func:`huggingface_hub.utils.parse_ratelimit_headers` returns."""
+    """What :func:`huggingface_hub.utils.parse_ratelimit_headers` returns (read-only attributes)."""
 
-    resource_type: str
-    remaining: int
-    reset_in_seconds: int
-    limit: int | None
-    window_seconds: int | None
+    @property
+    def resource_type(self) -> str: ...
+    @property
+    def remaining(self) -> int: ...
+    @property
+    def reset_in_seconds(self) -> int: ...
+    @property
+    def limit(self) -> int | None: ...
+    @property
+    def window_seconds(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -108,20 +114,25 @@ OnWait = Callable[[WaitNotice], None]
 class _Scope:
     on_wait: OnWait | None
     run: RunRef | None
+    max_wait_seconds: float | None
 
 
 _scope: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar("hfops_ledger_scope", default=None)
 
 
 @contextlib.contextmanager
-def scope(on_wait: OnWait | None = None, run: RunRef | None = None) -> Iterator[None]:
+def scope(
+    on_wait: OnWait | None = None, run: RunRef | None = None, max_wait_seconds: float | None = None
+) -> Iterator[None]:
     """Within this block (this thread / context), waits are reported to ``on_wait`` and recorded against ``run``.
 
     A job wraps its Hub calls: ``with hub_window.scope(lambda n: ctx.progress(done, None, n.message,
-    force=True), RunRef("sync", run_id)):``. Threads started inside the block do not inherit it (they
-    fall back to the process-wide callback given to :func:`hfops.ledger.install`).
+    force=True), RunRef("sync", run_id)):``. A caller that must not block (the console's script thread)
+    passes ``max_wait_seconds``: a longer wait raises :class:`RetryableHubError` (``retry_after`` set)
+    before the request is sent. Threads started inside the block do not inherit it (they fall back to the
+    process-wide callback given to :func:`hfops.ledger.install`).
     """
-    token = _scope.set(_Scope(on_wait, run))
+    token = _scope.set(_Scope(on_wait, run, max_wait_seconds))
     try:
         yield
     finally:
@@ -284,8 +295,10 @@ def pace(
     again after each wait (another process may have seen the new window already); ``max_waits`` bounds
     the loop should a server keep announcing exhausted windows.
     """
-    scoped_on_wait, run = current_scope()
-    report = scoped_on_wait or on_wait
+    found = _scope.get()
+    run = found.run if found else None
+    report = (found.on_wait if found else None) or on_wait
+    max_wait = found.max_wait_seconds if found else None
     waited = 0.0
     for _ in range(max_waits):
         now = clock()
@@ -293,6 +306,12 @@ def pace(
         seconds = wait_needed(bucket, reserve_fraction, now)
         if seconds <= 0 or bucket is None:
             return waited
+        if max_wait is not None and seconds > max_wait:
+            raise RetryableHubError(
+                f"the Hub's {bucket.resource} window is down to its reserve ({bucket.remaining} left): "
+                f"retry in {math.ceil(seconds)} s",
+                retry_after=seconds,
+            )
         notice = WaitNotice(
             origin,
             bucket.resource,

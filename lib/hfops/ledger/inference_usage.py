@@ -272,8 +272,9 @@ def model_of_request(base_url: str, url: str, body: bytes | None) -> str:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             data = None
-        if isinstance(data, dict) and isinstance(data.get("model"), str) and data["model"]:
-            return data["model"]
+        model = data.get("model") if isinstance(data, dict) else None
+        if isinstance(model, str) and model:
+            return model
     path = urlsplit(url).path
     below = path[len(urlsplit(base_url).path.rstrip("/")) :].strip("/")
     if below.startswith("hf-inference/models/"):
@@ -513,7 +514,7 @@ def check_allowance(
         tokens_used += queued_tokens
     resets = month_end(current)
     resets_at = resets.strftime("%Y-%m-%dT%H:%M:%SZ")
-    until = f"until {resets:%Y-%m-%d} 00:00 UTC ({days_to_reset(current):.1f} days)"
+    reset_text = f"{resets:%Y-%m-%d} 00:00 UTC ({days_to_reset(current):.1f} days)"
 
     def decide(allowed: bool, reason: str | None, message: str) -> Decision:
         return Decision(
@@ -534,7 +535,7 @@ def check_allowance(
             False,
             "credits_exhausted",
             f"HF Inference answered {closed.status_code or 402} (credits exhausted) on {closed.closed_at[:10]}: "
-            f"Inference is closed {until} unless an operator reopens it once credits are added",
+            f"Inference is closed until {reset_text} unless an operator reopens it once credits are added",
         )
     kept = (
         ""
@@ -548,14 +549,14 @@ def check_allowance(
             False,
             "budget_exhausted",
             f"monthly Inference allowance reached for {purpose}: {requests_used} of {limits.requests} requests"
-            f" used{kept}; it resets {until}",
+            f" used{kept}; it resets on {reset_text}",
         )
     if tokens_limit is not None and tokens_used >= tokens_limit:
         return decide(
             False,
             "budget_exhausted",
             f"monthly Inference allowance reached for {purpose}: {tokens_used} of {limits.tokens} tokens"
-            f" used{kept}; it resets {until}",
+            f" used{kept}; it resets on {reset_text}",
         )
     return decide(True, None, "within the monthly Inference allowance")
 

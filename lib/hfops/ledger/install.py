@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hfops import net
+from hfops.errors import RetryableHubError
 from hfops.ledger import hub_window, inference_usage
 from hfops.ledger.hub_window import OnWait
 from hfops.store import get_db
@@ -92,6 +93,8 @@ class LedgerHooks:
                 clock=self.clock,
                 sleep=self.sleep,
             )
+        except RetryableHubError:
+            raise  # the caller's scope would not wait that long: nothing was sent
         except Exception as exc:  # the ledger must never fail the request it only paces
             log.error("rate-limit pacing skipped: %s", net.one_line(str(exc), 200))
 
@@ -177,7 +180,7 @@ def install(
     base_factory = _default_factory()
 
     def client_factory() -> httpx2.Client:
-        client = base_factory()
+        client: httpx2.Client = base_factory()
         client.event_hooks = {
             "request": [*client.event_hooks.get("request", []), hooks.before_request],
             "response": [*client.event_hooks.get("response", []), hooks.after_response],
