@@ -15,6 +15,10 @@ Faults for tests (``server.faults[page_number] = kind``, pages counted from 1 ac
 (closes the connection). Each fault fires once (``server.sticky_faults`` keeps them). ``server.log`` records
 every request path.
 
+Any other fault (for tests/faults): ``server.rewrite = fn(number, reply) -> reply`` sees every
+``/api/models`` answer as a :class:`Reply` (status, body, headers, the request path) and may change it.
+``server.auth_log`` records the ``Authorization`` header of every request (None when absent).
+
 Control (for benchmarks running the stand-in in another process): ``POST /_control/touch`` with
 ``{"every": 100, "last_modified": "...Z"}`` changes every N-th record (likes + 1, new lastModified) as a
 commit would; ``GET /_control/stats`` returns ``{"pages_served": n}``. Run it as a process with
@@ -27,6 +31,8 @@ import base64
 import json
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -38,6 +44,17 @@ DEFAULT_LIST_FIELDS = (
     "createdAt", "modelId",
 )
 SORT_KEYS = {"downloads", "likes", "lastModified", "createdAt", "trendingScore"}
+
+
+@dataclass
+class Reply:
+    """One answer of the stand-in, before it is sent (what ``server.rewrite`` may change)."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    path: str = ""
+    content_type: str = "application/json; charset=utf-8"
 
 
 def load_records(path: str) -> list[dict[str, Any]]:
@@ -71,6 +88,8 @@ class HubStandIn(LocalServer):
         self.slow_seconds = 2.0
         self.pages_served = 0
         self.log: list[str] = []
+        self.auth_log: list[str | None] = []
+        self.rewrite: Callable[[int, Reply], Reply] | None = None
         self._lock = threading.Lock()
         self._sorted_cache: dict[tuple[str, str], list[dict[str, Any]]] = {}
         super().__init__(self._handler())
@@ -89,16 +108,16 @@ class HubStandIn(LocalServer):
             self._sorted_cache[cache_key] = found
         return self._sorted_cache[cache_key]
 
-    def _take_fault(self) -> str | None:
+    def _take_fault(self) -> tuple[int, str | None]:
         with self._lock:
             self.pages_served += 1
             number = self.pages_served
             if self.fault_every and number % self.fault_every[0] == 0:
-                return self.fault_every[1]
+                return number, self.fault_every[1]
             fault = self.faults.get(number)
             if fault and not self.sticky_faults:
                 del self.faults[number]
-            return fault
+            return number, fault
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
@@ -123,11 +142,12 @@ class HubStandIn(LocalServer):
                     self._send(200, json.dumps({"pages_served": standin.pages_served}).encode())
                     return
                 standin.log.append(self.path)
+                standin.auth_log.append(self.headers.get("Authorization"))
                 parts = urlsplit(self.path)
                 if parts.path != "/api/models":
                     self._send(404, b'{"error":"Not Found"}')
                     return
-                fault = standin._take_fault()
+                number, fault = standin._take_fault()
                 if fault == "429":
                     self._send(429, b'{"error":"rate limited"}', {"Retry-After": standin.retry_after})
                     return
@@ -156,7 +176,10 @@ class HubStandIn(LocalServer):
                     pairs = [(k, v) for k, vs in next_query.items() for v in vs]
                     headers["Link"] = f'<{standin.url}/api/models?{urlencode(pairs)}>; rel="next"'
                 payload = b"{not json" if fault == "malformed" else json.dumps(body).encode()
-                self._send(200, payload, headers)
+                reply = Reply(200, payload, headers, self.path)
+                if standin.rewrite is not None:
+                    reply = standin.rewrite(number, reply)
+                self._send(reply.status, reply.body, reply.headers, reply.content_type)
 
         return Handler
 

@@ -250,17 +250,12 @@ class HubSource:
     def _get(self, url: str) -> Any:
         """One GET through the shared network layer; a refused listing is a :class:`SyncError` (scrubbed)."""
         try:
-            return net.hub_get(
+            response = net.hub_get(
                 url, endpoint=self.endpoint, token=self.token, timeout=self.hub.request_timeout_seconds
             )
         except HfHubHTTPError as exc:
-            status = net.status_of(exc)
-            if status is not None and 300 <= status < 400:
-                target = urljoin(url, net.header_of(exc, "location") or "")
-                where = "the same origin" if net.same_origin(target, self.endpoint) else _shown_origin(target)
-                raise LostPage(
-                    f"the Hub answered a redirect (HTTP {status}) to {where}: not followed"
-                ) from None
+            if 300 <= (net.status_of(exc) or 0) < 400:
+                self._refuse_redirect(url, exc)
             raise SyncError(
                 net.describe(exc, what="the Hub refused the listing", where=self.endpoint, token=self.token)
             ) from None
@@ -270,6 +265,17 @@ class HubSource:
             raise LostPage("its body could not be decoded (bad Content-Encoding)") from None
         except (httpx2.TooManyRedirects, httpx2.UnsupportedProtocol, httpx2.LocalProtocolError) as exc:
             raise LostPage(f"the request failed ({type(exc).__name__})") from None
+        if (
+            300 <= response.status_code < 400
+        ):  # hub_get never follows one, and hf_raise_for_status lets it pass
+            self._refuse_redirect(url, response)
+        return response
+
+    def _refuse_redirect(self, url: str, answer: Any) -> None:
+        status = net.status_of(answer) or getattr(answer, "status_code", 0)
+        target = urljoin(url, net.header_of(answer, "location") or "")
+        where = "the same origin" if net.same_origin(target, self.endpoint) else _shown_origin(target)
+        raise LostPage(f"the Hub answered a redirect (HTTP {status}) to {where}: not followed")
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
