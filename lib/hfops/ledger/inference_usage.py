@@ -18,12 +18,9 @@
 
 from __future__ import annotations
 
-import atexit
 import calendar
 import json
 import logging
-import queue
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +31,8 @@ from urllib.parse import urlsplit, urlunsplit
 import sqlite_utils
 
 from hfops.errors import EvalError
-from hfops.store import get_db, one, rows, write_tx
+from hfops.ledger import writer
+from hfops.store import one, rows, write_tx
 
 log = logging.getLogger(__name__)
 
@@ -184,75 +182,19 @@ def record_inference(
     return record
 
 
-class _Writer:
-    """One background thread writing queued records; tallies what is queued per store and month."""
-
-    def __init__(self) -> None:
-        self._queue: queue.Queue[tuple[str, UsageRecord]] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._pending: dict[tuple[str, str], list[int]] = {}  # (db file, month) -> [requests, tokens]
-
-    def put(self, db_path: str, record: UsageRecord) -> None:
-        key = (db_path, record.month)
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="hfops-inference-ledger", daemon=True)
-                self._thread.start()
-            tally = self._pending.setdefault(key, [0, 0])
-            tally[0] += 1
-            tally[1] += record.input_tokens + record.output_tokens
-        self._queue.put((db_path, record))
-
-    def pending(self, db_path: str, month: str) -> tuple[int, int]:
-        with self._lock:
-            tally = self._pending.get((db_path, month), [0, 0])
-            return tally[0], tally[1]
-
-    def _run(self) -> None:
-        while True:
-            db_path, record = self._queue.get()
-            try:
-                write_record(get_db(db_path), record)
-            except Exception as exc:  # never lose the thread; the record is dropped with a log line
-                log.error("inference ledger write failed: %s", exc)
-            finally:
-                with self._lock:
-                    tally = self._pending.get((db_path, record.month))
-                    if tally is not None:
-                        tally[0] -= 1
-                        tally[1] -= record.input_tokens + record.output_tokens
-                        if tally[0] <= 0:
-                            del self._pending[(db_path, record.month)]
-                self._queue.task_done()
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        done = threading.Event()
-
-        def wait() -> None:
-            self._queue.join()
-            done.set()
-
-        threading.Thread(target=wait, daemon=True).start()
-        return done.wait(timeout)
-
-
-_writer = _Writer()
-atexit.register(_writer.flush, 5.0)
-
-
-def _db_file(db_path: str | Path) -> str:
-    return str(Path(db_path).resolve())
-
-
 def queue_record(db_path: str | Path, record: UsageRecord) -> None:
-    """Queue one record for this process's background writer."""
-    _writer.put(_db_file(db_path), record)
+    """Queue one record for this process's background writer (counted by :func:`check_allowance` meanwhile)."""
+    writer.submit(
+        db_path,
+        lambda db: write_record(db, record),
+        tally_key=("inference", record.month),
+        tally=(1, record.input_tokens + record.output_tokens),
+    )
 
 
 def flush(timeout: float = 10.0) -> bool:
     """Wait until every queued record is written; False on timeout."""
-    return _writer.flush(timeout)
+    return writer.flush(timeout)
 
 
 def _file_of(db: sqlite_utils.Database) -> str | None:
@@ -509,7 +451,7 @@ def check_allowance(
     requests_used, tokens_used = int(total[0]), int(total[1])
     db_file = _file_of(db)
     if db_file is not None:
-        queued_requests, queued_tokens = _writer.pending(db_file, month)
+        queued_requests, queued_tokens = writer.pending(db_file, ("inference", month))
         requests_used += queued_requests
         tokens_used += queued_tokens
     resets = month_end(current)

@@ -28,7 +28,7 @@ from typing import Any
 
 from hfops import net
 from hfops.errors import RetryableHubError
-from hfops.ledger import hub_window, inference_usage
+from hfops.ledger import hub_window, inference_usage, writer
 from hfops.ledger.hub_window import OnWait
 from hfops.store import get_db
 
@@ -124,7 +124,11 @@ class LedgerHooks:
         origin = origin_key(url)
         route = hub_window.route_of(response.request.url.path)
         if info is not None:
-            hub_window.observe(get_db(self.db_path), origin, route, info, self.clock())
+            now = self.clock()
+            if origin == self.hub_origin:  # paced by: written before the caller's next request
+                hub_window.observe(get_db(self.db_path), origin, route, info, now)
+            else:  # e.g. the Inference router: recorded off the request path
+                writer.submit(self.db_path, lambda db: hub_window.observe(db, origin, route, info, now))
         elif response.status_code == 429 and origin == self.hub_origin:
             retry_after = net.retry_after_seconds(response.headers.get("retry-after"), cap=3600)
             if retry_after is not None:
