@@ -236,9 +236,16 @@ class HubReposStandIn(LocalServer):
                 self, status: int, code: str, message: str, headers: dict[str, str] | None = None
             ) -> None:
                 body = json.dumps({"error": message}).encode()
-                self.send_bytes(
-                    status, body, {"X-Error-Code": code, "X-Error-Message": message, **(headers or {})}
-                )
+                extra = {"X-Error-Code": code, "X-Error-Message": message, **(headers or {})}
+                if self.command != "HEAD":
+                    self.send_bytes(status, body, extra)
+                    return
+                self.send_response(status)  # a HEAD answer has the headers of the GET answer and no body
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in extra.items():
+                    self.send_header(key, value)
+                self.end_headers()
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 self.route("GET")
@@ -332,7 +339,12 @@ class HubReposStandIn(LocalServer):
                     first = wanted[6:].split("-")[0]
                     start = int(first) if first else 0
                     if start >= f.size:
-                        self.send_bytes(416, b"", {**headers, "Content-Range": f"bytes */{f.size}"})
+                        self.error(
+                            416,
+                            "RangeNotSatisfiable",
+                            "range not satisfiable",
+                            {**headers, "Content-Range": f"bytes */{f.size}"},
+                        )
                         return
                     status = 206
                     headers["Content-Range"] = f"bytes {start}-{f.size - 1}/{f.size}"

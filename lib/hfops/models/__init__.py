@@ -13,8 +13,8 @@ Entry points (see docs/models/acquisition.md):
 
 from __future__ import annotations
 
-from hfops.models.evaluability import Evaluability, check_models, evaluability, facet, local_evaluability
-from hfops.models.evaluability import stored as stored_evaluability
+from hfops.models.checks import Evaluability, check_models, evaluability, facet, local_evaluability
+from hfops.models.checks import stored as stored_evaluability
 from hfops.models.hub import RemotePlan, check_plan, remote_plan
 from hfops.models.resolver import ResolvedModel, add_local, list_local, pull, remove, resolve
 from hfops.models.settings import ModelsConfig, models_settings

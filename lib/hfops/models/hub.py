@@ -220,6 +220,30 @@ def check_plan(plan: RemotePlan, settings: Any) -> None:
         )
 
 
+def has_access(plan: RemotePlan, settings: Any) -> bool:
+    """Whether the token may read the gated repo's weights: one ``HEAD`` of the first weight file (no body);
+    False on the Hub's gated answer (401/403 ``GatedRepo``)."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
+
+    target = (plan.selection.weights or plan.selection.files)[0]
+    url = hf_hub_url(plan.model_id, target, revision=plan.commit, endpoint=hub_endpoint(settings))
+    try:
+        get_hf_file_metadata(
+            url,
+            token=hfconfig.api_key() or False,
+            timeout=hub_timeout(settings),
+            endpoint=hub_endpoint(settings),
+        )
+    except GatedRepoError:
+        return False
+    except HfHubHTTPError as exc:
+        return net.status_of(exc) not in (401, 403)
+    except Exception:  # network trouble: the download itself will say what went wrong
+        return True
+    return True
+
+
 def _progress_class(sink: ProgressSink, total: int) -> type:
     """A tqdm stand-in for ``snapshot_download(tqdm_class=...)`` that reports transferred bytes to ``sink``."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hfops import store
-from hfops.models import evaluability as evalmod
+from hfops.models import checks as evalmod
 from hfops.models import resolver
 
 

@@ -182,6 +182,8 @@ def pull(
     plan = hubmod.remote_plan(model_id, settings, revision=revision, task=task, api=api)
     task = plan.task
     hubmod.check_plan(plan, settings)
+    if plan.gated and not hubmod.has_access(plan, settings):
+        raise ModelRefusedError(hubmod.gated_message(model_id, settings), "gated")
     hubmod.download(plan, settings, progress=progress)
     copy = cached_copy(model_id, settings, revision=plan.commit, task=task)
     if copy is None:  # the planned files are there (checked by download); select them as planned

@@ -1,32 +1,16 @@
-"""The ``[models]`` settings, read defensively until ``hfops.config.Settings`` carries the section."""
+"""The ``[models]`` settings (``hfops.config.ModelsConfig``) and the Hub settings acquisition uses."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_GGUF_PREFERENCE = ("Q4_K_M", "Q4_1", "Q4_0", "Q4_K_S", "Q5_K_M", "Q5_1", "Q5_0", "Q8_0")
-
-
-@dataclass
-class ModelsConfig:
-    """``[models]``: how models are acquired and run locally."""
-
-    max_download_gb: float = 2.0  # largest download allowed (decimal GB, what the tree listing adds up to)
-    auto_download: bool = True  # evals may pull a model on demand (as a job step) when it is not local
-    cache_dir: str = ""  # HF hub cache; empty = HF_HUB_CACHE / huggingface_hub's default
-    min_free_disk_gb: float = 1.0  # disk to leave free after a download
-    memory_headroom: float = 1.2  # estimated memory = weights bytes x this, checked against available memory
-    gguf_preference: list[str] = field(default_factory=lambda: list(DEFAULT_GGUF_PREFERENCE))
-    gguf_threads: int = 0  # llama.cpp threads; 0 = the machine's CPU count
-    gguf_context: int = 2048  # llama.cpp context window (tokens)
-    check_per_minute: int = 30  # evaluability checks (model_info + tree calls) per minute in the check job
+from hfops.config import ModelsConfig
 
 
 def models_settings(settings: Any) -> ModelsConfig:
-    """``settings.models`` when config.py has the section, else the defaults (same field names)."""
+    """``settings.models`` (``[models]``); the defaults for settings objects without the section."""
     section = getattr(settings, "models", None)
     if isinstance(section, ModelsConfig):
         return section

@@ -149,7 +149,7 @@ def evaluability(
         )
         return _api_or(model_id, "unsupported", label, detail=str(exc), **common)
     if plan.gated:  # a token is set: whether it has access is only known by asking for a file
-        if not _has_access(plan, settings):
+        if not hubmod.has_access(plan, settings):
             return _fact(
                 model_id,
                 "gated",
@@ -174,27 +174,6 @@ def evaluability(
         size_bytes=plan.download_bytes,
         **common,
     )
-
-
-def _has_access(plan: hubmod.RemotePlan, settings: Any) -> bool:
-    """One HEAD of the first planned file with the token: False on the Hub's gated answer (no body read)."""
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
-
-    from hfops.models.settings import hub_endpoint, hub_timeout
-
-    url = hf_hub_url(
-        plan.model_id, plan.selection.files[0], revision=plan.commit, endpoint=hub_endpoint(settings)
-    )
-    try:
-        get_hf_file_metadata(
-            url, token=hfconfig.api_key(), timeout=hub_timeout(settings), endpoint=hub_endpoint(settings)
-        )
-    except GatedRepoError:
-        return False
-    except HfHubHTTPError as exc:
-        return getattr(getattr(exc, "response", None), "status_code", None) not in (401, 403)
-    return True
 
 
 # --- stored facts -----------------------------------------------------------------------------------------
