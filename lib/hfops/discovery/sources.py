@@ -358,7 +358,8 @@ class HubSource:
                 raise LostPage(f"its body is {kind} ({net.scrub(exc, self.token)[:80]})") from None
             notes.append("a page holds non-standard JSON numbers (NaN / Infinity)")
         if not isinstance(data, list):
-            raise LostPage(f"its body is a JSON {type(data).__name__}, not a list of records")
+            kind = {dict: "an object", str: "a string", bool: "a boolean"}.get(type(data), "a number or null")
+            raise LostPage(f"its body is JSON but {kind}, not a list of records")
         return data, notes
 
     def _read(
