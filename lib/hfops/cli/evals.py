@@ -7,14 +7,17 @@ import io
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hfops import jobs
 from hfops.cli import print_json
 from hfops.config import Settings
-from hfops.errors import EvalError, HfopsError, ScoreError
+from hfops.errors import DatasetError, EvalError, HfopsError, ScoreError
 from hfops.evals.backends.resolve import BACKEND_CHOICES
 from hfops.evals.records import EvalMetric
+
+if TYPE_CHECKING:
+    from hfops.evals.custom import CustomSet
 from hfops.evals.tasks import DATASET_NAMES, TASK_NAMES
 from hfops.store import get_db
 
@@ -211,8 +214,9 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         if isinstance(exc, HfopsError):
             raise
         # the readers check every line first; this is the last guard against a metric library's surprise
-        raise ScoreError(f"{args.predictions} vs {args.references}: could not score: {type(exc).__name__}: {exc}"
-                         ) from None
+        raise ScoreError(
+            f"{args.predictions} vs {args.references}: could not score: {type(exc).__name__}: {exc}"
+        ) from None
     if args.json:
         print_json(result)
         return 0
@@ -222,8 +226,82 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _describe_set(found: CustomSet) -> str:
+    extra = f", {found.documents} documents" if found.documents else ""
+    extra += f", {found.unanswerable} unanswerable" if found.unanswerable else ""
+    return (
+        f"{found.name}: {found.task}, {found.examples} examples{extra}, version {found.version}, "
+        f"from {found.location}"
+    )
+
+
+def cmd_dataset(args: argparse.Namespace, settings: Settings) -> int:
+    """Add, list, show or remove custom eval sets."""
+    from hfops.evals import custom
+
+    db = get_db(settings.store.path)
+    if args.action == "add":
+        if bool(args.file) == bool(args.hub):
+            raise DatasetError("give exactly one of --file PATH or --hub ORG/NAME")
+        if args.file:
+            result = custom.add_from_file(
+                db, args.name, args.task, args.file, args.map, args.corpus, args.limit, args.replace
+            )
+        else:
+            result = custom.add_from_hub(
+                db,
+                settings,
+                args.name,
+                args.task,
+                args.hub,
+                args.hub_config,
+                args.split,
+                args.map,
+                args.corpus,
+                args.limit,
+                args.replace,
+            )
+        if args.json:
+            print_json(result.to_dict())
+        else:
+            change = f" (was {result.previous_version})" if result.previous_version else ""
+            print(f"{result.status}{change}: {_describe_set(result.set)}")
+            if result.skipped:
+                print(
+                    f"  left out {len(result.skipped)} row(s) without a relevant document: "
+                    f"{', '.join(result.skipped[:5])}{' ...' if len(result.skipped) > 5 else ''}"
+                )
+        return 0
+    if args.action == "list":
+        found = custom.list_sets(db, args.task)
+        if args.json:
+            print_json([s.to_dict() for s in found])
+        elif not found:
+            print(
+                "no custom eval sets (add one: hfops dataset add NAME --task qa|retrieval --file PATH --map ...)"
+            )
+        for item in [] if args.json else found:
+            print(_describe_set(item))
+        return 0
+    found_set = custom.get_set(db, args.name)
+    if args.action == "show":
+        if args.json:
+            print_json(found_set.to_dict())
+        else:
+            print(_describe_set(found_set))
+            print(f"  mapping: {', '.join(f'{k}={v}' for k, v in found_set.mapping.items())}")
+            print(f"  evaluate: hfops eval --task {found_set.task} --dataset {found_set.name} --model ...")
+        return 0
+    removed = custom.remove_set(db, args.name)
+    print(
+        f"removed {removed.name} ({removed.examples} examples, version {removed.version}); runs on it keep "
+        "their results"
+    )
+    return 0
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Add ``eval`` and ``score``."""
+    """Add ``eval``, ``score`` and ``dataset``."""
     p = sub.add_parser(
         "eval",
         parents=[common],
@@ -284,3 +362,47 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     # score reads two files and no store: a store path (and the check that its folder exists) does not apply
     p.set_defaults(func=cmd_score, setting_overrides=lambda a: {"store.path": ":memory:"})
+
+    d = sub.add_parser(
+        "dataset",
+        parents=[common],
+        help="custom eval sets: add, list, show, remove",
+        description="Your own eval sets from a file (JSON Lines, JSON, CSV, parquet) or a Hub dataset "
+        "(streamed), versioned by content hash, evaluable with hfops eval --dataset NAME.",
+    )
+    actions = d.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser("add", parents=[common], help="read, map, validate and store a set")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--task", choices=TASK_NAMES, required=True)
+    add.add_argument("--file", metavar="PATH", help="a .jsonl, .json, .csv or .parquet file")
+    add.add_argument("--hub", metavar="ORG/NAME", help="a Hub dataset (streamed through datasets)")
+    add.add_argument("--config", dest="hub_config", metavar="C", help="the Hub dataset's config")
+    add.add_argument(
+        "--split", default="validation", metavar="S", help="the Hub dataset's split (default validation)"
+    )
+    add.add_argument(
+        "--map",
+        metavar="FIELD=COLUMN,...",
+        help="qa: id, question, context, answers; retrieval: id, query, relevant, passages, selected, "
+        "doc_id, doc_text (dotted columns reach nested values; unmapped fields use the same-named "
+        "column)",
+    )
+    add.add_argument(
+        "--corpus", metavar="PATH", help="retrieval: the documents (mapped by doc_id and doc_text)"
+    )
+    add.add_argument(
+        "--limit", type=int, metavar="N", help="the first N rows (Hub default: [eval] hub_max_rows)"
+    )
+    add.add_argument("--replace", action="store_true", help="store changed rows as the new version of NAME")
+    add.add_argument("--json", action="store_true")
+    listing = actions.add_parser("list", parents=[common], help="the stored sets")
+    listing.add_argument("--task", choices=TASK_NAMES)
+    listing.add_argument("--json", action="store_true")
+    show = actions.add_parser("show", parents=[common], help="one set's task, size, version and mapping")
+    show.add_argument("name", metavar="NAME")
+    show.add_argument("--json", action="store_true")
+    remove = actions.add_parser(
+        "remove", parents=[common], help="delete a set (runs on it keep their results)"
+    )
+    remove.add_argument("name", metavar="NAME")
+    d.set_defaults(func=cmd_dataset)

@@ -1,5 +1,7 @@
 """The nightly batch: evaluate every ``candidate``/``shadow`` model that has no run on the current dataset version.
 
+The datasets of a task are the built-in ones of the task table and the custom sets of that task.
+
 :func:`nightly_job` is the worker's ``eval_nightly`` handler (the huey periodic task enqueues it with the
 worker's resolved settings); :func:`plan_nightly` says what it would do.
 """
@@ -12,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from hfops import jobs
 from hfops.config import Settings
 from hfops.errors import BackendError, HfopsError
-from hfops.evals import tasks
+from hfops.evals import custom, tasks
 from hfops.evals.backends import resolve_system
 from hfops.evals.data import dataset_version
 from hfops.evals.records import PlannedRun, SkippedModel
@@ -44,6 +46,8 @@ def plan_nightly(db_path: str, settings: Settings) -> tuple[list[PlannedRun], li
         [*EVALUABLE_STATUSES, *tags],
     )
     versions = {d: dataset_version(settings, d) for d in tasks.DATASET_NAMES}
+    custom_sets = custom.list_sets(db)
+    versions.update({s.name: s.version for s in custom_sets})
     planned: list[PlannedRun] = []
     skipped: list[SkippedModel] = []
     for model in models:
@@ -55,9 +59,9 @@ def plan_nightly(db_path: str, settings: Settings) -> tuple[list[PlannedRun], li
         except BackendError as exc:
             skipped.append(SkippedModel(model=model["model_id"], reason=str(exc)))
             continue
-        for dataset in tasks.DATASET_NAMES:
-            if task not in tasks.DATASET_SPECS[dataset].tasks:
-                continue
+        datasets = [d for d in tasks.DATASET_NAMES if task in tasks.DATASET_SPECS[d].tasks]
+        datasets += [s.name for s in custom_sets if s.task == task]
+        for dataset in datasets:
             existing = one(
                 db,
                 "SELECT id FROM eval_runs WHERE model_id = ? AND task = ? AND dataset = ? "

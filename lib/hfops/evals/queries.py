@@ -90,15 +90,30 @@ def run_examples(
     return [EvalExample.from_row(r) for r in found]
 
 
-def leaderboard_entries(db: sqlite_utils.Database, task: str, dataset: str) -> list[LeaderboardEntry]:
+def latest_version(db: sqlite_utils.Database, task: str, dataset: str) -> str | None:
+    """The dataset version of the newest succeeded run on ``task``/``dataset``, or None."""
+    found = one(
+        db,
+        "SELECT dataset_version FROM eval_runs WHERE task = ? AND dataset = ? AND status = 'succeeded' "
+        "ORDER BY id DESC LIMIT 1",
+        [task, dataset],
+    )
+    return str(found["dataset_version"]) if found else None
+
+
+def leaderboard_entries(
+    db: sqlite_utils.Database, task: str, dataset: str, version: str | None = None
+) -> list[LeaderboardEntry]:
     """Every model evaluated on ``task``/``dataset`` (as candidate or production) with the metrics of its
-    latest succeeded run, best primary score first."""
+    latest succeeded run on one dataset version (``version``, default: that of the newest succeeded run, so
+    runs on different versions are never ranked together), best primary score first."""
+    version = version or latest_version(db, task, dataset)
     latest = rows(
         db,
         "SELECT em.model_id, MAX(em.run_id) AS run_id FROM eval_metrics em JOIN eval_runs r ON r.id = em.run_id "
-        "WHERE r.task = ? AND r.dataset = ? AND r.status = 'succeeded' AND em.system != 'delta' "
-        "GROUP BY em.model_id",
-        [task, dataset],
+        "WHERE r.task = ? AND r.dataset = ? AND r.dataset_version = ? AND r.status = 'succeeded' "
+        "AND em.system != 'delta' GROUP BY em.model_id",
+        [task, dataset, version],
     )
     board = []
     for entry in latest:
@@ -112,8 +127,8 @@ def leaderboard_entries(db: sqlite_utils.Database, task: str, dataset: str) -> l
         run = one(db, "SELECT * FROM eval_runs WHERE id = ?", [run_id]) or {}
         count = db.execute(
             "SELECT COUNT(*) FROM eval_runs WHERE status = 'succeeded' AND task = ? AND dataset = ? "
-            "AND (model_id = ? OR production_id = ?)",
-            [task, dataset, model_id, model_id],
+            "AND dataset_version = ? AND (model_id = ? OR production_id = ?)",
+            [task, dataset, version, model_id, model_id],
         ).fetchone()[0]
         is_candidate = run.get("model_id") == model_id
         board.append(
@@ -143,9 +158,11 @@ def leaderboard_entries(db: sqlite_utils.Database, task: str, dataset: str) -> l
     return sorted(board, key=rank)
 
 
-def leaderboard(db: sqlite_utils.Database, task: str, dataset: str) -> list[dict[str, object]]:
+def leaderboard(
+    db: sqlite_utils.Database, task: str, dataset: str, version: str | None = None
+) -> list[dict[str, object]]:
     """:func:`leaderboard_entries` as flat table rows (``<metric>`` and ``<metric> CI`` columns)."""
-    return [entry.to_row() for entry in leaderboard_entries(db, task, dataset)]
+    return [entry.to_row() for entry in leaderboard_entries(db, task, dataset, version)]
 
 
 def latest_scores(db: sqlite_utils.Database) -> list[LatestScore]:

@@ -47,6 +47,7 @@ from hfops.evals.queries import (
 )
 from hfops.evals.records import EvalRun, RunSummary, SubmittedRun
 from hfops.evals.stats import RunMetrics, SystemResults, compute_run_metrics, example_scores
+from hfops.remote.executor import batch_executor
 from hfops.store import dumps, get_db, loads, one, rows, utcnow, write_tx
 
 if TYPE_CHECKING:
@@ -488,46 +489,41 @@ def _walk(
         len(done_ids), total, f"run {run.id}: preparing {run.model_id} and {run.production_id}", force=True
     )
     if todo:
-        candidate = resolve_system(run.model_id, run.task, settings, run.params.get("backend", "auto"))
-        production = resolve_system(run.production_id, run.task, settings)
-        cache = InferenceCache(db)
-        for system in (candidate, production):
-            try:
-                system.prepare(evalset, cache)
-            except BackendError as exc:
-                raise EvalError(f"{system.model_id}: could not prepare the corpus: {exc}") from None
+        # The compute of each batch goes through an executor (hfops.remote.executor): in this process with
+        # the SQLite queue, on compute workers with the Redis queue; the rows are stored here either way.
+        size = max(1, settings.eval.batch_size)
+        batches = [todo[start : start + size] for start in range(0, len(todo), size)]
+        done = len(done_ids)
+        executor = batch_executor(db, run, evalset, settings, batches, report, cancelled, done)
+        prepared = executor.prepare()
         with write_tx(db):
             db.execute(
                 "UPDATE eval_runs SET model_calls = model_calls + ?, cache_hits = cache_hits + ?, "
                 "cache_misses = cache_misses + ? WHERE id = ?",
-                [candidate.calls + production.calls, cache.stats.hits, cache.stats.misses, run.id],
+                [prepared.calls, prepared.cache_hits, prepared.cache_misses, run.id],
             )
-        cache.stats.hits = cache.stats.misses = 0
         streaks: dict[str, list[str]] = {"candidate": [], "production": []}
-        size = max(1, settings.eval.batch_size)
-        done = len(done_ids)
-        for start in range(0, len(todo), size):
-            if cancelled():
+        for batch in batches:
+            computed = None if cancelled() else executor.compute(batch)
+            if computed is None:
                 return _cancel(db, run, done, total)
-            batch = todo[start : start + size]
-            examples = [e for _, e in batch]
-            calls_before = candidate.calls + production.calls
-            cand = candidate.run(examples, evalset, cache)
-            prod = production.run(examples, evalset, cache)
-            calls = candidate.calls + production.calls - calls_before
-            _store_batch(db, run, evalset, batch, cand, prod, cache, calls)
+            cand, prod = computed.candidate, computed.production
+            _store_batch(db, run, evalset, batch, cand, prod, computed.cache, computed.calls)
+            executor.stored(batch)
             done += len(batch)
-            for side, outcomes, system in (("candidate", cand, candidate), ("production", prod, production)):
+            sides = (("candidate", cand, run.model_id), ("production", prod, run.production_id))
+            for side, outcomes, model_id in sides:
                 streaks[side] = _error_streak(outcomes, streaks[side], batch)
                 if len(streaks[side]) >= settings.eval.max_consecutive_errors:
                     _drop(db, run.id, streaks[side])
                     last = next(o.error for o in reversed(outcomes) if o.error)
                     raise EvalError(
-                        f"stopped: {system.model_id} failed {len(streaks[side])} examples in a row "
+                        f"stopped: {model_id} failed {len(streaks[side])} examples in a row "
                         f"(last error: {last}); those examples were not kept, resume the run when the backend "
                         "is back"
                     )
             report(done, total, f"run {run.id}: {done}/{total} examples")
+        executor.close()
     report(total, total, f"run {run.id}: computing metrics", force=True)
     return _finish(db, get_run(db, run.id) or run, settings)
 
