@@ -54,7 +54,9 @@ def settings_for(hub: HubStandIn, **hub_fields: object) -> Settings:
     return settings
 
 
-def sync_with_token(db_path: str, settings: Settings, monkeypatch: pytest.MonkeyPatch, mode: str = "full") -> SyncRun:
+def sync_with_token(
+    db_path: str, settings: Settings, monkeypatch: pytest.MonkeyPatch, mode: str = "full"
+) -> SyncRun:
     """A Hub sync as the CLI runs it, with an API key in the environment."""
     monkeypatch.setenv("HUGGINGFACE_API_KEY", TOKEN)
     return sync_hub(db_path, settings, mode=mode)

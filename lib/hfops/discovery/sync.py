@@ -41,6 +41,19 @@ MAX_STORED_ERRORS = 50
 UNLISTED_FLAG = "not listed by the last complete sync of its source"
 
 
+def printable(text: str) -> str:
+    """``text`` with control, format and unpaired-surrogate characters written as ``\\uXXXX`` (Hub text is
+    untrusted: a NUL, a bidi override or a lone surrogate from a record must not reach the store or a screen)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else f"\\u{ord(c):04x}" for c in text)
+
+
+def line(text: object, limit: int = 300) -> str:
+    """One scrubbed, printable line of at most ``limit`` characters: how every stored message is written."""
+    return printable(net.one_line(text, limit))
+
+
 def raw_json(record: Any) -> tuple[str, str]:
     """The record as stored (compact JSON, key order as received) and its content hash."""
     data = orjson.dumps(record, default=str)
@@ -104,9 +117,9 @@ class SyncCounts:
     lost: list[str] = field(default_factory=list)
 
     def error(self, message: str) -> None:
-        """Record one (scrubbed) message; at most :data:`MAX_STORED_ERRORS` are kept."""
+        """Record one message (scrubbed, printable); at most :data:`MAX_STORED_ERRORS` are kept."""
         if len(self.errors) < MAX_STORED_ERRORS:
-            self.errors.append(net.one_line(message, 500))
+            self.errors.append(line(message, 500))
 
     def first_sight(self, record: Any) -> bool:
         """Count ``record`` as seen unless its model was already seen by this run (``seen`` counts models)."""
@@ -417,7 +430,7 @@ def run_sync(
 
         def on_retry(wait: float, why: str) -> None:  # may run on the prefetch thread: its own connection
             retry_db = get_db(db_path)
-            message = net.one_line(f"backing off {wait:.0f} s: {why}")
+            message = line(f"backing off {wait:.0f} s: {why}")
             with write_tx(retry_db):
                 retry_db.execute(
                     "UPDATE sync_runs SET retries = retries + 1, retry_wait_seconds = retry_wait_seconds + ?, "
@@ -454,7 +467,7 @@ def run_sync(
         else:
             message = _describe(exc, source, token)
         _fail(db, sync_id, counts, message)
-        raise SyncError(f"sync {sync_id} failed: {net.one_line(message, 500)}") from None
+        raise SyncError(f"sync {sync_id} failed: {line(message, 500)}") from None
     except Exception as exc:  # a defect: recorded truthfully, then raised with its traceback
         _fail(db, sync_id, counts, f"unexpected error: {type(exc).__name__}: {net.scrub(exc, token)}")
         raise
@@ -472,7 +485,7 @@ def run_sync(
             state = _resume_state(source, pass_id, None, lost)
             _save_run(
                 db, sync_id, counts, status="partial", finished_at=utcnow(), resume_cursor=dumps(state),
-                message=net.one_line(
+                message=line(
                     f"partial: {lost} page(s) lost, so the pass is incomplete and no candidate was flagged as "
                     f"unlisted; the next sync fetches them again. {counts.seen} models in {elapsed:.1f} s. "
                     f"Lost: {'; '.join(counts.lost)}", 1000),
@@ -505,7 +518,7 @@ def _take_page(
         counts.error(message)
     for message in page.lost:
         counts.lost_pages += 1
-        counts.lost.append(net.one_line(message, 200))
+        counts.lost.append(line(message, 200))
         counts.error(message)
     for bad in page.skipped_lines:
         counts.records += 1
@@ -530,9 +543,7 @@ def _duplicates_note(counts: SyncCounts) -> str:
 def _fail(db: sqlite_utils.Database, sync_id: int, counts: SyncCounts, message: str) -> None:
     with write_tx(db):
         counts.error(message)
-        _save_run(
-            db, sync_id, counts, status="failed", finished_at=utcnow(), message=net.one_line(message, 500)
-        )
+        _save_run(db, sync_id, counts, status="failed", finished_at=utcnow(), message=line(message, 500))
 
 
 def _describe(exc: BaseException, source: Source, token: str | None) -> str:
