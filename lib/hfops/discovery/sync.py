@@ -479,6 +479,7 @@ def run_sync(
             )  # fmt: skip
         raise
     lost = counts.pass_lost + counts.lost_pages
+    resumed = f" (resumed the pass of run {pass_id})" if pass_id != sync_id else ""
     with write_tx(db):
         elapsed = time.monotonic() - started
         if lost:
@@ -487,7 +488,7 @@ def run_sync(
                 db, sync_id, counts, status="partial", finished_at=utcnow(), resume_cursor=dumps(state),
                 message=line(
                     f"partial: {lost} page(s) lost, so the pass is incomplete and no candidate was flagged as "
-                    f"unlisted; the next sync fetches them again. {counts.seen} models in {elapsed:.1f} s. "
+                    f"unlisted; the next sync fetches them again. {counts.seen} models in {elapsed:.1f} s{resumed}. "
                     f"Lost: {'; '.join(counts.lost)}", 1000),
             )  # fmt: skip
         else:
@@ -495,7 +496,7 @@ def run_sync(
                 _flag_unlisted(db, source.name, pass_id, counts)
             _save_run(
                 db, sync_id, counts, status="succeeded", finished_at=utcnow(), resume_cursor=None,
-                message=f"{counts.seen} models in {elapsed:.1f} s" + _duplicates_note(counts),
+                message=f"{counts.seen} models in {elapsed:.1f} s{resumed}" + _duplicates_note(counts),
             )  # fmt: skip
     if progress:
         progress(counts.seen, counts.seen, "done", force=True)
