@@ -248,10 +248,10 @@ def test_a_429_without_headers_closes_the_window_for_its_retry_after(db_path: st
     assert hub_window.wait_needed(bucket, 0.0, now=510.0) == 20.0 + hub_window.WAIT_MARGIN_SECONDS
 
 
-def test_only_the_configured_hub_is_paced_and_a_broken_ledger_never_fails_a_request(
+def test_hub_origins_are_paced_inference_never_and_a_broken_ledger_never_fails_a_request(
     db_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi, InferenceClient
 
     clock = [time.time()]
     slept: list[float] = []
@@ -263,19 +263,28 @@ def test_only_the_configured_hub_is_paced_and_a_broken_ledger_never_fails_a_requ
     with (
         RateLimitedHub(quota=50, window=60, models=8, page_size=2) as hub,
         RateLimitedHub(quota=50, window=60, models=8, page_size=2) as other,
+        RateLimitedHub() as inference,
     ):
-        ledger.install(db_path, _settings(db_path, hub.url), clock=lambda: clock[0], sleep=sleep)
+        settings = _settings(db_path, hub.url)
+        settings.inference.base_url = inference.url
+        ledger.install(db_path, settings, clock=lambda: clock[0], sleep=sleep)
         db = get_db(db_path)
-        for server in (hub, other):  # both announced as exhausted for the next 60 s
-            hub_window.observe(db, origin_key(server.url), "api", _Info("api", 0, 60, 50, 60), now=clock[0])
-        assert len(list(HfApi(endpoint=other.url).list_models(limit=2))) == 2
-        assert slept == []  # another origin is recorded, never paced
+        for server in (hub, other, inference):  # all announced as exhausted for the next 60 s
+            hub_window.observe(db, origin_key(server.url), "pages", _Info("api", 0, 60, 50, 60), now=clock[0])
+        InferenceClient(base_url=inference.url).chat_completion(
+            [{"role": "user", "content": "hi"}], model="m"
+        )
+        assert slept == []  # the Inference API is never paced (the refiner has its own limits)
         assert len(list(HfApi(endpoint=hub.url).list_models(limit=2))) == 2
         assert slept == [60 + hub_window.WAIT_MARGIN_SECONDS]
-        assert writer.flush()  # other origins are recorded off the request path
+        clock[0] -= slept[0]  # back before the reset: `other` is still announced as exhausted
+        assert len(list(HfApi(endpoint=other.url).list_models(limit=2))) == 2  # a job's own endpoint, too
+        assert len(slept) == 2
+        assert writer.flush()  # (an Inference answer's headers would be recorded off the request path)
         assert {b.origin: b.responses for b in hub_window.buckets(db)} == {
             origin_key(hub.url): 2,
             origin_key(other.url): 2,
+            origin_key(inference.url): 1,
         }
 
         def broken(*args: object, **kwargs: object) -> None:
@@ -285,7 +294,7 @@ def test_only_the_configured_hub_is_paced_and_a_broken_ledger_never_fails_a_requ
         monkeypatch.setattr(hub_window, "observe", broken)
         clock[0] = time.time()
         assert len(list(HfApi(endpoint=hub.url).list_models(limit=2))) == 2
-        assert hub.rejected == 0 and len(hub.entries()) == 2 and len(slept) == 1
+        assert hub.rejected == 0 and len(hub.entries()) == 2 and len(slept) == 2
 
 
 class _Info:

@@ -5,12 +5,14 @@ hf_hub_download / snapshot_download, datasets' HfFileSystem, InferenceClient, ``
 :func:`install` sets the factory that session is built from (``set_client_factory``): the default client of
 huggingface_hub (its own request hook first: offline switch, request id) plus
 
-- a request hook that paces requests to the configured Hub endpoint (``[hub] endpoint``): it waits when
-  the bucket the request draws on is at or below the reserve (:func:`hfops.ledger.hub_window.pace`);
-- a response hook that records the ``RateLimit`` / ``RateLimit-Policy`` headers of every response (a 429
-  without them counts as an exhausted window for its Retry-After), and, for requests under
+- a request hook that paces Hub requests (any origin but ``[inference] base_url``, so a job's own
+  endpoint is paced too): it waits when the bucket the request draws on is at or below the reserve
+  (:func:`hfops.ledger.hub_window.pace`);
+- a response hook that records the ``RateLimit`` / ``RateLimit-Policy`` headers of every response (a Hub
+  429 without them counts as an exhausted window for its Retry-After), and, for requests under
   ``[inference] base_url``, counts the request in the month's Inference ledger with the chat completion's
-  ``usage`` (a 402 closes the month when configured).
+  ``usage`` (a 402 closes the month when configured). Inference requests are never paced (the refiner
+  has its own limiter and budget) and their windows are recorded off the request path.
 
 A ledger failure (store unreadable, odd headers) is logged and never fails the request itself. Entry
 points call :func:`install` once, after loading settings (worker, API server, console, command line).
@@ -62,7 +64,6 @@ class LedgerHooks:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.db_path = str(db_path)
-        self.hub_origin = origin_key(settings.hub.endpoint)
         self.pacing = bool(getattr(settings.hub, "ratelimit_pacing", True))
         self.reserve_fraction = float(
             getattr(settings.hub, "ratelimit_reserve", hub_window.DEFAULT_RESERVE_FRACTION)
@@ -76,17 +77,17 @@ class LedgerHooks:
     # --- request ---------------------------------------------------------------------------------------
 
     def before_request(self, request: Any) -> None:
-        """Pace a request to the Hub endpoint (may sleep until its window resets)."""
+        """Pace a Hub request (may sleep until its window resets); Inference requests are never paced."""
         if not self.pacing:
             return
         url = str(request.url)
-        if origin_key(url) != self.hub_origin:
+        if self._is_inference(url):
             return
         try:
             db = get_db(self.db_path)
             hub_window.pace(
                 db,
-                self.hub_origin,
+                origin_key(url),
                 hub_window.route_of(request.url.path),
                 self.reserve_fraction,
                 on_wait=self.on_wait,
@@ -98,41 +99,44 @@ class LedgerHooks:
         except Exception as exc:  # the ledger must never fail the request it only paces
             log.error("rate-limit pacing skipped: %s", net.one_line(str(exc), 200))
 
+    def _is_inference(self, url: str) -> bool:
+        return bool(self.inference_base) and _under(url, self.inference_base)
+
     # --- response --------------------------------------------------------------------------------------
 
     def after_response(self, response: Any) -> None:
         """Record the rate-limit headers; count an Inference request (reading its body when not streamed)."""
         request = response.request
         url = str(request.url)
-        inference = bool(self.inference_base) and _under(url, self.inference_base)
+        inference = self._is_inference(url)
         body: bytes | None = None
         if inference:
             body = _request_body(request)
             if not inference_usage.is_streaming(body):
                 response.read()  # what the client does next anyway; read errors belong to the caller
         try:
-            self._record_window(response, url)
+            self._record_window(response, url, inference)
             if inference:
                 self._record_inference(response, url, body)
         except Exception as exc:  # never fail a request over bookkeeping
             log.error("free-tier ledger not updated: %s", net.one_line(str(exc), 200))
 
-    def _record_window(self, response: Any, url: str) -> None:
+    def _record_window(self, response: Any, url: str, inference: bool) -> None:
         from huggingface_hub.utils import parse_ratelimit_headers
 
         info = parse_ratelimit_headers(response.headers)
         origin = origin_key(url)
         route = hub_window.route_of(response.request.url.path)
-        if info is not None:
-            now = self.clock()
-            if origin == self.hub_origin:  # paced by: written before the caller's next request
-                hub_window.observe(get_db(self.db_path), origin, route, info, now)
-            else:  # e.g. the Inference router: recorded off the request path
+        now = self.clock()
+        if inference:  # never paced: recorded off the request path (an Inference answer is never delayed)
+            if info is not None:
                 writer.submit(self.db_path, lambda db: hub_window.observe(db, origin, route, info, now))
-        elif response.status_code == 429 and origin == self.hub_origin:
+        elif info is not None:  # written before this caller's next request
+            hub_window.observe(get_db(self.db_path), origin, route, info, now)
+        elif response.status_code == 429:
             retry_after = net.retry_after_seconds(response.headers.get("retry-after"), cap=3600)
             if retry_after is not None:
-                hub_window.observe_exhausted(get_db(self.db_path), origin, route, retry_after, self.clock())
+                hub_window.observe_exhausted(get_db(self.db_path), origin, route, retry_after, now)
 
     def _record_inference(self, response: Any, url: str, body: bytes | None) -> None:
         now = datetime.fromtimestamp(self.clock(), UTC)
