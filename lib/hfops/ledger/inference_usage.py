@@ -21,6 +21,7 @@ from __future__ import annotations
 import calendar
 import json
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -397,8 +398,8 @@ class Allowance:
             return self.requests, self.tokens
         keep = 1.0 - self.refine_reserve
         return (
-            None if self.requests is None else int(self.requests * keep),
-            None if self.tokens is None else int(self.tokens * keep),
+            None if self.requests is None else math.floor(self.requests * keep + 1e-9),
+            None if self.tokens is None else math.floor(self.tokens * keep + 1e-9),
         )
 
 
