@@ -13,19 +13,30 @@ import streamlit as st
 from hfops.console import db, demo_mode, operator_errors, plain, settings
 from hfops.views import candidates as view
 
+# Widths fit every column in the wide layout without horizontal scrolling (checked in the browser test).
 COLUMN_TYPES = {
-    "model_id": st.column_config.TextColumn("Model", width="large"),
-    "score": st.column_config.ProgressColumn("Score", min_value=0.0, max_value=1.0, format="%.3f"),
-    "status": st.column_config.TextColumn("Status"),
-    "pipeline_tag": st.column_config.TextColumn("Pipeline tag"),
-    "license": st.column_config.TextColumn("Licence"),
-    "library": st.column_config.TextColumn("Library"),
-    "quantization": st.column_config.TextColumn("Quantization"),
-    "downloads": st.column_config.NumberColumn("Downloads", format="localized"),
-    "likes": st.column_config.NumberColumn("Likes", format="localized"),
-    "safetensors": st.column_config.CheckboxColumn("safetensors"),
-    "flag": st.column_config.TextColumn("Flag"),
-    "last_modified": st.column_config.TextColumn("Last modified"),
+    "model_id": st.column_config.TextColumn("Model", width=250),
+    "score": st.column_config.NumberColumn("Score", format="%.3f", width=60),
+    "status": st.column_config.TextColumn("Status", width=85),
+    "pipeline_tag": st.column_config.TextColumn("Pipeline tag", width=135),
+    "license": st.column_config.TextColumn("Licence", width=95),
+    "library": st.column_config.TextColumn("Library", width=120),
+    "quantization": st.column_config.TextColumn("Quantization", width=100),
+    "downloads": st.column_config.NumberColumn("Downloads", format="compact", width=85),
+    "likes": st.column_config.NumberColumn("Likes", format="compact", width=55),
+    "safetensors": st.column_config.CheckboxColumn("safetensors", width=85),
+    "flag": st.column_config.TextColumn("Flag", width=90),
+    "last_modified": st.column_config.DateColumn("Last modified", format="YYYY-MM-DD", width=105),
+}
+SEARCH_TYPES = {
+    "model_id": st.column_config.TextColumn("Model", width=250),
+    "status": st.column_config.TextColumn("Status", width=110),
+    "score": st.column_config.NumberColumn("Score", format="%.3f", width=60),
+    "pipeline_tag": st.column_config.TextColumn("Pipeline tag", width=135),
+    "license": st.column_config.TextColumn("Licence", width=95),
+    "library": st.column_config.TextColumn("Library", width=120),
+    "downloads": st.column_config.NumberColumn("Downloads", format="compact", width=85),
+    "fails the rule": st.column_config.TextColumn("Fails the candidate rule", width="large"),
 }
 # Widget keys (tests address widgets by these).
 K_PAGE = "cand_page"
@@ -34,6 +45,20 @@ K_NEXT_STATUS = "cand_next_status"
 K_REASON = "cand_reason"
 K_FLASH = "cand_flash"
 K_CLEAR_REASON = "cand_clear_reason"
+K_TABLE = "cand_table"
+K_SEARCH_TABLE = "cand_search_table"
+K_PICKED = "cand_picked"
+K_CLEAR = "cand_clear_filters"
+FILTER_DEFAULTS: dict[str, Any] = {
+    "cand_pipeline": [],
+    "cand_license": [],
+    "cand_library": [],
+    "cand_quant": [],
+    "cand_status": [],
+    "cand_min_score": 0.0,
+    "cand_text": "",
+    "cand_flagged": False,
+}
 
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=16)
@@ -44,6 +69,12 @@ def cached_facets(store_path: str, marker: tuple[Any, ...]) -> dict[str, list[st
 
 def _reset_page() -> None:
     st.session_state[K_PAGE] = 1
+
+
+def _clear_filters() -> None:
+    for key, value in FILTER_DEFAULTS.items():
+        st.session_state[key] = value
+    _reset_page()
 
 
 def filter_widgets(facets: dict[str, list[str]]) -> tuple[view.Filter, str, bool, int, Any]:
@@ -65,15 +96,21 @@ def filter_widgets(facets: dict[str, list[str]]) -> tuple[view.Filter, str, bool
     col = st.columns(4)
     statuses = col[0].multiselect("Status", facets["statuses"], key="cand_status", on_change=_reset_page)
     min_score = col[1].slider(
-        "Minimum score", 0.0, 1.0, 0.0, 0.05, key="cand_min_score", on_change=_reset_page
+        "Minimum score", 0.0, 1.0, step=0.05, key="cand_min_score", on_change=_reset_page
     )
-    text = col[2].text_input("Search model id", key="cand_text", on_change=_reset_page)
+    text = col[2].text_input(
+        "Search model id",
+        key="cand_text",
+        on_change=_reset_page,
+        help="also searches every synced model, ignoring case and separators (phi 2 finds phi-2)",
+    )
     flagged_only = col[3].checkbox(
         "Flagged only",
         key="cand_flagged",
         on_change=_reset_page,
         help="models that no longer match the candidate rule",
     )
+    col[3].button("Clear filters", key=K_CLEAR, on_click=_clear_filters, icon=":material/filter_alt_off:")
     col = st.columns(4)
     sort = col[0].selectbox(
         "Sort by",
@@ -103,12 +140,48 @@ def filter_widgets(facets: dict[str, list[str]]) -> tuple[view.Filter, str, bool
     return flt, sort, descending, int(page_size), col[3]
 
 
+def follow_selection(table: str, rows: list[int], ids: list[str]) -> None:
+    """A newly selected row of ``table`` opens that model's detail (the selectbox below can still change it)."""
+    picked = ids[rows[0]] if rows and 0 <= rows[0] < len(ids) else None
+    if picked is not None and st.session_state.get(K_PICKED) != [table, picked]:
+        st.session_state[K_PICKED] = [table, picked]
+        st.session_state[K_DETAIL] = picked
+
+
 def show_table(found: view.CandidatePage) -> None:
-    """The current page of candidates as a dataframe (drawn on a canvas: never HTML)."""
+    """The current page of candidates as a dataframe (drawn on a canvas: never HTML); a row click opens it."""
     st.caption(found.caption)
-    st.dataframe(
-        found.frame(), hide_index=True, column_config=COLUMN_TYPES, column_order=list(view.TABLE_COLUMNS)
+    event = st.dataframe(
+        found.frame(),
+        hide_index=True,
+        column_config=COLUMN_TYPES,
+        column_order=list(view.TABLE_COLUMNS),
+        on_select="rerun",
+        selection_mode="single-row",
+        key=K_TABLE,
+        width="stretch",
     )
+    st.caption("Select a row to open its detail below.")
+    follow_selection(K_TABLE, list(event.selection.rows), found.ids)
+
+
+def show_search(result: view.SearchResult) -> None:
+    """Every synced model matching the search, with the rule clauses each non-candidate fails."""
+    st.markdown(f"**All synced models matching “{plain(result.text)}”**")
+    st.caption(plain(result.caption))
+    if not result.rows:
+        return
+    event = st.dataframe(
+        result.frame(),
+        hide_index=True,
+        column_config=SEARCH_TYPES,
+        column_order=list(view.SEARCH_COLUMNS),
+        on_select="rerun",
+        selection_mode="single-row",
+        key=K_SEARCH_TABLE,
+        width="stretch",
+    )
+    follow_selection(K_SEARCH_TABLE, list(event.selection.rows), result.ids)
 
 
 def show_detail(model: view.ModelDetail) -> None:
@@ -188,15 +261,21 @@ if found.page != st.session_state.get(K_PAGE):  # the result shrank under the pa
     st.session_state[K_PAGE] = found.page
 page_slot.number_input(f"Page (of {found.pages:,})", min_value=1, max_value=found.pages, step=1, key=K_PAGE)
 
-if not found.total:
-    st.info("No candidates match. Load the embedded snapshot or sync the Hub from the Status page.")
+search = view.search_models(conn, flt.text)
+if found.total:
+    show_table(found)
+else:
+    st.info(plain(view.explain_empty(conn, flt)))
+if search is not None:
+    show_search(search)
+choices = list(dict.fromkeys([*found.ids, *(search.ids if search else [])]))
+if not choices:
     st.stop()
-show_table(found)
 
 st.divider()
-if st.session_state.get(K_DETAIL) not in found.ids:
+if st.session_state.get(K_DETAIL) not in choices:
     st.session_state.pop(K_DETAIL, None)
-selected = st.selectbox("Model details (this page)", found.ids, key=K_DETAIL)
+selected = st.selectbox("Model details (this page and the search)", choices, key=K_DETAIL)
 if flash := st.session_state.pop(K_FLASH, None):
     st.success(f"Status changed: {plain(flash)}")
 detail = view.model_detail(conn, selected, settings()) if selected else None

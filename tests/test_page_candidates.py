@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -13,18 +15,37 @@ from streamlit.testing.v1 import AppTest
 from hfops import discovery, registry
 from hfops.store import connect, utcnow, write_tx
 from tests.console_kit import open_console
-from tests.registry_rows import add_candidates, numbered
+from tests.registry_rows import add_candidates, model_row, numbered
 
 PAGE = "pages/candidates.py"
 
 # Known rows: 60 plain embedding candidates plus a few with distinctive facets.
 SPECIAL = [
-    {"model_id": "acme/gen-gptq", "pipeline_tag": "text-generation", "library_name": "transformers",
-     "license": "mit", "quantization": "gptq", "score": 0.31},
-    {"model_id": "acme/gen-awq-gguf", "pipeline_tag": "text2text-generation", "library_name": "transformers",
-     "license": "creativeml-openrail-m", "use_restricted": 1, "quantization": "awq,gguf", "score": 0.22},
-    {"model_id": "acme/old-flagged", "license": "bsd-3-clause", "score": 0.12, "status": "rejected",
-     "flag": "no longer matches the rule: licence", "rule_failures": ["licence not allowed: cc-by-nc-4.0"]},
+    {
+        "model_id": "acme/gen-gptq",
+        "pipeline_tag": "text-generation",
+        "library_name": "transformers",
+        "license": "mit",
+        "quantization": "gptq",
+        "score": 0.31,
+    },
+    {
+        "model_id": "acme/gen-awq-gguf",
+        "pipeline_tag": "text2text-generation",
+        "library_name": "transformers",
+        "license": "creativeml-openrail-m",
+        "use_restricted": 1,
+        "quantization": "awq,gguf",
+        "score": 0.22,
+    },
+    {
+        "model_id": "acme/old-flagged",
+        "license": "bsd-3-clause",
+        "score": 0.12,
+        "status": "rejected",
+        "flag": "no longer matches the rule: licence",
+        "rule_failures": ["licence not allowed: cc-by-nc-4.0"],
+    },
 ]
 
 
@@ -43,6 +64,16 @@ def frame_with(at: AppTest, column: str) -> pd.DataFrame:
         if column in frame.value.columns:
             return frame.value
     raise AssertionError(f"no dataframe with a {column!r} column")
+
+
+def status_button(at: AppTest) -> Any:
+    """The submit button of the status form."""
+    return next(b for b in at.button if b.label == "Change status")
+
+
+def unescaped(text: str) -> str:
+    """Markdown text as the reader sees it (the escaping of untrusted text removed)."""
+    return re.sub(r"\\(.)", r"\1", text)
 
 
 def rendered_markdown(at: AppTest) -> list[str]:
@@ -96,7 +127,10 @@ def test_quantization_none_score_text_and_flag_filters(store: str, monkeypatch: 
 
     at.text_input(key="cand_text").input("no_such%model").run()
     assert not at.dataframe  # LIKE wildcards are escaped: nothing matches
-    assert "No candidates match" in at.info[0].value
+    assert unescaped(at.info[0].value).startswith(
+        "No candidate matches these filters (63 candidates in the store)"
+    )
+    assert "without model id contains “no_such%model”: 63" in unescaped(at.info[0].value)
 
     at.text_input(key="cand_text").input("")
     at.checkbox(key="cand_flagged").check().run()
@@ -124,41 +158,67 @@ def test_pagination_and_sorting(store: str, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_detail_view_content(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    registry.set_status(connect(store), "acme/old-flagged", "candidate", "licence fixed upstream", actor="alice")
+    registry.set_status(
+        connect(store), "acme/old-flagged", "candidate", "licence fixed upstream", actor="alice"
+    )
     at = open_page(store, monkeypatch)
     at.multiselect(key="cand_license").set_value(["bsd-3-clause"]).run()
     assert at.selectbox(key="cand_detail").value == "acme/old-flagged"
 
     assert at.subheader[0].value == "acme/old\\-flagged"
-    assert "[Open acme/old\\-flagged on the Hub](https://huggingface.co/acme/old-flagged)" in rendered_markdown(at)
+    assert (
+        "[Open acme/old\\-flagged on the Hub](https://huggingface.co/acme/old-flagged)"
+        in rendered_markdown(at)
+    )
     assert {m.label: m.value for m in at.metric}["Score"] == "0.120"
     warnings = " ".join(w.value for w in at.warning)
     assert "no longer matches the rule" in warnings and "cc\\-by\\-nc\\-4\\.0" in warnings
 
     breakdown = frame_with(at, "contribution")
+    stored = registry.get_model(connect(store), "acme/old-flagged")["candidate"]["score_breakdown"]
     assert breakdown.set_index("term")["contribution"].to_dict() == {
-        "downloads": 0.21, "likes": 0.1, "recency": 0.125, "license": 0.15}
+        term: entry["contribution"] for term, entry in stored.items()
+    }
+    assert (
+        list(stored) == ["downloads", "likes", "recency", "license"] and stored["license"]["contribution"] > 0
+    )
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert spec["data"][0]["type"] == "bar" and spec["data"][0]["y"] == ["downloads", "likes", "recency", "license"]
+    assert spec["data"][0]["type"] == "bar" and spec["data"][0]["y"] == [
+        "downloads",
+        "likes",
+        "recency",
+        "license",
+    ]
     assert "license:apache-2.0" in " ".join(t.value for t in at.text)
     assert frame_with(at, "file")["file"].tolist() == ["config.json", "model.safetensors", "README.md"]
     history = frame_with(at, "to_status")
     assert history[["from_status", "to_status", "actor", "reason"]].values.tolist() == [
-        ["rejected", "candidate", "alice", "licence fixed upstream"]]
+        ["rejected", "candidate", "alice", "licence fixed upstream"]
+    ]
 
 
 def test_untrusted_hub_text_is_never_html(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     evil = "evil/<img src=x onerror=alert(1)>[x](javascript:alert(1))"
-    add_candidates(db_path, [{"model_id": evil, "tags": ["<script>alert(1)</script>"],
-                              "siblings": ["<b>weights</b>.safetensors"]}])
+    add_candidates(
+        db_path,
+        [
+            {
+                "model_id": evil,
+                "tags": ["<script>alert(1)</script>"],
+                "siblings": ["<b>weights</b>.safetensors"],
+            }
+        ],
+    )
     at = open_page(db_path, monkeypatch)
     assert at.selectbox(key="cand_detail").value == evil
     link = next(m for m in rendered_markdown(at) if m.startswith("[Open"))
     html = MarkdownIt("commonmark").render(link)  # what a Markdown renderer makes of it
     assert "<img" not in html and "javascript:" not in html.split('href="')[1].split('"')[0]
     assert html.count("<a ") == 1
-    assert ('href="https://huggingface.co/evil/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E%5Bx%5D'
-            '%28javascript%3Aalert%281%29%29"') in html
+    assert (
+        'href="https://huggingface.co/evil/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E%5Bx%5D'
+        '%28javascript%3Aalert%281%29%29"'
+    ) in html
     assert all(not m.proto.allow_html for m in at.markdown)
     assert frame_with(at, "file")["file"].tolist() == ["<b>weights</b>.safetensors"]  # shown as data
 
@@ -169,15 +229,19 @@ def test_status_change_lands_in_audit_table(store: str, monkeypatch: pytest.Monk
     assert at.selectbox(key="cand_next_status").options == list(registry.TRANSITIONS["candidate"])
     at.selectbox(key="cand_next_status").set_value("evaluating")
     at.text_area(key="cand_reason").input("top score; run the shadow evals")
-    at.button[0].click().run()
+    status_button(at).click().run()
     assert not at.exception and not at.error
     assert "candidate → evaluating" in at.success[0].value
     assert at.text_area(key="cand_reason").value == ""  # cleared after success
 
     with sqlite3.connect(store) as conn:
-        audit = conn.execute("SELECT model_id, from_status, to_status, actor, reason FROM status_transitions").fetchall()
+        audit = conn.execute(
+            "SELECT model_id, from_status, to_status, actor, reason FROM status_transitions"
+        ).fetchall()
         status = conn.execute("SELECT status FROM candidates WHERE model_id = 'org/model-000'").fetchone()[0]
-    assert audit == [("org/model-000", "candidate", "evaluating", "console", "top score; run the shadow evals")]
+    assert audit == [
+        ("org/model-000", "candidate", "evaluating", "console", "top score; run the shadow evals")
+    ]
     assert status == "evaluating"
     assert frame_with(at, "to_status")["to_status"].tolist() == ["evaluating"]
     assert at.selectbox(key="cand_next_status").options == list(registry.TRANSITIONS["evaluating"])
@@ -187,7 +251,7 @@ def test_missing_reason_shows_error_not_exception(store: str, monkeypatch: pytes
     at = open_page(store, monkeypatch)
     at.selectbox(key="cand_next_status").set_value("promoted")
     at.text_area(key="cand_reason").input("   ")
-    at.button[0].click().run()
+    status_button(at).click().run()
     assert not at.exception
     assert at.error[0].value == "Status change failed: a reason is required for every status change"
     with sqlite3.connect(store) as conn:
@@ -197,13 +261,115 @@ def test_missing_reason_shows_error_not_exception(store: str, monkeypatch: pytes
 def test_demo_mode_has_no_status_form(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page(store, monkeypatch, demo=True)
     assert at.subheader[0].value == "org/model\\-000"  # the detail view is still there
-    assert not at.button and not at.text_area
+    assert [b.key for b in at.button] == ["cand_clear_filters"] and not at.text_area  # no write button
     assert "cand_next_status" not in [s.key for s in at.selectbox]
 
 
 def test_empty_store_explains_how_to_load(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page(db_path, monkeypatch)
-    assert "No candidates match" in at.info[0].value
+    assert unescaped(at.info[0].value).startswith(
+        "The store holds no models yet: load the embedded snapshot or sync"
+    )
+
+
+def test_an_empty_result_says_why(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13: an empty filter result named the store as the cause even when it was full."""
+    at = open_page(store, monkeypatch)
+    at.multiselect(key="cand_pipeline").set_value(["text-generation"])
+    at.multiselect(key="cand_status").set_value(["rejected"]).run()
+    assert not at.dataframe
+    info = unescaped(at.info[0].value)
+    assert len(at.info) == 1 and "snapshot" not in info and "sync the Hub" not in info
+    assert info.startswith("No candidate matches these filters (63 candidates in the store)")
+    assert "without pipeline tag text-generation: 1" in info  # acme/old-flagged is rejected
+    assert "without status rejected: 1" in info  # acme/gen-gptq is text-generation
+
+
+def test_no_model_passes_the_rule_is_said(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = connect(db_path)
+    with write_tx(db):
+        db["models"].insert(model_row("acme/nc-model", rule_failures=["licence not allowed: cc-by-nc-4.0"]))
+    at = open_page(db_path, monkeypatch)
+    assert unescaped(at.info[0].value).startswith("1 models are synced but none passes the candidate rule")
+
+
+def test_clear_filters_resets_every_filter(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(store, monkeypatch)
+    at.multiselect(key="cand_license").set_value(["mit"])
+    at.slider(key="cand_min_score").set_value(0.3)
+    at.text_input(key="cand_text").input("gen")
+    at.checkbox(key="cand_flagged").check().run()
+    assert "cand_table" not in [
+        d.key for d in at.dataframe
+    ]  # no candidate left (the search still shows models)
+    at.button(key="cand_clear_filters").click().run()
+    assert not at.exception
+    assert at.multiselect(key="cand_license").value == [] and at.slider(key="cand_min_score").value == 0.0
+    assert at.text_input(key="cand_text").value == "" and not at.checkbox(key="cand_flagged").value
+    assert at.caption[0].value == "Showing 1–50 of 63 candidates"
+
+
+def test_selecting_a_row_opens_its_detail(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(store, monkeypatch)
+    assert at.selectbox(key="cand_detail").value == "org/model-000"
+    at.session_state["cand_table"] = {"selection": {"rows": [3], "columns": []}}  # a click on the 4th row
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="cand_detail").value == "org/model-003"
+    assert at.subheader[0].value == "org/model\\-003"
+    at.selectbox(key="cand_detail").set_value("org/model-007").run()  # the selectbox still chooses
+    assert at.subheader[0].value == "org/model\\-007"
+
+
+def test_search_covers_every_synced_model_ignoring_separators(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: "phi 2" missed phi-2, and models that are not candidates were not searched at all."""
+    db = connect(store)
+    with write_tx(db):
+        db["models"].insert(
+            model_row(
+                "microsoft/phi-2", pipeline_tag="text-generation", library_name="transformers", license="mit"
+            )
+        )
+        db["candidates"].insert(
+            {
+                "model_id": "microsoft/phi-2",
+                "status": "candidate",
+                "score": 0.5,
+                "score_breakdown": "{}",
+                "created_at": utcnow(),
+                "updated_at": utcnow(),
+            }
+        )
+        db["models"].insert(
+            model_row(
+                "someone/phi-2_gguf-q4",
+                pipeline_tag="text-generation",
+                license="other",
+                rule_failures=["licence not allowed: other", "library not allowed: none"],
+            )
+        )
+    at = open_page(store, monkeypatch)
+    at.text_input(key="cand_text").input("PHI 2").run()
+    assert not at.exception
+    found = frame_with(at, "fails the rule")
+    assert found["model_id"].tolist() == ["microsoft/phi-2", "someone/phi-2_gguf-q4"]  # candidates first
+    assert found["status"].tolist() == ["candidate", "not a candidate"]
+    assert found["fails the rule"].tolist() == ["", "licence not allowed: other; library not allowed: none"]
+    assert any(
+        "2 synced model(s) match “PHI 2” ignoring case and separators" in unescaped(c.value)
+        for c in at.caption
+    )
+    # The non-candidate opens like any model: its detail says which clauses it fails.
+    at.session_state["cand_search_table"] = {"selection": {"rows": [1], "columns": []}}
+    at.run()
+    assert at.selectbox(key="cand_detail").value == "someone/phi-2_gguf-q4"
+    assert any(
+        "Fails the candidate rule: licence not allowed: other" in unescaped(w.value) for w in at.warning
+    )
+    assert {m.label: m.value for m in at.metric}["Status"] == "—"
+    assert not at.get("form")  # no status form: it is not a candidate
 
 
 @pytest.fixture(scope="module")
@@ -237,9 +403,19 @@ def test_filter_options_follow_a_new_sync(db_path: str, monkeypatch: pytest.Monk
     add_candidates(db_path, SPECIAL)
     db = connect(db_path)
     with write_tx(db):  # what a finished sync leaves behind
-        db["sync_runs"].insert({"source": "tests", "started_at": utcnow(), "finished_at": utcnow(),
-                                "status": "succeeded", "seen": 3})
+        db["sync_runs"].insert(
+            {
+                "source": "tests",
+                "started_at": utcnow(),
+                "finished_at": utcnow(),
+                "status": "succeeded",
+                "seen": 3,
+            }
+        )
     at.run()
     assert at.multiselect(key="cand_pipeline").options == [
-        "feature-extraction", "text-generation", "text2text-generation"]
+        "feature-extraction",
+        "text-generation",
+        "text2text-generation",
+    ]
     assert "gguf" in at.multiselect(key="cand_quant").options

@@ -279,16 +279,18 @@ def model_card_text(report: dict[str, Any]) -> str:
 
 def check_card_round_trip(card_text: str, report: dict[str, Any]) -> None:
     """Parse the card back as the Hub would and require the candidate's numbers unchanged."""
-    from huggingface_hub import ModelCard
+    from huggingface_hub import ModelCard, ModelCardData
 
-    loaded = ModelCard(card_text)
-    got = {r.metric_type: r.metric_value for r in loaded.data.eval_results or []}
+    data = ModelCard(card_text).data
+    if not isinstance(data, ModelCardData):
+        raise PublishError("the model card has no model metadata; not publishing")
+    got = {r.metric_type: r.metric_value for r in data.eval_results or []}
     want = {
         m["metric"]: m["candidate"]["value"]
         for m in report["metrics"]
         if (m.get("candidate") or {}).get("value") is not None
     }
-    if got != want or loaded.data.model_name != report["candidate"]["model_id"]:
+    if got != want or data.model_name != report["candidate"]["model_id"]:
         raise PublishError("the model card does not load back with the report's numbers; not publishing")
 
 

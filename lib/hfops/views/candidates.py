@@ -6,6 +6,7 @@ Hub text (ids, tags, file names, card data) is untrusted: this module returns it
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import urllib.parse
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ import sqlite_utils
 
 from hfops import discovery, registry
 from hfops.config import Settings
-from hfops.store import get_db
+from hfops.store import get_db, loads
+from hfops.views import as_dict
 
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
@@ -60,7 +62,7 @@ def hub_url(endpoint: str, model_id: str) -> str:
 def facets_marker(db: sqlite_utils.Database) -> tuple[Any, ...]:
     """What changes when a sync run changes the models: the key under which filter options may be cached
     (status changes never add options)."""
-    last = discovery.last_sync_run(db) or {}
+    last: Any = discovery.last_sync_run(db) or {}
     return (last.get("id"), last.get("status"), last.get("finished_at"), last.get("seen"))
 
 
@@ -77,7 +79,7 @@ def facets(store_path: str) -> dict[str, list[str]]:
 class CandidatePage:
     """One page of the candidate table."""
 
-    rows: list[dict[str, Any]]
+    rows: list[Any]  # registry.Candidate records
     total: int
     page: int
     page_size: int
@@ -97,7 +99,9 @@ class CandidatePage:
 
     def frame(self) -> pd.DataFrame:
         """The rows as a frame with :data:`TABLE_COLUMNS` (drawn on a canvas by the page: never HTML)."""
-        return pd.DataFrame(self.rows, columns=list(TABLE_COLUMNS))
+        frame = pd.DataFrame([as_dict(r) for r in self.rows], columns=list(TABLE_COLUMNS))
+        frame["last_modified"] = pd.to_datetime(frame["last_modified"], utc=True, errors="coerce")
+        return frame
 
 
 def candidate_page(
@@ -241,3 +245,149 @@ def change_status(db: sqlite_utils.Database, model_id: str, to_status: str, reas
     if result["demoted"]:
         message += "; demoted to shadow: " + ", ".join(result["demoted"])
     return message
+
+
+# --- search over every synced model ----------------------------------------------------------------------------
+
+SEARCH_SEPARATORS = ("-", "_", ".", "/", " ", ":")
+SEARCH_LIMIT = 50
+NOT_A_CANDIDATE = "not a candidate"
+SEARCH_COLUMNS = (
+    "model_id",
+    "status",
+    "score",
+    "pipeline_tag",
+    "license",
+    "library",
+    "downloads",
+    "fails the rule",
+)
+
+
+def search_key(text: str) -> str:
+    """``text`` lower-cased without separators: "Phi 2", "phi-2" and "PHI_2" are all ``phi2``."""
+    key = text.casefold()
+    for sep in SEARCH_SEPARATORS:
+        key = key.replace(sep, "")
+    return "".join(key.split())
+
+
+def _key_sql(column: str) -> str:
+    expr = f"lower({column})"
+    for sep in SEARCH_SEPARATORS:
+        expr = f"replace({expr}, '{sep}', '')"
+    return expr
+
+
+@dataclass
+class SearchResult:
+    """Every synced model whose id matches a search, candidates first; non-candidates say which rule
+    clauses they fail."""
+
+    text: str
+    rows: list[dict[str, Any]]
+    total: int
+
+    @property
+    def ids(self) -> list[str]:
+        return [str(r["model_id"]) for r in self.rows]
+
+    @property
+    def non_candidates(self) -> int:
+        return sum(1 for r in self.rows if r["status"] == NOT_A_CANDIDATE)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=list(SEARCH_COLUMNS))
+
+    @property
+    def caption(self) -> str:
+        shown = f"the first {len(self.rows)}" if self.total > len(self.rows) else "all"
+        return (
+            f"{self.total:,} synced model(s) match “{self.text}” ignoring case and separators "
+            f"(- _ . / space); {shown} shown, candidates first."
+        )
+
+
+def search_models(db: sqlite_utils.Database, text: str, limit: int = SEARCH_LIMIT) -> SearchResult | None:
+    """Every synced model (candidate or not) whose id matches ``text`` ignoring case and separators; None
+    for an empty search."""
+    key = search_key(text)
+    if not key:
+        return None
+    escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    where = f"{_key_sql('m.model_id')} LIKE ? ESCAPE '\\'"
+    total = int(db.execute(f"SELECT COUNT(*) FROM models m WHERE {where}", [f"%{escaped}%"]).fetchone()[0])
+    found = db.execute(
+        "SELECT m.model_id, c.status, c.score, m.pipeline_tag, m.license, m.library_name, m.downloads, "
+        f"m.rule_failures FROM models m LEFT JOIN candidates c ON c.model_id = m.model_id WHERE {where} "
+        "ORDER BY c.model_id IS NULL, c.score DESC, m.downloads DESC, m.model_id LIMIT ?",
+        [f"%{escaped}%", limit],
+    ).fetchall()
+    rows = []
+    for model_id, status, score, tag, licence, library, downloads, failures in found:
+        clauses = [str(f) for f in loads(failures, [])]
+        rows.append(
+            {
+                "model_id": model_id,
+                "status": status or NOT_A_CANDIDATE,
+                "score": score,
+                "pipeline_tag": tag,
+                "license": licence,
+                "library": library,
+                "downloads": downloads,
+                "fails the rule": "; ".join(clauses) if status is None else "",
+            }
+        )
+    return SearchResult(text.strip(), rows, total)
+
+
+# --- why a filter shows nothing --------------------------------------------------------------------------------
+
+
+def active_filters(flt: registry.CandidateFilter) -> list[tuple[str, registry.CandidateFilter]]:
+    """``(label, the filter without it)`` for every filter that is set."""
+    out = []
+    for name, label in (
+        ("pipeline_tags", "pipeline tag"),
+        ("licenses", "licence"),
+        ("libraries", "library"),
+        ("quantization", "quantization"),
+        ("statuses", "status"),
+    ):
+        values = getattr(flt, name)
+        if values:
+            without = dataclasses.replace(flt)
+            setattr(without, name, [])
+            out.append((f"{label} {', '.join(values)}", without))
+    if flt.min_score:
+        out.append((f"minimum score {flt.min_score:g}", dataclasses.replace(flt, min_score=0.0)))
+    if flt.text.strip():
+        out.append((f"model id contains “{flt.text.strip()}”", dataclasses.replace(flt, text="")))
+    if flt.flagged_only:
+        out.append(("flagged only", dataclasses.replace(flt, flagged_only=False)))
+    return out
+
+
+def explain_empty(db: sqlite_utils.Database, flt: registry.CandidateFilter) -> str:
+    """Why the table is empty: an empty store, no model passing the rule, or which filters exclude what."""
+    models = int(db.execute("SELECT COUNT(*) FROM models").fetchone()[0])
+    if not models:
+        return (
+            "The store holds no models yet: load the embedded snapshot or sync the Hub from the Status page."
+        )
+    _, candidates = registry.list_candidates(db, registry.CandidateFilter(), page_size=1)
+    if not candidates:
+        return (
+            f"{models:,} models are synced but none passes the candidate rule ([discovery] in the config): "
+            "search below shows which rule clauses a model fails."
+        )
+    filters = active_filters(flt)
+    lifted = []
+    for label, without in filters:
+        _, n = registry.list_candidates(db, without, page_size=1)
+        if n:
+            lifted.append(f"without {label}: {n:,}")
+    text = f"No candidate matches these filters ({candidates:,} candidates in the store)"
+    if lifted:
+        text += "; " + "; ".join(lifted)
+    return text + ". Clear filters to see them all."
