@@ -325,3 +325,17 @@ def test_a_caller_that_must_not_block_gets_a_retryable_error_before_sending(db_p
         assert 30 <= raised.value.retry_after <= 30 + hub_window.WAIT_MARGIN_SECONDS
         assert "api window is down to its reserve (2 left): retry in" in str(raised.value)
         assert hub.entries() == []
+
+
+def test_installing_again_with_the_same_settings_keeps_the_session(db_path: str) -> None:
+    from huggingface_hub.utils import get_session
+
+    settings = _settings(db_path, "https://hub.example")
+    first = ledger.install(db_path, settings)
+    session = get_session()
+    assert ledger.install(db_path, _settings(db_path, "https://hub.example")) is first
+    assert get_session() is session
+    changed = ledger.install(db_path, _settings(db_path, "https://hub.example", reserve=0.2))
+    assert changed is not first and ledger.installed() is changed
+    assert get_session() is not session
+    assert any(hook == changed.before_request for hook in get_session().event_hooks["request"])

@@ -74,6 +74,28 @@ class LedgerHooks:
         self.clock = clock
         self.sleep = sleep
 
+    def same_as(self, other: LedgerHooks) -> bool:
+        """Whether ``other`` would behave exactly like these hooks (same store, settings and callbacks)."""
+        return (
+            str(Path(self.db_path).resolve()),
+            self.pacing,
+            self.reserve_fraction,
+            self.inference_base,
+            self.close_month_on_402,
+            self.on_wait,
+            self.clock,
+            self.sleep,
+        ) == (
+            str(Path(other.db_path).resolve()),
+            other.pacing,
+            other.reserve_fraction,
+            other.inference_base,
+            other.close_month_on_402,
+            other.on_wait,
+            other.clock,
+            other.sleep,
+        )
+
     # --- request ---------------------------------------------------------------------------------------
 
     def before_request(self, request: Any) -> None:
@@ -176,8 +198,8 @@ def install(
 ) -> LedgerHooks:
     """Make this process's huggingface_hub session record into, and pace by, the ledger of ``db_path``.
 
-    Call once per process after loading settings; a second call replaces the first (the session is
-    rebuilt). ``on_wait`` receives every wait not inside a :func:`hfops.ledger.hub_window.scope` with its
+    Call once per process after loading settings; calling again with the same store, settings and callbacks
+    changes nothing, otherwise the new hooks replace the old (the session is rebuilt: do that at start-up). ``on_wait`` receives every wait not inside a :func:`hfops.ledger.hub_window.scope` with its
     own callback. ``clock`` / ``sleep`` are for tests.
     """
     import httpx2
@@ -197,6 +219,8 @@ def install(
 
     global _installed
     with _lock:
+        if _installed is not None and _installed.same_as(hooks):
+            return _installed  # the console calls this per session: keep the session other threads use
         set_client_factory(client_factory)
         _installed = hooks
     return hooks
