@@ -1,9 +1,13 @@
-"""The queue between the enqueuers (console, CLI) and the worker: huey over the store's SQLite file.
+"""The queue between the enqueuers (console, CLI) and the worker: huey over SQLite (default) or Redis.
 
-Huey's own tables live in the same SQLite file as the store (one file of state). Every process creates
-the same huey instance with one task, ``hfops.run_job(db_path, job_id)``; only the worker process runs
-it, through the executor it installs with :func:`set_executor` (so this module knows no feature and
-imports no handler). Periodic tasks are added by the worker (:func:`get_huey` ``periodic``).
+``[queue] backend = "sqlite"`` (the default): huey's own tables live in the same SQLite file as the store
+(one file of state). ``backend = "redis"`` with ``url = "redis://host:6379/0"``: huey's Redis storage, so
+the console, the store owner (``hfops worker --role writer|all``) and compute workers on other machines
+share one queue; eval batches then travel on the compute queue of :mod:`hfops.remote.broker`.
+
+Every process creates the same huey instance with one task, ``hfops.run_job(db_path, job_id)``; only the
+worker process runs it, through the executor it installs with :func:`set_executor` (so this module knows no
+feature and imports no handler). Periodic tasks are added by the worker.
 """
 
 from __future__ import annotations
@@ -12,14 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from huey import Huey, SqliteHuey
+from huey import Huey, RedisHuey, SqliteHuey
 
 from hfops.config import Settings
 from hfops.store import connect
 
 Executor = Callable[[str, int], Any]
-_HUEYS: dict[str, Huey] = {}
-_TASKS: dict[str, Any] = {}
+JOBS_QUEUE = "hfops"
+_HUEYS: dict[tuple[str, str], Huey] = {}
+_TASKS: dict[tuple[str, str], Any] = {}
 _executor: Executor | None = None
 
 
@@ -35,12 +40,22 @@ def _run(db_path: str, job_id: int) -> None:
     _executor(db_path, job_id)
 
 
+def _key(db_path: str, settings: Settings | None) -> tuple[str, str]:
+    if settings is not None and settings.queue.backend == "redis":
+        return ("redis", settings.queue.url)
+    return ("sqlite", str(Path(db_path).resolve()))
+
+
 def get_huey(db_path: str, settings: Settings | None = None) -> Huey:
-    """The huey instance for the store at ``db_path`` (its ``run_job`` task registered once per instance)."""
-    key = str(Path(db_path).resolve())
+    """The jobs queue for ``settings`` (the store's SQLite file by default), its ``run_job`` task registered once."""
+    key = _key(db_path, settings)
     if key not in _HUEYS:
-        connect(db_path)  # the store exists and is migrated before huey adds its tables
-        huey = SqliteHuey(name="hfops", filename=db_path, timeout=30, results=False)
+        huey: Huey
+        if key[0] == "redis":
+            huey = RedisHuey(name=JOBS_QUEUE, url=key[1], results=False)
+        else:
+            connect(db_path)  # the store exists and is migrated before huey adds its tables
+            huey = SqliteHuey(name=JOBS_QUEUE, filename=db_path, timeout=30, results=False)
         _TASKS[key] = huey.task(name="hfops.run_job")(_run)
         _HUEYS[key] = huey
     return _HUEYS[key]
@@ -49,4 +64,4 @@ def get_huey(db_path: str, settings: Settings | None = None) -> Huey:
 def submit(db_path: str, job_id: int, settings: Settings | None = None) -> None:
     """Hand job ``job_id`` to the worker's queue."""
     get_huey(db_path, settings)
-    _TASKS[str(Path(db_path).resolve())](db_path, job_id)
+    _TASKS[_key(db_path, settings)](str(Path(db_path).resolve()), job_id)

@@ -5,6 +5,12 @@ to its feature's handler (``fn(ctx: JobContext) -> dict``); :func:`execute_job` 
 in this process (the CLI's in-process runs and the tests use it). Handlers commit page by page (sync) or
 batch by batch (evals) so that a killed job resumes; the worker re-queues jobs a killed worker left running.
 The nightly periodic task enqueues ``eval_nightly`` with the worker's own resolved settings.
+
+Roles (``hfops worker --role``): ``all`` (the default) is the single-machine worker: it owns the store, runs
+every job and, with the Redis queue, also serves the compute queue; ``writer`` owns the store and runs the
+jobs (sync, publish, the eval runs' loops and writes) but computes no batch; ``compute`` serves only the
+compute queue (:mod:`hfops.remote.broker`) and never opens a store. ``writer`` and ``compute`` need
+``[queue] backend = "redis"``; with the SQLite queue the batches are computed in the owner's process.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from huey.consumer import Consumer
 
 from hfops import discovery, jobs, publish, queue
 from hfops.config import Settings, load_settings
+from hfops.errors import ConfigError, JobError
 from hfops.evals import nightly, runs
 from hfops.models import jobs as model_jobs
 from hfops.net import install_log_scrubber
@@ -29,6 +36,7 @@ log = logging.getLogger("hfops.worker")
 POLL_INITIAL_DELAY = 0.1
 POLL_MAX_DELAY = 0.5
 POLL_BACKOFF = 1.15
+ROLES = ("all", "writer", "compute")
 
 
 def build_handlers() -> jobs.HandlerTable:
@@ -59,10 +67,33 @@ def _add_nightly(huey: Any, db_path: str, settings: Settings) -> None:
         jobs.enqueue(db_path, "eval_nightly", {}, settings)
 
 
-def run_worker(db_path: str, settings: Settings | None = None, workers: int = 1) -> None:
-    """Run the consumer in the foreground until interrupted; re-queue jobs a killed worker left running."""
+def run_worker(db_path: str, settings: Settings | None = None, workers: int = 1, role: str = "all") -> None:
+    """Run the consumer(s) of ``role`` in the foreground until interrupted.
+
+    A store owner (``all``/``writer``) re-queues jobs a killed worker left running; a ``compute`` worker
+    serves the compute queue only and never opens the store at ``db_path``.
+    """
     install_log_scrubber()
+    if role not in ROLES:
+        raise ConfigError(f"unknown worker role {role!r} (choose one of {', '.join(ROLES)})")
     settings = settings or load_settings(None, **{"store.path": db_path})
+    redis = settings.queue.backend == "redis"
+    if role != "all" and not redis:
+        raise ConfigError(
+            f"--role {role} needs the Redis queue: pass --queue redis://HOST:6379/0 "
+            '(or set [queue] backend = "redis" and url)'
+        )
+    compute = None
+    if redis and role in ("all", "compute"):
+        from hfops.remote.broker import ComputeService
+
+        compute = ComputeService(settings.queue.url, workers=workers)
+    if role == "compute":
+        assert compute is not None
+        compute.run()
+        if compute.refused:
+            raise JobError(compute.refused)
+        return
     queue.set_executor(execute_job)
     huey = queue.get_huey(db_path, settings)
     _add_nightly(huey, db_path, settings)
@@ -80,4 +111,10 @@ def run_worker(db_path: str, settings: Settings | None = None, workers: int = 1)
         max_delay=POLL_MAX_DELAY,
         backoff=POLL_BACKOFF,
     )
-    consumer.run()
+    if compute is not None:
+        compute.start()
+    try:
+        consumer.run()
+    finally:
+        if compute is not None:
+            compute.stop()

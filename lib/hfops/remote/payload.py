@@ -1,0 +1,73 @@
+"""What travels between the store owner and a compute worker: plain data with a schema version.
+
+A compute task's payload and its result hold only built-in types (dicts, lists, strings, numbers), so any
+worker can read them whatever its version, check :data:`SCHEMA_VERSION` first and refuse a payload it does
+not speak (:func:`check_schema`) with a message naming both versions. Secrets never travel: a compute worker
+reads its own ``HUGGINGFACE_API_KEY``; the settings in a payload hold none.
+
+Payload (``kind = "eval_batch"``)::
+
+    {"schema": 1, "kind": "eval_batch", "key": "...", "run_id": 7, "task": "retrieval", "dataset": "ms_marco",
+     "source": "local", "dataset_version": "...", "corpus_key": "hfops:corpus:<sha>" | "",
+     "candidate": {"model_id": "...", "backend": "auto"}, "production": {"model_id": "..."},
+     "settings": {...settings_to_mapping...}, "examples": [{"id": ..., "query": ..., ...}, ...]}
+
+Result::
+
+    {"schema": 1, "key": "...", "worker": "host:pid", "systems": {"candidate": {...}, "production": {...}},
+     "candidate": [{"output": ..., "latency_ms": ..., "cached": ..., "error": ...}, ...], "production": [...],
+     "calls": 3, "cache_hits": 0, "cache_misses": 3, "seconds": 0.2}
+    or {"schema": 1, "key": "...", "worker": "...", "failed": "operator message"}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from hfops.errors import JobError
+from hfops.evals.backends import Outcome
+from hfops.evals.data import Example
+
+SCHEMA_VERSION = 1
+EVAL_BATCH = "eval_batch"
+
+
+class SchemaMismatch(JobError):
+    """A payload written for another payload schema version (the worker refuses it)."""
+
+
+def digest(value: Any) -> str:
+    """A short SHA-256 of a JSON-serialisable value (sorted keys): content-addressed keys."""
+    data = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
+    return hashlib.sha256(data).hexdigest()[:20]
+
+
+def example_data(example: Example) -> dict[str, Any]:
+    return dataclasses.asdict(example)
+
+
+def example_from(data: dict[str, Any]) -> Example:
+    return Example(**data)
+
+
+def outcome_data(outcome: Outcome) -> dict[str, Any]:
+    return dataclasses.asdict(outcome)
+
+
+def outcomes_from(items: Sequence[dict[str, Any]]) -> list[Outcome]:
+    return [Outcome(**item) for item in items]
+
+
+def check_schema(data: dict[str, Any], worker: str) -> None:
+    """Raise :class:`SchemaMismatch` when ``data`` was written for another schema version than this code's."""
+    found = data.get("schema") if isinstance(data, dict) else None
+    if found != SCHEMA_VERSION:
+        raise SchemaMismatch(
+            f"compute worker {worker} refuses a payload of schema version {found!r}: it speaks version "
+            f"{SCHEMA_VERSION}. Run the same hfops version on the store owner and every compute worker "
+            "(upgrade this machine, or the owner), then restart this worker."
+        )
