@@ -132,16 +132,33 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the job worker in the foreground (Ctrl-C stops it)."""
+    """Run the job worker in the foreground (Ctrl-C stops it): the store owner, or a compute worker."""
     import logging
 
     from hfops.worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    get_db(settings.store.path)
-    print(f"worker on {settings.store.path}", file=sys.stderr)
-    run_worker(settings.store.path, settings, workers=args.workers)
+    where = "the store's queue"
+    if settings.queue.backend == "redis":
+        from hfops.remote.broker import redacted
+
+        where = f"queue {redacted(settings.queue.url)}"
+    if args.role == "compute":  # a compute worker has no store: --db and [store] are not used
+        print(f"compute worker on {where}", file=sys.stderr)
+    else:
+        get_db(settings.store.path)
+        print(f"worker ({args.role}) on {settings.store.path}, {where}", file=sys.stderr)
+    run_worker(settings.store.path, settings, workers=args.workers, role=args.role)
     return 0
+
+
+def _worker_overrides(args: argparse.Namespace) -> dict[str, object]:
+    overrides: dict[str, object] = {}
+    if args.queue:
+        overrides.update({"queue.backend": "redis", "queue.url": args.queue})
+    if args.role == "compute":
+        overrides["store.path"] = ""  # no store folder is checked or opened
+    return overrides
 
 
 def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
@@ -229,8 +246,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("worker", parents=[common], help="run the job worker (huey) in the foreground")
-    p.add_argument("--workers", type=int, default=1)
-    p.set_defaults(func=cmd_worker)
+    p.add_argument("--workers", type=int, default=1, help="tasks run at once (threads)")
+    p.add_argument("--queue", metavar="URL", help="the Redis queue, redis://HOST:6379/0 (default: [queue])")
+    p.add_argument("--role", choices=("all", "writer", "compute"), default="all",
+                   help="all: the single-machine worker (default); writer: owns the store, computes no eval "
+                        "batch; compute: eval batches only, no store (needs the Redis queue)")
+    p.set_defaults(func=cmd_worker, setting_overrides=_worker_overrides)
 
     p = sub.add_parser("console", parents=[common], help="start the worker and the Streamlit console")
     p.add_argument("--host", default="127.0.0.1")
