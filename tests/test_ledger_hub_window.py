@@ -339,3 +339,44 @@ def test_installing_again_with_the_same_settings_keeps_the_session(db_path: str)
     assert changed is not first and ledger.installed() is changed
     assert get_session() is not session
     assert any(hook == changed.before_request for hook in get_session().event_hooks["request"])
+
+
+def test_a_process_scope_covers_threads_without_their_own(db_path: str) -> None:
+    import threading
+
+    db = get_db(db_path)
+    hub_window.observe(db, "https://hub.example:443", "api", _Info("api", 0, 10, 20, 60), 1000.0)
+    seen: list[tuple[str, str]] = []
+
+    def in_a_pool_thread() -> None:  # its own connection, no scope of its own
+        hub_window.pace(
+            get_db(db_path),
+            "https://hub.example:443",
+            "api",
+            0.05,
+            clock=lambda: 1000.0,
+            sleep=lambda s: None,
+            max_waits=1,
+        )
+
+    with hub_window.process_scope(on_wait=lambda n: seen.append(("job", n.message)), run=RunRef("job", 3)):
+        with hub_window.scope(on_wait=lambda n: seen.append(("own", n.message)), run=RunRef("sync", 4)):
+            worker = threading.Thread(target=in_a_pool_thread)
+            worker.start()
+            worker.join()
+            hub_window.pace(
+                db,
+                "https://hub.example:443",
+                "api",
+                0.05,
+                clock=lambda: 1000.0,
+                sleep=lambda s: None,
+                max_waits=1,
+            )
+    assert seen == [
+        ("job", "waiting 11 s for the Hub's api window"),
+        ("own", "waiting 11 s for the Hub's api window"),
+    ]
+    assert hub_window.waits_for_run(db, RunRef("job", 3)).count == 1
+    assert hub_window.waits_for_run(db, RunRef("sync", 4)).count == 1
+    assert hub_window.current_scope() == (None, None)

@@ -22,6 +22,7 @@ import contextvars
 import logging
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -139,9 +140,38 @@ def scope(
         _scope.reset(token)
 
 
-def current_scope() -> tuple[OnWait | None, RunRef | None]:
-    """The ``on_wait`` callback and run of the innermost :func:`scope` (None, None outside any)."""
+_process_scope: list[_Scope] = []  # stack of process-wide scopes (threads without a scope of their own)
+_process_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def process_scope(on_wait: OnWait | None = None, run: RunRef | None = None) -> Iterator[None]:
+    """Like :func:`scope`, for every thread of the process that has no :func:`scope` of its own.
+
+    For a worker running one job at a time: waits taken in pools the job starts (``snapshot_download``'s
+    download threads, the sync's prefetch thread) are reported to the job and recorded against its run.
+    """
+    entry = _Scope(on_wait, run, None)
+    with _process_lock:
+        _process_scope.append(entry)
+    try:
+        yield
+    finally:
+        with _process_lock:
+            _process_scope.remove(entry)
+
+
+def _active_scope() -> _Scope | None:
     found = _scope.get()
+    if found is not None:
+        return found
+    with _process_lock:
+        return _process_scope[-1] if _process_scope else None
+
+
+def current_scope() -> tuple[OnWait | None, RunRef | None]:
+    """The ``on_wait`` callback and run of the innermost :func:`scope`, else of the :func:`process_scope`."""
+    found = _active_scope()
     return (found.on_wait, found.run) if found else (None, None)
 
 
@@ -295,7 +325,7 @@ def pace(
     again after each wait (another process may have seen the new window already); ``max_waits`` bounds
     the loop should a server keep announcing exhausted windows.
     """
-    found = _scope.get()
+    found = _active_scope()
     run = found.run if found else None
     report = (found.on_wait if found else None) or on_wait
     max_wait = found.max_wait_seconds if found else None
