@@ -9,9 +9,11 @@ reads a JSON / JSON Lines file of the same records. Neither touches the store.
 from __future__ import annotations
 
 import fnmatch
+import gzip
 import json
 import math
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -83,10 +85,22 @@ class SnapshotSource:
         self.name = f"snapshot:{self.path.resolve()}"
         self.page_size = page_size
 
-    def _records(self) -> tuple[list[Any], list[str]]:
+    def _text(self) -> str:
+        """The file's text (``.gz`` files are decompressed); :class:`SyncError` naming the path and the cause."""
         if not self.path.is_file():
             raise SyncError(f"snapshot file not found: {self.path}")
-        text = self.path.read_text(encoding="utf-8")
+        try:
+            data = self.path.read_bytes()
+            if self.path.suffix == ".gz":
+                data = gzip.decompress(data)
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise SyncError(f"snapshot file {self.path} is not UTF-8 text (byte {exc.start})") from None
+        except (OSError, EOFError, zlib.error) as exc:
+            raise SyncError(f"cannot read snapshot file {self.path}: {exc}") from None
+
+    def _records(self) -> tuple[list[Any], list[str]]:
+        text = self._text()
         stripped = text.strip()
         one_document = stripped.startswith("[") or (stripped.startswith("{") and "\n{" not in stripped)
         if one_document:  # a JSON list, or one object holding "models"; otherwise JSON Lines
@@ -94,6 +108,10 @@ class SnapshotSource:
                 data = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise SyncError(f"snapshot file {self.path} is not valid JSON: {exc}") from None
+            except RecursionError:
+                raise SyncError(
+                    f"snapshot file {self.path} is nested too deeply to be a list of records"
+                ) from None
             if isinstance(data, dict):  # {"models": [...]}, or JSON Lines holding a single record
                 records = data.get("models") if "models" in data or "id" not in data else [data]
             else:
@@ -104,13 +122,17 @@ class SnapshotSource:
                 )
             return records, []
         records, bad = [], []
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(
+            text.split("\n"), start=1
+        ):  # not splitlines(): U+2028 may sit in a string
             if not line.strip():
                 continue
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as exc:
                 bad.append(f"line {number}: invalid JSON ({exc.msg})")
+            except RecursionError:
+                bad.append(f"line {number}: nested too deeply")
         return records, bad
 
     def pages(self, cursor: Cursor | None) -> Iterator[Page]:
