@@ -26,6 +26,7 @@ from tests.browser import (
 
 pytest_plugins = ["tests.browser"]
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+ROW_HEIGHT = 35  # px of a dataframe row (and of its header) in Streamlit's grid
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +66,47 @@ def test_candidates_table_and_detail_view(
     wait_idle(chrome)
     save_screenshot(chrome, artifacts, "console-candidates")
 
-    choose_option(chrome, "Model details", second)
+    # Every column fits: no horizontal scrolling in the candidates table (issue 13).
+    scroll, visible = chrome.execute_script(
+        "const s = arguments[0].querySelector('.dvn-scroller'); return [s.scrollWidth, s.clientWidth];", table
+    )
+    assert scroll <= visible + 1, f"the table scrolls sideways: {scroll} px of content in {visible} px"
+
+    # Ticking a row's box opens that model's detail.
+    click_row_marker(chrome, table, 1)
     wait_for_text(chrome, second, css="h3")
     wait_for_text(chrome, "Score breakdown", css="[role=tab]")
     save_screenshot(chrome, artifacts, "console-candidate-detail")
+    choose_option(chrome, "Model details", first)  # the selectbox still chooses
+    wait_for_text(chrome, first, css="h3")
+    assert not chrome.find_elements("css selector", "[data-testid=stException]")
+
+
+def click_row_marker(chrome: Any, table: Any, row: int) -> None:
+    """Tick the selection box of data row ``row`` (0-based) of a Streamlit dataframe (a canvas)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    width, height = table.size["width"], table.size["height"]
+    x, y = 15 - width / 2, ROW_HEIGHT * (row + 1) + ROW_HEIGHT / 2 - height / 2  # offsets from the centre
+    ActionChains(chrome).move_to_element_with_offset(table, int(x), int(y)).click().perform()
+
+
+def test_search_finds_phi_2_and_explains_a_non_candidate(
+    chrome: Any, server: ConsoleServer, store: str, artifacts: Path
+) -> None:
+    chrome.get(server.url)
+    wait_for_text(chrome, "Candidates", css="h1")
+    box = wait_for(chrome, "[data-testid=stTextInput] input")
+    box.send_keys("phi 2\n")
+    wait_for_text(chrome, "All synced models matching", css="[data-testid=stMarkdown]")
+    wait_for_text(chrome, "ignoring case and separators")
+    tables = chrome.find_elements("css selector", "[data-testid=stDataFrame]")
+    assert len(tables) >= 2  # the candidates matching, then every synced model matching
+    wait_idle(chrome)
+    save_screenshot(chrome, artifacts, "console-candidates-search")
+    clear = wait_for(chrome, "button", text="Clear filters")
+    clear.click()
+    wait_for_text(chrome, "Showing 1–", css="[data-testid=stCaptionContainer]")
     assert not chrome.find_elements("css selector", "[data-testid=stException]")
 
 
@@ -87,7 +125,8 @@ def test_status_change_flow_and_status_page(
     with sqlite3.connect(store) as conn:
         audit = conn.execute(
             "SELECT from_status, to_status, actor, reason FROM status_transitions WHERE model_id = ? "
-            "AND actor = 'console'", [first]
+            "AND actor = 'console'",
+            [first],
         ).fetchall()
     assert audit == [("candidate", "evaluating", "console", "browser test: queue for shadow evals")]
 

@@ -39,11 +39,9 @@ TABLE_COLUMNS = (
     "status",
     "pipeline_tag",
     "license",
-    "library",
     "quantization",
     "downloads",
     "likes",
-    "safetensors",
     "flag",
     "last_modified",
 )
@@ -101,6 +99,7 @@ class CandidatePage:
         """The rows as a frame with :data:`TABLE_COLUMNS` (drawn on a canvas by the page: never HTML)."""
         frame = pd.DataFrame([as_dict(r) for r in self.rows], columns=list(TABLE_COLUMNS))
         frame["last_modified"] = pd.to_datetime(frame["last_modified"], utc=True, errors="coerce")
+        frame["flag"] = frame["flag"].fillna("")
         return frame
 
 
@@ -258,7 +257,6 @@ SEARCH_COLUMNS = (
     "score",
     "pipeline_tag",
     "license",
-    "library",
     "downloads",
     "fails the rule",
 )
