@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ import pytest
 from hfops import jobs, worker
 from hfops.config import Settings
 from hfops.discovery import get_sync_run, sync_snapshot
+from hfops.errors import SyncError
 from hfops.store import connect
 from tests.faults.sync_standin import (
     ALL_RECORDS,
@@ -113,3 +115,44 @@ def test_the_sync_job_runs_with_the_settings_stored_with_it(tmp_path: Path, db_p
     assert result["status"] == "succeeded" and result["seen"] == 25
     run = get_sync_run(connect(db_path), result["id"])
     assert run is not None and run.pages == 5
+
+
+def test_a_live_run_is_not_declared_dead_by_a_second_sync(tmp_path: Path, db_path: str) -> None:
+    path = tmp_path / "snap.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in ALL_RECORDS[:30]) + "\n")
+    settings = Settings()
+    settings.hub.page_size = 10
+    refused: list[str] = []
+
+    def progress(
+        done: int, total: int | None = None, message: str | None = None, force: bool = False
+    ) -> None:
+        if not refused:  # while the first run is alive, a second sync of the same source starts
+            with pytest.raises(SyncError, match="is still running") as caught:
+                sync_snapshot(db_path, path, settings)
+            refused.append(str(caught.value))
+
+    run = sync_snapshot(db_path, path, settings, progress)
+    assert refused and run.status == "succeeded" and run.seen == 30
+    statuses = [r[0] for r in connect(db_path).execute("SELECT status FROM sync_runs ORDER BY id")]
+    assert statuses == ["succeeded"]  # the refused one left no row, the live one was never marked
+
+
+def test_a_running_row_whose_pid_now_belongs_to_another_process_is_dead(tmp_path: Path, db_path: str) -> None:
+    """A restarted container gives the worker the same pid: the start time tells the two processes apart."""
+    path = tmp_path / "snap.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in ALL_RECORDS[:10]) + "\n")
+    db = connect(db_path)
+    owner = {"host": socket.gethostname(), "pid": os.getpid(), "started": "1"}  # this pid, another start
+    db["sync_runs"].insert(
+        {
+            "source": f"snapshot:{path.resolve()}",
+            "mode": "full",
+            "started_at": "2026-01-01T00:00:00Z",
+            "status": "running",
+            "resume_cursor": json.dumps({"pass_id": 1, "cursor": None, "owner": owner}),
+        }
+    )
+    run = sync_snapshot(db_path, path, Settings())
+    assert run.status == "succeeded"
+    assert get_sync_run(db, 1).status == "interrupted"

@@ -9,6 +9,8 @@ flagged.
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 import sqlite3
 import time
 from collections import Counter
@@ -316,8 +318,50 @@ def _save_run(db: sqlite_utils.Database, sync_id: int, counts: SyncCounts, **ext
 
 
 def _resume_state(source: Source, pass_id: int, cursor: Cursor | None, lost: int = 0) -> dict[str, Any]:
-    """What resumes a pass: its id, the cursor after the last stored page, its watermark, pages it lost."""
-    return {"pass_id": pass_id, "cursor": cursor, "since": getattr(source, "since", None), "lost": lost}
+    """What resumes a pass: its id, the cursor after the last stored page, its watermark, pages it lost,
+    and the process running it (to tell a live run from a dead one)."""
+    return {
+        "pass_id": pass_id, "cursor": cursor, "since": getattr(source, "since", None), "lost": lost,
+        "owner": {"host": socket.gethostname(), "pid": os.getpid(), "started": _process_start(os.getpid())},
+    }  # fmt: skip
+
+
+def _process_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first), or None (no such file)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _process_start(pid: int) -> str | None:
+    fields = _process_stat(pid)
+    return fields[19] if fields and len(fields) > 19 else None  # field 22: start time since boot
+
+
+def _alive(owner: Any) -> bool:
+    """Whether the process that owns a ``running`` row still runs (False when it cannot be told: another host).
+
+    The process start time is compared too, so a reused pid (a restarted container) is not taken for the owner.
+    """
+    if not isinstance(owner, dict) or owner.get("host") != socket.gethostname():
+        return False
+    pid = owner.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    fields = _process_stat(pid)
+    if fields is not None:  # Linux: the process table says it all (a zombie is dead)
+        started = owner.get("started")
+        return fields[0] != "Z" and (started is None or _process_start(pid) == started)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _start_run(db: sqlite_utils.Database, source: Source) -> tuple[int, int, Cursor | None, int]:
@@ -327,8 +371,14 @@ def _start_run(db: sqlite_utils.Database, source: Source) -> tuple[int, int, Cur
     """
     with write_tx(db):
         found_at = utcnow()
-        for dead in rows(db, "SELECT id, started_at, heartbeat_at FROM sync_runs WHERE source = ? AND "
-                         "status = 'running'", [source.name]):  # fmt: skip
+        for dead in rows(db, "SELECT id, started_at, heartbeat_at, resume_cursor FROM sync_runs WHERE source = ? "
+                         "AND status = 'running'", [source.name]):  # fmt: skip
+            owner = loads(dead["resume_cursor"], {}).get("owner")
+            if _alive(owner):
+                raise SyncError(
+                    f"sync run {dead['id']} of {source.name} is still running (process {owner['pid']}); "
+                    "wait for it to finish, or stop it, before starting another"
+                )
             last_sign = dead["heartbeat_at"] or dead["started_at"]
             db.execute(
                 "UPDATE sync_runs SET status = 'interrupted', interrupted_at = ?, finished_at = ?, message = ? "
