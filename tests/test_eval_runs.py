@@ -908,3 +908,23 @@ def test_pure_parts_import_neither_the_store_nor_jobs() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "[]"
+
+
+def test_cli_resumes_a_cancelled_run_in_the_worker(
+    db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hfops import worker
+    from hfops.queue import get_huey
+
+    config = write_config(tmp_path / "c.toml", standin.url, batch_size=2)
+    ids = runs.submit_run(
+        db_path, "acme/embed", "retrieval", "ms_marco", 4, settings_of(config, db_path), enqueue=False
+    )
+    jobs.cancel(get_db(db_path), ids.job_id)
+    assert worker.execute_job(db_path, ids.job_id) == {"cancelled": True}
+    assert main(["--config", config, "eval", "--db", db_path, "--resume", str(ids.run_id)]) == 2
+    assert f"resume it in the worker: hfops eval --resume {ids.run_id} --enqueue" in capsys.readouterr().err
+    assert main(["--config", config, "eval", "--db", db_path, "--resume", str(ids.run_id), "--enqueue"]) == 0
+    huey = get_huey(db_path)
+    huey.execute(huey.dequeue())
+    assert runs.summary(get_db(db_path), ids.run_id).status == "succeeded"

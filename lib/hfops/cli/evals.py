@@ -158,6 +158,16 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         if run is None or run.job_id is None:
             raise EvalError(f"no eval run {args.resume} to resume")
         run_id, job_id = run.id, run.job_id
+        job = jobs.get_job(db, job_id)
+        if job is not None and (job.status == "cancelled" or job.cancel_requested_at):
+            if not args.enqueue:
+                raise EvalError(
+                    f"run {run_id} was cancelled; resume it in the worker: hfops eval --resume {run_id} "
+                    "--enqueue"
+                )
+            jobs.resume(db_path, job_id)
+            print(f"eval run {run_id} queued again as job {job_id} (the worker resumes it: hfops worker)")
+            return 0
     else:
         missing = [
             flag
@@ -342,7 +352,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         action="store_true",
         help="evaluate every candidate/shadow model without a run on the current dataset version",
     )
-    p.add_argument("--resume", type=int, metavar="RUN", help="resume an interrupted or failed run")
+    p.add_argument(
+        "--resume",
+        type=int,
+        metavar="RUN",
+        help="resume an interrupted or failed run (a cancelled one with --enqueue, in the worker)",
+    )
     p.add_argument("--show", type=int, metavar="RUN", help="print one run's metrics and recommendation")
     p.add_argument("--list", type=int, nargs="?", const=20, metavar="N", help="list the N most recent runs")
     p.add_argument("--json", action="store_true", help="machine-readable output")
