@@ -203,7 +203,8 @@ def test_leaderboard_per_task_and_dataset_sortable(
     assert set(board["model_id"]) == {"acme/embed", "baseline:bm25"}
     assert list(board["ndcg@10"]) == sorted(board["ndcg@10"], reverse=True)
     row = board.set_index("model_id").loc["acme/embed"]
-    assert row["status"] in ("shadow", "candidate") and row["role"] == "candidate" and row["latest_run"] == 1
+    assert row["status"] in ("shadow", "candidate") and row["side in latest run"] == "candidate"
+    assert row["latest_run"] == 1
     assert board.set_index("model_id").loc["baseline:bm25", "status"] == "baseline"
     at.selectbox(key="board_sort").set_value("model_id")
     at.toggle(key="board_ascending").set_value(True)
@@ -258,4 +259,102 @@ def test_leaderboard_demo_mode_has_no_promote(
     at.run()
     assert not frame_with(at, "ndcg@10").empty
     keys = {getattr(w, "key", None) for w in [*at.button, *at.text_input, *at.selectbox]}
-    assert not keys & {"board_promote", "board_promote_reason", "board_promote_model"}
+    assert not keys & {"board_promote", "board_promote_reason", "board_promote_model", "board_rollback"}
+
+
+def board_rows(at: AppTest, metric: str = "ndcg@10") -> pd.DataFrame:
+    return frame_with(at, metric).set_index("model_id")
+
+
+def open_retrieval_board(db_path: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    at = open_page(db_path, BOARD, monkeypatch)
+    at.selectbox(key="board_task").set_value("retrieval")
+    at.selectbox(key="board_dataset").set_value("ms_marco")
+    return at.run()
+
+
+def test_promote_refreshes_the_board_and_marks_production(
+    db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: after Promote the board still showed the old status."""
+    at = open_retrieval_board(db_path, monkeypatch)
+    assert board_rows(at).loc["baseline:bm25", "production"] == "★ production (baseline)"
+    assert any(
+        "no model is promoted, the baseline baseline:bm25 serves" in i.value.replace("\\", "")
+        for i in at.info
+    )
+    at.text_input(key="board_promote_reason").input("beats BM25").run()
+    at.button(key="board_promote").click().run()
+    assert not at.exception
+    board = board_rows(at)
+    assert board.loc["acme/embed", "status"] == "promoted"
+    assert (
+        board.loc["acme/embed", "production"] == "★ production"
+        and board.loc["baseline:bm25", "production"] == ""
+    )
+    assert any("Production for retrieval: acme/embed (promoted" in i.value.replace("\\", "") for i in at.info)
+    assert any("acme/embed promoted" in s.value.replace("\\", "") for s in at.success)
+
+
+def test_a_rejected_run_is_a_warning_and_production_stays_marked(
+    db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: after a reject run the board labelled the baseline "production" without a word."""
+    db = get_db(db_path)
+    with write_tx(db):
+        db.execute(
+            "UPDATE eval_runs SET recommendation = 'reject' WHERE id = ?", [store["retrieval"]["run_id"]]
+        )
+    at = open_retrieval_board(db_path, monkeypatch)
+    warnings = [w.value.replace("\\", "") for w in at.warning]
+    assert any(
+        w.startswith("acme/embed was rejected by its latest run 1")
+        and "production is still baseline:bm25" in w
+        for w in warnings
+    ), warnings
+    board = board_rows(at)
+    assert board.loc["baseline:bm25", "production"] == "★ production (baseline)"
+    assert board.loc["baseline:bm25", "side in latest run"] == "production"  # its side in the comparison
+
+
+def test_one_click_rollback_is_audited(
+    db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_candidates(db_path, [{"model_id": "acme/embed-old", "pipeline_tag": "feature-extraction"}])
+    db = get_db(db_path)
+    registry.set_status(db, "acme/embed-old", "promoted", "first production model", actor="alice")
+    registry.set_status(
+        db, "acme/embed", "promoted", "beats the old one", actor="alice", evidence="eval_run:1"
+    )
+    at = open_retrieval_board(db_path, monkeypatch)
+    button = at.button(key="board_rollback")
+    assert button.label == "Roll back: acme/embed-old back in production"
+    button.click().run()
+    assert not at.exception
+    assert registry.production_model(db, "retrieval") == "acme/embed-old"
+    assert registry.get_model(db, "acme/embed")["candidate"]["status"] == "shadow"
+    last = registry.status_history(db, "acme/embed-old")[-1]
+    assert (last["to_status"], last["actor"], last["evidence"]) == (
+        "promoted",
+        "console",
+        "rollback:acme/embed",
+    )
+    assert "one-click rollback" in last["reason"]
+    assert any("acme/embed-old is production again" in s.value.replace("\\", "") for s in at.success)
+    # Once more: the previous production model is acme/embed again (a rollback can be undone the same way).
+    assert at.button(key="board_rollback").label == "Roll back: acme/embed back in production"
+
+
+def test_rollback_without_a_previous_model_gives_production_back_to_the_baseline(
+    db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = get_db(db_path)
+    registry.set_status(db, "acme/embed", "promoted", "beats BM25", actor="alice", evidence="eval_run:1")
+    at = open_retrieval_board(db_path, monkeypatch)
+    assert at.button(key="board_rollback").label == "Roll back: the baseline baseline:bm25 back in production"
+    at.button(key="board_rollback").click().run()
+    assert registry.production_model(db, "retrieval") is None
+    last = registry.status_history(db, "acme/embed")[-1]
+    assert (last["from_status"], last["to_status"], last["actor"]) == ("promoted", "shadow", "console")
+    assert board_rows(at).loc["baseline:bm25", "production"] == "★ production (baseline)"
+    assert any("Nothing to roll back" in c.value for c in at.caption)

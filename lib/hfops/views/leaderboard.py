@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 import sqlite_utils
 
 from hfops import registry
-from hfops.evals import runs
+from hfops.errors import RegistryError
+from hfops.evals import runs, tasks
 from hfops.evals.stats import metric_names, primary_metric
 
 NOT_PROMOTABLE = ("baseline", "not in registry", "promoted")
@@ -63,3 +66,117 @@ def promote(db: sqlite_utils.Database, frame: pd.DataFrame, model_id: str, reaso
     )
     demoted = f"; {', '.join(result['demoted'])} moved to shadow" if result["demoted"] else ""
     return f"{model_id} promoted (was {result['from']}){demoted}."
+
+
+# --- what is production, warnings, rollback --------------------------------------------------------------------
+
+PRODUCTION_MARK = "★ production"
+PRODUCTION_BASELINE_MARK = "★ production (baseline)"
+PROMOTABLE_BACK = ("candidate", "evaluating", "shadow")  # statuses a rollback may promote again
+
+
+@dataclass
+class Production:
+    """What serves a task now: the promoted model, or the task's baseline when none is promoted."""
+
+    task: str
+    model_id: str
+    promoted: bool
+    since: str | None = None
+    evidence: str | None = None
+    previous: str | None = None  # what a rollback puts back (None: the baseline)
+
+    @property
+    def summary(self) -> str:
+        if not self.promoted:
+            return f"Production for {self.task}: no model is promoted, the baseline {self.model_id} serves."
+        evidence = f", evidence {self.evidence}" if self.evidence else ""
+        return f"Production for {self.task}: {self.model_id} (promoted {self.since or '?'}{evidence})."
+
+    @property
+    def rollback_label(self) -> str:
+        back = self.previous or f"the baseline {tasks.baseline_of(self.task)}"
+        return f"Roll back: {back} back in production"
+
+
+def _task_models_sql(task: str) -> tuple[str, list[str]]:
+    tags = list(tasks.task_spec(task).pipeline_tags)
+    return f"m.pipeline_tag IN ({', '.join('?' for _ in tags)})", tags
+
+
+def production(db: sqlite_utils.Database, task: str) -> Production:
+    """The production model of ``task`` (its promotion's time and evidence) and what a rollback restores:
+    the last model of the task promoted before it that may be promoted again."""
+    current = registry.production_model(db, task)
+    if current is None:
+        return Production(task, tasks.baseline_of(task), promoted=False)
+    promoted_at = db.execute(
+        "SELECT id, at, evidence FROM status_transitions WHERE model_id = ? AND to_status = 'promoted' "
+        "ORDER BY id DESC LIMIT 1",
+        [current],
+    ).fetchone()
+    since_id = promoted_at[0] if promoted_at else None
+    same_task, tags = _task_models_sql(task)
+    earlier = db.execute(
+        "SELECT t.model_id FROM status_transitions t JOIN models m ON m.model_id = t.model_id "
+        "JOIN candidates c ON c.model_id = t.model_id "
+        f"WHERE t.to_status = 'promoted' AND t.model_id != ? AND {same_task} AND t.id < ? "
+        f"AND c.status IN ({', '.join('?' for _ in PROMOTABLE_BACK)}) ORDER BY t.id DESC LIMIT 1",
+        [current, *tags, since_id if since_id is not None else 2**62, *PROMOTABLE_BACK],
+    ).fetchone()
+    return Production(
+        task,
+        current,
+        promoted=True,
+        since=promoted_at[1] if promoted_at else None,
+        evidence=promoted_at[2] if promoted_at else None,
+        previous=earlier[0] if earlier else None,
+    )
+
+
+def mark_production(frame: pd.DataFrame, prod: Production) -> pd.DataFrame:
+    """The board with a ``production`` column marking what serves the task now (first column after the id)."""
+    mark = PRODUCTION_MARK if prod.promoted else PRODUCTION_BASELINE_MARK
+    marked = frame.copy()
+    marked.insert(1, "production", [mark if m == prod.model_id else "" for m in marked["model_id"]])
+    return marked.rename(columns={"role": "side in latest run"})
+
+
+def warnings(frame: pd.DataFrame, prod: Production) -> list[str]:
+    """What an operator must not miss: rejected latest runs, and a production model that lost its latest run."""
+    out = []
+    for row in frame.to_dict("records"):
+        if row.get("recommendation") != "reject":
+            continue
+        if row["model_id"] == prod.model_id:
+            out.append(
+                f"The production model {row['model_id']} was rejected by its latest run {row['latest_run']}: "
+                "consider rolling back."
+            )
+        else:
+            out.append(
+                f"{row['model_id']} was rejected by its latest run {row['latest_run']} "
+                f"(status {row['status']}); production is still {prod.model_id}."
+            )
+    return out
+
+
+def rollback(db: sqlite_utils.Database, task: str, reason: str = "") -> str:
+    """Put the previous production model of ``task`` back (or the baseline, by demoting the current one to
+    shadow), audited with actor ``console``; what happened, for the operator."""
+    prod = production(db, task)
+    if not prod.promoted:
+        raise RegistryError(f"nothing to roll back: no model is promoted for {task}")
+    why = reason.strip() or "one-click rollback from the Leaderboard"
+    evidence = f"rollback:{prod.model_id}"
+    if prod.previous:
+        registry.set_status(
+            db, prod.previous, "promoted", f"{why} (was {prod.model_id})", actor="console", evidence=evidence
+        )
+        return f"Rolled back {task}: {prod.previous} is production again; {prod.model_id} moved to shadow."
+    registry.set_status(
+        db, prod.model_id, "shadow", f"{why}: the baseline serves again", actor="console", evidence=evidence
+    )
+    return (
+        f"Rolled back {task}: {prod.model_id} moved to shadow; the baseline {tasks.baseline_of(task)} serves."
+    )
