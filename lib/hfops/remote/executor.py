@@ -304,10 +304,8 @@ class RemoteExecutor:
             parts.append(f"computing on {', '.join(sorted(set(computing)))}")
         if refused:
             parts.append(f"refused: {refused[-1]}")
-        note = "; ".join(parts)
-        if note != self._note:
-            self._note = note
-            self.report(self.done, self.total, note)
+        self._note = "; ".join(parts)
+        self.report(self.done, self.total, self._note)  # also the job's heartbeat while it waits
 
     # --- results --------------------------------------------------------------------------------------------
 
