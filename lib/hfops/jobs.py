@@ -55,6 +55,15 @@ class Progress:
                 [done, total, None if message is None else one_line(message, 500), utcnow(), self.job_id],
             )
 
+    def note(self, message: str) -> None:
+        """Replace the progress message only (e.g. "waiting 42 s for the Hub's api window")."""
+        db = get_db(self.db_path)
+        with write_tx(db):
+            db.execute(
+                "UPDATE jobs SET message = ?, heartbeat_at = ? WHERE id = ?",
+                [one_line(message, 500), utcnow(), self.job_id],
+            )
+
 
 @dataclass
 class JobContext:
@@ -252,7 +261,11 @@ def execute_job(
         context = JobContext(
             db_path, job_id, job.kind, job.params, job_settings(job, db_path), Progress(db_path, job_id)
         )
-        result = fn(context)
+        from hfops.ledger.hub_window import RunRef, process_scope
+
+        # Waits for the Hub's rate-limit window, in this thread or a pool the handler starts, show on the job.
+        with process_scope(lambda notice: context.progress.note(notice.message), RunRef("job", job_id)):
+            result = fn(context)
     except Exception as exc:  # recorded for the operator; the worker keeps running
         expected = isinstance(exc, HfopsError)
         message = one_line(exc if expected else f"{type(exc).__name__}: {exc}", 2000)
