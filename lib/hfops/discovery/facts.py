@@ -172,6 +172,9 @@ def check_model_id(model_id: Any) -> str:
         model_id.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("wrong value for id: not valid UTF-8") from None
+    if model_id.isascii():  # the usual case, checked without a look at each character
+        if model_id.isprintable() and " " not in model_id:
+            return model_id
     odd = [c for c in model_id if c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn")]
     if odd:
         shown = ", ".join(sorted({f"U+{ord(c):04X}" for c in odd}))

@@ -128,6 +128,11 @@ class SnapshotSource:
             if not line.strip():
                 continue
             try:
+                records.append(orjson.loads(line))
+                continue
+            except orjson.JSONDecodeError:
+                pass  # the stdlib says why, and also reads NaN / Infinity
+            try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as exc:
                 bad.append(f"line {number}: invalid JSON ({exc.msg})")

@@ -56,6 +56,11 @@ def line(text: object, limit: int = 300) -> str:
     return printable(net.one_line(text, limit))
 
 
+def json_text(value: Any) -> str:
+    """Compact JSON as :func:`hfops.store.dumps` writes it (non-ASCII kept), through orjson."""
+    return orjson.dumps(value, default=str).decode()
+
+
 def raw_json(record: Any) -> tuple[str, str]:
     """The record as stored (compact JSON, key order as received) and its content hash."""
     data = orjson.dumps(record, default=str)
@@ -86,7 +91,7 @@ def model_row(
         "safetensors": int(facts.safetensors),
         "quantization": ",".join(facts.quantization),
         "matches_rule": int(not failures),
-        "rule_failures": dumps(failures),
+        "rule_failures": json_text(failures),
         "raw": raw,
         "record_hash": record_hash,
         "source": source,
@@ -224,7 +229,7 @@ def _store_page(
             candidate = {
                 "model_id": facts.model_id,
                 "score": score,
-                "score_breakdown": dumps(breakdown),
+                "score_breakdown": json_text(breakdown),
                 "flag": None,
                 "updated_at": now,
             }
@@ -267,15 +272,29 @@ def _store_page(
             [[row[c] for c in columns] + [row["model_id"]] for row in changed_rows],
         )
     if new_candidates:
-        db["candidates"].insert_all(new_candidates)
+        columns = list(new_candidates[0])
+        db.conn.executemany(
+            f"INSERT INTO candidates ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+            [[row[c] for c in columns] for row in new_candidates],
+        )
         counts.new_candidates += len(new_candidates)
         db.conn.executemany(
             "INSERT INTO status_transitions (model_id, from_status, to_status, at, actor, reason, evidence) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             transitions,
         )
-    for candidate in candidate_updates:
-        db["candidates"].update(candidate["model_id"], candidate)
+    scored = [c for c in candidate_updates if "score" in c]
+    if scored:
+        db.conn.executemany(
+            "UPDATE candidates SET score = ?, score_breakdown = ?, flag = NULL, updated_at = ? WHERE model_id = ?",
+            [[c["score"], c["score_breakdown"], c["updated_at"], c["model_id"]] for c in scored],
+        )
+    flagged = [c for c in candidate_updates if "score" not in c]
+    if flagged:
+        db.conn.executemany(
+            "UPDATE candidates SET flag = ?, updated_at = ? WHERE model_id = ?",
+            [[c["flag"], c["updated_at"], c["model_id"]] for c in flagged],
+        )
 
 
 def _skip(counts: SyncCounts, record: Any, exc: Exception) -> None:
