@@ -8,6 +8,8 @@ Widgets and layout only: the data comes from :mod:`hfops.views.evals`.
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from hfops.console import db, demo_mode, operator_errors, plain, settings
@@ -24,9 +26,19 @@ K_LIMIT = "evals_limit"
 K_LAUNCH = "evals_launch"
 K_RUN = "evals_run_select"
 K_DISAGREE = "evals_disagreements"
+K_THRESHOLD = "evals_threshold"
 K_REFRESH = "evals_refresh"
 K_PUBLISH = "evals_publish"
 K_PUBLISH_REPO = "evals_publish_repo"
+EXAMPLE_TYPES = {
+    "delta": st.column_config.NumberColumn("delta", format="%+.3f", width=70),
+    "candidate": st.column_config.NumberColumn("candidate", format="%.3f", width=80),
+    "production": st.column_config.NumberColumn("production", format="%.3f", width=80),
+    "query": st.column_config.TextColumn("query", width=220),
+    "expected": st.column_config.TextColumn("expected", width=260),
+    "candidate output": st.column_config.TextColumn("candidate output", width=260),
+    "production output": st.column_config.TextColumn("production output", width=260),
+}
 LEVELS = {"info": st.info, "success": st.success, "error": st.error, "warning": st.warning}
 
 
@@ -110,11 +122,33 @@ def show_run(run_id: int) -> view.RunView | None:
     with right:
         st.plotly_chart(view.latency_chart(frame), key="evals_chart_latency")
     st.markdown("**Examples**")
-    only = st.checkbox("Only disagreements (largest |delta| first)", key=K_DISAGREE)
-    examples, caption = view.examples_shown(conn, run, only)
+    left, right = st.columns([1, 2])
+    only = left.checkbox("Only disagreements (largest |delta| first)", key=K_DISAGREE)
+    bounds = view.threshold_for(run["task"])
+    threshold = right.slider(
+        f"Disagreement: |delta {run['primary_metric']}| at least",
+        0.0,
+        bounds.maximum,
+        bounds.default,
+        bounds.step,
+        key=f"{K_THRESHOLD}_{run['task']}",
+        disabled=not only,
+        help="or exactly one of the systems failed on the example",
+    )
+    examples, caption = view.examples_shown(conn, run, only, threshold, passages(run))
     st.caption(plain(caption))
-    st.dataframe(examples, hide_index=True, key="evals_examples_table")
+    st.dataframe(examples, hide_index=True, key="evals_examples_table", column_config=EXAMPLE_TYPES)
     return shown
+
+
+def passages(run: Any) -> dict[str, str] | None:
+    """The run's passages (retrieval on a shipped sample), cached per dataset."""
+    return cached_corpus(run["task"], run["dataset"], run["dataset_source"])
+
+
+@st.cache_data(ttl=3600, show_spinner=False, max_entries=8)
+def cached_corpus(task: str, dataset: str, source: str) -> dict[str, str] | None:
+    return view.corpus_for(settings(), {"task": task, "dataset": dataset, "dataset_source": source})
 
 
 def publish_status(run_id: int, polling: bool) -> None:

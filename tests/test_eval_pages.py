@@ -97,14 +97,23 @@ def test_runs_list_and_run_view(db_path: str, store: dict[str, Any], monkeypatch
 
     examples = frame_with(at, "production output")
     assert len(examples) == 6
+    assert list(examples.columns)[:3] == ["delta", "candidate", "production"]  # the scores first (issue 13)
     at.checkbox(key="evals_disagreements").check().run()
+    assert at.slider(key="evals_threshold_retrieval").value == pytest.approx(
+        0.1
+    )  # a tenth of ndcg@10's scale
     disagreements = frame_with(at, "production output")
+    stored = runs.run_examples(get_db(db_path), 1)
     expected = [
-        e for e in runs.run_examples(get_db(db_path), 1) if e["candidate_output"] != e["production_output"]
+        e
+        for e in stored
+        if abs(e["delta"]) >= 0.1 or bool(e["candidate_error"]) != bool(e["production_error"])
     ]
     assert len(disagreements) == len(expected) <= 6
     deltas = [abs(d) for d in disagreements["delta"]]
-    assert deltas == sorted(deltas, reverse=True)
+    assert deltas == sorted(deltas, reverse=True) and all(d >= 0.1 for d in deltas)
+    at.slider(key="evals_threshold_retrieval").set_value(0.0).run()  # every example counts at 0
+    assert len(frame_with(at, "production output")) == 6
 
 
 def test_qa_run_view_has_squad_metrics(
@@ -358,3 +367,25 @@ def test_rollback_without_a_previous_model_gives_production_back_to_the_baseline
     assert (last["from_status"], last["to_status"], last["actor"]) == ("promoted", "shadow", "console")
     assert board_rows(at).loc["baseline:bm25", "production"] == "★ production (baseline)"
     assert any("Nothing to roll back" in c.value for c in at.caption)
+
+
+def test_retrieval_examples_show_passage_text_side_by_side(
+    db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: the disagreement table showed passage ids only."""
+    from hfops.config import load_settings
+    from hfops.evals.data import load_eval_set
+
+    corpus = load_eval_set(load_settings(None), "ms_marco", "retrieval").corpus
+    at = open_page(db_path, EVALS, monkeypatch)
+    at.selectbox(key="evals_run_select").set_value(1).run()
+    table = frame_with(at, "production output")
+    stored = {e["example_id"]: e for e in runs.run_examples(get_db(db_path), 1)}
+    for _, row in table.iterrows():
+        example = stored[row["example"]]
+        relevant = example["expected"]["relevant"][0]
+        assert row["expected"].startswith(f"{relevant}: {' '.join(corpus[relevant].split())[:40]}")
+        for side in ("candidate", "production"):
+            top = example[f"{side}_output"][0]
+            mark = "✓" if top in example["expected"]["relevant"] else "✗"
+            assert row[f"{side} output"].startswith(f"{mark} {top}: {' '.join(corpus[top].split())[:40]}")

@@ -54,6 +54,22 @@ METRIC_COLUMNS = [
     "n",
 ]
 TEXT_WIDTH = 160
+PASSAGE_WIDTH = 300
+DISAGREEMENT_SHARE = 0.1  # default disagreement threshold: a tenth of the primary metric's scale
+EXAMPLE_COLUMNS = [
+    "delta",
+    "candidate",
+    "production",
+    "query",
+    "expected",
+    "candidate output",
+    "production output",
+    "example",
+    "candidate ms",
+    "production ms",
+    "candidate error",
+    "production error",
+]
 
 
 # --- launching ----------------------------------------------------------------------------------------------
@@ -288,44 +304,131 @@ def short(value: Any, width: int = TEXT_WIDTH) -> str:
         if isinstance(value, list)
         else str(value)
     )
+    text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def example_table(found: list[Any], task: str) -> pd.DataFrame:
-    """Per-example rows as plain text columns."""
-    expected_field = tasks.task_spec(task).expected_field
+def corpus_for(settings: Settings, run: Any) -> dict[str, str] | None:
+    """The passages of a retrieval run's dataset (id -> text) from the shipped sample, or None when they cannot
+    be shown here (a QA run, a Hub-streamed or custom set, a dataset that no longer loads)."""
+    from hfops.errors import HfopsError
+    from hfops.evals.data import load_eval_set
+
+    if tasks.task_spec(run["task"]).expected_field != "relevant" or run["dataset_source"] != "local":
+        return None
+    if not tasks.is_builtin(run["dataset"]):
+        return None
+    try:
+        return load_eval_set(settings, run["dataset"], run["task"]).corpus
+    except (HfopsError, OSError, ValueError):
+        return None
+
+
+def _passage(doc_ids: Any, corpus: dict[str, str] | None, relevant: set[str]) -> str:
+    """A ranking's first passage as text, marked ✓ when it is a relevant one."""
+    if not doc_ids:
+        return ""
+    top = str(doc_ids[0])
+    mark = "✓" if top in relevant else "✗"
+    text = (corpus or {}).get(top)
+    return short(f"{mark} {top}: {text}" if text else f"{mark} {top}", PASSAGE_WIDTH)
+
+
+def _output(value: Any, expected: dict[str, Any], corpus: dict[str, str] | None, retrieval: bool) -> str:
+    if value is None:
+        return ""
+    if retrieval:
+        return _passage(value, corpus, {str(r) for r in expected.get("relevant") or []})
+    return short(value)
+
+
+def _expected(expected: dict[str, Any], field: str, corpus: dict[str, str] | None) -> str:
+    gold = expected.get(field)
+    if field == "relevant":
+        ids = [str(g) for g in gold or []]
+        if not ids:
+            return "(no relevant passage)"
+        text = (corpus or {}).get(ids[0])
+        more = f" (+{len(ids) - 1} more)" if len(ids) > 1 else ""
+        return short(f"{ids[0]}: {text}{more}" if text else ", ".join(ids), PASSAGE_WIDTH)
+    return short(gold or "(no answer)")
+
+
+def example_table(found: list[Any], task: str, corpus: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per-example rows, scores first, then the query, the expected answer or passage and both systems' output
+    side by side (retrieval: each system's first passage as text, ✓ when relevant)."""
+    field = tasks.task_spec(task).expected_field
+    retrieval = field == "relevant"
     rows = []
     for r in found:
-        expected = r["expected"].get(expected_field)
+        expected = r["expected"] or {}
         rows.append(
             {
-                "example": r["example_id"],
-                "query": short(r["input"].get("query", "")),
-                "expected": short(expected or "(no answer)"),
-                "candidate output": short(r["candidate_output"] if r["candidate_output"] is not None else ""),
-                "production output": short(
-                    r["production_output"] if r["production_output"] is not None else ""
-                ),
+                "delta": r["delta"],
                 "candidate": r["candidate_primary"],
                 "production": r["production_primary"],
-                "delta": r["delta"],
+                "query": short(r["input"].get("query", "")),
+                "expected": _expected(expected, field, corpus),
+                "candidate output": _output(r["candidate_output"], expected, corpus, retrieval),
+                "production output": _output(r["production_output"], expected, corpus, retrieval),
+                "example": r["example_id"],
                 "candidate ms": r["candidate_latency_ms"],
                 "production ms": r["production_latency_ms"],
                 "candidate error": r["candidate_error"] or "",
                 "production error": r["production_error"] or "",
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=EXAMPLE_COLUMNS)
 
 
-def examples_shown(db: sqlite_utils.Database, run: Any, disagreements_only: bool) -> tuple[pd.DataFrame, str]:
+@dataclass
+class Threshold:
+    """The |delta| from which two systems disagree on an example, on the primary metric's scale."""
+
+    default: float
+    maximum: float
+    step: float
+
+
+def threshold_for(task: str) -> Threshold:
+    """A tenth of the metric's scale (0.1 of ndcg@10; 10 points of F1) by default."""
+    scale = tasks.task_spec(task).score_scale
+    return Threshold(default=DISAGREEMENT_SHARE * scale, maximum=scale, step=scale / 100)
+
+
+def is_disagreement(example: Any, threshold: float) -> bool:
+    """The systems' primary scores differ by at least ``threshold``, or exactly one of them failed."""
+    if bool(example["candidate_error"]) != bool(example["production_error"]):
+        return True
+    delta = example["delta"]
+    return delta is not None and abs(float(delta)) >= threshold - 1e-12
+
+
+def examples_shown(
+    db: sqlite_utils.Database,
+    run: Any,
+    disagreements_only: bool,
+    threshold: float | None = None,
+    corpus: dict[str, str] | None = None,
+) -> tuple[pd.DataFrame, str]:
     """The per-example table (all examples, or the disagreements largest |delta| first) and its caption."""
+    found = list(runs.run_examples(db, run["id"], limit=100_000))
+    metric = run["primary_metric"]
     if disagreements_only:
-        found = runs.run_examples(db, run["id"], disagreements_only=True, limit=EXAMPLES_SHOWN)
+        limit = threshold_for(run["task"]).default if threshold is None else threshold
+        differ = [e for e in found if is_disagreement(e, limit)]
+        differ.sort(key=lambda e: -abs(float(e["delta"] or 0.0)))
+        caption = (
+            f"{len(differ)} of {len(found)} examples disagree: |delta {metric}| ≥ {limit:g} or one side "
+            "failed; largest |delta| first"
+        )
+        shown = differ[:EXAMPLES_SHOWN]
     else:
-        found = runs.run_examples(db, run["id"], limit=EXAMPLES_SHOWN)
-    caption = f"{len(found)} example(s) shown · candidate/production = per-example {run['primary_metric']}"
-    return example_table(found, run["task"]), caption
+        shown = found[:EXAMPLES_SHOWN]
+        caption = (
+            f"{len(shown)} of {len(found)} example(s) shown · candidate/production = per-example {metric}"
+        )
+    return example_table(shown, run["task"], corpus), caption
 
 
 # --- publishing ---------------------------------------------------------------------------------------------
