@@ -8,7 +8,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from hfops.refine.fallback import InvalidOutput, parse_reply, sanitize
+from hfops.refine.fallback import InvalidOutput, parse_reply, safe_error
 from hfops.refine.limits import parse_retry_after
 from hfops.refine.result import (
     UNCHANGED_CONFIDENCE_CAP,
@@ -29,11 +29,18 @@ from hfops.refine.text import INTENTS, apply_proper_case, clean_query, detect_in
         ("hey can you tell me how many people live in basel please", "How many people live in basel?"),
         ("WHERE IS THE RHINE", "Where is the rhine?"),
         ("i wonder what is  a turing machine...", "What is a turing machine?"),
-        ("waht is teh rhine", "What is the rhine?"),
         ("rhine  length", "Rhine length"),
         ("uh what causes high blood pressure thx", "What causes high blood pressure?"),
         ("how do i cook rice", "How do I cook rice?"),
         ("tabs\tand\nnewlines ,, here", "Tabs and newlines, here"),
+        ("how do i please reset my password", "How do I reset my password?"),
+        ("what is np complete please thank you", "What is np complete?"),
+        ("what is np complete pls thx :)", "What is np complete?"),
+        ("what is x (please)", "What is x?"),
+        ("how to please a customer", "How to please a customer?"),
+        ("what\u202eis\u200b np", "What is np?"),
+        ("pass\u00adword\u2060 reset\ufeff", "Password reset"),
+        ("nul\x00in\x1bthe middle", "Nul in the middle"),
     ],
 )
 def test_clean_query(raw: str, expected: str) -> None:
@@ -156,5 +163,9 @@ def test_parse_retry_after() -> None:
     assert 100 <= parse_retry_after(later, 60) <= 121
 
 
-def test_sanitize_masks_the_token() -> None:
-    assert sanitize("401 for Bearer hf_SECRET\nnext", "hf_SECRET") == "401 for Bearer *** next"
+def test_safe_error_scrubs_secrets_through_net_scrub(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert safe_error("401 for Bearer hf_SECRETtoken123\nnext", "hf_SECRETtoken123") == "401 for Bearer *** next"
+    assert safe_error("key=abcd-custom-key failed", "abcd-custom-key") == "key=*** failed"
+    monkeypatch.setenv("HUGGINGFACE_API_KEY", "plain-secret-value")
+    assert "plain-secret-value" not in safe_error("echo plain-secret-value", None)
+    assert len(safe_error("x " * 500, None)) <= 200

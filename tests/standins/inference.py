@@ -9,7 +9,8 @@ Routes (same paths as https://router.huggingface.co):
 
 Switchable behaviours (``server.behaviour = ...`` or ``POST /_control {"behaviour": ...}``):
 ``fast``, ``slow`` (400 ms), ``hanging`` (5 s), ``rate_limited`` (429 + Retry-After), ``unavailable`` (503),
-``credits`` (402), ``invalid_json`` (200 with a body that is not JSON), ``garbage`` (valid JSON, wrong shape).
+``credits`` (402), ``invalid_json`` (200 with a body that is not JSON), ``garbage`` (valid JSON, wrong shape),
+``echo_token`` (401 whose body and X-Error-Message echo the Authorization header, as careless servers do).
 ``down`` is simulated by stopping the server (connection refused). Every request is counted and logged
 (method, path, headers, body) so tests can check what the client sent — across processes, too.
 """
@@ -26,7 +27,8 @@ from typing import Any
 
 from tests.standins.base import LocalServer, QuietHandler
 
-BEHAVIOURS = ("fast", "slow", "hanging", "rate_limited", "unavailable", "credits", "invalid_json", "garbage")
+BEHAVIOURS = ("fast", "slow", "hanging", "rate_limited", "unavailable", "credits", "invalid_json", "garbage",
+              "echo_token")
 
 
 def fake_embedding(text: str, dim: int = 384) -> list[float]:
@@ -121,6 +123,10 @@ class InferenceStandIn(LocalServer):
                     return
                 elif behaviour == "invalid_json":
                     self._send(200, b"<html>not json</html>")
+                    return
+                elif behaviour == "echo_token":
+                    said = f"invalid credentials: {self.headers.get('Authorization', '')}"
+                    self._json(401, {"error": said}, {"X-Error-Message": said})
                     return
                 elif behaviour == "garbage":
                     self._json(200, {"unexpected": ["shape"]})

@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from hfops.net import one_line
 from hfops.store import get_db, rows, write_tx
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,9 @@ COLUMNS = (
 )
 
 
+ERROR_CHARS = 200
+
+
 def query_hash(query: str) -> str:
     """SHA-256 of the query text (what the log keeps instead of the text)."""
     return hashlib.sha256(query.encode("utf-8")).hexdigest()
@@ -36,6 +40,9 @@ def write_call(db_path: str | Path, row: dict[str, Any]) -> None:
     """Insert one call row now (synchronous)."""
     db = get_db(db_path)
     values = [row.get(c) for c in COLUMNS]
+    error_index = COLUMNS.index("error")
+    if values[error_index] is not None:  # the last guard: whatever the caller passed, no secret is stored
+        values[error_index] = one_line(values[error_index], ERROR_CHARS)
     with write_tx(db):
         db.execute(
             f"INSERT INTO refine_calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})", values
@@ -61,7 +68,7 @@ class _Writer:
             try:
                 write_call(db_path, row)
             except Exception as exc:  # never lose the thread; the row is dropped with a log line
-                log.error("refine call log write failed: %s", exc)
+                log.error("refine call log write failed: %s", one_line(exc))
             finally:
                 self._queue.task_done()
 

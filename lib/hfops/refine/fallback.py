@@ -19,6 +19,7 @@ from typing import Any
 
 from hfops.config import Settings
 from hfops.errors import InvalidOutput
+from hfops.net import describe, header_of, one_line, scrub, status_of
 from hfops.refine.limits import open_cooldown, parse_retry_after
 from hfops.refine.result import MAX_QUERY_CHARS, MAX_SUGGESTIONS, RefineResult, fair_confidence
 
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 # Outcomes of one attempt (the call log's ``outcome`` column; ``skipped`` = no request sent).
 OUTCOMES = ("ok", "timeout", "rate_limited", "credits_exhausted", "http_error", "invalid_output")
 MAX_INTENT_CHARS = 40
+ERROR_CHARS = 200  # stored error text (the call log's ``error`` column)
 # A hanging server holds a worker until the client timeout (about the fallback deadline): at 40 calls/s
 # that is ~20 workers busy, so 32 keep attempts from queueing behind each other. An attempt that could
 # not even start before its deadline is dropped, never sent.
@@ -103,26 +105,10 @@ def parse_reply(query: str, content: Any) -> dict[str, Any]:
     }
 
 
-def sanitize(message: str, token: str | None, limit: int = 200) -> str:
-    """An error message safe to store: the token masked, one line, bounded length."""
-    text = " ".join(str(message).split())
-    if token:
-        text = text.replace(token, "***")
-    return text[:limit]
-
-
-def _status_of(exc: BaseException) -> int | None:
-    response = getattr(exc, "response", None)
-    status = getattr(response, "status_code", None)
-    return status if isinstance(status, int) else None
-
-
-def _header(exc: BaseException, name: str) -> str | None:
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    try:
-        return headers.get(name) if headers is not None else None
-    except Exception:  # noqa: S110 - an odd header container is not worth failing for
-        return None
+def safe_error(message: str, token: str | None, limit: int = ERROR_CHARS) -> str:
+    """An error safe to store, log and show: secrets scrubbed (:func:`hfops.net.scrub`, the key in use
+    included), one line, at most ``limit`` characters."""
+    return one_line(scrub(message, token), limit)
 
 
 def classify(exc: BaseException) -> tuple[str, int | None]:
@@ -130,7 +116,7 @@ def classify(exc: BaseException) -> tuple[str, int | None]:
     import httpx2
     from huggingface_hub.errors import InferenceTimeoutError
 
-    status = _status_of(exc)
+    status = status_of(exc)
     if status == 429:
         return "rate_limited", status
     if status == 402:
@@ -170,12 +156,13 @@ def attempt(settings: Settings, token: str, query: str, deadline: float, timeout
             raise InvalidOutput("reply has no choices[0].message.content") from None
         parsed = parse_reply(query, content)
     except InvalidOutput as exc:
-        return HFAttempt("invalid_output", error=sanitize(str(exc), token), latency_ms=_ms(started), status_code=200)
+        return HFAttempt("invalid_output", error=safe_error(str(exc), token), latency_ms=_ms(started),
+                         status_code=200)
     except Exception as exc:
         outcome, status = classify(exc)
-        error = sanitize(f"{type(exc).__name__}: {exc}", token)
+        error = safe_error(describe(exc, what="HF fallback", where=settings.inference.base_url, token=token), token)
         if outcome == "rate_limited":
-            retry_after = _header(exc, "retry-after")
+            retry_after = header_of(exc, "retry-after")
             seconds = parse_retry_after(retry_after, settings.refine.cooldown_seconds)
             _safe_cooldown(db_path, "rate_limited", seconds, status, retry_after)
         elif outcome == "credits_exhausted":
@@ -197,7 +184,7 @@ def _safe_cooldown(db_path: Path, reason: str, seconds: float, status: int | Non
     try:
         open_cooldown(db_path, reason, seconds, status, retry_after)
     except Exception as exc:  # a store hiccup must not turn a 429 into a crash; the limiter still caps requests
-        log.error("could not record the %s cooldown: %s", reason, exc)
+        log.error("could not record the %s cooldown: %s", reason, one_line(exc))
 
 
 def _ms(started: float) -> float:
@@ -228,4 +215,4 @@ def warm_up_headers() -> None:
 
         build_hf_headers()
     except Exception as exc:  # best effort
-        log.debug("inference client warm-up failed: %s", exc)
+        log.debug("inference client warm-up failed: %s", one_line(exc))

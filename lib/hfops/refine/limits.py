@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import sqlite3
 import threading
@@ -25,6 +24,7 @@ from pyrate_limiter import Duration, Limiter, Rate, SingleBucketFactory, SQLiteB
 from pyrate_limiter.utils import validate_rate_list
 
 from hfops.config import ConfigError, Settings
+from hfops.net import retry_after_seconds
 from hfops.store import get_db, one, utcnow, write_tx
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 SCOPE = "hf-inference"
 BUCKET_TABLE = "hf_inference_requests"
 LOCK_TIMEOUT_SECONDS = 0.25  # waiting longer for another process's check-and-take is not worth the budget
+LOCK_POLL_SECONDS = 0.002  # the file lock is polled; filelock's default (50 ms) made permits queue
 MAX_RETRY_AFTER_SECONDS = 86_400.0
 
 
@@ -58,11 +59,17 @@ def rates_for(settings: Settings) -> list[Rate]:
 
 
 class RequestLimiter:
-    """Take-a-permit for one HF request; non-blocking: a full window means "rate limited" now."""
+    """Take-a-permit for one HF request; non-blocking: a full window means "rate limited" now.
+
+    Threads of one process meet at a ``threading.Lock`` first (handed over at once), so only one of them
+    at a time polls the file lock that other processes share: concurrent calls do not sleep through
+    filelock's poll interval behind each other.
+    """
 
     def __init__(self, path: Path, rates: list[Rate]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._process_lock = threading.Lock()
         self.rates = rates
         self.bucket = SQLiteBucket.init_from_file(rates, table=BUCKET_TABLE, db_path=str(path), use_file_lock=True)
         # No background leaker thread: the bucket is cleaned under the lock after each permit.
@@ -70,10 +77,16 @@ class RequestLimiter:
 
     def try_acquire(self) -> bool:
         """Take one permit if both windows have room; False when full (or the lock is contended too long)."""
+        started = time.monotonic()
+        if not self._process_lock.acquire(timeout=LOCK_TIMEOUT_SECONDS):
+            log.warning("rate limiter busy for %.2fs in this process; not calling the inference server",
+                        LOCK_TIMEOUT_SECONDS)
+            return False
         try:
+            left = max(0.0, LOCK_TIMEOUT_SECONDS - (time.monotonic() - started))
             # The file lock is re-entrant per thread: holding it here makes the limiter's own
             # non-blocking acquire of it succeed, so only a full window answers False.
-            with self.bucket.lock.acquire(timeout=LOCK_TIMEOUT_SECONDS):
+            with self.bucket.lock.acquire(timeout=left, poll_interval=LOCK_POLL_SECONDS):
                 granted = bool(self.limiter.try_acquire(SCOPE, blocking=False))
                 if granted:
                     self.bucket.leak(self.bucket.now())
@@ -81,6 +94,8 @@ class RequestLimiter:
         except TimeoutError:
             log.warning("rate limiter lock busy for %.2fs; not calling the inference server", LOCK_TIMEOUT_SECONDS)
             return False
+        finally:
+            self._process_lock.release()
 
     def used(self) -> tuple[int, int]:
         """Requests counted in the last minute and the last hour (read-only, no lock)."""
@@ -135,23 +150,10 @@ class Cooldown:
 
 
 def parse_retry_after(value: str | None, default_seconds: float) -> float:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); ``default_seconds`` if absent/invalid."""
-    if value is None or not str(value).strip():
-        return default_seconds
-    text = str(value).strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return default_seconds
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if seconds != seconds or seconds < 0:  # NaN or in the past
-        return default_seconds if seconds != seconds else 0.0
-    return min(seconds, MAX_RETRY_AFTER_SECONDS)
+    """Seconds of cooldown from a Retry-After header (:func:`hfops.net.retry_after_seconds`, capped at a
+    day); ``default_seconds`` when absent or unreadable."""
+    seconds = retry_after_seconds(value, cap=MAX_RETRY_AFTER_SECONDS)
+    return default_seconds if seconds is None else seconds
 
 
 def _iso(epoch: float) -> str:

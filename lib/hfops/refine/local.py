@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -21,8 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from hfops.net import one_line
 from hfops.refine.bank import BankEntry, build_index, display_text, load_bank, load_index
 from hfops.refine.result import MAX_SUGGESTIONS, RefineResult, canonical, fair_confidence, validate_query
+from hfops.refine.spelling import Speller, get_speller
 from hfops.refine.text import apply_proper_case, clean_query, detect_intent, proper_case_map
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,7 @@ SUGGEST_MIN_SIMILARITY = 0.50  # below this a bank question is not a useful "try
 DID_YOU_MEAN_SIMILARITY = 0.90  # a bank question this close and spelled almost alike replaces the query
 DID_YOU_MEAN_SPELLING = 0.85  # difflib ratio between the canonical forms
 NEIGHBOURS = 12
+_BANK_WORD = re.compile(r"[A-Za-z]{2,}")
 MAX_BATCH = 32  # queries embedded together in one forward pass (the ones waiting at that moment)
 MAX_BATCH_TOKENS = 384  # padded word pieces per forward pass: bounds one pass to tens of ms
 EMBED_MAX_TOKENS = 64  # a query is embedded from its first 64 word pieces (bank questions are shorter)
@@ -163,6 +167,7 @@ class LocalRefiner:
         self._displays: list[str] = []
         self._canonicals: list[str] = []
         self._proper_case: dict[str, str] = {}
+        self._speller: Speller | None = None
         self._matrix: np.ndarray | None = None
         self._matrix_t: Any = None  # the same index as a torch tensor (the batcher's matmul)
         self.load_error: str | None = None
@@ -189,6 +194,11 @@ class LocalRefiner:
                 return self
             started = time.perf_counter()
             try:
+                entries = load_bank()
+                self._speller = get_speller(word for e in entries for word in _BANK_WORD.findall(e.text))
+            except Exception as exc:  # no bank or no dictionary: clean-up without spelling correction
+                log.warning("local refiner: spelling correction unavailable (%s)", one_line(exc))
+            try:
                 if torch_threads > 0:
                     import torch
 
@@ -210,7 +220,7 @@ class LocalRefiner:
                 self._model = model
                 self._batcher.submit("warm up", None)  # first forward pass and the batcher thread, now
             except Exception as exc:  # the refiner must stay available: degrade to rules only
-                self.load_error = f"{type(exc).__name__}: {exc}"
+                self.load_error = one_line(f"{type(exc).__name__}: {exc}")
                 log.warning("local refiner: embedding model unavailable, rules only (%s)", self.load_error)
             self.load_seconds = time.perf_counter() - started
         return self
@@ -268,7 +278,8 @@ class LocalRefiner:
         started = time.perf_counter()
         if deadline is None:
             self.load()
-        refined = apply_proper_case(clean_query(query), self._proper_case)
+        speller = self._speller
+        refined = apply_proper_case(clean_query(query, speller.correct if speller else None), self._proper_case)
         neighbours: list[tuple[int, float]] | None = None
         if self.loaded and (deadline is None or time.monotonic() < deadline):
             neighbours = self.nearest(refined, timeout_s=None if deadline is None else deadline - time.monotonic())

@@ -249,7 +249,7 @@ def _bypass_before_request(settings: Settings, local: RefineResult, fallback_all
         if active_cooldown(settings.store.path) is not None:
             return "cooldown"
     except Exception as exc:  # unreadable store: be conservative, do not call
-        log.error("cooldown check failed: %s", exc)
+        log.error("cooldown check failed: %s", one_line(exc))
         return "cooldown"
     return None
 
@@ -258,7 +258,7 @@ def _take_permit(settings: Settings) -> bool:
     try:
         return get_limiter(settings).try_acquire()
     except Exception as exc:  # a broken limiter file must not let requests through unchecked
-        log.error("rate limiter unavailable: %s", exc)
+        log.error("rate limiter unavailable: %s", one_line(exc))
         return False
 
 
@@ -306,4 +306,4 @@ def _log(settings: Settings, result: RefineResult, local_run: LocalRefinement,
     try:
         calllog.log_call(settings.store.path, row)
     except Exception as exc:  # logging must never fail a refine call
-        log.error("could not queue the refine call log row: %s", exc)
+        log.error("could not queue the refine call log row: %s", one_line(exc))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
+
+from hfops.refine.result import INVISIBLE_CATEGORIES, MAX_QUERY_CHARS
 
 # Intents, close to MS MARCO's query types plus the shapes people type into a search/QA box.
 INTENTS = (
@@ -28,25 +31,22 @@ _LEADING_FILLERS = [
 ]
 _LEADING_FILLER = re.compile(r"^(?:" + "|".join(_LEADING_FILLERS) + r")", re.IGNORECASE)
 _INNER_FILLER = re.compile(r"(?:(?<=\s)|^)(?:um+|uh+|erm+|you\s+know|i\s+mean)\b[,]?\s*", re.IGNORECASE)
-_TRAILING_FILLER = re.compile(
-    r"[\s,]*\b(?:please|pls|plz|thanks|thank\s+you|thx|lol|ok(?:ay)?)\s*[.!]*\s*(?=[?!.]*$)", re.IGNORECASE
+# A polite "please" anywhere, unless it is the verb ("how to please a customer", "did it please them").
+_INNER_PLEASE = re.compile(
+    r"[(\[]?\b(?<!\bto\s)(?<!\bnot\s)(?<!\bit\s)(?<!\bwill\s)(?<!\bwould\s)(?:please|pls|plz)\b[)\]]?[,!]?\s*",
+    re.IGNORECASE,
 )
+_TRAILING_FILLER = re.compile(
+    r"[\s,]*\b(?:please|pls|plz|thanks|thank\s+you|thx|ty|lol|ok(?:ay)?)\s*[.!]*\s*"
+    r"(?=[?!.]*$)",
+    re.IGNORECASE,
+)
+_EMOTICON = re.compile(r"(?:(?<=\s)|^)[:;=8]-?[)(\]\[pPdDoO/|*]+(?=\s|$)")
+_EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]")
 _REPEATED_PUNCT = re.compile(r"([?!.,;:])[?!.,;:]*")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([?!.,;:])")
 _MISSING_SPACE_AFTER = re.compile(r"([,;:])(?=[^\s\d])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _LONE_I = re.compile(r"\bi\b(?!\.)")
-
-# Frequent slips in question words typed fast (whole words only, case-insensitive).
-COMMON_TYPOS = {
-    "waht": "what", "whta": "what", "wht": "what", "hwat": "what",
-    "hwo": "how", "whos": "who's", "whose's": "whose",
-    "wehre": "where", "wher": "where", "whre": "where",
-    "wehn": "when", "whn": "when", "wich": "which", "whcih": "which", "whihc": "which",
-    "teh": "the", "hte": "the", "adn": "and",
-    "definiton": "definition", "diffrence": "difference", "differnce": "difference",
-}
-_TYPO = re.compile(r"\b(" + "|".join(sorted(COMMON_TYPOS, key=len, reverse=True)) + r")\b", re.IGNORECASE)
 
 _QUESTION_START = re.compile(
     r"^(?:what|whats|what's|which|who|whom|whose|where|when|why|how|is|are|was|were|do|does|did|can|could|"
@@ -79,12 +79,43 @@ _INTENT_RULES: list[tuple[str, re.Pattern[str]]] = [
 
 def _strip_fillers(text: str) -> str:
     previous = None
-    while previous != text:  # "um so like what is" -> "what is"
+    while previous != text:  # "um so like what is" -> "what is"; "... please thank you" -> "..."
         previous = text
         text = _LEADING_FILLER.sub("", text, count=1).lstrip(" ,.;:!-")
+        text = _TRAILING_FILLER.sub("", text)
     text = _INNER_FILLER.sub("", text)
-    text = _TRAILING_FILLER.sub("", text)
-    return text
+    text = _INNER_PLEASE.sub("", text)
+    return _EMPTY_BRACKETS.sub("", text)
+
+
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def strip_invisible(text: str) -> str:
+    """Controls and bidi controls (they delimit runs of text) become spaces; other format characters
+    (zero-width space, word joiner, BOM, soft hyphen), surrogates and private-use characters are removed. A zero-width (non-)joiner between two letters
+    is kept: it shapes words in Persian and Indic scripts."""
+    out = []
+    last = len(text) - 1
+    for i, char in enumerate(text):
+        category = unicodedata.category(char)
+        if category not in INVISIBLE_CATEGORIES:
+            out.append(char)
+        elif category == "Cc" or char in _BIDI_CONTROLS:
+            out.append(" ")
+        elif char in "\u200c\u200d" and 0 < i < last and text[i - 1].isalpha() and text[i + 1].isalpha():
+            out.append(char)
+    return "".join(out)
+
+
+def bounded(text: str, limit: int = MAX_QUERY_CHARS) -> str:
+    """``text`` cut to at most ``limit`` characters, at the last space before the limit when there is one
+    (compatibility normalisation can make a text many times longer: U+FDFA becomes 18 characters)."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip()
 
 
 def _fix_casing(text: str) -> str:
@@ -95,21 +126,24 @@ def _fix_casing(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def clean_query(query: str) -> str:
-    """Whitespace, control characters, repeated punctuation, filler words and casing cleaned up.
+def clean_query(query: str, correct: Callable[[str], str] | None = None) -> str:
+    """Invisible characters, compatibility forms (NFKC), whitespace, repeated punctuation, filler words,
+    spelling (``correct``, e.g. :meth:`hfops.refine.spelling.Speller.correct`) and casing cleaned up.
 
-    Questions end with a single ``?``. Never returns an empty string for a non-blank query: when
-    clean-up would remove everything, the whitespace-normalised query is returned.
+    Questions end with a single ``?``. The result is at most :data:`MAX_QUERY_CHARS` characters and never
+    empty for a query with a visible character: when clean-up would remove everything, the query with
+    only invisible characters and spacing cleaned is returned.
     """
-    text = unicodedata.normalize("NFKC", query)
-    text = _CONTROL.sub(" ", text)
-    text = " ".join(text.split())
-    fallback = text
+    text = unicodedata.normalize("NFKC", strip_invisible(query))
+    text = " ".join(bounded(" ".join(text.split())).split())
+    fallback = text or " ".join(query.split()) or query
+    text = _EMOTICON.sub(" ", text)
     text = _REPEATED_PUNCT.sub(r"\1", text)
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     text = _MISSING_SPACE_AFTER.sub(r"\1 ", text)
-    text = _TYPO.sub(lambda m: COMMON_TYPOS[m.group(1).lower()], text)
     text = _strip_fillers(text)
+    if correct is not None:
+        text = correct(text)
     text = " ".join(text.split()).strip(" ,;:-")
     if not any(c.isalnum() for c in text):
         return fallback
