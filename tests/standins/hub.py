@@ -28,6 +28,7 @@ commit would; ``GET /_control/stats`` returns ``{"pages_served": n}``. Run it as
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import threading
 import time
@@ -58,8 +59,9 @@ class Reply:
 
 
 def load_records(path: str) -> list[dict[str, Any]]:
-    """Records of a JSON Lines snapshot (the shipped data/hub/models_snapshot.jsonl)."""
-    with open(path, encoding="utf-8") as fh:
+    """Records of a JSON Lines snapshot (the shipped data/hub/models_snapshot.jsonl; ``.gz`` files too)."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
 
 
@@ -91,7 +93,8 @@ class HubStandIn(LocalServer):
         self.auth_log: list[str | None] = []
         self.rewrite: Callable[[int, Reply], Reply] | None = None
         self._lock = threading.Lock()
-        self._sorted_cache: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        # result sets and their records encoded per field projection (clear it after changing records)
+        self._sorted_cache: dict[tuple[Any, ...], list[Any]] = {}
         super().__init__(self._handler())
 
     def model_requests(self) -> list[str]:
@@ -107,6 +110,14 @@ class HubStandIn(LocalServer):
                 found.sort(key=lambda r: (r.get(sort) is not None, r.get(sort) or 0), reverse=True)
             self._sorted_cache[cache_key] = found
         return self._sorted_cache[cache_key]
+
+    def _encoded(self, query: dict[str, list[str]], fields: tuple[str, ...]) -> list[bytes]:
+        """The result set's records projected on ``fields``, each JSON-encoded once (pages only join them)."""
+        key = ("encoded", json.dumps(sorted((k, v) for k, v in query.items() if k not in ("limit", "cursor"))), fields)
+        if key not in self._sorted_cache:
+            found = self._result_set(query)
+            self._sorted_cache[key] = [json.dumps({k: r[k] for k in fields if k in r}).encode() for r in found]
+        return self._sorted_cache[key]
 
     def _take_fault(self) -> tuple[int, str | None]:
         with self._lock:
@@ -164,18 +175,17 @@ class HubStandIn(LocalServer):
                 cursor = query.pop("cursor", ["0"])[0]
                 offset = int(base64.urlsafe_b64decode(cursor.encode()).decode() or 0) if cursor != "0" else 0
                 limit = min(int((query.get("limit") or [standin.default_page_size])[0]), 1000)
-                found = standin._result_set(query)
-                page = found[offset:offset + limit]
                 expand = query.get("expand")
                 fields = ("_id", "id", *expand) if expand else DEFAULT_LIST_FIELDS
-                body = [{k: r[k] for k in fields if k in r} for r in page]
+                found = standin._encoded(query, tuple(fields))
                 headers = {}
                 if offset + limit < len(found):
                     next_query = {k: v for k, v in query.items()}
                     next_query["cursor"] = [base64.urlsafe_b64encode(str(offset + limit).encode()).decode()]
                     pairs = [(k, v) for k, vs in next_query.items() for v in vs]
                     headers["Link"] = f'<{standin.url}/api/models?{urlencode(pairs)}>; rel="next"'
-                payload = b"{not json" if fault == "malformed" else json.dumps(body).encode()
+                page = b"[" + b", ".join(found[offset:offset + limit]) + b"]"
+                payload = b"{not json" if fault == "malformed" else page
                 reply = Reply(200, payload, headers, self.path)
                 if standin.rewrite is not None:
                     reply = standin.rewrite(number, reply)

@@ -49,6 +49,7 @@ KNOWN_OPENRAIL_IDS = (
 # size it gives the most pages one query may take when ``[hub] max_models`` does not bound it tighter.
 HUB_LISTING_BOUND = 5_000_000
 MAX_PAGE_BYTES = 64 * 2**20  # a page of 1,000 full records is ~5 MB
+INCREMENTAL_PROBE = 20  # records in the first page of each query of an incremental pass
 
 Cursor = dict[str, Any]
 
@@ -262,10 +263,15 @@ class HubSource:
                 if lic:
                     params.append(("filter", f"license:{lic}"))
                 sort = "lastModified" if self.since else "downloads"
-                params += [("pipeline_tag", tag), ("sort", sort), ("limit", self.hub.page_size)]
+                params += [("pipeline_tag", tag), ("sort", sort), ("limit", self._first_limit())]
                 params += [("expand", f) for f in EXPAND_FIELDS]
                 out.append(params)
         return out
+
+    def _first_limit(self) -> int:
+        """Page size of a query's first request: a small probe in an incremental pass (most queries have
+        nothing new, and one small page shows it), the configured page size otherwise."""
+        return min(INCREMENTAL_PROBE, self.hub.page_size) if self.since else self.hub.page_size
 
     @staticmethod
     def query_label(query: list[tuple[str, Any]]) -> str:
@@ -431,6 +437,8 @@ class HubSource:
             except ValueError as exc:
                 lost.append(f"after {label}: {exc}; the rest of that query is not listed by this pass")
                 following = None
+        if following and self.since and self._first_limit() != self.hub.page_size:
+            following = with_limit(following, self.hub.page_size)  # past the probe: full pages
         capped = bool(self.hub.max_models) and walk.fetched >= self.hub.max_models
         cursor_after: Cursor | None
         if following and not capped:
@@ -472,6 +480,16 @@ class HubSource:
                 if page.next_cursor["query"] != query:
                     walk.next_query()
                 query, url = page.next_cursor["query"], url_next
+
+
+def with_limit(url: str, limit: int) -> str:
+    """``url`` with its ``limit`` parameter set to ``limit`` (every other parameter, the cursor too, kept)."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if not any(k == "limit" for k, _ in pairs):
+        return url
+    query = urlencode([(k, str(limit) if k == "limit" else v) for k, v in pairs])
+    return parts._replace(query=query).geturl()
 
 
 def _shown_origin(url: str) -> str:
