@@ -61,9 +61,21 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("redis")
     port = free_port()
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(folder)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
     )
     url = f"redis://127.0.0.1:{port}/0"
     import redis
@@ -168,7 +180,9 @@ def stored(db_path: str, run_id: int) -> dict[str, Any]:
     """The run's per-example outputs and its metric rows, as stored."""
     db = get_db(db_path)
     examples = rows(
-        db, "SELECT example_id, candidate_output, production_output FROM eval_examples WHERE run_id = ?", [run_id]
+        db,
+        "SELECT example_id, candidate_output, production_output FROM eval_examples WHERE run_id = ?",
+        [run_id],
     )
     metrics = {
         (r["system"], r["metric"]): (r["value"], r["ci_low"], r["ci_high"], r["n"])

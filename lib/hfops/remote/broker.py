@@ -36,6 +36,7 @@ from hfops.evals.data import EvalSet
 from hfops.remote.compute import BatchComputer, Counts, MemoryCache
 from hfops.remote.payload import (
     EVAL_BATCH,
+    PING,
     SCHEMA_VERSION,
     SchemaMismatch,
     check_schema,
@@ -229,6 +230,8 @@ class ComputeService:
             self.refuse(task, str(exc))
             return None
         base = {"schema": SCHEMA_VERSION, "key": payload.get("key"), "worker": self.name}
+        if payload.get("kind") == PING:
+            return {**base, "pong": len(payload.get("examples") or [])}
         if payload.get("kind") != EVAL_BATCH:
             return {
                 **base,

@@ -34,6 +34,7 @@ from hfops.evals.data import Example
 
 SCHEMA_VERSION = 1
 EVAL_BATCH = "eval_batch"
+PING = "ping"  # answered at once (round-trip measurements, health checks)
 
 
 class SchemaMismatch(JobError):
