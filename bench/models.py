@@ -62,7 +62,7 @@ def load_avg() -> str:
 # --- runtimes (child process) ----------------------------------------------------------------------------
 
 
-def measure_runtime(name: str, n_qa: int) -> dict[str, Any]:
+def measure_runtime(name: str, n_qa: int, threads: int) -> dict[str, Any]:
     """Run in a fresh process: load twice, generate, report."""
     from hfops.models.packaged import packaged_for, packaged_path
 
@@ -72,11 +72,11 @@ def measure_runtime(name: str, n_qa: int) -> dict[str, Any]:
     from hfops.models import gguf
 
     cls = gguf.GGUFGenerator if name == "llama.cpp" else gguf.TransformersGGUFGenerator
-    gen = cls("HuggingFaceTB/SmolLM2-135M-Instruct", path, "bench", n_threads=os.cpu_count() or 1)
+    gen = cls("HuggingFaceTB/SmolLM2-135M-Instruct", path, "bench", n_threads=threads)
     gen.load()
     cold = time.perf_counter() - started
     gguf.unload_all()
-    warm = cls("HuggingFaceTB/SmolLM2-135M-Instruct", path, "bench", n_threads=os.cpu_count() or 1)
+    warm = cls("HuggingFaceTB/SmolLM2-135M-Instruct", path, "bench", n_threads=threads)
     warm_s = warm.load()
 
     def count(text: str) -> int:
@@ -101,6 +101,8 @@ def measure_runtime(name: str, n_qa: int) -> dict[str, Any]:
     again = warm.generate(qa_prompts(1)[0], 48)
     return {
         "runtime": name,
+        "threads": threads,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
         "cold_load_s": round(cold, 2),
         "warm_load_s": round(warm_s, 2),
         "decode_tokens": decode_tokens,
@@ -115,15 +117,15 @@ def measure_runtime(name: str, n_qa: int) -> dict[str, Any]:
     }
 
 
-def runtimes(names: list[str], n_qa: int) -> list[dict[str, Any]]:
+def runtimes(names: list[str], n_qa: int, threads: list[int]) -> list[dict[str, Any]]:
     results = []
-    for name in names:
+    for name, n in [(name, n) for name in names for n in threads]:
         out = subprocess.run(
-            [sys.executable, __file__, "_runtime", name, "--qa", str(n_qa)],
+            [sys.executable, __file__, "_runtime", name, "--qa", str(n_qa), "--threads", str(n)],
             cwd=ROOT,
             capture_output=True,
             text=True,
-            timeout=1800,
+            timeout=3600,
         )
         if out.returncode != 0:
             results.append({"runtime": name, "error": out.stderr.strip().splitlines()[-1:]})
@@ -199,13 +201,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--qa", type=int, default=8, help="SQuAD v2 prompts per runtime")
     parser.add_argument("--runtimes", default="llama.cpp,transformers")
+    parser.add_argument("--threads", default="1,2", help="thread counts to measure (comma-separated)")
     args = parser.parse_args()
     if args.what == "_runtime":
-        print(json.dumps(measure_runtime(args.name, args.qa)))
+        print(json.dumps(measure_runtime(args.name, args.qa, int(args.threads.split(",")[0]))))
         return
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, load {load_avg()}")
     if args.what in ("runtimes", "all"):
-        runtimes(args.runtimes.split(","), args.qa)
+        runtimes(args.runtimes.split(","), args.qa, [int(t) for t in args.threads.split(",")])
     if args.what in ("download", "all"):
         print(json.dumps(downloads(args.repeat)), flush=True)
     print(f"# load at end {load_avg()}")

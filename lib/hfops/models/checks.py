@@ -183,7 +183,7 @@ def save(db: Any, facts: Iterable[Evaluability]) -> int:
     rows = [f.to_dict() | {"runnable": int(f.runnable)} for f in facts]
     if rows:
         with store.write_tx(db):
-            db["model_evaluability"].upsert_all(rows, pk="model_id")
+            db.table("model_evaluability").upsert_all(rows, pk="model_id")
     return len(rows)
 
 

@@ -245,19 +245,15 @@ def folder_facts(folder: Path) -> dict[str, Any]:
         facts["quant_method"] = declared_quantization(config)
     readme = folder / "README.md"
     if readme.is_file():
-        text = readme.read_text(encoding="utf-8", errors="replace")
-        match = re.match(r"^---\s*\n(.*?)\n---\s*\n", text, flags=re.S)
-        if match:
-            try:
-                import yaml
+        from huggingface_hub.repocard import metadata_load
 
-                card = yaml.safe_load(match.group(1)) or {}
-            except Exception:  # a card whose front matter is not YAML: no card facts
-                card = {}
-            if isinstance(card, dict):
-                for key in ("license", "pipeline_tag", "library_name", "base_model", "language"):
-                    if key in card:
-                        facts[key] = card[key]
+        try:
+            card = metadata_load(readme) or {}
+        except Exception:  # a card whose front matter is not YAML: no card facts
+            card = {}
+        for key in ("license", "pipeline_tag", "library_name", "base_model", "language"):
+            if key in card:
+                facts[key] = card[key]
     if (folder / "modules.json").is_file() and "library_name" not in facts:
         facts["library_name"] = "sentence-transformers"
     return facts

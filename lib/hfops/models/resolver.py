@@ -275,7 +275,7 @@ def add_local(path: str | Path, model_id: str, settings: Any) -> dict[str, Any]:
     }
     db = store.get_db(settings.db_path)
     with store.write_tx(db):
-        db["local_models"].upsert(row, pk="model_id")
+        db.table("local_models").upsert(row, pk="model_id")
     return {**row, "facts": facts}
 
 
