@@ -15,10 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from huey import Huey, RedisHuey, SqliteHuey
+from redis.exceptions import RedisError
 
 from hfops.config import Settings
+from hfops.errors import RemoteError
 from hfops.store import connect
 
 Executor = Callable[[str, int], Any]
@@ -62,6 +65,19 @@ def get_huey(db_path: str, settings: Settings | None = None) -> Huey:
 
 
 def submit(db_path: str, job_id: int, settings: Settings | None = None) -> None:
-    """Hand job ``job_id`` to the worker's queue."""
-    get_huey(db_path, settings)
-    _TASKS[_key(db_path, settings)](str(Path(db_path).resolve()), job_id)
+    """Hand job ``job_id`` to the worker's queue (a :class:`RemoteError` when Redis cannot be reached)."""
+    key = _key(db_path, settings)
+    try:
+        get_huey(db_path, settings)
+        _TASKS[key](str(Path(db_path).resolve()), job_id)
+    except RedisError as exc:
+        raise RemoteError(f"the job queue at {redacted(key[1])} is unreachable: {exc}") from None
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password (what logs and messages may show)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -94,7 +94,10 @@ def run_worker(db_path: str, settings: Settings | None = None, workers: int = 1,
         if compute.refused:
             raise JobError(compute.refused)
         return
-    queue.set_executor(execute_job)
+    if redis:  # the store owner runs every job on its own store, whatever path the enqueuer saw
+        queue.set_executor(lambda _enqueued_path, job_id: execute_job(db_path, job_id))
+    else:
+        queue.set_executor(execute_job)
     huey = queue.get_huey(db_path, settings)
     _add_nightly(huey, db_path, settings)
     db = connect(db_path)

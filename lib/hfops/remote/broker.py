@@ -24,15 +24,16 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from huey import RedisHuey
 from huey.api import Task, TaskWrapper
 from huey.consumer import Consumer
+from redis.exceptions import RedisError
 
 from hfops.config import settings_from_mapping
-from hfops.errors import HfopsError, JobError
+from hfops.errors import HfopsError, JobError, RemoteError
 from hfops.evals.data import EvalSet
+from hfops.queue import redacted
 from hfops.remote.compute import BatchComputer, Counts, MemoryCache
 from hfops.remote.payload import (
     EVAL_BATCH,
@@ -61,16 +62,6 @@ POLL_BACKOFF = 1.15
 _HUEYS: dict[str, RedisHuey] = {}
 _TASKS: dict[str, TaskWrapper] = {}
 _service: ComputeService | None = None
-
-
-def redacted(url: str) -> str:
-    """``url`` without a password (what logs and messages may show)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def worker_key(name: str) -> str:
@@ -162,7 +153,10 @@ class ComputeService:
     def _install(self) -> None:
         global _service
         _service = self
-        self.huey.storage.conn.ping()  # a wrong URL fails here, before any task is taken
+        try:
+            self.huey.storage.conn.ping()  # a wrong URL fails here, before any task is taken
+        except RedisError as exc:
+            raise RemoteError(f"the compute queue at {redacted(self.url)} is unreachable: {exc}") from None
         self._beat()
         self._beater = threading.Thread(target=self._beat_loop, name="hfops-heartbeat", daemon=True)
         self._beater.start()
