@@ -42,5 +42,10 @@ with operator_errors("Reading the store"):
             st.caption(plain(tile.tile.description))
             if tile.has_rules:
                 st.markdown("  \n".join(f"{s.mark} {plain(s.text)}" for s in tile.states) or "no alert rule")
-            st.plotly_chart(tile.figure, key=f"obs_chart_{tile.tile.key}", width="stretch")
+            st.plotly_chart(
+                tile.figure,
+                key=f"obs_chart_{tile.tile.key}",
+                width="stretch",
+                config={"displayModeBar": False},
+            )
             st.caption(plain(tile.note))

@@ -59,10 +59,13 @@ def test_tiles_and_alert_states_of_a_seeded_store(db_path: str, monkeypatch: pyt
 
     table = at.dataframe[0].value
     expected = series.alert_table(series.alert_states(connect(db_path), now))
-    assert table[["alert", "state", "condition"]].to_dict("records") == \
-        expected[["alert", "state", "condition"]].to_dict("records")
+    assert table[["alert", "state", "condition"]].to_dict("records") == expected[
+        ["alert", "state", "condition"]
+    ].to_dict("records")
     assert set(table[table["state"] == "alert"]["alert"]) == {
-        "HfInferenceSuccessLow", "HfInferenceRateLimitedHigh", "HfDatasetsEvalSuccessLow (dataset=ms_marco)",
+        "HfInferenceSuccessLow",
+        "HfInferenceRateLimitedHigh",
+        "HfDatasetsEvalSuccessLow (dataset=ms_marco)",
         "HfEvalScoreLow (task=retrieval, dataset=ms_marco)",
     }
     assert "4 alert condition(s) true" in at.error[0].value
@@ -84,7 +87,10 @@ def test_tiles_and_alert_states_of_a_seeded_store(db_path: str, monkeypatch: pyt
     assert [s["y0"] for s in figs["inference_success"]["layout"]["shapes"]] == [90]
     assert [s["y0"] for s in figs["rate_limited"]["layout"]["shapes"]] == [20]
     datasets = figs["datasets_eval"]["data"][0]
-    assert dict(zip(values(datasets["x"]), values(datasets["y"]), strict=True)) == {"squad_v2": 100.0, "ms_marco": 50.0}
+    assert dict(zip(values(datasets["x"]), values(datasets["y"]), strict=True)) == {
+        "squad_v2": 100.0,
+        "ms_marco": 50.0,
+    }
     production = next(d for d in figs["eval_scores"]["data"] if d["name"] == "production")
     assert sorted(values(production["y"])) == [0.56, 0.72]
     assert sorted(round(s["y0"], 2) for s in figs["eval_scores"]["layout"]["shapes"]) == [0.4, 0.6, 0.7, 0.7]
@@ -130,3 +136,46 @@ def test_page_is_read_only_in_demo_mode(db_path: str, monkeypatch: pytest.Monkey
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == len(TILES)
     assert not at.button and not at.text_input and not at.selectbox and not at.checkbox
+
+
+def test_alert_summaries_are_filled_in_not_raw_templates(
+    db_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: the summary column showed ``{{ $labels.dataset }}``."""
+    seed(db_path)
+    at = open_page(db_path, monkeypatch)
+    table = at.dataframe[0].value
+    assert not any("{{" in s or "$labels" in s for s in table["summary"])
+    by_alert = dict(zip(table["alert"], table["summary"], strict=True))
+    assert by_alert["HfDatasetsEvalSuccessLow (dataset=ms_marco)"] == (
+        "Eval runs on ms_marco succeed less than 95 % of the time"
+    )
+
+
+def test_charts_keep_legends_off_the_axis_labels(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13: eval-score x labels were cut and the legend (below the plot) overlapped them."""
+    seed(db_path)
+    figs = figures(open_page(db_path, monkeypatch))
+    for key, fig in figs.items():
+        layout = fig["layout"]
+        assert layout["legend"]["y"] >= 1 and layout["legend"]["yanchor"] == "bottom", key
+        assert layout["xaxis"]["automargin"] is True and layout["yaxis"]["automargin"] is True, key
+    scores = figs["eval_scores"]
+    labels = [x for trace in scores["data"] for x in values(trace["x"])]
+    assert labels and all("<br>" in x and " / " not in x for x in labels)
+    assert all(len(part) <= 20 for x in labels for part in x.split("<br>"))  # short lines, nothing cut
+    assert figs["eval_runs"]["layout"]["xaxis"]["title"]["text"] == "time (UTC)"
+
+
+def test_tiles_without_data_say_so_instead_of_empty_axes(
+    db_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: tiles with no data drew empty 0-6 axes."""
+    figs = figures(open_page(db_path, monkeypatch))
+    empty = {k: f for k, f in figs.items() if not any(values(t.get("x", [])) for t in f["data"])}
+    assert set(empty) == set(figs)  # nothing in an empty store
+    for key, fig in empty.items():
+        layout = fig["layout"]
+        assert layout["xaxis"]["visible"] is False and layout["yaxis"]["visible"] is False, key
+        assert [a["text"] for a in layout["annotations"]] == ["No data in the selected range"], key
+        assert not layout.get("shapes"), key

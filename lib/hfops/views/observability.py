@@ -6,8 +6,10 @@ The series, alert evaluation and figures are :mod:`hfops.observability`'s (the s
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -19,6 +21,11 @@ from hfops.observability.thresholds import TILES, Tile, rules_for_tile
 RANGES = list(series.RANGES)
 DEFAULT_RANGE = series.DEFAULT_RANGE
 STATE_MARKS = {"alert": ":red[ALERT]", "ok": ":green[ok]", "no data": ":gray[no data]"}
+ALERT_COLUMNS = ["alert", "tile", "state", "value", "condition", "summary"]
+NO_DATA = "No data in the selected range"
+TEMPLATE = re.compile(r"\{\{\s*(.*?)\s*\}\}")
+# Axis titles of the time-series tiles (their x axis is time; the library's figures name only y).
+TIME_TILES = ("eval_runs", "refine_latency", "inference_success", "rate_limited", "sync_freshness")
 
 
 @dataclass
@@ -67,6 +74,78 @@ def state_lines(states: list[series.AlertState], tile: str) -> list[StateLine]:
             )
         )
     return lines
+
+
+def render_summary(template: str, labels: dict[str, str], value: float | None, unit: str) -> str:
+    """An alert's summary as a person reads it: Prometheus template fields (``{{ $labels.dataset }}``,
+    ``{{ $value }}``) filled from the evaluated state."""
+
+    def fill(match: re.Match[str]) -> str:
+        field = match.group(1).split("|")[0].strip()
+        if field.startswith("$labels."):
+            return labels.get(field.removeprefix("$labels."), "?")
+        if field == "$value":
+            return series.format_value(value, unit)
+        return field.lstrip("$")
+
+    return TEMPLATE.sub(fill, template)
+
+
+def alert_table(states: list[series.AlertState]) -> pd.DataFrame:
+    """The alert states as a table: rule (and labels), tile, state, value, condition, readable summary."""
+    base = series.alert_table(states)
+    base["summary"] = [render_summary(s.rule.summary, s.labels, s.value, s.rule.unit) for s in states]
+    return base[ALERT_COLUMNS]
+
+
+def _points(fig: go.Figure) -> int:
+    return sum(len(trace.x) if getattr(trace, "x", None) is not None else 0 for trace in fig.data)
+
+
+def tidy(fig: go.Figure, key: str) -> go.Figure:
+    """Readable tiles: legend above the plot (never over the axis labels), margins that fit the labels, a time
+    axis title; a tile without data says so instead of drawing empty default axes."""
+    if _points(fig) == 0:
+        fig.layout.shapes = ()
+        fig.layout.annotations = ()
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
+        fig.update_layout(showlegend=False)
+        fig.add_annotation(
+            text=NO_DATA,
+            x=0.5,
+            y=0.5,
+            xref="paper",
+            yref="paper",
+            showarrow=False,
+            font={"size": 14, "color": "#808495"},
+        )
+        return fig
+    fig.update_layout(
+        legend={"orientation": "h", "x": 0, "y": 1.02, "xanchor": "left", "yanchor": "bottom"},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
+    if key in TIME_TILES:
+        fig.update_xaxes(title_text="time (UTC)")
+    if key == "eval_scores":
+        _stack_category_labels(fig)
+    return fig
+
+
+def _stack_category_labels(fig: go.Figure) -> None:
+    """``task / dataset / metric`` categories on three short lines instead of one long, cut label."""
+
+    def stacked(value: Any) -> Any:
+        return str(value).replace(" / ", "<br>") if isinstance(value, str) else value
+
+    for trace in fig.data:
+        if getattr(trace, "x", None) is not None:
+            trace.x = [stacked(v) for v in trace.x]
+    order = fig.layout.xaxis.categoryarray
+    if order is not None:
+        fig.update_xaxes(categoryarray=[stacked(v) for v in order], tickangle=0)
 
 
 def dashboard(db: sqlite_utils.Database, range_label: str | None, now: datetime | None = None) -> Dashboard:
@@ -119,7 +198,7 @@ def dashboard(db: sqlite_utils.Database, range_label: str | None, now: datetime 
             tile,
             state_lines(states, tile.key),
             bool(rules_for_tile(tile.key)),
-            figures[tile.key],
+            tidy(figures[tile.key], tile.key),
             notes[tile.key],
         )
         for tile in TILES
@@ -128,6 +207,6 @@ def dashboard(db: sqlite_utils.Database, range_label: str | None, now: datetime 
     return Dashboard(
         firing=len(firing),
         firing_names=sorted({s.rule.name for s in firing}),
-        alerts=series.alert_table(states),
+        alerts=alert_table(states),
         tiles=tiles,
     )
