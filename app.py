@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from hfops.console import demo_mode, settings
+from hfops.console import demo_requested, settings, settings_problem, show_settings_problem
 
 HERE = Path(__file__).parent
 
@@ -22,15 +22,21 @@ PAGES = [
 ]
 
 st.set_page_config(page_title="hfops", page_icon=":material/hub:", layout="wide")
-cfg = settings()
+# A configuration that does not load gets a page saying which file, key and fix, with the sidebar intact.
+problem = settings_problem()
+demo = demo_requested() if problem else settings().demo_mode
 DEMO_PAGE = "pages/demo.py"
 # The read-only demo opens on the Demo page; the operator console on the first page.
-default_page = DEMO_PAGE if cfg.demo_mode and (HERE / DEMO_PAGE).is_file() else PAGES[0][0]
+default_page = DEMO_PAGE if demo and (HERE / DEMO_PAGE).is_file() else PAGES[0][0]
 available = [
     st.Page(str(HERE / path), title=title, icon=icon, default=(path == default_page))
     for path, title, icon, write_page in PAGES
-    if (HERE / path).is_file() and not (write_page and demo_mode())
+    if (HERE / path).is_file() and not (write_page and demo)
 ]
-if cfg.demo_mode:
+if demo:
     st.sidebar.info("Read-only demo: write actions are not available.")
-st.navigation(available).run()
+page = st.navigation(available)
+if problem is not None:
+    show_settings_problem(problem)
+else:
+    page.run()

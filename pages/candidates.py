@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from hfops.console import db, demo_mode, operator_errors, plain, settings
+from hfops.console import db, demo_mode, operator_errors, plain, require_settings, settings
 from hfops.views import candidates as view
 
 # Widths fit every column in the wide layout of a 1400 px window, sidebar open, without horizontal scrolling
@@ -248,6 +248,7 @@ def status_form(model: view.ModelDetail) -> None:
             st.rerun()
 
 
+require_settings()  # a configuration that does not load: its explanation instead of the page
 st.title("Candidates")
 conn = db()
 store_path = settings().store.path

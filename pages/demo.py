@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from hfops.console import db, demo_mode, operator_errors, plain, settings
+from hfops.console import db, demo_mode, operator_errors, plain, require_settings, settings
 from hfops.views import demo as view
 
 # Widget keys (tests address widgets by these).
@@ -93,6 +93,7 @@ def leaderboard_snapshot() -> None:
         st.dataframe(board.frame, hide_index=True, key=f"demo_board_{board.key}")
 
 
+require_settings()  # a configuration that does not load: its explanation instead of the page
 st.title("Demo")
 if demo_mode():
     st.info("Read-only demo: browse the candidates, eval runs and leaderboard; nothing can be changed here.")

@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from hfops.console import db, demo_mode, operator_errors, plain, settings
+from hfops.console import db, demo_mode, operator_errors, plain, require_settings, settings
 from hfops.evals import DATASETS, TASKS
 from hfops.views import evals as view
 
@@ -180,6 +180,7 @@ def publish_panel(run_id: int) -> None:
     st.fragment(publish_status, run_every=POLL_SECONDS if active else None)(run_id, active)
 
 
+require_settings()  # a configuration that does not load: its explanation instead of the page
 st.title("Evals")
 if not demo_mode():
     launch_form()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from hfops.console import db, demo_mode, operator_errors, plain
+from hfops.console import db, demo_mode, operator_errors, plain, require_settings
 from hfops.evals import DATASETS, TASKS
 from hfops.views import leaderboard as view
 
@@ -55,6 +55,7 @@ def rollback_form(prod: view.Production) -> None:
             st.rerun()
 
 
+require_settings()  # a configuration that does not load: its explanation instead of the page
 st.title("Leaderboard")
 if flash := st.session_state.pop(K_FLASH, None):
     st.success(plain(flash))

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from hfops.console import db, operator_errors, plain
+from hfops.console import db, operator_errors, plain, require_settings
 from hfops.views import observability as view
 
 K_RANGE = "obs_range"
 
+require_settings()  # a configuration that does not load: its explanation instead of the page
 st.title("Observability")
 st.caption(
     "Read from the store at each run, the same rows the Prometheus exporter (`hfops metrics`) reads. "

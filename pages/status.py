@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from hfops.console import db, demo_mode, operator_errors, plain, settings
+from hfops.console import db, demo_mode, operator_errors, plain, require_settings, settings
 from hfops.views import status as view
 
 POLL_SECONDS = 2.0
@@ -102,6 +102,7 @@ def sync_now() -> None:
             st.success(f"Queued sync job {job_id}; the worker runs it and this page shows its progress.")
 
 
+require_settings()  # a configuration that does not load: its explanation instead of the page
 st.title("Status")
 show_settings()
 if not demo_mode():

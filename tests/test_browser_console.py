@@ -157,3 +157,21 @@ def test_first_start_sync_now_runs_in_the_worker(
     open_page(chrome, "Candidates")
     wait_for(chrome, "[data-testid=stDataFrame]")
     wait_for_text(chrome, top_candidates(db_path, 1)[0], css="h3")
+
+
+def test_a_bad_config_key_shows_a_clear_page_with_the_sidebar(
+    chrome: Any, console_server: Callable[..., ConsoleServer], db_path: str, tmp_path: Path, artifacts: Path
+) -> None:
+    config = tmp_path / "hfops.toml"
+    config.write_text("[refine]\nbudget_msx = 800\n")
+    server = console_server(db_path, HFOPS_CONFIG=str(config))
+    chrome.get(server.url)
+    wait_for_text(chrome, "Configuration error", css="h1")
+    wait_for_text(chrome, "budget_msx")
+    wait_for_text(chrome, "Remove budget_msx from [refine]")
+    links = [a.text for a in chrome.find_elements("css selector", "[data-testid=stSidebarNav] a")]
+    assert {"Candidates", "Status", "Evals"} <= set(links), links
+    save_screenshot(chrome, artifacts, "console-config-error")
+    open_page(chrome, "Status")  # the sidebar works; every page explains the same problem
+    wait_for_text(chrome, "Configuration error", css="h1")
+    assert not chrome.find_elements("css selector", "[data-testid=stException]")

@@ -17,6 +17,7 @@ import streamlit as st
 from hfops.config import ConfigError, Settings, load_settings
 from hfops.errors import HfopsError
 from hfops.store import get_db
+from hfops.views.config import ConfigProblem, config_problem
 
 CONFIG_ENV = "HFOPS_CONFIG"
 DB_ENV = "HFOPS_DB"
@@ -29,6 +30,42 @@ def settings() -> Settings:
     if os.environ.get(DEMO_ENV) == "1":
         overrides["demo.enabled"] = True
     return load_settings(os.environ.get(CONFIG_ENV) or None, **overrides)
+
+
+def settings_problem() -> ConfigProblem | None:
+    """Why the console's configuration does not load (file, key, fix), or None when it does."""
+    try:
+        settings()
+    except ConfigError as exc:
+        return config_problem(exc, os.environ.get(CONFIG_ENV) or None)
+    return None
+
+
+def demo_requested() -> bool:
+    """Demo mode as far as it is known without a valid configuration (``HFOPS_DEMO=1`` or a Space)."""
+    return os.environ.get(DEMO_ENV) == "1" or bool(os.environ.get("SPACE_ID"))
+
+
+def show_settings_problem(problem: ConfigProblem) -> None:
+    """The page shown instead of any page while the configuration does not load (the sidebar stays)."""
+    st.title("Configuration error")
+    st.error(f"The console cannot load its configuration file `{problem.file}`.", icon=":material/error:")
+    st.markdown(f"**Where:** `{problem.file}`, {plain(problem.where)}")
+    st.text(problem.message)
+    st.markdown(f"**Fix:** {plain(problem.fix)}")
+    st.caption(
+        "The file is read again on every page load: save it and reload this page (or pick a page in the "
+        "sidebar). `hfops --config FILE status show` loads it the same way on the command line."
+    )
+
+
+def require_settings() -> Settings:
+    """The settings, or (when they do not load) the explanation page and a stop: every page calls this first."""
+    problem = settings_problem()
+    if problem is not None:
+        show_settings_problem(problem)
+        st.stop()
+    return settings()
 
 
 def db() -> sqlite_utils.Database:
