@@ -114,7 +114,7 @@ def facts_from(info: ModelInfo, record: dict[str, Any] | None = None) -> ModelFa
     if not isinstance(info.id, str) or not info.id.strip():
         raise ValueError("missing id")
     tags = info.tags or []
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+    if not isinstance(tags, list) or not set(map(type, tags)) <= {str}:
         raise ValueError("wrong type for tags")
     siblings = [
         s.rfilename if isinstance(s.rfilename, str) else str(s.rfilename) for s in info.siblings or []

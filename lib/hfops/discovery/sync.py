@@ -8,6 +8,7 @@ flagged.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import socket
@@ -341,8 +342,18 @@ def _resume_state(source: Source, pass_id: int, cursor: Cursor | None, lost: int
     and the process running it (to tell a live run from a dead one)."""
     return {
         "pass_id": pass_id, "cursor": cursor, "since": getattr(source, "since", None), "lost": lost,
-        "owner": {"host": socket.gethostname(), "pid": os.getpid(), "started": _process_start(os.getpid())},
+        "owner": _owner(),
     }  # fmt: skip
+
+
+@functools.cache
+def _owner_of(pid: int) -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": pid, "started": _process_start(pid)}
+
+
+def _owner() -> dict[str, Any]:
+    """This process, as a ``running`` row names its owner (cached per pid: a forked child gets its own)."""
+    return _owner_of(os.getpid())
 
 
 def _process_stat(pid: int) -> list[str] | None:
