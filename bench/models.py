@@ -226,9 +226,58 @@ def downloads(repeat: int) -> dict[str, Any]:
         server.wait(10)
 
 
+def qa_eval(n: int) -> dict[str, Any]:
+    """GenerativeQA (prompt, cache writes, answer parsing) over the GGUF generator vs bare ``generate`` calls of
+    the same prompts; fresh store (all cache misses), model loaded before timing, order alternated."""
+    from hfops import store
+    from hfops.config import Settings
+    from hfops.evals.backends import GenerativeQA, qa_messages
+    from hfops.evals.cache import InferenceCache
+    from hfops.evals.data import load_eval_set
+    from hfops.models import resolve
+    from hfops.models.gguf import gguf_generator
+
+    settings = Settings()
+    evalset = load_eval_set(settings, "squad_v2", "qa", limit=n)
+    resolved = resolve("HuggingFaceTB/SmolLM2-135M-Instruct", settings, task="qa", allow_download=False)
+    generator = gguf_generator(resolved, settings)
+    generator.load()
+    tokens = settings.eval.qa_max_new_tokens
+    prompts = [qa_messages(e, evalset.dataset) for e in evalset.examples]
+    generator.generate(prompts[0], 4)
+    ratios, bare_s, eval_s = [], 0.0, 0.0
+    for i in range(2):
+        times = {}
+        for order in (("bare", "eval"), ("eval", "bare"))[i % 2]:
+            t0 = time.perf_counter()
+            if order == "bare":
+                for messages in prompts:
+                    generator.generate(messages, tokens)
+            else:
+                with tempfile.TemporaryDirectory() as tmp:
+                    db = store.connect(Path(tmp) / "s.db")
+                    outcomes = GenerativeQA(generator, tokens).run(
+                        evalset.examples, evalset, InferenceCache(db)
+                    )
+                    assert not any(o.error for o in outcomes), [o.error for o in outcomes if o.error][:1]
+            times[order] = time.perf_counter() - t0
+        ratios.append(times["bare"] / times["eval"])
+        bare_s += times["bare"]
+        eval_s += times["eval"]
+    return {
+        "examples": len(prompts),
+        "max_new_tokens": tokens,
+        "bare_s": round(bare_s / 2, 2),
+        "eval_s": round(eval_s / 2, 2),
+        "ratio_eval_over_bare_throughput": round(statistics.median(ratios), 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", nargs="?", default="all", choices=["runtimes", "download", "all", "_runtime"])
+    parser.add_argument(
+        "what", nargs="?", default="all", choices=["runtimes", "download", "qa", "all", "_runtime"]
+    )
     parser.add_argument("name", nargs="?", default="")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--qa", type=int, default=8, help="SQuAD v2 prompts per runtime")
@@ -241,6 +290,8 @@ def main() -> None:
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, load {load_avg()}")
     if args.what in ("runtimes", "all"):
         runtimes(args.runtimes.split(","), args.qa, [int(t) for t in args.threads.split(",")])
+    if args.what in ("qa", "all"):
+        print(json.dumps(qa_eval(args.qa)), flush=True)
     if args.what in ("download", "all"):
         print(json.dumps(downloads(args.repeat)), flush=True)
     print(f"# load at end {load_avg()}")
