@@ -107,3 +107,63 @@ def test_without_the_model_the_refiner_degrades_to_rules(monkeypatch: pytest.Mon
     result = degraded.refine("um what is np complete??").result
     assert degraded.load_error and result.model == RULES_ONLY_MODEL
     assert result.refined == "What is np complete?" and result.suggestions == [] and result.intent == "definition"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("waht is teh captial of frnace", "What is the capital of France?"),
+        ("whats the diffrence between a virus and bacteria", "Whats the difference between a virus and bacteria?"),
+        ("can you please tell me what is np complete please", "What is NP complete?"),
+    ],
+)
+def test_spelling_is_corrected_with_the_shipped_dictionary(refiner: LocalRefiner, raw: str, expected: str) -> None:
+    assert refiner.refine(raw).result.refined == expected
+
+
+def test_spelling_leaves_acronyms_model_names_and_bank_words_alone() -> None:
+    from hfops.refine.spelling import get_speller
+
+    speller = get_speller()
+    assert speller is not None
+    assert speller.correct("is tcp faster than udp") == "is tcp faster than udp"  # short: only letter swaps
+    assert speller.correct("teh qwen2.5 vs gpt-4 TCP iPhone") == "the qwen2.5 vs gpt-4 TCP iPhone"
+    assert speller.correct("Frnace, captial!") == "France, capital!"
+
+
+def test_the_embedding_batcher_serves_concurrent_callers_in_few_passes() -> None:
+    import threading
+
+    from hfops.refine.local import EmbeddingBatcher
+
+    passes: list[int] = []
+    release = threading.Event()
+
+    def compute(texts: list[str]) -> np.ndarray:
+        passes.append(len(texts))
+        release.wait(5)
+        return np.asarray([[float(len(t))] for t in texts])
+
+    batcher = EmbeddingBatcher(compute)
+    results: dict[str, object] = {}
+
+    def call(text: str, timeout: float | None) -> None:
+        results[text] = batcher.submit(text, timeout)
+
+    first = threading.Thread(target=call, args=("a", None))
+    first.start()
+    while not passes:  # the first pass is running (blocked): everyone else queues for the next one
+        threading.Event().wait(0.01)
+    late = threading.Thread(target=call, args=("gives up", 0.05))
+    late.start()
+    late.join()
+    others = [threading.Thread(target=call, args=("x" * n, None)) for n in range(2, 12)]
+    for thread in others:
+        thread.start()
+    threading.Event().wait(0.2)
+    release.set()
+    for thread in [first, *others]:
+        thread.join()
+    assert results["gives up"] is None  # its deadline passed: no answer, and its entry is skipped
+    assert all(results["x" * n][0] == n for n in range(2, 12))  # type: ignore[index]
+    assert passes[0] == 1 and sum(passes) == 11 and len(passes) < 11  # the waiting ones went together

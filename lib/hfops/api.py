@@ -243,7 +243,9 @@ def create_app(settings: Settings | None = None, *, warm: bool = True,
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        for name in (None, "uvicorn", "uvicorn.error", "uvicorn.access"):  # handlers exist by now
+        # Handlers exist by now. Not uvicorn.access: its formatter needs the record's args (the scrubber
+        # folds them into the message), and an access line holds only the client, method, path and status.
+        for name in (None, "uvicorn"):
             install_log_scrubber(logging.getLogger(name) if name else None)
         if warm:
             await run_in_threadpool(warm_up, settings)
