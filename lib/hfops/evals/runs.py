@@ -482,6 +482,12 @@ def _walk(
     report: ProgressFn,
     cancelled: CancelledFn,
 ) -> RunSummary:
+    """Compute the missing examples batch by batch through the run's executor and store each batch here.
+
+    The executor (:func:`hfops.remote.executor.batch_executor`) computes in this process with the SQLite
+    queue, or on the compute workers with Redis; either way only this loop writes the run's rows.
+    """
+
     total = len(evalset.examples)
     done_ids = {r[0] for r in db.execute("SELECT example_id FROM eval_examples WHERE run_id = ?", [run.id])}
     todo = [(i, e) for i, e in enumerate(evalset.examples) if e.id not in done_ids]
@@ -489,30 +495,33 @@ def _walk(
         len(done_ids), total, f"run {run.id}: preparing {run.model_id} and {run.production_id}", force=True
     )
     if todo:
-        # The compute of each batch goes through an executor (hfops.remote.executor): in this process with
-        # the SQLite queue, on compute workers with the Redis queue; the rows are stored here either way.
         size = max(1, settings.eval.batch_size)
         batches = [todo[start : start + size] for start in range(0, len(todo), size)]
-        done = len(done_ids)
-        executor = batch_executor(db, run, evalset, settings, batches, report, cancelled, done)
-        prepared = executor.prepare()
+        executor = batch_executor(db, run, evalset, settings, batches, report, cancelled, len(done_ids))
+        counts = executor.prepare()
         with write_tx(db):
             db.execute(
                 "UPDATE eval_runs SET model_calls = model_calls + ?, cache_hits = cache_hits + ?, "
                 "cache_misses = cache_misses + ? WHERE id = ?",
-                [prepared.calls, prepared.cache_hits, prepared.cache_misses, run.id],
+                [counts.calls, counts.cache_hits, counts.cache_misses, run.id],
             )
         streaks: dict[str, list[str]] = {"candidate": [], "production": []}
+        done = len(done_ids)
         for batch in batches:
-            computed = None if cancelled() else executor.compute(batch)
-            if computed is None:
+            if cancelled():
                 return _cancel(db, run, done, total)
-            cand, prod = computed.candidate, computed.production
-            _store_batch(db, run, evalset, batch, cand, prod, computed.cache, computed.calls)
+            outputs = executor.compute(batch)
+            if outputs is None:  # cancelled while waiting for the batch
+                return _cancel(db, run, done, total)
+            _store_batch(
+                db, run, evalset, batch, outputs.candidate, outputs.production, outputs.cache, outputs.calls
+            )
             executor.stored(batch)
             done += len(batch)
-            sides = (("candidate", cand, run.model_id), ("production", prod, run.production_id))
-            for side, outcomes, model_id in sides:
+            for side, outcomes, model_id in (
+                ("candidate", outputs.candidate, run.model_id),
+                ("production", outputs.production, run.production_id),
+            ):
                 streaks[side] = _error_streak(outcomes, streaks[side], batch)
                 if len(streaks[side]) >= settings.eval.max_consecutive_errors:
                     _drop(db, run.id, streaks[side])
