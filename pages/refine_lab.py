@@ -2,8 +2,9 @@
 with latency against the budget; see the limiter (permits left, cooldown) and recent calls; bulk-run the
 sample set for p50/p95 and a verdict.
 
-A refine call is bounded by the budget (< 1 s) whatever the inference server does, so it runs inline;
-the bulk run is bounded by samples x budget and shows its progress.
+Widgets only; what is shown is computed in :mod:`hfops.refine.lab`. A refine call is bounded by the budget
+(< 1 s) whatever the inference server does, so it runs inline; the bulk run is a worker job
+(``refine_bulk``) whose progress the page polls.
 """
 
 from __future__ import annotations
@@ -13,12 +14,20 @@ import streamlit as st
 
 from hfops.config import api_key, secret_status
 from hfops.console import demo_mode, operator_errors, plain, settings
-from hfops.refine import refine_detailed
 from hfops.refine.bank import load_samples
-from hfops.refine.lab import explain, history, latency_bars, outcome_figure, run_bulk, summary
+from hfops.refine.lab import (
+    BulkView,
+    SingleRun,
+    bulk_view,
+    explain,
+    history,
+    latency_bars,
+    outcome_figure,
+    queue_bulk,
+    run_single,
+)
 from hfops.refine.limits import clear_cooldown, limiter_state
-from hfops.refine.result import RefineResult
-from hfops.refine.router import warm_up
+from hfops.refine.result import MAX_QUERY_CHARS, RefineResult
 
 OWN = "(type your own)"
 # Widget and state keys (tests address widgets by these).
@@ -28,8 +37,9 @@ K_FALLBACK = "refine_allow_fallback"
 K_RUN = "refine_run"
 K_BULK = "refine_bulk"
 K_LIFT = "refine_lift_cooldown"
-S_OUTCOME = "refine_last_outcome"
-S_BULK = "refine_last_bulk"
+S_RUN = "refine_last_run"
+S_BULK_JOB = "refine_bulk_job"
+POLL_SECONDS = 1.0
 
 
 def show_limits() -> None:
@@ -78,10 +88,16 @@ def show_result(column: st.delta_generator.DeltaGenerator, title: str, result: R
 
 
 def show_outcome() -> None:
-    """The last single run: local and HF side by side, the latency chart and the routed result."""
-    outcome = st.session_state.get(S_OUTCOME)
-    if outcome is None:
+    """The last single run in one place: its error, or local and HF side by side with the latency chart."""
+    run: SingleRun | None = st.session_state.get(S_RUN)
+    if run is None:
         return
+    if run.notice:
+        st.warning(run.notice)
+    if run.error is not None or run.outcome is None:
+        st.error(f"Refine: {run.error}")
+        return
+    outcome = run.outcome
     result = outcome.result
     local_col, hf_col = st.columns(2)
     show_result(local_col, "Local", outcome.local, f"{outcome.local_ms:.0f} ms")
@@ -100,45 +116,61 @@ def show_outcome() -> None:
 def single_run(samples: list[dict]) -> None:
     """Query input, the run button and its outcome."""
     st.selectbox("Guided sample", [OWN, *(s["query"] for s in samples)], key=K_SAMPLE, on_change=pick_sample)
-    query = st.text_area("Query", key=K_QUERY, max_chars=2000, placeholder="e.g. um what is np complete??")
+    query = st.text_area("Query", key=K_QUERY, placeholder="e.g. um what is np complete??",
+                         help=f"At most {MAX_QUERY_CHARS:,} characters are refined; a longer paste is cut (and "
+                         "the page says so).")
     allow = st.checkbox("Allow the HF fallback", value=True, key=K_FALLBACK)
     if st.button("Refine", type="primary", key=K_RUN):
-        with operator_errors("Refine"), st.spinner("Refining..."):
-            warm_up(settings())  # first use in this process loads the local model (a few seconds, once)
-            st.session_state[S_OUTCOME] = refine_detailed(query or "", settings(), fallback_allowed=allow,
-                                                          force_fallback=True, caller="console")
+        with st.spinner("Refining..."):
+            st.session_state[S_RUN] = run_single(query, settings(), allow)
     show_outcome()
 
 
+def bulk_progress(view: BulkView) -> None:
+    """A queued or running bulk job; re-runs the page on a timer until it ends."""
+    current = bulk_view(settings().store.path, view.job_id)
+    if current is None:
+        return
+    if current.active:
+        st.progress(current.fraction, text=f"Bulk run (job {current.job_id}): {current.message}")
+    else:
+        st.rerun(scope="app")
+
+
 def bulk_run(samples: list[dict]) -> None:
-    """Run every guided sample through the router; show progress, p50/p95 and the verdict."""
+    """Run every guided sample through the router in the worker; show progress, p50/p95 and the verdict."""
     st.subheader("Bulk run over the guided samples")
     st.caption(f"{len(samples)} samples through the router as configured (the fallback only where the local "
-               "result is not confident, within the limits).")
+               "result is not confident, within the limits), as a worker job.")
+    cfg = settings()
     if st.button("Run the sample set", key=K_BULK, disabled=not samples):
-        cfg = settings()
-        bar = st.progress(0.0, text="Loading the local model...")
-
-        def progress(done: int, total: int, query: str) -> None:
-            bar.progress(done / total, text=f"{done}/{total}: {query}")
-
         with operator_errors("Bulk run"):
-            warm_up(cfg)
-            rows = run_bulk([s["query"] for s in samples], cfg, st.session_state.get(K_FALLBACK, True), progress)
-            st.session_state[S_BULK] = rows
-    rows = st.session_state.get(S_BULK)
-    if not rows:
+            st.session_state[S_BULK_JOB] = queue_bulk(cfg, [s["query"] for s in samples],
+                                                      st.session_state.get(K_FALLBACK, True))
+    view = bulk_view(cfg.store.path, st.session_state.get(S_BULK_JOB))
+    if view is None:
         return
-    stats = summary([r["latency_ms"] for r in rows], settings())
+    if view.active:
+        st.fragment(bulk_progress, run_every=POLL_SECONDS)(view)
+        return
+    if view.error:
+        st.error(f"Bulk run (job {view.job_id}) failed: {plain(view.error)}")
+        return
+    if not view.rows or not view.stats:
+        st.info(f"Bulk run (job {view.job_id}) {view.status} without results.")
+        return
+    stats = view.stats
     p50, p95, worst, hf_share = st.columns(4)
-    p50.metric("p50", f"{stats['p50']:.0f} ms")
-    p95.metric("p95", f"{stats['p95']:.0f} ms")
-    worst.metric("max", f"{stats['max']:.0f} ms")
-    hf_share.metric("answered by HF", f"{sum(r['source'] == 'hf' for r in rows)}/{len(rows)}")
+    p50.metric("p50", f"{stats['p50']} ms")
+    p95.metric("p95", f"{stats['p95']} ms")
+    worst.metric("max", f"{stats['max']} ms")
+    hf_share.metric("answered by HF", f"{sum(r['source'] == 'hf' for r in view.rows)}/{len(view.rows)}")
     (st.success if stats["ok"] else st.error)(f"Verdict: {stats['verdict']}")
-    st.plotly_chart(latency_bars(["p50", "p95", "max"], [stats["p50"], stats["p95"], stats["max"]], settings(),
+    if view.status == "cancelled":
+        st.caption(f"Cancelled after {len(view.rows)} of {view.total} samples.")
+    st.plotly_chart(latency_bars(["p50", "p95", "max"], [stats["p50"], stats["p95"], stats["max"]], cfg,
                                  "Bulk latency"), key="refine_bulk_chart")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, key="refine_bulk_table")
+    st.dataframe(pd.DataFrame(view.rows), hide_index=True, key="refine_bulk_table")
 
 
 def show_history() -> None:

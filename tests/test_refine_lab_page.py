@@ -10,8 +10,11 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from hfops import jobs
 from hfops.refine.bank import load_samples
+from hfops.refine.lab import BULK_KIND, refine_bulk_job
 from hfops.refine.limits import active_cooldown, open_cooldown
+from hfops.store import get_db
 from tests.console_kit import open_console
 from tests.standins.inference import InferenceStandIn
 
@@ -127,14 +130,69 @@ def test_demo_mode_hides_the_lift_button(db_path: str, monkeypatch: pytest.Monke
     assert any("Cooldown after a 429" in i.value for i in at.info)
 
 
-def test_bulk_mode_reports_p50_p95_and_a_verdict(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def run_bulk_job(db_path: str) -> jobs.Job:
+    """What the worker does with the queued bulk job (its table maps refine_bulk to refine_bulk_job)."""
+    job = jobs.list_jobs(get_db(db_path), kind=BULK_KIND, limit=1)[0]
+    jobs.execute_job(db_path, job.id, {BULK_KIND: refine_bulk_job})
+    return job
+
+
+def test_bulk_mode_runs_as_a_job_and_reports_one_p95(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page(db_path, monkeypatch)
     at.button(key="refine_bulk").click().run()
     assert not at.exception, at.exception
+    queued = jobs.list_jobs(get_db(db_path), kind=BULK_KIND, limit=1)[0]
+    assert queued.status == "queued" and len(queued.params["queries"]) == len(load_samples())
+    bars = at.get("progress")
+    assert bars and "waiting for the worker" in bars[0].proto.text  # not run on the script thread
+    run_bulk_job(db_path)
+    at.run()
     table = frame_with(at, "refined")
     assert len(table) == len(load_samples())
     assert set(table["bypass_reason"]) <= {"no_key", ""}
     assert {m.label for m in at.metric} >= {"p50", "p95", "max", "answered by HF"}
     verdicts = [s.value for s in at.success] + [e.value for e in at.error]
-    assert len(verdicts) == 1 and verdicts[0].startswith("Verdict: ") and "p95" in verdicts[0]
+    assert len(verdicts) == 1 and verdicts[0].startswith("Verdict: ")
+    p95_tile = metric(at, "p95")
+    assert f"p95 {p95_tile} (goal" in verdicts[0]  # the tile and the verdict show the same p95
+    spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    assert f"{p95_tile}" in list(spec["data"][0]["text"])  # and so does the chart
     assert len(frame_with(at, "created_at")) == len(table)
+
+
+def test_an_empty_query_shows_its_error_in_place_of_the_previous_result(
+    db_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_page(db_path, monkeypatch)
+    at.text_area(key="refine_query").input("um what is np complete??").run()
+    at.button(key="refine_run").click().run()
+    assert "Refined: What is NP complete?" in texts(at)
+    at.text_area(key="refine_query").input("   ").run()
+    at.button(key="refine_run").click().run()
+    assert [e.value for e in at.error] == ["Refine: query must not be empty"]
+    assert not [t for t in texts(at) if t.startswith("Refined: ")]  # the previous result is gone
+    assert not at.get("plotly_chart")
+
+
+def test_a_long_paste_is_cut_to_2000_characters_and_says_so(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page(db_path, monkeypatch)
+    at.text_area(key="refine_query").input("where does the rhine begin " * 111 + "abc").run()  # 3,000 characters
+    at.button(key="refine_run").click().run()
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning] == ["The query had 3,000 characters: only the first 2,000 were refined."]
+    assert any(t.startswith("Refined: ") for t in texts(at))
+
+
+@pytest.mark.parametrize(
+    ("typed", "refined"),
+    [
+        ("waht is teh captial of frnace", "Refined: What is the capital of France?"),
+        ("can you please tell me what is np complete please", "Refined: What is NP complete?"),
+    ],
+)
+def test_typos_are_fixed_and_fillers_removed(db_path: str, monkeypatch: pytest.MonkeyPatch, typed: str,
+                                             refined: str) -> None:
+    at = open_page(db_path, monkeypatch)
+    at.text_area(key="refine_query").input(typed).run()
+    at.button(key="refine_run").click().run()
+    assert refined in texts(at)

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
 
 from hfops.config import Settings
+from hfops.errors import HfopsError
+from hfops.net import one_line
 from hfops.refine import calllog
-from hfops.refine.result import RefineResult
-from hfops.refine.router import RefineOutcome, refine
+from hfops.refine.result import MAX_QUERY_CHARS, RefineResult
+from hfops.refine.router import RefineOutcome, refine, refine_detailed, warm_up
+
+if TYPE_CHECKING:
+    from hfops.jobs import Job, JobContext
+
+BULK_KIND = "refine_bulk"  # job kind of the bulk run (the worker's table maps it to refine_bulk_job)
 
 BYPASS_EXPLANATIONS = {
     None: "used",
@@ -57,25 +65,29 @@ def outcome_figure(outcome: RefineOutcome, settings: Settings) -> go.Figure:
 
 
 def summary(latencies: list[float], settings: Settings) -> dict[str, Any]:
-    """p50/p95/max and the verdict: median <= fallback deadline and p95 <= budget."""
+    """p50/p95/max in whole milliseconds, computed once, and the verdict (median <= fallback deadline and
+    p95 <= budget) judged and worded from those same numbers: the tiles, the chart and the verdict agree."""
     if not latencies:
-        return {"n": 0, "p50": 0.0, "p95": 0.0, "max": 0.0, "ok": True, "verdict": "no calls"}
+        return {"n": 0, "p50": 0, "p95": 0, "max": 0, "ok": True, "verdict": "no calls"}
     values = np.asarray(latencies, dtype=float)
-    p50, p95 = float(np.percentile(values, 50)), float(np.percentile(values, 95))
+    p50, p95 = round(float(np.percentile(values, 50))), round(float(np.percentile(values, 95)))
+    worst = round(float(values.max()))
     goal50, goal95 = settings.refine.fallback_deadline_ms, settings.refine.budget_ms
     ok = p50 <= goal50 and p95 <= goal95
-    verdict = (f"{'meets' if ok else 'misses'} the goal: p50 {p50:.0f} ms (goal <= {goal50}), "
-               f"p95 {p95:.0f} ms (goal <= {goal95})")
-    return {"n": len(values), "p50": round(p50, 1), "p95": round(p95, 1), "max": round(float(values.max()), 1),
-            "ok": ok, "verdict": verdict}
+    verdict = (f"{'meets' if ok else 'misses'} the goal: p50 {p50} ms (goal <= {goal50}), "
+               f"p95 {p95} ms (goal <= {goal95})")
+    return {"n": len(values), "p50": p50, "p95": p95, "max": worst, "ok": ok, "verdict": verdict}
 
 
 def run_bulk(queries: list[str], settings: Settings, fallback_allowed: bool,
-             progress: Callable[[int, int, str], None] | None = None) -> list[dict[str, Any]]:
-    """Refine each query through the router (as configured); one row per query."""
+             progress: Callable[[int, int, str], None] | None = None,
+             cancelled: Callable[[], bool] | None = None, caller: str = "console") -> list[dict[str, Any]]:
+    """Refine each query through the router (as configured); one row per query (fewer if cancelled)."""
     out = []
     for i, query in enumerate(queries, 1):
-        result = refine(query, settings, fallback_allowed=fallback_allowed, caller="console")
+        if cancelled is not None and cancelled():
+            break
+        result = refine(query, settings, fallback_allowed=fallback_allowed, caller=caller)
         out.append({"query": query, "refined": result.refined, "intent": result.intent,
                     "confidence": result.confidence, "source": result.source,
                     "bypass_reason": result.bypass_reason or "", "latency_ms": result.latency_ms,
@@ -83,6 +95,99 @@ def run_bulk(queries: list[str], settings: Settings, fallback_allowed: bool,
         if progress is not None:
             progress(i, len(queries), query)
     return out
+
+
+# --- single run ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SingleRun:
+    """What one click on "Refine" produced: an outcome or an error (shown in its place), and a notice."""
+
+    outcome: RefineOutcome | None = None
+    error: str | None = None
+    notice: str | None = None  # e.g. the query was cut to 2,000 characters
+
+
+def prepare_query(text: str | None) -> tuple[str, str | None]:
+    """The query to refine and a notice when it had to be cut to :data:`MAX_QUERY_CHARS` characters."""
+    text = text or ""
+    if len(text) <= MAX_QUERY_CHARS:
+        return text, None
+    return text[:MAX_QUERY_CHARS], (f"The query had {len(text):,} characters: only the first "
+                                    f"{MAX_QUERY_CHARS:,} were refined.")
+
+
+def run_single(text: str | None, settings: Settings, fallback_allowed: bool) -> SingleRun:
+    """Refine one query for the page (local and HF side by side); a bad query is an error, not an exception."""
+    query, notice = prepare_query(text)
+    try:
+        warm_up(settings)  # first use in this process loads the local model (a few seconds, once)
+        outcome = refine_detailed(query, settings, fallback_allowed=fallback_allowed, force_fallback=True,
+                                  caller="console")
+    except HfopsError as exc:
+        return SingleRun(error=one_line(exc), notice=notice)
+    return SingleRun(outcome=outcome, notice=notice)
+
+
+# --- bulk run as a worker job ----------------------------------------------------------------------------
+
+
+def refine_bulk_job(ctx: JobContext) -> dict[str, Any]:
+    """Job ``refine_bulk``: ``params = {"queries": [...], "fallback": bool}`` through the router, with
+    progress per query; stops early (a partial result) when cancelled. Result: ``rows`` and ``summary``."""
+    queries = [str(q) for q in ctx.params.get("queries") or []]
+    total = len(queries)
+    ctx.progress(0, total, "loading the local refiner", force=True)
+    warm_up(ctx.settings)
+
+    def progress(done: int, count: int, query: str) -> None:
+        ctx.progress(done, count, f"{done}/{count}: {one_line(query, 80)}", force=done == count)
+
+    rows = run_bulk(queries, ctx.settings, bool(ctx.params.get("fallback", True)), progress, ctx.cancelled,
+                    caller="console")
+    return {"rows": rows, "summary": summary([r["latency_ms"] for r in rows], ctx.settings)}
+
+
+def queue_bulk(settings: Settings, queries: list[str], fallback_allowed: bool) -> int:
+    """Enqueue a bulk run of ``queries`` for the worker; returns the job id."""
+    from hfops import jobs
+
+    return jobs.enqueue(settings.store.path, BULK_KIND, {"queries": queries, "fallback": fallback_allowed}, settings)
+
+
+@dataclass
+class BulkView:
+    """What the page shows of a bulk job: its state and progress, then its rows and summary."""
+
+    job_id: int
+    active: bool
+    status: str
+    done: int
+    total: int
+    message: str
+    rows: list[dict[str, Any]]
+    stats: dict[str, Any] | None
+    error: str | None
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.total) if self.total else 0.0
+
+
+def bulk_view(db_path: str, job_id: int | None = None) -> BulkView | None:
+    """Job ``job_id`` (default: the latest bulk job) as a :class:`BulkView`; None when there is none."""
+    from hfops import jobs
+    from hfops.store import get_db
+
+    db = get_db(db_path)
+    job: Job | None = jobs.get_job(db, job_id) if job_id else next(iter(jobs.list_jobs(db, BULK_KIND, 1)), None)
+    if job is None:
+        return None
+    result = job.result or {}
+    message = job.message or ("waiting for the worker" if job.status == "queued" else job.status)
+    return BulkView(job.id, job.active, job.status, job.done or 0, job.total or len(job.params.get("queries", [])),
+                    message, list(result.get("rows") or []), result.get("summary"), job.error)
 
 
 HISTORY_COLUMNS = ["created_at", "caller", "source", "model", "intent", "confidence", "outcome", "bypass_reason",
