@@ -31,8 +31,8 @@ def promote_form(frame: pd.DataFrame) -> None:
     st.subheader("Promote")
     if eligible.empty:
         st.caption(
-            "No evaluated registry model can be promoted here (baselines and models outside the registry "
-            "cannot; promoted models already are)."
+            "No evaluated registry model can be promoted here (baselines, models outside the registry and "
+            "rejected or retired models cannot; promoted models already are)."
         )
         return
     model_id = st.selectbox("Model", list(eligible["model_id"]), key=K_MODEL)

@@ -12,7 +12,6 @@ from hfops.errors import RegistryError
 from hfops.evals import runs, tasks
 from hfops.evals.stats import metric_names, primary_metric
 
-NOT_PROMOTABLE = ("baseline", "not in registry", "promoted")
 TRAILING_COLUMNS = ["runs", "latest_run", "examples", "recommendation", "dataset_version", "evaluated_at"]
 
 
@@ -52,9 +51,10 @@ def sorted_board(frame: pd.DataFrame, sort_by: str, ascending: bool) -> pd.DataF
 
 
 def promotable(frame: pd.DataFrame) -> pd.DataFrame:
-    """Evaluated registry models that can be promoted (baselines, models outside the registry and promoted
-    models cannot)."""
-    return frame[~frame["status"].isin(list(NOT_PROMOTABLE))]
+    """Evaluated registry models the registry allows to promote (not baselines, models outside the registry,
+    promoted, rejected or retired ones)."""
+    allowed = [status for status, moves in registry.TRANSITIONS.items() if "promoted" in moves]
+    return frame[frame["status"].isin(allowed)]
 
 
 def promote(db: sqlite_utils.Database, frame: pd.DataFrame, model_id: str, reason: str) -> str:
