@@ -341,3 +341,43 @@ def test_a_worker_of_another_payload_schema_refuses_with_a_clear_message(
     job = wait_until(finished(db_path, ids.job_id), "the eval job on a worker that speaks the schema")
     assert job.status == "succeeded", (job.error, fleet.log(owner))
     assert_same_as_single_machine(stored(db_path, ids.run_id), single_machine)
+
+
+def test_the_all_role_on_redis_computes_its_own_batches(
+    tmp_path: Path, fleet: Fleet, single_machine: dict[str, Any]
+) -> None:
+    """`hfops worker` (role all) with the Redis queue: one process owns the store and serves the batches."""
+    db_path = str(tmp_path / "owner" / "hfops.db")
+    (tmp_path / "owner").mkdir()
+    config = write_config(tmp_path / "owner" / "hfops.toml", fleet.url)
+    owner = fleet._start(
+        [*hfops_command(), "--config", config, "worker", "--db", db_path], tmp_path / "owner", "all"
+    )
+    ids = submit(db_path, config, enqueue=True)
+    job = wait_until(finished(db_path, ids.job_id), "the eval job on the all-role worker")
+    assert job.status == "succeeded", (job.error, fleet.log(owner))
+    assert compute_pids_in(fleet.log(owner)) >= LIMIT // BATCH  # its own compute service took the batches
+    assert_same_as_single_machine(stored(db_path, ids.run_id), single_machine)
+
+
+def test_writer_and_compute_roles_need_the_redis_queue(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hfops.cli import main
+
+    for role in ("compute", "writer"):
+        assert main(["worker", "--db", str(tmp_path / "hfops.db"), "--role", role]) == 2
+        err = capsys.readouterr().err
+        assert f"--role {role} needs the Redis queue" in err and "Traceback" not in err
+
+
+def test_an_unreachable_redis_is_one_line_naming_it_without_its_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from hfops.cli import main
+
+    url = f"redis://user:s3cret@127.0.0.1:{free_port()}/0"
+    assert main(["worker", "--queue", url, "--role", "compute"]) == 2
+    err = capsys.readouterr().err
+    assert "the compute queue at redis://user:***@127.0.0.1" in err and "unreachable" in err
+    assert "s3cret" not in err and "Traceback" not in err

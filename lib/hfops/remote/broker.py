@@ -152,11 +152,11 @@ class ComputeService:
 
     def _install(self) -> None:
         global _service
-        _service = self
         try:
             self.huey.storage.conn.ping()  # a wrong URL fails here, before any task is taken
         except RedisError as exc:
             raise RemoteError(f"the compute queue at {redacted(self.url)} is unreachable: {exc}") from None
+        _service = self
         self._beat()
         self._beater = threading.Thread(target=self._beat_loop, name="hfops-heartbeat", daemon=True)
         self._beater.start()
