@@ -14,8 +14,10 @@ from typing import Any
 from hfops.store import connect, write_tx
 from tests.registry_rows import add_candidates, model_row
 
-# Registry: 5 candidates (3 open: candidate, shadow, evaluating) and one model that is not a candidate.
+# Registry: 6 candidates (3 open: candidate, shadow, evaluating; org/emb-p and org/gen-a promoted, so both
+# tasks have a promoted production model) and one model that is not a candidate.
 CANDIDATES = [
+    {"model_id": "org/emb-p", "pipeline_tag": "feature-extraction", "license": "apache-2.0", "status": "promoted"},
     {"model_id": "org/emb-a", "pipeline_tag": "feature-extraction", "license": "apache-2.0", "status": "candidate"},
     {"model_id": "org/emb-b", "pipeline_tag": "feature-extraction", "license": "apache-2.0", "status": "shadow"},
     {"model_id": "org/emb-c", "pipeline_tag": "sentence-similarity", "license": "mit", "status": "rejected"},
@@ -26,14 +28,14 @@ CANDIDATES = [
 # Eval runs: (id, candidate, production, task, dataset, status, finished hours ago, candidate metrics,
 # production metrics). QA metrics are stored 0-100 like the eval module stores them.
 RUNS: list[tuple[Any, ...]] = [
-    (1, "org/emb-a", "baseline:bm25", "retrieval", "ms_marco", "succeeded", 30, {"ndcg@10": 0.62, "mrr@10": 0.5},
+    (1, "org/emb-a", "org/emb-p", "retrieval", "ms_marco", "succeeded", 30, {"ndcg@10": 0.62, "mrr@10": 0.5},
      {"ndcg@10": 0.55, "mrr@10": 0.45}),
-    (2, "org/emb-b", "baseline:bm25", "retrieval", "ms_marco", "succeeded", 2, {"ndcg@10": 0.81},
+    (2, "org/emb-b", "org/emb-p", "retrieval", "ms_marco", "succeeded", 2, {"ndcg@10": 0.81},
      {"ndcg@10": 0.56}),
     (3, "org/gen-b", "org/gen-a", "qa", "squad_v2", "succeeded", 3, {"f1": 55.0, "exact": 40.0}, {"f1": 72.0}),
     (4, "org/gen-b", "org/gen-a", "qa", "ms_marco", "failed", 1, {}, {}),
-    (5, "org/emb-a", "baseline:bm25", "retrieval", "squad_v2", "running", None, {}, {}),
-    (6, "org/emb-b", "baseline:bm25", "retrieval", "squad_v2", "queued", None, {}, {}),
+    (5, "org/emb-a", "org/emb-p", "retrieval", "squad_v2", "running", None, {}, {}),
+    (6, "org/emb-b", "org/emb-p", "retrieval", "squad_v2", "queued", None, {}, {}),
 ]
 
 # Refine calls: (source, latency_ms, outcome, bypass_reason, hf_requested, hf_latency_ms, minutes ago).
@@ -128,9 +130,10 @@ EXPECTED: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {
     ("sarvanom_hf_candidates_found", (("license", "apache-2.0"), ("pipeline_tag", "feature-extraction"), ("status", "candidate"))): 1,
     ("sarvanom_hf_candidates_found", (("license", "apache-2.0"), ("pipeline_tag", "feature-extraction"), ("status", "shadow"))): 1,
     ("sarvanom_hf_candidates_found", (("license", "mit"), ("pipeline_tag", "sentence-similarity"), ("status", "rejected"))): 1,
+    ("sarvanom_hf_candidates_found", (("license", "apache-2.0"), ("pipeline_tag", "feature-extraction"), ("status", "promoted"))): 1,
     ("sarvanom_hf_candidates_found", (("license", "apache-2.0"), ("pipeline_tag", "text-generation"), ("status", "promoted"))): 1,
     ("sarvanom_hf_candidates_found", (("license", "none"), ("pipeline_tag", "text-generation"), ("status", "evaluating"))): 1,
-    ("sarvanom_hf_models_discovered_total", ()): 6,
+    ("sarvanom_hf_models_discovered_total", ()): 7,
     ("sarvanom_shadow_eval_runs_total", (("status", "succeeded"),)): 3,
     ("sarvanom_shadow_eval_runs_total", (("status", "failed"),)): 1,
     ("sarvanom_shadow_eval_runs_active", (("status", "queued"),)): 1,
@@ -143,12 +146,12 @@ EXPECTED: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {
     ("sarvanom_hf_eval_scores", (("dataset", "ms_marco"), ("metric", "ndcg@10"), ("model", "org/emb-a"), ("task", "retrieval"))): 0.62,
     ("sarvanom_hf_eval_scores", (("dataset", "ms_marco"), ("metric", "mrr@10"), ("model", "org/emb-a"), ("task", "retrieval"))): 0.5,
     ("sarvanom_hf_eval_scores", (("dataset", "ms_marco"), ("metric", "ndcg@10"), ("model", "org/emb-b"), ("task", "retrieval"))): 0.81,
-    ("sarvanom_hf_eval_scores", (("dataset", "ms_marco"), ("metric", "ndcg@10"), ("model", "baseline:bm25"), ("task", "retrieval"))): 0.56,
+    ("sarvanom_hf_eval_scores", (("dataset", "ms_marco"), ("metric", "ndcg@10"), ("model", "org/emb-p"), ("task", "retrieval"))): 0.56,
     ("sarvanom_hf_eval_scores", (("dataset", "squad_v2"), ("metric", "f1"), ("model", "org/gen-b"), ("task", "qa"))): 0.55,
     ("sarvanom_hf_eval_scores", (("dataset", "squad_v2"), ("metric", "exact"), ("model", "org/gen-b"), ("task", "qa"))): 0.40,
     ("sarvanom_hf_eval_scores", (("dataset", "squad_v2"), ("metric", "f1"), ("model", "org/gen-a"), ("task", "qa"))): 0.72,
-    ("sarvanom_hf_production_model", (("model", "baseline:bm25"), ("task", "retrieval"))): 1,
-    ("sarvanom_hf_production_model", (("model", "org/gen-a"), ("task", "qa"))): 1,
+    ("sarvanom_hf_production_model", (("model", "org/emb-p"), ("role", "promoted"), ("task", "retrieval"))): 1,
+    ("sarvanom_hf_production_model", (("model", "org/gen-a"), ("role", "promoted"), ("task", "qa"))): 1,
     **{("sarvanom_refine_latency_seconds_bucket", (("le", le), ("source", "local"))): n
        for le, n in cumulative(LOCAL_LATENCIES).items()},
     ("sarvanom_refine_latency_seconds_count", (("source", "local"),)): 8,
@@ -176,7 +179,15 @@ EXPECTED: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {
     ("sarvanom_hf_sync_runs_total", (("status", "failed"),)): 1,
     ("sarvanom_hf_sync_runs_total", (("status", "interrupted"),)): 0,
     ("sarvanom_hf_sync_errors_total", ()): 3,
+    # the free-tier ledger (nothing recorded; without settings no allowance gauge)
+    ("sarvanom_hf_inference_used_requests", ()): 0,
+    ("sarvanom_hf_inference_used_tokens", (("direction", "input"),)): 0,
+    ("sarvanom_hf_inference_used_tokens", (("direction", "output"),)): 0,
+    ("sarvanom_hf_inference_month_closed", ()): 0,
 }
+
+# Timestamps of the real clock (not ``now``): when the store was created, when the month's allowance resets.
+EXPECTED_CLOCK = ("sarvanom_store_created_timestamp_seconds", "sarvanom_hf_inference_allowance_reset_timestamp_seconds")
 
 # Timestamps relative to ``now`` (seconds before it).
 EXPECTED_AGES = {
@@ -191,12 +202,14 @@ EXPECTED_AGES = {
 #  - last hour: 4 requests sent, 2 ok -> 0.5 -> alert; rate limited 429 + limiter + cooldown = 3 of
 #    4 + 2 wanted -> 0.5 -> alert
 #  - eval runs ended in 24 h: ms_marco run 2 ok + run 4 failed -> 0.5 -> alert; squad_v2 run 3 -> 1.0 ok
-#  - production scores: retrieval = baseline:bm25, 0.56 on ms_marco (run 2) -> alert, none on squad_v2;
-#    qa = org/gen-a, f1 0.72 on squad_v2 -> ok, none on ms_marco (run 4 failed)
-#  - last successful sync ~3 h ago -> ok
+#  - production scores: retrieval = org/emb-p (promoted), 0.56 on ms_marco (run 2) -> alert, none on squad_v2;
+#    qa = org/gen-a (promoted), f1 0.72 on squad_v2 -> ok, none on ms_marco (run 4 failed)
+#  - last successful sync ~3 h ago -> ok; runs and syncs exist: the "never yet" rules are settled (ok)
+#  - no settings given: the allowance is unknown (no data); the month is not closed -> ok
 EXPECTED_STATES: dict[str, tuple[str, float | None]] = {
     "HfCandidatesNone": ("ok", 3.0),
     "ShadowEvalStale": ("ok", 3600.0),
+    "ShadowEvalNeverRan": ("ok", None),
     "RefineLatencyP95High": ("ok", 0.66),
     "HfInferenceSuccessLow": ("alert", 0.5),
     "HfInferenceRateLimitedHigh": ("alert", 0.5),
@@ -207,4 +220,7 @@ EXPECTED_STATES: dict[str, tuple[str, float | None]] = {
     "HfEvalScoreLow[qa/squad_v2/f1]": ("ok", 0.72),
     "HfEvalScoreLow[qa/ms_marco/rougeL]": ("no data", None),
     "HfSyncStale": ("ok", 3 * 3600 - 12.5),
+    "HfSyncNeverSucceeded": ("ok", None),
+    "HfInferenceAllowanceHigh": ("no data", None),
+    "HfInferenceClosedForTheMonth": ("ok", 0.0),
 }

@@ -123,7 +123,9 @@ def test_every_declared_name_is_exported_and_the_rules_use_only_them(
         f.name + ("_total" if f.type == "counter" else "") for f in text_string_to_metric_families(text)
     }
     assert exported == set(metrics.metric_names("sarvanom"))
-    rules = yaml.safe_load((PROMTOOL_DIR / "ledger_rules.yml").read_text())["groups"][0]["rules"]
+    alerts = Path(__file__).resolve().parent.parent / "docs" / "observability" / "alerts.yml"
+    rules = [r for r in yaml.safe_load(alerts.read_text())["groups"][0]["rules"] if r["labels"]["tile"] == "free_tier"]
+    assert {r["alert"] for r in rules} == {"HfInferenceAllowanceHigh", "HfInferenceClosedForTheMonth"}
     for rule in rules:
         used = {word for word in _names_in(rule["expr"]) if word.startswith("sarvanom_")}
         assert used and used <= exported, rule["alert"]

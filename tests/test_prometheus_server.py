@@ -106,7 +106,7 @@ def test_prometheus_scrapes_hfops_metrics_and_evaluates_the_alerts(prometheus: s
     found = api(prometheus, "/api/v1/query", query='count by (__name__) ({__name__=~"sarvanom_.+"})')["result"]
     assert {r["metric"]["__name__"] for r in found} == expected_names
     discovered = api(prometheus, "/api/v1/query", query="sarvanom_hf_models_discovered_total")["result"]
-    assert [r["value"][1] for r in discovered] == ["6"]
+    assert [r["value"][1] for r in discovered] == ["7"]
     p95 = api(prometheus, "/api/v1/query",
               query="histogram_quantile(0.95, sum by (le) (sarvanom_refine_latency_seconds_bucket))")["result"]
     everything = readings.refine_totals(connect(db_path), "1 = 1", [])[None].all_latency()

@@ -43,9 +43,9 @@ def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
     if args.once:
         from hfops.observability.collector import scrape
 
-        sys.stdout.write(scrape(settings.store.path, namespace))
+        sys.stdout.write(scrape(settings.store.path, namespace, settings))
         return 0
     from hfops.observability.server import serve
 
-    serve(settings.store.path, namespace, host=args.host, port=settings.metrics.port)
+    serve(settings.store.path, namespace, host=args.host, port=settings.metrics.port, settings=settings)
     return 0

@@ -16,7 +16,7 @@ def mount(app: FastAPI, settings: Settings) -> None:
     The format follows the ``Accept`` header like prometheus_client's own server (OpenMetrics for a
     Prometheus server that asks for it, the text format otherwise).
     """
-    registry = build_registry(settings.store.path, settings.metrics.namespace)
+    registry = build_registry(settings.store.path, settings.metrics.namespace, settings)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:

@@ -1,10 +1,13 @@
 """Plotly figures of the Observability tiles (no Streamlit here; the page only lays them out).
 
 Threshold lines come from :mod:`hfops.observability.thresholds`, the same numbers as ``alerts.yml`` and the
-Grafana dashboard.
+Grafana dashboard. A tile without data says so in the middle of the chart ("no data yet") instead of
+drawing empty axes.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -14,23 +17,52 @@ from hfops.observability.thresholds import (
     ALERT_RULES,
     FALLBACK_DEADLINE_SECONDS,
     OPEN_CANDIDATE_STATUSES,
-    SCORE_BARS,
     AlertRule,
+    score_bar,
+    score_pairs,
 )
 
+if TYPE_CHECKING:
+    from hfops.ledger.status import Panel
+
 HEIGHT = 320
+NO_DATA = "no data yet"
 STATUS_COLORS = {"succeeded": "#2ca02c", "failed": "#d62728", "interrupted": "#ff7f0e", "running": "#1f77b4"}
+LEVEL_COLORS = {"ok": "#2ca02c", "warn": "#ff7f0e", "alert": "#d62728", "unknown": "#7f7f7f"}
+# Legend above the plot, right-aligned: never over the x-axis tick labels.
+LEGEND_ON_TOP = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1}
 
 
 def _rule(name: str) -> AlertRule:
     return next(r for r in ALERT_RULES if r.name == name)
 
 
-def _layout(fig: go.Figure, w: Window | None, y_title: str, **extra: object) -> go.Figure:
-    fig.update_layout(height=HEIGHT, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis_title=y_title,
-                      legend={"orientation": "h", "y": -0.2}, **extra)
+def _has_points(fig: go.Figure) -> bool:
+    return any(len(trace.y if trace.y is not None else ()) or len(trace.x if trace.x is not None else ())
+               for trace in fig.data)
+
+
+def _layout(fig: go.Figure, w: Window | None, y_title: str, empty: str = NO_DATA, **extra: object) -> go.Figure:
+    fig.update_layout(height=HEIGHT, margin={"l": 10, "r": 10, "t": 40, "b": 10}, yaxis_title=y_title,
+                      legend=LEGEND_ON_TOP, **extra)
     if w is not None:
         fig.update_xaxes(range=[w.since, w.until])
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
+    if not _has_points(fig):
+        no_data(fig, empty)
+    return fig
+
+
+def no_data(fig: go.Figure, text: str = NO_DATA) -> go.Figure:
+    """Hide the axes and threshold lines of an empty figure and say ``text`` in its middle."""
+    fig.layout.shapes = ()
+    fig.layout.annotations = ()
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(showlegend=False)
+    fig.add_annotation(text=text, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+                       font={"size": 16, "color": "#7f7f7f"})
     return fig
 
 
@@ -94,20 +126,31 @@ def datasets_eval(frame: pd.DataFrame) -> go.Figure:
     return _layout(fig, None, "runs succeeded (%)", yaxis_range=[0, 105])
 
 
+def score_group(task: str, dataset: str, metric: str) -> str:
+    """The x-axis label of a task and dataset: one short line each, so labels never get cut."""
+    return f"{task}<br>{dataset}<br>{metric}"
+
+
 def eval_scores(frame: pd.DataFrame) -> go.Figure:
-    """Latest primary score per model, one group per task and dataset; each bar line is the task's bar."""
+    """Latest primary score per model, one group per task and dataset (the table's, then any custom set in
+    ``frame``); each dashed line is the bar of the group's scoring family."""
     fig = go.Figure()
-    groups = [f"{b.task} / {b.dataset} / {b.metric}" for b in SCORE_BARS]
+    custom = [(t, d) for t, d in zip(frame["task"], frame["dataset"], strict=True)]
+    pairs = score_pairs(custom)
+    groups = [score_group(t, d, score_bar(t, d).metric) for t, d in pairs]
     for production, name in ((True, "production"), (False, "other models")):
         part = frame[frame["production"] == production]
         fig.add_bar(
-            x=[f"{t} / {d} / {m}" for t, d, m in zip(part["task"], part["dataset"], part["metric"], strict=True)],
+            x=[score_group(t, d, m) for t, d, m in zip(part["task"], part["dataset"], part["metric"], strict=True)],
             y=part["score"].tolist(), name=name, hovertext=part["model"].tolist(),
         )
-    for i, bar in enumerate(SCORE_BARS):
-        fig.add_shape(type="line", xref="x", yref="y", x0=i - 0.45, x1=i + 0.45, y0=bar.bar, y1=bar.bar,
+    if frame.empty:
+        return _layout(fig, None, "score (0-1)", empty="no eval scores yet")
+    for i, (task, dataset) in enumerate(pairs):
+        bar = score_bar(task, dataset).bar
+        fig.add_shape(type="line", xref="x", yref="y", x0=i - 0.45, x1=i + 0.45, y0=bar, y1=bar,
                       line={"color": "red", "dash": "dash"})
-    fig.update_xaxes(categoryorder="array", categoryarray=groups, range=[-0.5, len(groups) - 0.5])
+    fig.update_xaxes(categoryorder="array", categoryarray=groups, range=[-0.5, len(groups) - 0.5], tickangle=0)
     return _layout(fig, None, "score (0-1)", barmode="group", yaxis_range=[0, 1.05])
 
 
@@ -123,3 +166,22 @@ def sync_runs(frame: pd.DataFrame, w: Window) -> go.Figure:
                        zip(part["id"], part["errors"], part["seen"], strict=True)],
         )
     return _layout(fig, w, "duration (s)")
+
+
+def free_tier(panel: Panel) -> go.Figure:
+    """The free-tier panel as horizontal bars (0-100 %): each Hub window's share left, each monthly limit's
+    share used; colours follow each bar's level, the 80 % allowance line is the alert's."""
+    rule = _rule("HfInferenceAllowanceHigh")
+    bars = [b for b in panel.bars if b.fraction is not None]
+    fig = go.Figure()
+    fig.add_bar(
+        y=[f"{b.group}: {b.label}" for b in bars], x=[100 * (b.fraction or 0.0) for b in bars], orientation="h",
+        marker_color=[LEVEL_COLORS[b.level] for b in bars], hovertext=[b.text for b in bars],
+        text=[b.short for b in bars], textposition="auto", name="free tier",
+    )
+    if bars and any(b.group == "Inference this month" for b in bars):
+        fig.add_vline(x=rule.threshold * 100, line_dash="dash", line_color="red",
+                      annotation_text=f"alert at {rule.threshold:.0%} used", annotation_position="top")
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, None, "", empty=panel.empty or NO_DATA, xaxis_range=[0, 100], xaxis_title="%",
+                   showlegend=False)

@@ -13,8 +13,12 @@ every lower id is committed too; the first scrape of a process reads the whole l
 All queries of one scrape run in one read transaction (one consistent snapshot; WAL readers never wait
 for writers).
 
+The free-tier ledger's families (:mod:`hfops.ledger.metrics`: Hub rate-limit windows, the month's Inference
+use against the allowance) are yielded after these, in the same read transaction; they need the settings
+for the allowance and the Hub's origin.
+
 Series (``ns`` = ``[metrics] namespace``, default ``sarvanom``) are listed in :func:`metric_names` and
-documented in ``docs/observability/dashboards.md``.
+documented in ``docs/observability/dashboards.md`` and ``docs/free_tier.md``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from hfops.config import Settings
+from hfops.ledger import metrics as ledger_metrics
 from hfops.observability import readings
 from hfops.observability.readings import Histogram, RefineTotals
 from hfops.observability.thresholds import check_namespace
@@ -43,10 +49,13 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("shadow_eval_runs_active", "gauge", "Shadow eval runs waiting or in progress, by status (queued | running)."),
     ("shadow_eval_last_run_timestamp_seconds", "gauge",
      "Unix time the most recent shadow eval run ended (succeeded or failed); 0 = never."),
+    ("store_created_timestamp_seconds", "gauge",
+     "Unix time the store was created (its first migration): the clock of the 'nothing yet' alerts."),
     ("hf_datasets_eval", "counter", "Eval runs that ended, by dataset and status (succeeded | failed)."),
     ("hf_eval_scores", "gauge",
      "Latest eval score (0-1) of each model per task, dataset and metric (latest succeeded run it took part in)."),
-    ("hf_production_model", "gauge", "1 for the model serving each task (promoted, else the task's baseline)."),
+    ("hf_production_model", "gauge",
+     "1 for the model serving each task, by role (promoted | baseline: nobody promoted a model)."),
     ("refiner_latency_hf_api_seconds", "histogram",
      "Time a refine call waited for the HF Inference answer (requests sent only; capped by the fallback deadline)."),
     ("refine_latency_seconds", "histogram", "End-to-end refine latency by source of the result (local | hf)."),
@@ -63,8 +72,10 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
 
 
 def metric_names(namespace: str) -> list[str]:
-    """Every series name the collector exports (histograms as their base name, counters with ``_total``)."""
-    return [f"{namespace}_{suffix}" + ("_total" if kind == "counter" else "") for suffix, kind, _ in FAMILIES]
+    """Every series name the collector exports (histograms as their base name, counters with ``_total``),
+    the ledger's included."""
+    own = [f"{namespace}_{suffix}" + ("_total" if kind == "counter" else "") for suffix, kind, _ in FAMILIES]
+    return own + ledger_metrics.metric_names(namespace)
 
 
 class RefineTally:
@@ -110,11 +121,23 @@ def _histogram(name: str, doc: str, labels: list[str], series: dict[tuple[str, .
 
 
 class StoreCollector(Collector):
-    """Reads the store at ``db_path`` at every scrape and yields the ``<namespace>_*`` families."""
+    """Reads the store at ``db_path`` at every scrape and yields the ``<namespace>_*`` families.
 
-    def __init__(self, db_path: str | Path, namespace: str = "sarvanom") -> None:
+    ``settings`` gives the defaults of ``db_path`` and ``namespace`` and the ledger's allowance and Hub
+    origin (without settings the allowance gauges are absent and the Hub is huggingface.co).
+    """
+
+    def __init__(self, db_path: str | Path | None = None, namespace: str | None = None,
+                 settings: Settings | None = None) -> None:
+        if db_path is None:
+            if settings is None:
+                raise ValueError("StoreCollector needs db_path or settings")
+            db_path = settings.store.path
+        if namespace is None:
+            namespace = settings.metrics.namespace if settings is not None else "sarvanom"
         self.db_path = Path(db_path)
         self.namespace = check_namespace(namespace)
+        self.settings = settings
         self.docs = {suffix: doc for suffix, _, doc in FAMILIES}
 
     def describe(self) -> Iterator[Metric]:
@@ -167,6 +190,11 @@ class StoreCollector(Collector):
         last_run = self._gauge("shadow_eval_last_run_timestamp_seconds")
         last_run.add_metric([], readings.last_eval_run_end(db) or 0.0)
         yield last_run
+        created = self._gauge("store_created_timestamp_seconds")
+        created_at = readings.store_created(db)
+        if created_at is not None:
+            created.add_metric([], created_at)
+        yield created
 
         datasets = self._counter("hf_datasets_eval", ["dataset", "status"])
         for (dataset, status), n in sorted(run_counts.items()):
@@ -179,9 +207,9 @@ class StoreCollector(Collector):
             scores.add_metric([row["model"], row["task"], row["dataset"], row["metric"]], row["value"])
         yield scores
 
-        production = self._gauge("hf_production_model", ["task", "model"])
-        for task, model in readings.production_models(db).items():
-            production.add_metric([task, model], 1)
+        production = self._gauge("hf_production_model", ["task", "model", "role"])
+        for task, serving in readings.serving(db).items():
+            production.add_metric([task, serving.model, serving.role], 1)
         yield production
 
         refine = _tally_for(self.db_path).update(db)
@@ -220,14 +248,17 @@ class StoreCollector(Collector):
         errors.add_metric([], sync.errors)
         yield errors
 
+        yield from ledger_metrics.families(db, self.namespace, self.settings)
 
-def build_registry(db_path: str | Path, namespace: str = "sarvanom") -> CollectorRegistry:
+
+def build_registry(db_path: str | Path | None = None, namespace: str | None = None,
+                   settings: Settings | None = None) -> CollectorRegistry:
     """A registry holding only the store collector (no process/platform collectors)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(db_path, namespace))
+    registry.register(StoreCollector(db_path, namespace, settings))
     return registry
 
 
-def scrape(db_path: str | Path, namespace: str = "sarvanom") -> str:
+def scrape(db_path: str | Path | None = None, namespace: str | None = None, settings: Settings | None = None) -> str:
     """One scrape in the Prometheus text format (what ``hfops metrics --once`` prints)."""
-    return generate_latest(build_registry(db_path, namespace)).decode("utf-8")
+    return generate_latest(build_registry(db_path, namespace, settings)).decode("utf-8")

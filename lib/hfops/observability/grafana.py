@@ -1,7 +1,7 @@
 """The Grafana dashboard (``docs/observability/grafana-dashboard.json``), generated from the thresholds.
 
-One panel per tile of :data:`hfops.observability.thresholds.TILES`, in the same order as the console's
-Observability page. A tile backed by an alert draws the alert's own value expression (same window) and its
+One panel per tile of :data:`hfops.observability.thresholds.DASHBOARD_TILES`: the console's Observability
+page tiles in the same order, then the free tier (Hub windows, the month's Inference allowance). A tile backed by an alert draws the alert's own value expression (same window) and its
 threshold as a line, so what the graph shows is what the alert evaluates. The datasource is a template
 variable, so the file works both when provisioned from disk and when imported by hand.
 """
@@ -12,10 +12,10 @@ from typing import Any
 
 from hfops.observability.thresholds import (
     ALERT_RULES,
+    DASHBOARD_TILES,
     FALLBACK_DEADLINE_SECONDS,
     OPEN_CANDIDATE_STATUSES,
     SCORE_BARS,
-    TILES,
     AlertRule,
     check_namespace,
 )
@@ -39,9 +39,10 @@ def _target(ref: int, expr: str, legend: str, instant: bool = False) -> dict[str
 
 def _steps(rule: AlertRule | None, extra: tuple[tuple[float, str], ...] = ()) -> dict[str, Any]:
     """Threshold steps: red on the alerting side of ``rule``'s threshold (plus ``extra`` lines)."""
+    steps: list[dict[str, Any]]
     if rule is None:
         steps = [{"color": "green", "value": None}]
-    elif rule.op == ">":
+    elif rule.fires_above:
         steps = [{"color": "green", "value": None}, {"color": "red", "value": rule.threshold}]
     else:
         steps = [{"color": "red", "value": None}, {"color": "green", "value": rule.threshold}]
@@ -61,7 +62,7 @@ def _right_axis(ref: str, unit: str, bars: bool = True) -> dict[str, Any]:
 def _timeseries(tile_index: int, targets: list[dict[str, Any]], unit: str, thresholds: dict[str, Any],
                 overrides: list[dict[str, Any]] | None = None, minmax: tuple[float, float] | None = None,
                 stacked: bool = False) -> dict[str, Any]:
-    tile = TILES[tile_index]
+    tile = DASHBOARD_TILES[tile_index]
     defaults: dict[str, Any] = {
         "unit": unit,
         "thresholds": thresholds,
@@ -112,6 +113,7 @@ def panels(ns: str) -> list[dict[str, Any]]:
         _timeseries(1, [
             _target(0, stale.value_promql(ns), "time since the last run ended"),
             _target(1, f"sum by (status) (increase({ns}_shadow_eval_runs_total[1d]))", "{{status}} runs / 24 h"),
+            _target(2, _rule("ShadowEvalNeverRan").value_promql(ns), "store age, no run yet"),
         ], "s", _steps(stale), overrides=[_right_axis("B", "short")]),
         _timeseries(2, [
             _target(0, latency.value_promql(ns), "p95 end to end (alert value)"),
@@ -138,31 +140,48 @@ def panels(ns: str) -> list[dict[str, Any]]:
             _target(0, sync.value_promql(ns), "time since the last successful sync"),
             _target(1, f"{ns}_hf_sync_last_duration_seconds", "last sync duration"),
             _target(2, f"increase({ns}_hf_sync_errors_total[1d])", "sync errors / 24 h"),
+            _target(3, _rule("HfSyncNeverSucceeded").value_promql(ns), "store age, no sync yet"),
         ], "s", _steps(sync), overrides=[_right_axis("B", "s", bars=False), _right_axis("C", "short")]),
+        _free_tier_panel(ns),
     ]
     return out
 
 
+def _free_tier_panel(ns: str) -> dict[str, Any]:
+    """Hub windows left (remaining / quota) and the month's Inference use against the allowance."""
+    allowance = _rule("HfInferenceAllowanceHigh")
+    closed = _rule("HfInferenceClosedForTheMonth")
+    index = next(i for i, t in enumerate(DASHBOARD_TILES) if t.key == "free_tier")
+    return _timeseries(index, [
+        _target(0, allowance.value_promql(ns), "Inference {{limit}} allowance used"),
+        _target(1, f"{ns}_hub_ratelimit_remaining / {ns}_hub_ratelimit_quota", "Hub {{resource}} window left"),
+        _target(2, closed.value_promql(ns), "Inference closed for the month (402)"),
+        _target(3, f"{ns}_hf_inference_used_requests", "Inference requests this month"),
+    ], "percentunit", _steps(allowance, ((closed.threshold, "green"),)), minmax=(0, 1),
+        overrides=[_right_axis("C", "short", bars=False), _right_axis("D", "short", bars=False)])
+
+
 def _scores_panel(ns: str) -> dict[str, Any]:
-    """Latest primary scores per task and dataset; each bar's threshold is the task's score bar."""
+    """Latest primary scores per task and dataset (custom sets included); each bar's threshold is the bar of
+    its task's scoring family."""
     rule = next(r for r in ALERT_RULES if r.name == "HfEvalScoreLow")
     targets, overrides = [], []
     for i, bar in enumerate(SCORE_BARS):
-        selector = f'task="{bar.task}",dataset="{bar.dataset}",metric="{bar.metric}"'
+        selector = f'task="{bar.task}",metric="{bar.metric}"'
         targets.append(_target(i, f"{ns}_hf_eval_scores{{{selector}}}",
-                               f"{bar.task} / {bar.dataset} / {bar.metric}: {{{{model}}}}", instant=True))
+                               f"{bar.task} / {{{{dataset}}}} / {bar.metric}: {{{{model}}}}", instant=True))
         overrides.append({
             "matcher": {"id": "byFrameRefID", "options": _REF_IDS[i]},
             "properties": [{"id": "thresholds", "value": {"mode": "absolute", "steps": [
                 {"color": "red", "value": None}, {"color": "green", "value": bar.bar}]}}],
         })
-    tile = TILES[6]
+    tile = DASHBOARD_TILES[6]
     return {
         **_frame(6),
         "type": "bargauge",
         "title": tile.title,
-        "description": tile.description + " Alert HfEvalScoreLow fires for the production model "
-        f"({rule.for_} below its bar).",
+        "description": tile.description + " Alert HfEvalScoreLow fires for a promoted model "
+        f"({rule.for_} below its bar), never for a baseline nobody promoted.",
         "targets": targets,
         "fieldConfig": {
             "defaults": {"unit": "percentunit", "min": 0, "max": 1, "decimals": 3,

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlite_utils
 
+from hfops.evals import tasks
 from hfops.observability.thresholds import (
-    EVAL_DATASETS,
     EVAL_RUN_END_STATUSES,
     INFERENCE_OUTCOMES,
     LATENCY_BUCKETS_MS,
     OPEN_CANDIDATE_STATUSES,
     RATE_LIMIT_REASONS,
     SYNC_END_STATUSES,
+    eval_datasets,
 )
 from hfops.store import parse_ts, rows
 
@@ -61,7 +63,7 @@ class Histogram:
         return histogram_quantile(q, self.buckets())
 
 
-def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
+def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
     """PromQL ``histogram_quantile`` over cumulative ``(le, count)`` buckets (last le = +Inf); None if empty."""
     if not buckets or buckets[-1][1] <= 0 or math.isnan(q):
         return None
@@ -190,9 +192,22 @@ def models_discovered(db: sqlite_utils.Database) -> int:
     return int(db.execute("SELECT COUNT(*) FROM models").fetchone()[0])
 
 
+def custom_sets(db: sqlite_utils.Database) -> list[tuple[str, str]]:
+    """The registered custom eval sets as ``(task, name)``."""
+    from hfops.evals import custom
+
+    return [(s.task, s.name) for s in custom.list_sets(db)]
+
+
+def datasets(db: sqlite_utils.Database) -> tuple[str, ...]:
+    """Every dataset runs can use: the task table's, then the registered custom sets."""
+    return eval_datasets(name for _, name in custom_sets(db))
+
+
 def eval_run_counts(db: sqlite_utils.Database) -> dict[tuple[str, str], int]:
-    """Eval runs by ``(dataset, status)``; every known dataset x end status is present (zeros included)."""
-    counts = {(d, s): 0 for d in EVAL_DATASETS for s in EVAL_RUN_END_STATUSES}
+    """Eval runs by ``(dataset, status)``; every known dataset (built-in or custom) x end status is present
+    (zeros included)."""
+    counts = {(d, s): 0 for d in datasets(db) for s in EVAL_RUN_END_STATUSES}
     for dataset, status, n in db.execute("SELECT dataset, status, COUNT(*) FROM eval_runs GROUP BY 1, 2"):
         counts[(dataset, status)] = int(n)
     return counts
@@ -207,6 +222,12 @@ def last_eval_run_end(db: sqlite_utils.Database) -> float | None:
     return _epoch(found[0]) if found else None
 
 
+def store_created(db: sqlite_utils.Database) -> float | None:
+    """Unix time the store was created (its first migration), or None."""
+    found = db.execute("SELECT MIN(applied_at) FROM schema_migrations").fetchone()
+    return _epoch(found[0]) if found else None
+
+
 def _epoch(value: str | None) -> float | None:
     moment = parse_ts(value)
     return None if moment is None else moment.timestamp()
@@ -214,7 +235,8 @@ def _epoch(value: str | None) -> float | None:
 
 def score_scale(task: str) -> float:
     """Divide stored values by this to get 0-1 (QA metrics are stored 0-100, retrieval metrics 0-1)."""
-    return 100.0 if task == "qa" else 1.0
+    spec = tasks.TASK_SPECS.get(task)
+    return spec.score_scale if spec is not None else 1.0
 
 
 def latest_scores(db: sqlite_utils.Database) -> list[dict[str, Any]]:
@@ -238,13 +260,33 @@ def latest_scores(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return found
 
 
+@dataclass(frozen=True)
+class Serving:
+    """What serves a task: a promoted model, or the task's baseline when nobody promoted one."""
+
+    task: str
+    model: str
+    promoted: bool
+
+    @property
+    def role(self) -> str:
+        return "promoted" if self.promoted else "baseline"
+
+
+def serving(db: sqlite_utils.Database) -> dict[str, Serving]:
+    """What serves each task of the task table."""
+    from hfops import registry
+
+    out = {}
+    for task, spec in tasks.TASK_SPECS.items():
+        promoted = registry.production_model(db, task)
+        out[task] = Serving(task, promoted or spec.baseline, promoted is not None)
+    return out
+
+
 def production_models(db: sqlite_utils.Database) -> dict[str, str]:
     """The model serving each task: the promoted one, else the task's baseline."""
-    from hfops import registry
-    from hfops.evals import TASKS
-    from hfops.evals.backends import BASELINES
-
-    return {task: registry.production_model(db, task) or BASELINES[task] for task in TASKS}
+    return {task: s.model for task, s in serving(db).items()}
 
 
 @dataclass

@@ -8,14 +8,16 @@ from pathlib import Path
 
 from prometheus_client import start_http_server
 
+from hfops.config import Settings
 from hfops.errors import HfopsError
 from hfops.observability.collector import build_registry
 
 
 def serve(db_path: str | Path, namespace: str, host: str = "127.0.0.1", port: int = 9108,
-          stop: threading.Event | None = None) -> None:
-    """Serve the store's metrics on ``http://host:port/metrics`` until ``stop`` is set or interrupted."""
-    registry = build_registry(db_path, namespace)
+          stop: threading.Event | None = None, settings: Settings | None = None) -> None:
+    """Serve the store's metrics on ``http://host:port/metrics`` until ``stop`` is set or interrupted
+    (``settings``: the ledger's allowance and Hub origin)."""
+    registry = build_registry(db_path, namespace, settings)
     try:
         httpd, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
