@@ -88,6 +88,15 @@ def test_models_add_registers_a_local_folder(run, tmp_path: Path) -> None:  # ty
         "feature-extraction",
     )
     assert "training_args.bin" not in row["facts"]["files"] and row["revision"].startswith("local:")
+    from hfops.models.resolver import local_model_record
+
+    record = local_model_record(row)
+    assert (
+        record["local"] is True
+        and "license:mit" in record["tags"]
+        and record["pipeline_tag"] == "feature-extraction"
+    )
+    assert [s["rfilename"] for s in record["siblings"]] == ["README.md", "config.json", "model.safetensors"]
     code, out, _ = run("models", "check", "me/my-finetune", "--offline", "--json")
     assert json.loads(out)[0]["state"] == "local"
     code, out, _ = run("models", "--json")

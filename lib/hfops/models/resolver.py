@@ -60,7 +60,8 @@ class ResolvedModel:
         return FileSelection(self.format, list(self.files), weights, self.quantization)
 
     def record(self) -> dict[str, Any]:
-        """JSON-ready facts to store with a run."""
+        """JSON-ready facts to store with a run (file hashes filled in first: sha256, memoised per file)."""
+        with_hashes(self)
         out = asdict(self)
         out["path"] = str(self.path) if self.path is not None else None
         return out
@@ -377,3 +378,26 @@ def remove(model_id: str, settings: Any) -> dict[str, Any]:
     if not removed:
         raise ModelError(f"{model_id} is not in the HF cache at {folder} nor added locally")
     return {"model_id": model_id, "removed": removed, "freed_bytes": freed, "freed": gigabytes(freed)}
+
+
+def local_model_record(row: dict[str, Any]) -> dict[str, Any]:
+    """A ``local_models`` row (or :func:`add_local`'s result) in the shape of a Hub model record, for the
+    registry to upsert like any listing (``local`` tag; licence, pipeline tag and library from the files)."""
+    facts = row["facts"] if isinstance(row["facts"], dict) else store.loads(row["facts"], {})
+    license_id = str(facts.get("license") or "")
+    tags = ["local", row["format"], *([f"license:{license_id}"] if license_id else [])]
+    if facts.get("library_name"):
+        tags.append(str(facts["library_name"]))
+    return {
+        "id": row["model_id"],
+        "author": row["model_id"].split("/")[0],
+        "sha": row["revision"],
+        "pipeline_tag": facts.get("pipeline_tag"),
+        "library_name": facts.get("library_name"),
+        "tags": tags,
+        "siblings": [{"rfilename": p} for p in sorted(facts.get("files", {}))],
+        "config": facts.get("config") or {},
+        "cardData": {"license": license_id} if license_id else {},
+        "local": True,
+        "lastModified": row["added_at"],
+    }
