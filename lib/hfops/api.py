@@ -91,13 +91,16 @@ class ErrorResponse(BaseModel):
     detail: list[dict[str, Any]] = Field(default_factory=list)
 
 
+FallbackState = Literal["ready", "no_key", "disabled", "cooldown"]
+
+
 class Health(BaseModel):
     """``GET /healthz``."""
 
     status: Literal["ok"]
     version: str
     local_model_loaded: bool
-    fallback: Literal["ready", "no_key", "disabled", "cooldown"]
+    fallback: FallbackState
     budget_ms: int
 
 
@@ -334,6 +337,7 @@ def create_app(settings: Settings | None = None, *, warm: bool = True,
 
     @app.get("/healthz", response_model=Health, summary="Liveness and fallback readiness")
     def healthz() -> Health:
+        fallback: FallbackState
         if not settings.refine.enabled:
             fallback = "disabled"
         elif not config.api_key():

@@ -74,6 +74,7 @@ class RequestLimiter:
         self.bucket = SQLiteBucket.init_from_file(rates, table=BUCKET_TABLE, db_path=str(path), use_file_lock=True)
         # No background leaker thread: the bucket is cleaned under the lock after each permit.
         self.limiter = Limiter(SingleBucketFactory(self.bucket, schedule_leak=False))
+        self._file_lock: Any = self.bucket.lock  # a filelock.FileLock (pyrate-limiter types it as an RLock)
 
     def try_acquire(self) -> bool:
         """Take one permit if both windows have room; False when full (or the lock is contended too long)."""
@@ -86,7 +87,7 @@ class RequestLimiter:
             left = max(0.0, LOCK_TIMEOUT_SECONDS - (time.monotonic() - started))
             # The file lock is re-entrant per thread: holding it here makes the limiter's own
             # non-blocking acquire of it succeed, so only a full window answers False.
-            with self.bucket.lock.acquire(timeout=left, poll_interval=LOCK_POLL_SECONDS):
+            with self._file_lock.acquire(timeout=left, poll_interval=LOCK_POLL_SECONDS):
                 granted = bool(self.limiter.try_acquire(SCOPE, blocking=False))
                 if granted:
                     self.bucket.leak(self.bucket.now())
@@ -112,7 +113,7 @@ class RequestLimiter:
 
     def reset(self) -> None:
         """Forget every counted request (tests, operator reset)."""
-        with self.bucket.lock.acquire(timeout=5):
+        with self._file_lock.acquire(timeout=5):
             self.bucket.flush()
 
 
