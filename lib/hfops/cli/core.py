@@ -94,13 +94,12 @@ def cmd_status_show(args: argparse.Namespace, settings: Settings) -> int:
     """Counts by status and the last sync run."""
     db = get_db(settings.store.path)
     last = discovery.last_sync_run(db)
-    out = {"store": str(settings.store.path), "counts": registry.counts_by_status(db),
-           "last_sync": last.to_dict() if last else None}
+    counts = registry.counts_by_status(db)
     if args.json:
-        print_json(out)
+        print_json({"store": str(settings.store.path), "counts": counts, "last_sync": last.to_dict() if last else None})
     else:
-        print(f"store: {out['store']}")
-        for status, n in out["counts"].items():
+        print(f"store: {settings.store.path}")
+        for status, n in counts.items():
             print(f"  {status:<10} {n}")
         print(f"last sync: {last.status} {last.started_at} ({last.message})" if last else "last sync: never")
     return 0
@@ -248,9 +247,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser("worker", parents=[common], help="run the job worker (huey) in the foreground")
     p.add_argument("--workers", type=int, default=1, help="tasks run at once (threads)")
     p.add_argument("--queue", metavar="URL", help="the Redis queue, redis://HOST:6379/0 (default: [queue])")
-    p.add_argument("--role", choices=("all", "writer", "compute"), default="all",
-                   help="all: the single-machine worker (default); writer: owns the store, computes no eval "
-                        "batch; compute: eval batches only, no store (needs the Redis queue)")
+    p.add_argument(
+        "--role",
+        choices=("all", "writer", "compute"),
+        default="all",
+        help="all: the single-machine worker (default); writer: owns the store, computes no eval "
+        "batch; compute: eval batches only, no store (needs the Redis queue)",
+    )
     p.set_defaults(func=cmd_worker, setting_overrides=_worker_overrides)
 
     p = sub.add_parser("console", parents=[common], help="start the worker and the Streamlit console")
