@@ -145,7 +145,7 @@ def test_first_start_sync_now_runs_in_the_worker(
     job by itself until it succeeds -> the Candidates page lists the new candidates."""
     server = console_server(db_path, worker=True)
     chrome.get(server.url)
-    wait_for_text(chrome, "No candidates match", css="[data-testid=stAlert]")
+    wait_for_text(chrome, "The store holds no models yet", css="[data-testid=stAlert]")
     open_page(chrome, "Status")
     wait_for_text(chrome, "No sync has run yet.", css="[data-testid=stAlert]")
     wait_for(chrome, "button", text="Sync now").click()
@@ -169,9 +169,13 @@ def test_a_bad_config_key_shows_a_clear_page_with_the_sidebar(
     wait_for_text(chrome, "Configuration error", css="h1")
     wait_for_text(chrome, "budget_msx")
     wait_for_text(chrome, "Remove budget_msx from [refine]")
-    links = [a.text for a in chrome.find_elements("css selector", "[data-testid=stSidebarNav] a")]
+    links = [
+        a.text.splitlines()[-1] for a in chrome.find_elements("css selector", "[data-testid=stSidebarNav] a")
+    ]
     assert {"Candidates", "Status", "Evals"} <= set(links), links
     save_screenshot(chrome, artifacts, "console-config-error")
-    open_page(chrome, "Status")  # the sidebar works; every page explains the same problem
+    wait_for(chrome, "[data-testid=stSidebarNav] a", text="Status").click()  # the sidebar works...
+    wait_for_text(chrome, "Remove budget_msx from [refine]")  # ...and every page explains the same problem
+    assert chrome.current_url.endswith("/status")
     wait_for_text(chrome, "Configuration error", css="h1")
     assert not chrome.find_elements("css selector", "[data-testid=stException]")
