@@ -131,7 +131,7 @@ def _chat_refused(db_path: str, settings: config.Settings) -> inference_usage.De
 def test_a_402_only_closes_the_month_when_configured(db_path: str, inference: RateLimitedHub) -> None:
     from huggingface_hub.errors import HfHubHTTPError
 
-    settings = _settings(db_path, inference.url, credits_close_month=False)
+    settings = _settings(db_path, inference.url, close_on_credits_exhausted=False)
     ledger.install(db_path, settings)
     inference.behaviour = "credits"
     with pytest.raises(HfHubHTTPError):

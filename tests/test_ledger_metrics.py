@@ -173,3 +173,47 @@ def test_the_status_panel_figures(db_path: str, filled: config.Settings) -> None
     assert (limits["requests"].used, limits["requests"].allowance, limits["requests"].eval_limit) == (3, 4, 3)
     assert limits["requests"].used_ratio == 0.75 and limits["tokens"].used_ratio == 0.18
     assert panel.days_to_reset == pytest.approx(21.5) and panel.closed is None
+
+
+def test_the_status_panel_as_a_page_draws_it(db_path: str, filled: config.Settings) -> None:
+    from hfops.ledger.status import HUB_GROUP, INFERENCE_GROUP, panel
+    from hfops.observability import charts
+
+    drawn = panel(get_db(db_path), filled, now=NOW.timestamp())
+    assert not drawn.empty
+    bars = {(b.group, b.label): b for b in drawn.bars}
+    assert set(bars) == {(HUB_GROUP, "api"), (HUB_GROUP, "resolvers"), (INFERENCE_GROUP, "requests"),
+                         (INFERENCE_GROUP, "tokens")}
+    api = bars[(HUB_GROUP, "api")]
+    assert (api.fraction, api.short, api.level) == (0.24, "120 / 500 left", "ok")
+    assert "reserve 25" in api.text and "resets in 40 s" in api.text and "2 wait(s) taken" in api.text
+    assert bars[(HUB_GROUP, "resolvers")].fraction == 1.0  # the announced reset has passed
+    requests = bars[(INFERENCE_GROUP, "requests")]
+    assert (requests.fraction, requests.short, requests.level) == (0.75, "3 / 4 used", "ok")
+    assert "evals stop at 3" in requests.text
+    assert bars[(INFERENCE_GROUP, "tokens")].fraction == pytest.approx(0.18)
+    assert any("1 rate_limited" in n for n in drawn.notes)
+    assert drawn.resets_at == "2027-01-01T00:00:00Z" and drawn.days_to_reset == pytest.approx(21.5)
+    assert [r["what"] for r in drawn.rows()] == ["api", "resolvers", "requests", "tokens"]
+    figure = charts.free_tier(drawn)
+    assert list(figure.data[0].x) == pytest.approx([24.0, 100.0, 75.0, 18.0])
+    assert [s.x0 for s in figure.layout.shapes] == [80.0]  # the HfInferenceAllowanceHigh line
+
+    filled.inference.monthly_requests = 3
+    inference_usage.close_month(get_db(db_path), "credits_exhausted", 402, "https://router.huggingface.co", now=NOW)
+    closed = panel(get_db(db_path), filled, now=NOW.timestamp())
+    requests = next(b for b in closed.bars if b.label == "requests")
+    assert (requests.fraction, requests.level) == (1.0, "alert")
+    assert any(n.startswith("HF Inference is closed for 2026-12") for n in closed.notes)
+
+
+def test_the_status_panel_of_a_new_store_says_nothing_is_recorded(db_path: str) -> None:
+    from hfops.ledger.status import panel
+    from hfops.observability import charts
+
+    drawn = panel(get_db(db_path), config.load_settings(None, **{"store.path": db_path}), now=NOW.timestamp())
+    assert drawn.empty == "no Hub or Inference use recorded yet"
+    assert all(b.fraction is None for b in drawn.bars)  # unlimited: nothing to fill
+    assert drawn.notes[0].startswith("No Hub response with rate-limit headers recorded yet")
+    figure = charts.free_tier(drawn)
+    assert [a.text for a in figure.layout.annotations] == ["no Hub or Inference use recorded yet"]

@@ -10,7 +10,7 @@
   processes. :func:`check_allowance` answers for a ``purpose``: ``refine`` may spend all of it, ``eval``
   all but ``[inference] refine_reserve`` (a fraction kept for query refinement). A 402 (credits
   exhausted) closes the month for Inference (``inference_closures``) until the month rolls over or an
-  operator reopens it (``[inference] credits_close_month = false`` leaves 402s to the refiner's cooldown).
+  operator reopens it (``[inference] close_on_credits_exhausted = false`` leaves 402s to the refiner's cooldown).
 - Concurrency: a check reads the ledger, then the caller sends; callers deciding at the same moment can
   each send one request past the allowance (at most one per caller in flight).
 - Never stored: tokens, prompts, replies, error messages. Base URLs lose any credentials and query.
@@ -31,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import sqlite_utils
 
+from hfops.config import Settings
 from hfops.errors import EvalError
 from hfops.ledger import writer
 from hfops.store import one, rows, write_tx
@@ -47,7 +48,6 @@ OUTCOMES = (
     "connection_error",
 )
 PURPOSES = ("refine", "eval")
-DEFAULT_REFINE_RESERVE = 0.1
 
 
 def _now(now: datetime | None) -> datetime:
@@ -403,17 +403,14 @@ class Allowance:
         )
 
 
-def allowance(settings: Any) -> Allowance:
-    """The allowance from ``[inference]`` (fields read with defaults until config.py declares them)."""
+def allowance(settings: Settings) -> Allowance:
+    """The allowance from ``[inference]`` (0 = unlimited; values range-checked by ``config.validate``)."""
     section = settings.inference
-    requests = getattr(section, "monthly_requests", 0) or 0
-    tokens = getattr(section, "monthly_tokens", 0) or 0
-    reserve = float(getattr(section, "refine_reserve", DEFAULT_REFINE_RESERVE) or 0.0)
     return Allowance(
-        requests=int(requests) if requests > 0 else None,
-        tokens=int(tokens) if tokens > 0 else None,
-        refine_reserve=min(max(reserve, 0.0), 1.0),
-        credits_close_month=bool(getattr(section, "credits_close_month", True)),
+        requests=int(section.monthly_requests) if section.monthly_requests > 0 else None,
+        tokens=int(section.monthly_tokens) if section.monthly_tokens > 0 else None,
+        refine_reserve=min(max(float(section.refine_reserve), 0.0), 1.0),
+        credits_close_month=bool(section.close_on_credits_exhausted),
     )
 
 
@@ -433,7 +430,7 @@ class Decision:
 
 
 def check_allowance(
-    db: sqlite_utils.Database, settings: Any, purpose: str = "refine", now: datetime | None = None
+    db: sqlite_utils.Database, settings: Settings, purpose: str = "refine", now: datetime | None = None
 ) -> Decision:
     """May one more Inference request be sent for ``purpose`` this month? Cheap: two indexed reads.
 
@@ -504,7 +501,7 @@ def check_allowance(
     return decide(True, None, "within the monthly Inference allowance")
 
 
-def ensure_eval_allowed(db: sqlite_utils.Database, settings: Any, now: datetime | None = None) -> Decision:
+def ensure_eval_allowed(db: sqlite_utils.Database, settings: Settings, now: datetime | None = None) -> Decision:
     """For evals that call the Inference API: raise :class:`EvalError` with the reason when they may not start."""
     decision = check_allowance(db, settings, "eval", now)
     if not decision.allowed:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from hfops import net
+from hfops.config import Settings
 from hfops.errors import RetryableHubError
 from hfops.ledger import hub_window, inference_usage, writer
 from hfops.ledger.hub_window import OnWait
@@ -57,17 +58,15 @@ class LedgerHooks:
     def __init__(
         self,
         db_path: str | Path,
-        settings: Any,
+        settings: Settings,
         on_wait: OnWait | None = None,
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.db_path = str(db_path)
-        self.pacing = bool(getattr(settings.hub, "ratelimit_pacing", True))
-        self.reserve_fraction = float(
-            getattr(settings.hub, "ratelimit_reserve", hub_window.DEFAULT_RESERVE_FRACTION)
-        )
+        self.pacing = bool(settings.hub.ratelimit_pacing)
+        self.reserve_fraction = float(settings.hub.ratelimit_reserve)
         self.inference_base = inference_usage.clean_base_url(settings.inference.base_url)
         self.close_month_on_402 = inference_usage.allowance(settings).credits_close_month
         self.on_wait = on_wait
@@ -190,7 +189,7 @@ def _request_body(request: Any) -> bytes | None:
 
 def install(
     db_path: str | Path,
-    settings: Any,
+    settings: Settings,
     on_wait: OnWait | None = None,
     *,
     clock: Callable[[], float] = time.time,

@@ -21,11 +21,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlite_utils
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from hfops.config import Settings
 from hfops.ledger import hub_window, inference_usage
 
 # (suffix, type, help), in output order.
@@ -66,7 +66,7 @@ def metric_names(namespace: str) -> list[str]:
 def families(
     db: sqlite_utils.Database,
     namespace: str,
-    settings: Any = None,
+    settings: Settings | None = None,
     *,
     hub_origin: str | None = None,
     now: float | None = None,
