@@ -27,6 +27,7 @@ from hfops.errors import ConfigError, JobError
 from hfops.evals import nightly, runs
 from hfops.models import jobs as model_jobs
 from hfops.net import install_log_scrubber
+from hfops.refine import lab
 from hfops.store import connect
 
 log = logging.getLogger("hfops.worker")
@@ -48,6 +49,7 @@ def build_handlers() -> jobs.HandlerTable:
     table.register("publish", publish.publish_job)
     table.register("models_pull", model_jobs.models_pull_job)
     table.register("models_check", model_jobs.models_check_job)
+    table.register("refine_bulk", lab.refine_bulk_job)
     return table
 
 
