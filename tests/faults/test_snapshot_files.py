@@ -55,3 +55,29 @@ def test_a_gzipped_snapshot_is_read(tmp_path: Path, db_path: str) -> None:
     path.write_bytes(gzip.compress("\n".join(json.dumps(r) for r in ALL_RECORDS[:40]).encode()))
     run = sync_snapshot(db_path, path, Settings())
     assert run.status == "succeeded" and run.inserted == 40
+
+
+@pytest.mark.parametrize("layout", ["pretty_models", "pretty_list", "bad_first_line"])
+def test_document_or_json_lines_is_told_apart(tmp_path: Path, db_path: str, layout: str) -> None:
+    records = [dict(r) for r in ALL_RECORDS[:8]]
+    path = tmp_path / "snap.json"
+    if layout == "pretty_models":
+        path.write_text(json.dumps({"date": "2026-01-01", "models": records}, indent=2))
+    elif layout == "pretty_list":
+        path.write_text(json.dumps(records, indent=2))
+    else:
+        path.write_text("{this is not json\n" + "\n".join(json.dumps(r) for r in records) + "\n")
+    run = sync_snapshot(db_path, path, Settings())
+    assert run.inserted == 8 and run.skipped == (1 if layout == "bad_first_line" else 0)
+
+
+def test_a_large_json_lines_snapshot_is_streamed_and_resumes_by_offset(tmp_path: Path, db_path: str) -> None:
+    from hfops.discovery import SnapshotSource
+
+    path = tmp_path / "snap.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in ALL_RECORDS[:95]) + "\n")
+    source = SnapshotSource(path, page_size=10)
+    pages = list(source.pages({"offset": 40}))
+    assert [len(p.records) for p in pages] == [10, 10, 10, 10, 10, 5]
+    assert pages[0].records[0]["id"] == ALL_RECORDS[40]["id"] and pages[-1].next_cursor is None
+    assert pages[0].total == 55

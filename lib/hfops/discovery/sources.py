@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 import httpx2
 import orjson
 from huggingface_hub.errors import HfHubHTTPError
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_any
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from hfops import net
 from hfops.config import DiscoveryConfig, HubConfig
@@ -77,7 +77,12 @@ class Source(Protocol):
 
 
 class SnapshotSource:
-    """A file of API records: a JSON list, ``{"models": [...]}``, or JSON Lines."""
+    """A file of API records: JSON Lines (``.gz`` too), a JSON list, or ``{"models": [...]}``.
+
+    JSON Lines are streamed in two passes (the first finds each id's last line, bad lines and the total; the
+    second yields the records page by page), so memory holds one page and the ids, not the file. Duplicate
+    ids are merged, the last line winning. A JSON document is read whole.
+    """
 
     complete_pass_possible = True
 
@@ -86,84 +91,133 @@ class SnapshotSource:
         self.name = f"snapshot:{self.path.resolve()}"
         self.page_size = page_size
 
-    def _text(self) -> str:
-        """The file's text (``.gz`` files are decompressed); :class:`SyncError` naming the path and the cause."""
+    def _lines(self) -> Iterator[tuple[int, str]]:
+        """Numbered lines (split on newlines only: a U+2028 may sit inside a string); SyncError names the cause."""
         if not self.path.is_file():
             raise SyncError(f"snapshot file not found: {self.path}")
         try:
-            data = self.path.read_bytes()
-            if self.path.suffix == ".gz":
-                data = gzip.decompress(data)
-            return data.decode("utf-8-sig")
+            raw = gzip.open(self.path, "rb") if self.path.suffix == ".gz" else self.path.open("rb")
+            with raw as fh:
+                for number, data in enumerate(fh, start=1):
+                    text = data.decode("utf-8-sig" if number == 1 else "utf-8")
+                    yield number, text.rstrip("\r\n")
         except UnicodeDecodeError as exc:
-            raise SyncError(f"snapshot file {self.path} is not UTF-8 text (byte {exc.start})") from None
+            raise SyncError(
+                f"snapshot file {self.path} is not UTF-8 text (line {number}, byte {exc.start})"
+            ) from None
         except (OSError, EOFError, zlib.error) as exc:
             raise SyncError(f"cannot read snapshot file {self.path}: {exc}") from None
 
-    def _records(self) -> tuple[list[Any], list[str]]:
-        text = self._text()
-        stripped = text.strip()
-        one_document = stripped.startswith("[") or (stripped.startswith("{") and "\n{" not in stripped)
-        if one_document:  # a JSON list, or one object holding "models"; otherwise JSON Lines
+    def _is_document(self) -> bool:
+        """Whether the file is one JSON document (a list, or an object holding "models") rather than JSON Lines.
+
+        A first line that is a record (an object with an id) means JSON Lines; a list means a document; any
+        other first line means a document unless a later line opens an object (JSON Lines with a bad line).
+        """
+        lines = (line for _, line in self._lines())
+        for line in lines:
+            first = line.strip()
+            if not first:
+                continue
+            if first.startswith("["):
+                return True
             try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise SyncError(f"snapshot file {self.path} is not valid JSON: {exc}") from None
-            except RecursionError:
-                raise SyncError(
-                    f"snapshot file {self.path} is nested too deeply to be a list of records"
-                ) from None
-            if isinstance(data, dict):  # {"models": [...]}, or JSON Lines holding a single record
-                records = data.get("models") if "models" in data or "id" not in data else [data]
-            else:
-                records = data
-            if not isinstance(records, list):
-                raise SyncError(
-                    f"snapshot file {self.path}: expected a list of records or {{'models': [...]}}"
-                )
-            return records, []
-        records, bad = [], []
-        for number, line in enumerate(
-            text.split("\n"), start=1
-        ):  # not splitlines(): U+2028 may sit in a string
+                record = orjson.loads(first)
+            except orjson.JSONDecodeError:
+                record = None
+            if isinstance(record, dict) and "id" in record:
+                return False
+            if isinstance(record, dict) and "models" in record:
+                return True
+            return not any(later.startswith("{") for later in lines)  # at column 0: not pretty-printed
+        return False
+
+    def _document(self) -> list[Any]:
+        text = "\n".join(line for _, line in self._lines())
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SyncError(f"snapshot file {self.path} is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise SyncError(
+                f"snapshot file {self.path} is nested too deeply to be a list of records"
+            ) from None
+        records = data.get("models") if isinstance(data, dict) else data
+        if not isinstance(records, list):
+            raise SyncError(f"snapshot file {self.path}: expected a list of records or {{'models': [...]}}")
+        return records
+
+    def _parsed_lines(self) -> Iterator[tuple[int, Any, str | None]]:
+        """``(line number, record, None)`` per JSON line, or ``(number, None, why)`` for a bad one."""
+        for number, line in self._lines():
             if not line.strip():
                 continue
             try:
-                records.append(orjson.loads(line))
+                yield number, orjson.loads(line), None
                 continue
             except orjson.JSONDecodeError:
                 pass  # the stdlib says why, and also reads NaN / Infinity
             try:
-                records.append(json.loads(line))
+                yield number, json.loads(line), None
             except json.JSONDecodeError as exc:
-                bad.append(f"line {number}: invalid JSON ({exc.msg})")
+                yield number, None, f"line {number}: invalid JSON ({exc.msg})"
             except RecursionError:
-                bad.append(f"line {number}: nested too deeply")
-        return records, bad
+                yield number, None, f"line {number}: nested too deeply"
 
     def pages(self, cursor: Cursor | None) -> Iterator[Page]:
-        records, duplicates = merge_duplicates(self._records_checked())
-        bad_lines = self._bad_lines
         start = int((cursor or {}).get("offset", 0))
+        if self._is_document():
+            records, duplicates = merge_duplicates(self._document())
+            yield from self._paged(iter(records), len(records), start, [], duplicates)
+            return
+        last_line: dict[str, int] = {}
+        duplicates: list[str] = []
+        bad: list[str] = []
+        total = 0
+        for number, record, why in self._parsed_lines():  # pass 1: ids, duplicates, bad lines
+            if why is not None:
+                bad.append(why)
+                continue
+            model_id = record.get("id") if isinstance(record, dict) else None
+            if isinstance(model_id, str):
+                if model_id in last_line:
+                    duplicates.append(model_id)
+                else:
+                    total += 1
+                last_line[model_id] = number
+            else:
+                total += 1
+
+        def kept() -> Iterator[Any]:  # pass 2: each record once, at its last line
+            for number, record, why in self._parsed_lines():
+                if why is None:
+                    model_id = record.get("id") if isinstance(record, dict) else None
+                    if not isinstance(model_id, str) or last_line.get(model_id) == number:
+                        yield record
+
+        yield from self._paged(kept(), total, start, bad, duplicates)
+
+    def _paged(
+        self, records: Iterator[Any], total: int, start: int, bad: list[str], duplicates: list[str]
+    ) -> Iterator[Page]:
         first = start == 0
-        for offset in range(start, len(records), self.page_size):
-            end = offset + self.page_size
+        for _ in range(start):  # resume: skip what the earlier run stored
+            next(records, None)
+        offset = start
+        while offset < total or first:
+            page = [r for _, r in zip(range(self.page_size), records, strict=False)]
+            offset += len(page)
+            more = offset < total and bool(page)
             yield Page(
-                records[offset:end],
-                {"offset": end} if end < len(records) else None,
-                skipped_lines=bad_lines if first else [],
-                total=len(records) - start,
+                page,
+                {"offset": offset} if more else None,
+                skipped_lines=bad if first else [],
+                total=total - start,
                 duplicates=duplicates if first else [],
             )
             first = False
-        if start >= len(records):
-            yield Page(
-                [], None, skipped_lines=bad_lines if first else [], duplicates=duplicates if first else []
-            )
-
-    def _records_checked(self) -> list[Any]:
-        records, self._bad_lines = self._records()
-        return records
+            if not more:
+                return
 
 
 def merge_duplicates(records: list[Any]) -> tuple[list[Any], list[str]]:
@@ -335,7 +389,7 @@ class HubSource:
         retrying = Retrying(
             retry=retry_if_exception_type(RetryableHubError),
             wait=self._wait,
-            stop=stop_any(self._give_up),
+            stop=self._give_up,
             reraise=True,
             sleep=time.sleep,
         )

@@ -197,7 +197,8 @@ def _store_page(
     transitions: list[tuple[Any, ...]] = []
     for record, raw, record_hash, first in hashed:
         repeat = not first
-        old = existing.get(record.get("id")) if isinstance(record, dict) else None
+        rid = record.get("id") if isinstance(record, dict) else None
+        old = existing.get(rid) if isinstance(rid, str) else None
         if (
             old
             and old["record_hash"] == record_hash
@@ -334,7 +335,7 @@ def _save_run(db: sqlite_utils.Database, sync_id: int, counts: SyncCounts, **ext
         "heartbeat_at": utcnow(),
         **extra,
     }
-    db["sync_runs"].update(sync_id, values)
+    db.table("sync_runs").update(sync_id, values)
 
 
 def _resume_state(source: Source, pass_id: int, cursor: Cursor | None, lost: int = 0) -> dict[str, Any]:
