@@ -178,7 +178,7 @@ def _csv_rows(path: Path, limit: int | None) -> Iterator[tuple[str, dict[str, An
 
 
 def _parquet_rows(path: Path, limit: int | None) -> Iterator[tuple[str, dict[str, Any]]]:
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     try:
         table = pq.read_table(path)

@@ -34,7 +34,7 @@ class Record:
         return [f.name for f in dataclasses.fields(self)]  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
 
 
 def _columns(cls: type, row: Mapping[str, Any]) -> dict[str, Any]:

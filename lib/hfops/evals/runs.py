@@ -178,6 +178,7 @@ def submit_run(
                     now,
                 ],
             ).lastrowid
+            or 0
         )
     job_params = {"run_id": run_id}
     if enqueue:

@@ -19,10 +19,10 @@ import collections
 import math
 import re
 import string
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hfops.errors import ScoreError
 from hfops.evals.jsonl import iter_rows, json_type
@@ -97,7 +97,7 @@ def squad_example(prediction: str, answers: Sequence[str]) -> tuple[int, float]:
     return max(compute_exact(a, prediction) for a in gold), max(compute_f1(a, prediction) for a in gold)
 
 
-def squad_v2(predictions: dict[str, str], references: dict[str, Sequence[str]]) -> dict[str, float]:
+def squad_v2(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]]) -> dict[str, float]:
     """Official SQuAD v2 scores (0-100) of ``{id: prediction_text}`` against ``{id: [gold answer texts]}``.
 
     A question "has an answer" when its reference answer list is not empty (``qid_to_has_ans``).
@@ -192,7 +192,7 @@ def bleu(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> flo
     _check_lengths(predictions, references)
     if not predictions:
         return 0.0
-    return float(sacrebleu.corpus_bleu(list(predictions), _reference_streams(references)).score)
+    return float(sacrebleu.corpus_bleu(list(predictions), cast(Any, _reference_streams(references))).score)
 
 
 def bleu_statistics(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> list[list[int]]:
@@ -203,7 +203,9 @@ def bleu_statistics(predictions: Sequence[str], references: Sequence[Sequence[st
     metric = BLEU()
     return [
         list(map(int, s))
-        for s in metric._extract_corpus_statistics(list(predictions), _reference_streams(references))
+        for s in metric._extract_corpus_statistics(
+            list(predictions), cast(Any, _reference_streams(references))
+        )
     ]
 
 
@@ -224,8 +226,7 @@ def retrieval_example(
     rel = set(relevant)
     if not rel:
         raise ScoreError("a query needs at least one relevant id")
-    seen: set[str] = set()
-    ranking = [doc for doc in ranked if not (doc in seen or seen.add(doc))]  # duplicates count once
+    ranking = list(dict.fromkeys(ranked))  # duplicates count once
     top = ranking[:k]
     mrr = 0.0
     for position, doc in enumerate(top, start=1):
@@ -243,7 +244,7 @@ def retrieval_example(
     }
 
 
-def retrieval(ranked: dict[str, Sequence[str]], relevant: dict[str, Sequence[str]]) -> dict[str, float]:
+def retrieval(ranked: Mapping[str, Sequence[str]], relevant: Mapping[str, Sequence[str]]) -> dict[str, float]:
     """Mean retrieval metrics over queries (0-1) plus ``total``."""
     check_same_ids(ranked, relevant)
     per_query = [retrieval_example(ranked[qid], relevant[qid]) for qid in relevant]
@@ -265,7 +266,7 @@ def _check_lengths(predictions: Sequence[Any], references: Sequence[Any]) -> Non
         raise ScoreError(f"{len(predictions)} predictions but {len(references)} references")
 
 
-def check_same_ids(predictions: dict[str, Any], references: dict[str, Any], what: str = "") -> None:
+def check_same_ids(predictions: Mapping[str, Any], references: Mapping[str, Any], what: str = "") -> None:
     """Raise :class:`ScoreError` listing ids present on one side only."""
     missing = [qid for qid in references if qid not in predictions]
     extra = [qid for qid in predictions if qid not in references]

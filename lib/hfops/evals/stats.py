@@ -256,7 +256,8 @@ def compute_run_metrics(
     for metric in metric_names(task, dataset):
         if metric not in cand:
             continue
-        n_metric = n if cand[metric].mask is None else int(cand[metric].mask.sum())
+        mask = cand[metric].mask
+        n_metric = n if mask is None else int(mask.sum())
         c_point, p_point = cand[metric].point(), prod[metric].point()
         c_boot, p_boot = cand[metric].resampled(counts), prod[metric].resampled(counts)
         result.rows.append(MetricRow("candidate", metric, c_point, *_interval(c_boot), n_metric))

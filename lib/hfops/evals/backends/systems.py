@@ -121,7 +121,7 @@ class BM25Retriever(System):
     def _tokens(texts: Sequence[str]) -> list[list[str]]:
         import bm25s
 
-        return bm25s.tokenize(list(texts), stopwords="en", return_ids=False, show_progress=False)  # type: ignore[no-any-return]
+        return bm25s.tokenize(list(texts), stopwords="en", return_ids=False, show_progress=False)
 
     def prepare(self, evalset: EvalSet, cache: InferenceCache) -> None:
         import bm25s
