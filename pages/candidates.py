@@ -148,7 +148,7 @@ def follow_selection(table: str, rows: list[int], ids: list[str]) -> None:
 
 def show_table(found: view.CandidatePage) -> None:
     """The current page of candidates as a dataframe (drawn on a canvas: never HTML); a row click opens it."""
-    st.caption(found.caption)
+    st.caption(plain(found.caption))
     event = st.dataframe(
         found.frame(),
         hide_index=True,

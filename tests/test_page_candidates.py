@@ -89,7 +89,7 @@ def store(db_path: str) -> str:
 def test_first_page_sorted_by_score(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page(store, monkeypatch)
     assert shown_ids(at) == [f"org/model-{i:03d}" for i in range(50)]
-    assert at.caption[0].value == "Showing 1–50 of 63 candidates"
+    assert unescaped(at.caption[0].value) == "Showing 1–50 of 63 candidates"
     assert at.number_input(key="cand_page").label == "Page (of 2)"
 
 
@@ -115,7 +115,7 @@ def test_quantization_none_score_text_and_flag_filters(store: str, monkeypatch: 
     at = open_page(store, monkeypatch)
     at.multiselect(key="cand_quant").set_value(["none"]).run()
     assert "acme/gen-gptq" not in shown_ids(at)
-    assert at.caption[0].value.endswith("of 61 candidates")
+    assert unescaped(at.caption[0].value).endswith("of 61 candidates")
 
     at.multiselect(key="cand_quant").set_value([])
     at.slider(key="cand_min_score").set_value(0.95).run()
@@ -143,7 +143,7 @@ def test_pagination_and_sorting(store: str, monkeypatch: pytest.MonkeyPatch) -> 
     assert at.number_input(key="cand_page").label == "Page (of 3)"
     at.number_input(key="cand_page").set_value(2).run()
     assert shown_ids(at) == [f"org/model-{i:03d}" for i in range(25, 50)]
-    assert at.caption[0].value == "Showing 26–50 of 63 candidates"
+    assert unescaped(at.caption[0].value) == "Showing 26–50 of 63 candidates"
     at.number_input(key="cand_page").set_value(3).run()
     assert shown_ids(at)[-3:] == ["acme/gen-gptq", "acme/gen-awq-gguf", "acme/old-flagged"]
 
@@ -306,7 +306,7 @@ def test_clear_filters_resets_every_filter(store: str, monkeypatch: pytest.Monke
     assert not at.exception
     assert at.multiselect(key="cand_license").value == [] and at.slider(key="cand_min_score").value == 0.0
     assert at.text_input(key="cand_text").value == "" and not at.checkbox(key="cand_flagged").value
-    assert at.caption[0].value == "Showing 1–50 of 63 candidates"
+    assert unescaped(at.caption[0].value) == "Showing 1–50 of 63 candidates"
 
 
 def test_selecting_a_row_opens_its_detail(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -353,6 +353,8 @@ def test_search_covers_every_synced_model_ignoring_separators(
     at = open_page(store, monkeypatch)
     at.text_input(key="cand_text").input("PHI 2").run()
     assert not at.exception
+    assert shown_ids(at) == ["microsoft/phi-2"]  # the candidate table finds it too
+    assert unescaped(at.caption[0].value) == "Showing 1–1 of 1 candidates whose id contains “PHI-2”"
     found = frame_with(at, "fails the rule")
     assert found["model_id"].tolist() == ["microsoft/phi-2", "someone/phi-2_gguf-q4"]  # candidates first
     assert found["status"].tolist() == ["candidate", "not a candidate"]

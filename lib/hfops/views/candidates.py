@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +82,7 @@ class CandidatePage:
     total: int
     page: int
     page_size: int
+    text_used: str | None = None  # the id search that matched (a separator variant of what was typed)
 
     @property
     def pages(self) -> int:
@@ -89,7 +91,8 @@ class CandidatePage:
     @property
     def caption(self) -> str:
         first = (self.page - 1) * self.page_size + 1
-        return f"Showing {first:,}–{first + len(self.rows) - 1:,} of {self.total:,} candidates"
+        shown = f"Showing {first:,}–{first + len(self.rows) - 1:,} of {self.total:,} candidates"
+        return shown + (f" whose id contains “{self.text_used}”" if self.text_used else "")
 
     @property
     def ids(self) -> list[str]:
@@ -103,6 +106,15 @@ class CandidatePage:
         return frame
 
 
+def text_variants(text: str) -> list[str]:
+    """``text`` with its words joined by each id separator ("phi 2" -> "phi-2", "phi_2", "phi.2", "phi/2",
+    "phi2"): what a literal id search tries when the words as typed match nothing."""
+    words = [w for w in re.split(r"[\s\-_./:]+", text.strip()) if w]
+    if len(words) < 2:
+        return []
+    return [sep.join(words) for sep in ("-", "_", ".", "/", "")]
+
+
 def candidate_page(
     db: sqlite_utils.Database,
     flt: registry.CandidateFilter,
@@ -111,12 +123,25 @@ def candidate_page(
     page: int,
     page_size: int,
 ) -> CandidatePage:
-    """The requested page; the first page when the result shrank under it (``page`` tells which it is)."""
-    found, total = registry.list_candidates(db, flt, sort, descending, page=page, page_size=page_size)
-    result = CandidatePage(found, total, page, page_size)
+    """The requested page; the first page when the result shrank under it (``page`` tells which it is).
+
+    A search whose words match no id as typed is tried with the words joined by id separators ("phi 2"
+    finds phi-2); :attr:`CandidatePage.text_used` says which spelling matched.
+    """
+
+    def fetch(f: registry.CandidateFilter, at: int) -> CandidatePage:
+        found, total = registry.list_candidates(db, f, sort, descending, page=at, page_size=page_size)
+        return CandidatePage(found, total, at, page_size, text_used=f.text.strip() or None)
+
+    result = fetch(flt, page)
+    if not result.total:
+        for variant in text_variants(flt.text):
+            tried = fetch(dataclasses.replace(flt, text=variant), page)
+            if tried.total:
+                flt, result = dataclasses.replace(flt, text=variant), tried
+                break
     if page > result.pages:
-        found, total = registry.list_candidates(db, flt, sort, descending, page=1, page_size=page_size)
-        result = CandidatePage(found, total, 1, page_size)
+        result = fetch(flt, 1)
     return result
 
 
