@@ -72,6 +72,9 @@ def test_launch_a_small_run_and_see_its_chart(
     wait_for(chrome, "[data-testid=stCheckbox]", text="Only disagreements").click()
     wait_for_text(chrome, "of 3 examples disagree: |delta ndcg@10| ≥ 0.1")
     wait_idle(chrome)
+    examples = chrome.find_elements("css selector", "[data-testid=stDataFrame]")[-1]
+    chrome.execute_script("arguments[0].scrollIntoView({block: 'center'})", examples)
+    wait_idle(chrome)
     save_screenshot(chrome, artifacts, "evals-disagreements")
 
     # Leaderboard: promote (the board refreshes, production is marked), then one-click rollback (audited).
