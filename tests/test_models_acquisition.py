@@ -230,24 +230,48 @@ def test_transfer_cut_mid_file_is_resumed_with_range(hub: HubReposStandIn, setti
     assert resolved.quantization == "Q4_1" and "Q8_0" not in str(gets)  # one GGUF, the preferred quant
 
 
+def test_a_large_file_resumes_across_runs_from_the_kept_bytes(
+    hub: HubReposStandIn, settings: Settings
+) -> None:
+    name = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    stored = hub.repos[SMOLLM_COPY].commits[hub.repos[SMOLLM_COPY].refs["main"]][name]
+    hub.cut_after[(SMOLLM_COPY, name)] = 40_000_000
+    hub.fail_after_cut[(SMOLLM_COPY, name)] = 500  # the client's own retry fails too: the run dies mid-file
+    try:
+        with pytest.raises(
+            ModelError, match=r"downloading standin-org/SmolLM2-135M-Instruct-GGUF: .*HTTP 500"
+        ):
+            pull(SMOLLM_COPY, settings)
+    finally:
+        hub.fail.pop((SMOLLM_COPY, name), None)
+    partial = hubmod.storage_folder(SMOLLM_COPY, settings) / "blobs" / f"{stored.sha256}.hfops-partial"
+    kept = partial.stat().st_size
+    assert 0 < kept <= 40_000_000 and cached_copy(SMOLLM_COPY, settings) is None
+    mark, sent = len(hub.log), hub.body_bytes
+    seen: list[int] = []
+    resolved = pull(SMOLLM_COPY, settings, progress=lambda done, total, message: seen.append(done))
+    gets = [e for e in hub.log[mark:] if e[0] == "GET" and e[1].endswith(name)]
+    assert [e[2] for e in gets] == [f"bytes={kept}-"]  # the next run asks only for the rest
+    assert hub.body_bytes - sent == stored.size - kept
+    assert sha256(resolved.path) == stored.sha256 and not partial.exists()  # type: ignore[arg-type]
+    assert seen[-1] == stored.size and seen[1] >= kept  # progress starts from the kept bytes
+
+
 def test_an_interrupted_pull_fetches_only_what_is_missing(hub: HubReposStandIn, settings: Settings) -> None:
-    hub.fail[(MINILM_COPY, "model.safetensors")] = 500
+    hub.fail[(MINILM_COPY, "tokenizer.json")] = 500
     try:
         with pytest.raises(ModelError, match=r"downloading standin-org/all-MiniLM-L6-v2-copy: .*HTTP 500"):
             pull(MINILM_COPY, settings)
     finally:
-        del hub.fail[(MINILM_COPY, "model.safetensors")]
-    commit = hub.repos[MINILM_COPY].refs["main"]
-    snapshot = (
-        Path(settings.models.cache_dir or "") if False else hubmod.storage_folder(MINILM_COPY, settings)
-    )
-    kept = {p.name for p in (snapshot / "snapshots" / commit).rglob("*") if p.is_file()}
-    assert "model.safetensors" not in kept and kept
+        del hub.fail[(MINILM_COPY, "tokenizer.json")]
     assert cached_copy(MINILM_COPY, settings) is None  # an incomplete snapshot is not a usable copy
+    fetched = {e[1].rsplit("/", 1)[-1] for e in requests_for(hub, MINILM_COPY, "GET")}
+    assert "model.safetensors" in fetched  # the large file went first and was kept
     first = len(hub.log)
-    pull(MINILM_COPY, settings)
+    resolved = pull(MINILM_COPY, settings)
     again = {e[1].rsplit("/", 1)[-1] for e in hub.log[first:] if e[0] == "GET" and "/resolve/" in e[1]}
-    assert "model.safetensors" in again and not again & kept
+    assert "tokenizer.json" in again and "model.safetensors" not in again
+    assert sha256(resolved.path / "model.safetensors") == resolved.files["model.safetensors"]  # type: ignore[operator]
 
 
 def test_revision_pinning(hub: HubReposStandIn, settings: Settings) -> None:

@@ -15,7 +15,8 @@ Files are real bytes, real files on disk (served from the file, e.g. the package
 id), or ``Zeros(size)`` (an oversized weight that is listed but never meant to be fetched). Faults for tests:
 ``server.cut_after[(repo_id, path)] = n`` sends the full ``Content-Length`` but closes the connection after
 ``n`` body bytes (once); ``server.fail[(repo_id, path)] = status`` answers that status to every GET of the
-file. ``server.log`` records ``(method, path, range)`` of every request; ``server.body_bytes`` counts file
+file; ``server.fail_after_cut[(repo_id, path)] = status`` sets that failure once the cut happened (the client's
+own retry fails too: an interrupted run, as when a process dies mid-file). ``server.log`` records ``(method, path, range)`` of every request; ``server.body_bytes`` counts file
 bytes sent. Run as a process (benchmarks): ``python -m tests.standins.hub_repos --packaged`` prints its URL.
 """
 
@@ -118,6 +119,7 @@ class HubReposStandIn(LocalServer):
         self.repos: dict[str, Repo] = {}
         self.cut_after: dict[tuple[str, str], int] = {}
         self.fail: dict[tuple[str, str], int] = {}
+        self.fail_after_cut: dict[tuple[str, str], int] = {}  # once cut, answer this status to every GET
         self.log: list[tuple[str, str, str]] = []
         self.body_bytes = 0
         self._lock = threading.Lock()
@@ -352,6 +354,8 @@ class HubReposStandIn(LocalServer):
                 if method == "GET":
                     with server._lock:
                         cut = server.cut_after.pop((model_id, f.path), None)
+                        if cut is not None and (model_id, f.path) in server.fail_after_cut:
+                            server.fail[(model_id, f.path)] = server.fail_after_cut.pop((model_id, f.path))
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/octet-stream")

@@ -32,6 +32,8 @@ from hfops.models.files import (
 from hfops.models.settings import cache_dir, gigabytes, hub_endpoint, hub_timeout, models_settings
 
 ProgressSink = Callable[[int, int, str], None]  # (bytes done, bytes total, message)
+RESUMABLE_BYTES = 32 * 1024 * 1024  # planned LFS files this large go through a partial file that survives
+PREFETCH_LABEL = "hfops:"
 
 
 @dataclass
@@ -257,16 +259,21 @@ def _progress_class(sink: ProgressSink, total: int) -> type:
             self.total = kwargs.get("total") or 0
             self.n = int(kwargs.get("initial") or 0)
             self.format_dict: dict[str, Any] = {"rate": None}
-            self.counts = self.desc.startswith("Downloading bytes")
+            self.counts = self.desc.startswith(("Downloading bytes", PREFETCH_LABEL))
+            if self.counts and self.n and self.desc.startswith(PREFETCH_LABEL):
+                self._add(self.n)  # the bytes a resumed file already had count as done
+
+        def _add(self, step: int) -> None:
+            with lock:
+                _Bar.done += step
+                done = _Bar.done
+            sink(min(done, total), total, "downloading")
 
         def update(self, n: float | None = 1) -> None:
             step = int(n or 0)
             self.n += step
             if self.counts:
-                with lock:
-                    _Bar.done += step
-                    done = _Bar.done
-                sink(min(done, total), total, "downloading")
+                self._add(step)
 
         def __enter__(self) -> _Bar:
             return self
@@ -288,6 +295,52 @@ def _progress_class(sink: ProgressSink, total: int) -> type:
     return _Bar
 
 
+def _fetch_resumable(plan: RemotePlan, rel: str, settings: Any, bar: type) -> None:
+    """Fetch one large LFS file into ``blobs/<sha256>`` through ``blobs/<sha256>.hfops-partial``, resuming
+    from the bytes a previous (killed or failed) run kept; verified against the Hub's sha256 before it is
+    moved into place. ``snapshot_download`` then only links the blob (same ETag) into the snapshot.
+
+    huggingface_hub 2.4 resumes a cut transfer only within one call (its temporary file is unique to the
+    process and deleted on failure), so large weights would otherwise restart from zero after a crash.
+    """
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.file_download import http_get
+    from huggingface_hub.utils import build_hf_headers
+
+    from hfops.models.local import sha256_file
+
+    size, digest = plan.sizes.get(rel, 0), plan.hashes.get(rel, "")
+    if rel in plan.cached_files or size < RESUMABLE_BYTES or len(digest) != 64:
+        return
+    blob = storage_folder(plan.model_id, settings) / "blobs" / digest
+    if blob.exists():
+        return
+    partial = blob.with_name(f"{digest}.hfops-partial")
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    kept = partial.stat().st_size if partial.exists() else 0
+    if kept > size:
+        partial.unlink()
+        kept = 0
+    url = hf_hub_url(plan.model_id, rel, revision=plan.commit, endpoint=hub_endpoint(settings))
+    headers = build_hf_headers(token=hfconfig.api_key() or False, library_name="hfops")
+    with partial.open("ab") as fh:
+        http_get(
+            url,
+            fh,
+            resume_size=kept,
+            headers=headers,
+            expected_size=size,
+            displayed_filename=f"{PREFETCH_LABEL}{rel}",
+            tqdm_class=bar,
+        )
+    if sha256_file(partial) != digest:
+        partial.unlink()
+        raise ModelError(
+            f"downloading {plan.model_id}: {rel} does not match the Hub's sha256; fetch it again"
+        )
+    os.replace(partial, blob)
+
+
 def write_ref(model_id: str, settings: Any, ref: str, commit: str) -> None:
     """Point ``refs/<ref>`` at ``commit`` in the cache (as huggingface_hub does), atomically."""
     if not ref or ref == commit:
@@ -307,8 +360,9 @@ def download(
     """Fetch the planned files at the planned commit into the HF cache; the snapshot folder.
 
     Call :func:`check_plan` first. Only the planned files are requested (``allow_patterns``) and pickle
-    files are excluded again (``ignore_patterns``). A transfer cut mid-file is resumed with ``Range`` by the
-    client; files completed by an interrupted run stay in the cache and are not fetched again.
+    files are excluded again (``ignore_patterns``). A transfer cut mid-file is resumed with ``Range``; files
+    completed by an interrupted run stay in the cache, and large files (>= 32 MiB) resume from the bytes an
+    interrupted run kept (:func:`_fetch_resumable`).
     """
     from huggingface_hub import snapshot_download
 
@@ -317,6 +371,8 @@ def download(
     if progress is not None:
         progress(0, total, f"downloading {len(plan.selection.files)} files ({gigabytes(total)})")
     try:
+        for rel in plan.selection.files:
+            _fetch_resumable(plan, rel, settings, bar)
         folder = snapshot_download(
             plan.model_id,
             revision=plan.commit,
