@@ -167,3 +167,22 @@ def test_hub_source_offline_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) ->
     settings = settings_with_data(**{"eval.source": "hub", "eval.hub_max_rows": 5})
     with pytest.raises(DatasetError, match=r"hf://datasets/rajpurkar/squad_v2 validation\[:5\]: could not load"):
         load_eval_set(settings, "squad_v2", "qa")
+
+
+def test_every_table_entry_has_its_code_and_its_file() -> None:
+    """The task table is complete: each dataset's reader, each scorer's functions, each shipped sample exist."""
+    from hfops.evals import data, stats, tasks
+    from hfops.evals.backends.resolve import BACKENDS
+    from hfops.paths import DATA_DIR
+
+    for name, spec in tasks.DATASET_SPECS.items():
+        assert spec.name == name and spec.reader in data.READERS, name
+        assert (DATA_DIR / spec.local_file).is_file(), spec.local_file
+        for task, evaluation in spec.tasks.items():
+            assert task in tasks.TASK_SPECS and evaluation.scorer in tasks.SCORERS, (name, task)
+            assert evaluation.scorer in stats.EXAMPLE_SCORERS and evaluation.scorer in stats.RUN_SCORERS
+            assert tasks.eval_spec(task, name).primary == tasks.SCORERS[evaluation.scorer].metrics[0]
+    for name, task_spec in tasks.TASK_SPECS.items():
+        assert name in BACKENDS and task_spec.default_eval is not None
+        assert tasks.eval_spec(name, "a-custom-set").spec == task_spec.default_eval  # custom sets: the default
+    assert tasks.task_of_pipeline("sentence-similarity") == "retrieval" and tasks.task_of_pipeline("x") is None
