@@ -146,7 +146,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         print(f"compute worker on {where}", file=sys.stderr)
     else:
         get_db(settings.store.path)
-        print(f"worker ({args.role}) on {settings.store.path}, {where}", file=sys.stderr)
+        print(f"worker on {settings.store.path} (role {args.role}, {where})", file=sys.stderr)
     run_worker(settings.store.path, settings, workers=args.workers, role=args.role)
     return 0
 
