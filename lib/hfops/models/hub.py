@@ -14,6 +14,7 @@ import os
 import shutil
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -295,10 +296,20 @@ def _progress_class(sink: ProgressSink, total: int) -> type:
     return _Bar
 
 
+def _resumable(plan: RemotePlan, rel: str) -> bool:
+    """A planned LFS file large enough to go through a kept partial blob (sha256 known, not yet cached)."""
+    return (
+        rel not in plan.cached_files
+        and plan.sizes.get(rel, 0) >= RESUMABLE_BYTES
+        and len(plan.hashes.get(rel, "")) == 64
+    )
+
+
 def _fetch_resumable(plan: RemotePlan, rel: str, settings: Any, bar: type) -> None:
     """Fetch one large LFS file into ``blobs/<sha256>`` through ``blobs/<sha256>.hfops-partial``, resuming
     from the bytes a previous (killed or failed) run kept; verified against the Hub's sha256 before it is
-    moved into place. ``snapshot_download`` then only links the blob (same ETag) into the snapshot.
+    moved into place (when it was resumed). ``hf_hub_download`` then only links the blob (same ETag) into
+    the snapshot.
 
     huggingface_hub 2.4 resumes a cut transfer only within one call (its temporary file is unique to the
     process and deleted on failure), so large weights would otherwise restart from zero after a crash.
@@ -310,8 +321,6 @@ def _fetch_resumable(plan: RemotePlan, rel: str, settings: Any, bar: type) -> No
     from hfops.models.local import sha256_file
 
     size, digest = plan.sizes.get(rel, 0), plan.hashes.get(rel, "")
-    if rel in plan.cached_files or size < RESUMABLE_BYTES or len(digest) != 64:
-        return
     blob = storage_folder(plan.model_id, settings) / "blobs" / digest
     if blob.exists():
         return
@@ -333,7 +342,9 @@ def _fetch_resumable(plan: RemotePlan, rel: str, settings: Any, bar: type) -> No
             displayed_filename=f"{PREFETCH_LABEL}{rel}",
             tqdm_class=bar,
         )
-    if sha256_file(partial) != digest:
+    # huggingface_hub checks the size of every download; a file continued from kept bytes is also checked
+    # against the Hub's sha256 (a fresh one is not: hashing costs ~0.3 s per 100 MB here, as much as the transfer)
+    if kept and sha256_file(partial) != digest:
         partial.unlink()
         raise ModelError(
             f"downloading {plan.model_id}: {rel} does not match the Hub's sha256; fetch it again"
@@ -364,28 +375,40 @@ def download(
     completed by an interrupted run stay in the cache, and large files (>= 32 MiB) resume from the bytes an
     interrupted run kept (:func:`_fetch_resumable`).
     """
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import hf_hub_download, snapshot_download
 
     total = plan.download_bytes
     bar = _progress_class(progress or (lambda done, total, message: None), total)
     if progress is not None:
         progress(0, total, f"downloading {len(plan.selection.files)} files ({gigabytes(total)})")
+    large = [rel for rel in plan.selection.files if _resumable(plan, rel)]
+    small = [rel for rel in plan.selection.files if rel not in large]
+    common: dict[str, Any] = {
+        "revision": plan.commit,
+        "cache_dir": str(cache_dir(settings)),
+        "endpoint": hub_endpoint(settings),
+        "token": hfconfig.api_key() or False,
+        "library_name": "hfops",
+        "etag_timeout": hub_timeout(settings),
+    }
     try:
-        for rel in plan.selection.files:
-            _fetch_resumable(plan, rel, settings, bar)
-        folder = snapshot_download(
-            plan.model_id,
-            revision=plan.commit,
-            cache_dir=str(cache_dir(settings)),
-            allow_patterns=list(plan.selection.files),
-            ignore_patterns=list(PICKLE_PATTERNS),
-            endpoint=hub_endpoint(settings),
-            token=hfconfig.api_key() or False,
-            library_name="hfops",
-            tqdm_class=bar,
-            max_workers=max_workers,
-            etag_timeout=hub_timeout(settings),
-        )
+        # large files through kept partial blobs, in parallel with the small files through snapshot_download
+        with ThreadPoolExecutor(max_workers=max(1, len(large)), thread_name_prefix="hfops-fetch") as pool:
+            fetches = [pool.submit(_fetch_resumable, plan, rel, settings, bar) for rel in large]
+            if small:
+                snapshot_download(
+                    plan.model_id,
+                    allow_patterns=small,
+                    ignore_patterns=list(PICKLE_PATTERNS),
+                    tqdm_class=bar,
+                    max_workers=max_workers,
+                    **common,
+                )
+            for fetch in fetches:
+                fetch.result()
+        for rel in large:  # the blob is there: one HEAD, then huggingface_hub links it into the snapshot
+            hf_hub_download(plan.model_id, rel, tqdm_class=bar, **common)
+        folder = str(storage_folder(plan.model_id, settings) / "snapshots" / plan.commit)
     except Exception as exc:  # HfHubHTTPError family, OSError (consistency), httpx2 network errors
         raise _describe(exc, plan.model_id, settings, "downloading") from None
     write_ref(plan.model_id, settings, plan.revision, plan.commit)
