@@ -304,14 +304,15 @@ def main() -> None:
         finally:
             stop_process(redis_proc)
     load_after = os.getloadavg()[0]
-    results = {
-        name: {
-            **found[0],
+    results = {}
+    for name, found in rounds.items():  # the best round per measure (cold time; steady rate)
+        best_steady = max(found, key=lambda r: r["steady_examples"] / r["steady"])
+        results[name] = {
+            **best_steady,
             "cold": min(r["cold"] for r in found),
-            "steady": min(r["steady"] for r in found),
+            "cold_rounds": [round(r["cold"], 1) for r in found],
+            "steady_rates": [round(r["steady_examples"] / r["steady"], 1) for r in found],
         }
-        for name, found in rounds.items()
-    }
     same_scores = len({tuple(r["score"]) for found in rounds.values() for r in found}) == 1
 
     base = results["embedded"]
@@ -329,6 +330,12 @@ def main() -> None:
             f"| {steady_rate:.1f}/s | {steady_rate / (base['steady_examples'] / base['steady']):.2f}x |"
         )
     same = same_scores
+    rate = {name: r["steady_examples"] / r["steady"] for name, r in results.items()}
+    per_round = "; ".join(
+        f"{name}: cold {', '.join(f'{c} s' for c in r['cold_rounds'])}, steady "
+        f"{', '.join(f'{x}/s' for x in r['steady_rates'])}"
+        for name, r in results.items()
+    )
     per_batch_ms = (results["redis-1"]["steady"] - base["steady"]) / max(1, n_batches - 1) * 1000
     summary = (
         f"{HEADING} (`bench/scale.py`)\n\n"
@@ -352,13 +359,17 @@ def main() -> None:
         f"Every variant and round stored exactly one row per example and the same scores: "
         f"{'yes' if same else 'NO'} "
         f"(ndcg@10 MiniLM {base['score'][0]:.4f} vs BM25 {base['score'][1]:.4f}).\n\n"
+        f"Two compute workers against one (steady): {rate['redis-2'] / rate['redis-1']:.2f}x. Per round "
+        f"({per_round}).\n\n"
         "What a 2-core machine can show: that splitting a run over workers loses nothing and what the queue "
         "costs (the round trip above, and redis-1 vs embedded: same compute, one more process and the Redis "
         "hop); with one torch thread per process, redis-2 vs redis-1 is the nearest stand-in for two 1-core "
         "machines. What it cannot show: scale-out on real machines. Owner, Redis, two workers and the other "
-        "sessions' work share the same 2 cores, so redis-2 is bounded by ~2x of one thread and usually lands "
-        "well below; each worker also loads the model and prepares the corpus itself (cold). On separate "
-        "machines (a GPU worker) the per-batch cost is the model's, and the ~ms round trip is noise next to it.\n"
+        "sessions' work share the same 2 cores, so redis-2 is bounded by ~2x of one thread whatever the "
+        "design, and the figures move by tens of percent with the machine's load; cold, each worker also "
+        "loads the model and prepares the corpus itself, so two fresh workers finish a short run later than "
+        "one process. On separate machines (a GPU worker) the per-batch cost is the model's, and the "
+        "millisecond round trip is noise next to it.\n"
     )
     print(summary)
     if args.write:
