@@ -70,11 +70,20 @@ WINDOW_SIZE = (1400, 1800)
 SERVER_START_TIMEOUT = 60.0
 ELEMENT_TIMEOUT = 30.0
 # Never handed to a served console unless a test passes them explicitly.
-SCRUBBED_ENV = ("HUGGINGFACE_API_KEY", "HUGGINGFACE_WRITE_TOKEN", "HF_TOKEN", "SPACE_ID",
-                "HFOPS_DB", "HFOPS_CONFIG", "HFOPS_DEMO", "HF_HUB_OFFLINE")
+SCRUBBED_ENV = (
+    "HUGGINGFACE_API_KEY",
+    "HUGGINGFACE_WRITE_TOKEN",
+    "HF_TOKEN",
+    "SPACE_ID",
+    "HFOPS_DB",
+    "HFOPS_CONFIG",
+    "HFOPS_DEMO",
+    "HF_HUB_OFFLINE",
+)
 
 
 # --- Chromium ---------------------------------------------------------------------------------------------
+
 
 def _find(preferred: str, *names: str) -> str | None:
     if Path(preferred).is_file():
@@ -96,14 +105,20 @@ def ensure_chromium() -> tuple[str, str]:
         browser = _find(CHROMIUM, "chromium", "chromium-browser")
         driver = _find(CHROMEDRIVER, "chromedriver")
     if browser is None or driver is None:
-        missing = [name for name, path in (("chromium", browser), ("chromium-driver", driver)) if path is None]
-        pytest.skip(f"browser test needs Debian {' '.join(missing)}; not installed and not root to install "
-                    f"(run `sudo apt-get install chromium chromium-driver` or `make test` as root)")
+        missing = [
+            name for name, path in (("chromium", browser), ("chromium-driver", driver)) if path is None
+        ]
+        pytest.skip(
+            f"browser test needs Debian {' '.join(missing)}; not installed and not root to install "
+            f"(run `sudo apt-get install chromium chromium-driver` or `make test` as root)"
+        )
     return browser, driver
 
 
 @contextlib.contextmanager
-def chrome_driver(user_data_dir: str | Path | None = None, window: tuple[int, int] = WINDOW_SIZE) -> Iterator[Any]:
+def chrome_driver(
+    user_data_dir: str | Path | None = None, window: tuple[int, int] = WINDOW_SIZE
+) -> Iterator[Any]:
     """A headless Chromium WebDriver with a fresh profile; quit on exit."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -128,6 +143,7 @@ def chrome_driver(user_data_dir: str | Path | None = None, window: tuple[int, in
 
 
 # --- The console served by `streamlit run` ----------------------------------------------------------------
+
 
 @dataclass
 class ConsoleServer:
@@ -174,8 +190,14 @@ def _wait_healthy(server: ConsoleServer, timeout: float) -> None:
     raise RuntimeError(f"streamlit not healthy after {timeout:.0f} s:\n{server.log()}")
 
 
-def start_console(db_path: str | Path | None = None, log_dir: str | Path | None = None, app: str | Path = APP,
-                  timeout: float = SERVER_START_TIMEOUT, worker: bool = False, **env: str) -> ConsoleServer:
+def start_console(
+    db_path: str | Path | None = None,
+    log_dir: str | Path | None = None,
+    app: str | Path = APP,
+    timeout: float = SERVER_START_TIMEOUT,
+    worker: bool = False,
+    **env: str,
+) -> ConsoleServer:
     """Start ``streamlit run app`` on a free 127.0.0.1 port and wait for ``/_stcore/health``.
 
     ``db_path`` becomes ``HFOPS_DB``; ``env`` adds variables (``HFOPS_DEMO="1"``, ``HFOPS_CONFIG=...``).
@@ -197,11 +219,29 @@ def start_console(db_path: str | Path | None = None, log_dir: str | Path | None 
         log_path = log_dir / f"streamlit-{port}.log"
         with open(log_path, "wb") as log:  # the child keeps its own handle
             process = subprocess.Popen(
-                [sys.executable, "-m", "streamlit", "run", str(app),
-                 "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-                 "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-                 "--server.runOnSave", "false"],
-                cwd=str(REPO_ROOT), env=base, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "streamlit",
+                    "run",
+                    str(app),
+                    "--server.address",
+                    "127.0.0.1",
+                    "--server.port",
+                    str(port),
+                    "--server.headless",
+                    "true",
+                    "--browser.gatherUsageStats",
+                    "false",
+                    "--server.fileWatcherType",
+                    "none",
+                    "--server.runOnSave",
+                    "false",
+                ],
+                cwd=str(REPO_ROOT),
+                env=base,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         server = ConsoleServer(f"http://127.0.0.1:{port}", process, log_path, base)
         try:
@@ -217,15 +257,19 @@ def start_console(db_path: str | Path | None = None, log_dir: str | Path | None 
             with open(log_dir / f"worker-{port}.log", "wb") as log:
                 server.worker = subprocess.Popen(
                     [*hfops_command(), *config, "worker", "--db", str(db_path)],
-                    cwd=str(log_dir), env=base, stdout=log, stderr=subprocess.STDOUT,
+                    cwd=str(log_dir),
+                    env=base,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
                 )
         return server
     raise RuntimeError(f"could not start the console: {last_error}")
 
 
 @contextlib.contextmanager
-def serve_console(db_path: str | Path | None = None, log_dir: str | Path | None = None, worker: bool = False,
-                  **env: str) -> Iterator[ConsoleServer]:
+def serve_console(
+    db_path: str | Path | None = None, log_dir: str | Path | None = None, worker: bool = False, **env: str
+) -> Iterator[ConsoleServer]:
     """:func:`start_console` as a context manager (server and worker stopped on exit)."""
     server = start_console(db_path, log_dir, worker=worker, **env)
     try:
@@ -236,8 +280,10 @@ def serve_console(db_path: str | Path | None = None, log_dir: str | Path | None 
 
 # --- Page helpers -----------------------------------------------------------------------------------------
 
-def wait_for(driver: Any, css: str, timeout: float = ELEMENT_TIMEOUT, visible: bool = True,
-             text: str | None = None) -> Any:
+
+def wait_for(
+    driver: Any, css: str, timeout: float = ELEMENT_TIMEOUT, visible: bool = True, text: str | None = None
+) -> Any:
     """The first element matching ``css`` (visible, containing ``text`` if given) once it appears."""
     from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.common.by import By
@@ -274,7 +320,9 @@ def wait_idle(driver: Any, timeout: float = ELEMENT_TIMEOUT, settle: float = 0.5
     deadline = time.monotonic() + timeout
     quiet_since: float | None = None
     while time.monotonic() < deadline:
-        busy = any(e.is_displayed() for e in driver.find_elements(By.CSS_SELECTOR, "[data-testid=stStatusWidget]"))
+        busy = any(
+            e.is_displayed() for e in driver.find_elements(By.CSS_SELECTOR, "[data-testid=stStatusWidget]")
+        )
         if busy:
             quiet_since = None
         elif quiet_since is None:
@@ -316,6 +364,7 @@ def save_screenshot(driver: Any, folder: str | Path, name: str) -> Path:
 
 
 # --- pytest fixtures (enable with `pytest_plugins = ["tests.browser"]`) -----------------------------------
+
 
 @pytest.fixture(scope="module")
 def chrome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:

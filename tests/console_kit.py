@@ -10,8 +10,9 @@ from streamlit.testing.v1 import AppTest
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
-def open_console(db_path: str, monkeypatch: pytest.MonkeyPatch, page: str | None = None, timeout: float = 60,
-                 **env: str) -> AppTest:
+def open_console(
+    db_path: str, monkeypatch: pytest.MonkeyPatch, page: str | None = None, timeout: float = 60, **env: str
+) -> AppTest:
     """Run ``app.py`` over the store at ``db_path`` (``HFOPS_DB``) with extra ``env`` set, switch to ``page``
     (e.g. ``"pages/status.py"``) when given, and fail on any exception the page raised."""
     monkeypatch.setenv("HFOPS_DB", db_path)

@@ -53,8 +53,21 @@ DATA_FOLDERS = ("squad_v2", "ms_marco", "refine")
 DATA_FILES = ("hub/SOURCE.md",)
 # Test and lint tools of requirements.txt that the Space does not need.
 DEV_ONLY = {
-    "pytest", "pytest-timeout", "pytest-xdist", "execnet", "iniconfig", "ruff", "selenium", "schemathesis",
-    "hypothesis", "hypothesis-graphql", "harfile", "trio", "trio-websocket", "outcome", "wsproto",
+    "pytest",
+    "pytest-timeout",
+    "pytest-xdist",
+    "execnet",
+    "iniconfig",
+    "ruff",
+    "selenium",
+    "schemathesis",
+    "hypothesis",
+    "hypothesis-graphql",
+    "harfile",
+    "trio",
+    "trio-websocket",
+    "outcome",
+    "wsproto",
 }
 TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 DEMO_DATASETS = ("squad_v2", "ms_marco")
@@ -108,7 +121,6 @@ CMD ["streamlit", "run", "app.py", "--server.port={APP_PORT}", "--server.address
 """
 
 
-
 @dataclass
 class SpaceBundle:
     """What :func:`build_space` produced."""
@@ -130,18 +142,21 @@ def space_readme(db_info: dict[str, Any]) -> str:
 
     data = SpaceCardData(**FRONT_MATTER)
     runs = db_info.get("eval_runs") or []
-    evals = "".join(
-        f"\n- eval run {r['run_id']}: {r['model_id']} vs {r['production_id']}, {r['task']} on {r['dataset']} "
-        f"({r['examples']} examples): {r['recommendation']}"
-        for r in runs
-    ) or "\n- (built without eval runs)"
+    evals = (
+        "".join(
+            f"\n- eval run {r['run_id']}: {r['model_id']} vs {r['production_id']}, {r['task']} on {r['dataset']} "
+            f"({r['examples']} examples): {r['recommendation']}"
+            for r in runs
+        )
+        or "\n- (built without eval runs)"
+    )
     body = f"""# hfops — read-only demo
 
 The hfops model operator console in **read-only demo mode**: every write action
 (status changes, sync, eval launch, promotion, publishing) is absent. Its data is a prebuilt SQLite store shipped
 with the Space (`{DB_IN_BUNDLE}`):
 
-- the embedded Hub snapshot ({db_info.get('models', 0)} real model records, {db_info.get('candidates', 0)} candidates);
+- the embedded Hub snapshot ({db_info.get("models", 0)} real model records, {db_info.get("candidates", 0)} candidates);
 - shadow evaluations of the packaged MiniLM against BM25:{evals}
 
 The **Demo** page runs guided queries through the local refiner, answers questions by retrieving SQuAD v2
@@ -217,8 +232,13 @@ def space_requirements(source: Path = REPO_ROOT / "requirements.txt") -> str:
 # --- the prebuilt store ---------------------------------------------------------------------------------------
 
 
-def build_demo_db(db_path: Path, settings: Settings, eval_limit: int = 50, with_eval: bool = True,
-                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def build_demo_db(
+    db_path: Path,
+    settings: Settings,
+    eval_limit: int = 50,
+    with_eval: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Sync the embedded snapshot into a new store at ``db_path`` and add small MiniLM-vs-BM25 eval runs.
 
     The runs are the cheap ones the eval module offers offline: the packaged MiniLM (retrieval) against the
@@ -255,15 +275,29 @@ def build_demo_db(db_path: Path, settings: Settings, eval_limit: int = 50, with_
         summary = runs.summary(get_db(path), ids["run_id"])
         if summary["status"] != "succeeded":
             raise SpaceBundleError(f"eval run {ids['run_id']} on {dataset} failed: {summary['error']}")
-        made.append({"run_id": ids["run_id"], "model_id": summary["model_id"], "production_id": summary["production_id"],
-                     "task": summary["task"], "dataset": dataset, "examples": summary["total"],
-                     "recommendation": summary["recommendation"]})
+        made.append(
+            {
+                "run_id": ids["run_id"],
+                "model_id": summary["model_id"],
+                "production_id": summary["production_id"],
+                "task": summary["task"],
+                "dataset": dataset,
+                "examples": summary["total"],
+                "recommendation": summary["recommendation"],
+            }
+        )
     db = get_db(path)
     with write_tx(db):  # no build-machine paths in a shipped store: sources relative to the repository
         prefix = str(REPO_ROOT) + "/"
-        for table, column in (("sync_runs", "source"), ("models", "source"), ("eval_runs", "dataset_location")):
-            db.execute(f"UPDATE {table} SET {column} = replace({column}, ?, '') WHERE instr({column}, ?) > 0",
-                       [prefix, prefix])
+        for table, column in (
+            ("sync_runs", "source"),
+            ("models", "source"),
+            ("eval_runs", "dataset_location"),
+        ):
+            db.execute(
+                f"UPDATE {table} SET {column} = replace({column}, ?, '') WHERE instr({column}, ?) > 0",
+                [prefix, prefix],
+            )
     counts = {
         "models": db.execute("SELECT COUNT(*) FROM models").fetchone()[0],
         "candidates": db.execute("SELECT COUNT(*) FROM candidates").fetchone()[0],
@@ -283,8 +317,12 @@ def build_demo_db(db_path: Path, settings: Settings, eval_limit: int = 50, with_
 
 
 def _copy_tree(source: Path, target: Path) -> None:
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"),
-                    dirs_exist_ok=True)
+    shutil.copytree(
+        source,
+        target,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"),
+        dirs_exist_ok=True,
+    )
 
 
 def _prepare_out_dir(out_dir: Path, force: bool) -> None:
@@ -294,13 +332,21 @@ def _prepare_out_dir(out_dir: Path, force: bool) -> None:
         if not force:
             raise SpaceBundleError(f"{out_dir} is not empty (use --force to replace a previous bundle)")
         if not (out_dir / MARKER).is_file():
-            raise SpaceBundleError(f"{out_dir} is not empty and not an hfops Space bundle; refusing to replace it")
+            raise SpaceBundleError(
+                f"{out_dir} is not empty and not an hfops Space bundle; refusing to replace it"
+            )
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
-def build_space(out_dir: str | Path, settings: Settings, eval_limit: int = 50, with_eval: bool = True,
-                force: bool = False, progress: Callable[[str], None] | None = None) -> SpaceBundle:
+def build_space(
+    out_dir: str | Path,
+    settings: Settings,
+    eval_limit: int = 50,
+    with_eval: bool = True,
+    force: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> SpaceBundle:
     """Assemble the Docker Space bundle in ``out_dir`` (see the module docstring); validates its README."""
     from hfops import __version__
     from hfops.store import utcnow
@@ -309,7 +355,9 @@ def build_space(out_dir: str | Path, settings: Settings, eval_limit: int = 50, w
         raise SpaceBundleError("--eval-limit must be at least 1")
     say = progress or (lambda message: None)
     out = Path(out_dir).resolve()
-    if out == REPO_ROOT or (REPO_ROOT in out.parents and out.parts[len(REPO_ROOT.parts)] in ("lib", "pages", "data")):
+    if out == REPO_ROOT or (
+        REPO_ROOT in out.parents and out.parts[len(REPO_ROOT.parts)] in ("lib", "pages", "data")
+    ):
         raise SpaceBundleError(f"{out} is inside the code or data of this repository; choose another folder")
     _prepare_out_dir(out, force)
     say(f"copying the app, pages and library into {out}")
@@ -331,8 +379,10 @@ def build_space(out_dir: str | Path, settings: Settings, eval_limit: int = 50, w
     db_info = build_demo_db(out / DB_IN_BUNDLE, settings, eval_limit, with_eval, say)
     (out / "README.md").write_text(space_readme(db_info), encoding="utf-8")
     validate_space_readme(out / "README.md")
-    (out / MARKER).write_text(json.dumps({"built_at": utcnow(), "hfops": __version__, "db": db_info}, indent=2)
-                              + "\n", encoding="utf-8")
+    (out / MARKER).write_text(
+        json.dumps({"built_at": utcnow(), "hfops": __version__, "db": db_info}, indent=2) + "\n",
+        encoding="utf-8",
+    )
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     say(f"bundle ready: {len(files)} files")
     return SpaceBundle(out, files, db_info)

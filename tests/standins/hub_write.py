@@ -36,7 +36,9 @@ import yaml
 
 from tests.standins.base import LocalServer, QuietHandler
 
-REPO_PATH = re.compile(r"^/api/(?P<type>models|datasets|spaces)/(?P<repo>[^/]+/[^/]+)/(?P<op>preupload|commit)/(?P<rev>[^/]+)$")
+REPO_PATH = re.compile(
+    r"^/api/(?P<type>models|datasets|spaces)/(?P<repo>[^/]+/[^/]+)/(?P<op>preupload|commit)/(?P<rev>[^/]+)$"
+)
 INFO_PATH = re.compile(r"^/api/(?P<type>models|datasets|spaces)/(?P<repo>[^/]+/[^/]+)$")
 FAULT_MESSAGES = {
     401: "Invalid credentials in Authorization header",
@@ -102,12 +104,16 @@ class HubWriteStandIn(LocalServer):
         standin = self
 
         class Handler(QuietHandler):
-            def _send(self, entry: Request, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+            def _send(
+                self, entry: Request, status: int, payload: Any, headers: dict[str, str] | None = None
+            ) -> None:
                 entry.status = status
                 self.send_bytes(status, json.dumps(payload).encode(), headers)
 
             def _error(self, entry: Request, status: int, message: str | None = None) -> None:
-                message = message or FAULT_MESSAGES.get(status) or "Internal Error - We're working hard to fix this"
+                message = (
+                    message or FAULT_MESSAGES.get(status) or "Internal Error - We're working hard to fix this"
+                )
                 self._send(entry, status, {"error": message}, {"X-Error-Message": message})
 
             _body = QuietHandler.read_body
@@ -148,9 +154,15 @@ class HubWriteStandIn(LocalServer):
                     entry.body = body
                     repo_id = f"{body.get('organization') or 'user'}/{body['name']}"
                     if repo_id in standin.repos:
-                        self._send(entry, 409, {"error": "You already created this model repo",
-                                                "url": f"{standin.url}/{repo_id}"},
-                                   {"X-Error-Message": "You already created this model repo"})
+                        self._send(
+                            entry,
+                            409,
+                            {
+                                "error": "You already created this model repo",
+                                "url": f"{standin.url}/{repo_id}",
+                            },
+                            {"X-Error-Message": "You already created this model repo"},
+                        )
                         return
                     standin.repos[repo_id] = StoredRepo(repo_id, body.get("visibility") == "private")
                     self._send(entry, 200, {"url": f"{standin.url}/{repo_id}", "name": repo_id})
@@ -162,18 +174,30 @@ class HubWriteStandIn(LocalServer):
                 elif endpoint == "repo_info":
                     repo = standin.repos.get(parts["repo"])
                     if repo is None:
-                        self._send(entry, 404, {"error": "Repository not found"},
-                                   {"X-Error-Code": "RepoNotFound", "X-Error-Message": "Repository not found"})
+                        self._send(
+                            entry,
+                            404,
+                            {"error": "Repository not found"},
+                            {"X-Error-Code": "RepoNotFound", "X-Error-Message": "Repository not found"},
+                        )
                     else:
-                        self._send(entry, 200, {"id": repo.repo_id, "private": repo.private, "sha": _head(repo)})
+                        self._send(
+                            entry, 200, {"id": repo.repo_id, "private": repo.private, "sha": _head(repo)}
+                        )
                 elif parts.get("repo") not in standin.repos:
-                    self._send(entry, 404, {"error": "Repository not found"},
-                               {"X-Error-Code": "RepoNotFound", "X-Error-Message": "Repository not found"})
+                    self._send(
+                        entry,
+                        404,
+                        {"error": "Repository not found"},
+                        {"X-Error-Code": "RepoNotFound", "X-Error-Message": "Repository not found"},
+                    )
                 elif endpoint == "preupload":
                     body = json.loads(raw or b"{}")
                     entry.body = body
-                    files = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None}
-                             for f in body.get("files", [])]
+                    files = [
+                        {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None}
+                        for f in body.get("files", [])
+                    ]
                     self._send(entry, 200, {"files": files})
                 else:  # commit
                     self._commit(entry, standin.repos[parts["repo"]], raw)
@@ -184,16 +208,34 @@ class HubWriteStandIn(LocalServer):
                 if header is None:
                     self._error(entry, 400, "missing commit header")
                     return
-                files = {item["value"]["path"]: base64.b64decode(item["value"]["content"])
-                         for item in lines if item.get("key") == "file"}
+                files = {
+                    item["value"]["path"]: base64.b64decode(item["value"]["content"])
+                    for item in lines
+                    if item.get("key") == "file"
+                }
                 entry.body = {"header": header, "files": sorted(files)}
-                oid = hashlib.sha1(json.dumps([header, sorted(files), _head(repo)]).encode()
-                                   + b"".join(files[p] for p in sorted(files))).hexdigest()
+                oid = hashlib.sha1(
+                    json.dumps([header, sorted(files), _head(repo)]).encode()
+                    + b"".join(files[p] for p in sorted(files))
+                ).hexdigest()
                 repo.files.update(files)
-                repo.commits.append({"oid": oid, "summary": header.get("summary"),
-                                     "description": header.get("description"), "files": sorted(files)})
-                self._send(entry, 200, {"success": True, "commitOid": oid,
-                                        "commitUrl": f"{standin.url}/{repo.repo_id}/commit/{oid}"})
+                repo.commits.append(
+                    {
+                        "oid": oid,
+                        "summary": header.get("summary"),
+                        "description": header.get("description"),
+                        "files": sorted(files),
+                    }
+                )
+                self._send(
+                    entry,
+                    200,
+                    {
+                        "success": True,
+                        "commitOid": oid,
+                        "commitUrl": f"{standin.url}/{repo.repo_id}/commit/{oid}",
+                    },
+                )
 
             def do_POST(self) -> None:  # noqa: N802
                 self._handle("POST")
