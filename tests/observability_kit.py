@@ -39,8 +39,12 @@ def get(url: str) -> str:
 def exporter(db_path: str) -> Iterator[str]:
     """``hfops metrics`` on a free port as a subprocess; yields its /metrics URL."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "hfops.cli", "metrics", "--port", str(port), "--db", db_path],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hfops.cli", "metrics", "--port", str(port), "--db", db_path],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}/metrics"
     try:
         deadline = time.monotonic() + 60

@@ -17,22 +17,70 @@ from tests.registry_rows import add_candidates, model_row
 # Registry: 6 candidates (3 open: candidate, shadow, evaluating; org/emb-p and org/gen-a promoted, so both
 # tasks have a promoted production model) and one model that is not a candidate.
 CANDIDATES = [
-    {"model_id": "org/emb-p", "pipeline_tag": "feature-extraction", "license": "apache-2.0", "status": "promoted"},
-    {"model_id": "org/emb-a", "pipeline_tag": "feature-extraction", "license": "apache-2.0", "status": "candidate"},
-    {"model_id": "org/emb-b", "pipeline_tag": "feature-extraction", "license": "apache-2.0", "status": "shadow"},
+    {
+        "model_id": "org/emb-p",
+        "pipeline_tag": "feature-extraction",
+        "license": "apache-2.0",
+        "status": "promoted",
+    },
+    {
+        "model_id": "org/emb-a",
+        "pipeline_tag": "feature-extraction",
+        "license": "apache-2.0",
+        "status": "candidate",
+    },
+    {
+        "model_id": "org/emb-b",
+        "pipeline_tag": "feature-extraction",
+        "license": "apache-2.0",
+        "status": "shadow",
+    },
     {"model_id": "org/emb-c", "pipeline_tag": "sentence-similarity", "license": "mit", "status": "rejected"},
-    {"model_id": "org/gen-a", "pipeline_tag": "text-generation", "license": "apache-2.0", "status": "promoted"},
+    {
+        "model_id": "org/gen-a",
+        "pipeline_tag": "text-generation",
+        "license": "apache-2.0",
+        "status": "promoted",
+    },
     {"model_id": "org/gen-b", "pipeline_tag": "text-generation", "license": None, "status": "evaluating"},
 ]
 
 # Eval runs: (id, candidate, production, task, dataset, status, finished hours ago, candidate metrics,
 # production metrics). QA metrics are stored 0-100 like the eval module stores them.
 RUNS: list[tuple[Any, ...]] = [
-    (1, "org/emb-a", "org/emb-p", "retrieval", "ms_marco", "succeeded", 30, {"ndcg@10": 0.62, "mrr@10": 0.5},
-     {"ndcg@10": 0.55, "mrr@10": 0.45}),
-    (2, "org/emb-b", "org/emb-p", "retrieval", "ms_marco", "succeeded", 2, {"ndcg@10": 0.81},
-     {"ndcg@10": 0.56}),
-    (3, "org/gen-b", "org/gen-a", "qa", "squad_v2", "succeeded", 3, {"f1": 55.0, "exact": 40.0}, {"f1": 72.0}),
+    (
+        1,
+        "org/emb-a",
+        "org/emb-p",
+        "retrieval",
+        "ms_marco",
+        "succeeded",
+        30,
+        {"ndcg@10": 0.62, "mrr@10": 0.5},
+        {"ndcg@10": 0.55, "mrr@10": 0.45},
+    ),
+    (
+        2,
+        "org/emb-b",
+        "org/emb-p",
+        "retrieval",
+        "ms_marco",
+        "succeeded",
+        2,
+        {"ndcg@10": 0.81},
+        {"ndcg@10": 0.56},
+    ),
+    (
+        3,
+        "org/gen-b",
+        "org/gen-a",
+        "qa",
+        "squad_v2",
+        "succeeded",
+        3,
+        {"f1": 55.0, "exact": 40.0},
+        {"f1": 72.0},
+    ),
     (4, "org/gen-b", "org/gen-a", "qa", "ms_marco", "failed", 1, {}, {}),
     (5, "org/emb-a", "org/emb-p", "retrieval", "squad_v2", "running", None, {}, {}),
     (6, "org/emb-b", "org/emb-p", "retrieval", "squad_v2", "queued", None, {}, {}),
@@ -77,21 +125,46 @@ def seed(db_path: str, now: datetime | None = None) -> datetime:
             db.execute(
                 "INSERT INTO eval_runs (id, model_id, production_id, task, dataset, dataset_source, dataset_version, "
                 "status, created_at, started_at, finished_at, updated_at) VALUES (?, ?, ?, ?, ?, 'local', 'v1', ?, ?, ?, ?, ?)",
-                [run_id, model, production, task, dataset, status, started, started, finished, finished or started],
+                [
+                    run_id,
+                    model,
+                    production,
+                    task,
+                    dataset,
+                    status,
+                    started,
+                    started,
+                    finished,
+                    finished or started,
+                ],
             )
-            for system, system_model, values in (("candidate", model, cand), ("production", production, prod)):
+            for system, system_model, values in (
+                ("candidate", model, cand),
+                ("production", production, prod),
+            ):
                 for metric, value in values.items():
-                    db.execute("INSERT INTO eval_metrics (run_id, system, model_id, metric, value, n) "
-                               "VALUES (?, ?, ?, ?, ?, 50)", [run_id, system, system_model, metric, value])
+                    db.execute(
+                        "INSERT INTO eval_metrics (run_id, system, model_id, metric, value, n) "
+                        "VALUES (?, ?, ?, ?, ?, 50)",
+                        [run_id, system, system_model, metric, value],
+                    )
             if "ndcg@10" in cand and "ndcg@10" in prod:
-                db.execute("INSERT INTO eval_metrics (run_id, system, model_id, metric, value, n) "
-                           "VALUES (?, 'delta', ?, 'ndcg@10', ?, 50)", [run_id, model, cand["ndcg@10"] - prod["ndcg@10"]])
+                db.execute(
+                    "INSERT INTO eval_metrics (run_id, system, model_id, metric, value, n) "
+                    "VALUES (?, 'delta', ?, 'ndcg@10', ?, 50)",
+                    [run_id, model, cand["ndcg@10"] - prod["ndcg@10"]],
+                )
         for status, hours, duration, errors in SYNCS:
             started = now - timedelta(hours=hours)
             db.execute(
                 "INSERT INTO sync_runs (source, mode, started_at, finished_at, status, errors) VALUES (?, 'full', ?, ?, ?, ?)",
-                ["http://hub.test", ts(started), ts(started + timedelta(seconds=duration)), status,
-                 json.dumps(errors)],
+                [
+                    "http://hub.test",
+                    ts(started),
+                    ts(started + timedelta(seconds=duration)),
+                    status,
+                    json.dumps(errors),
+                ],
             )
     for call in CALLS:
         add_call(db, now, *call)
@@ -99,16 +172,33 @@ def seed(db_path: str, now: datetime | None = None) -> datetime:
     return now
 
 
-def add_call(db: Any, now: datetime, source: str, latency_ms: float, outcome: str, bypass: str | None,
-             hf_requested: int, hf_latency_ms: float | None, minutes_ago: float) -> None:
+def add_call(
+    db: Any,
+    now: datetime,
+    source: str,
+    latency_ms: float,
+    outcome: str,
+    bypass: str | None,
+    hf_requested: int,
+    hf_latency_ms: float | None,
+    minutes_ago: float,
+) -> None:
     """Insert one refine_calls row (the columns the router writes)."""
     with write_tx(db):
         db.execute(
             "INSERT INTO refine_calls (created_at, query_hash, query_chars, source, model, outcome, bypass_reason, "
             "hf_requested, latency_ms, hf_latency_ms, budget_ms, within_budget, caller) "
             "VALUES (?, 'h', 10, ?, 'm', ?, ?, ?, ?, ?, 800, ?, 'tests')",
-            [ts(now - timedelta(minutes=minutes_ago)), source, outcome, bypass, hf_requested, latency_ms,
-             hf_latency_ms, int(latency_ms <= 800)],
+            [
+                ts(now - timedelta(minutes=minutes_ago)),
+                source,
+                outcome,
+                bypass,
+                hf_requested,
+                latency_ms,
+                hf_latency_ms,
+                int(latency_ms <= 800),
+            ],
         )
 
 
@@ -127,12 +217,30 @@ def cumulative(latencies_ms: list[float]) -> dict[str, float]:
 
 # Series a scrape of the seeded store reports (timestamps excluded: they depend on ``now``).
 EXPECTED: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {
-    ("sarvanom_hf_candidates_found", (("license", "apache-2.0"), ("pipeline_tag", "feature-extraction"), ("status", "candidate"))): 1,
-    ("sarvanom_hf_candidates_found", (("license", "apache-2.0"), ("pipeline_tag", "feature-extraction"), ("status", "shadow"))): 1,
-    ("sarvanom_hf_candidates_found", (("license", "mit"), ("pipeline_tag", "sentence-similarity"), ("status", "rejected"))): 1,
-    ("sarvanom_hf_candidates_found", (("license", "apache-2.0"), ("pipeline_tag", "feature-extraction"), ("status", "promoted"))): 1,
-    ("sarvanom_hf_candidates_found", (("license", "apache-2.0"), ("pipeline_tag", "text-generation"), ("status", "promoted"))): 1,
-    ("sarvanom_hf_candidates_found", (("license", "none"), ("pipeline_tag", "text-generation"), ("status", "evaluating"))): 1,
+    (
+        "sarvanom_hf_candidates_found",
+        (("license", "apache-2.0"), ("pipeline_tag", "feature-extraction"), ("status", "candidate")),
+    ): 1,
+    (
+        "sarvanom_hf_candidates_found",
+        (("license", "apache-2.0"), ("pipeline_tag", "feature-extraction"), ("status", "shadow")),
+    ): 1,
+    (
+        "sarvanom_hf_candidates_found",
+        (("license", "mit"), ("pipeline_tag", "sentence-similarity"), ("status", "rejected")),
+    ): 1,
+    (
+        "sarvanom_hf_candidates_found",
+        (("license", "apache-2.0"), ("pipeline_tag", "feature-extraction"), ("status", "promoted")),
+    ): 1,
+    (
+        "sarvanom_hf_candidates_found",
+        (("license", "apache-2.0"), ("pipeline_tag", "text-generation"), ("status", "promoted")),
+    ): 1,
+    (
+        "sarvanom_hf_candidates_found",
+        (("license", "none"), ("pipeline_tag", "text-generation"), ("status", "evaluating")),
+    ): 1,
     ("sarvanom_hf_models_discovered_total", ()): 7,
     ("sarvanom_shadow_eval_runs_total", (("status", "succeeded"),)): 3,
     ("sarvanom_shadow_eval_runs_total", (("status", "failed"),)): 1,
@@ -143,25 +251,55 @@ EXPECTED: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {
     ("sarvanom_hf_datasets_eval_total", (("dataset", "squad_v2"), ("status", "failed"))): 0,
     ("sarvanom_hf_datasets_eval_total", (("dataset", "squad_v2"), ("status", "succeeded"))): 1,
     # latest run per (model, task, dataset), either side; QA divided by 100; delta rows excluded
-    ("sarvanom_hf_eval_scores", (("dataset", "ms_marco"), ("metric", "ndcg@10"), ("model", "org/emb-a"), ("task", "retrieval"))): 0.62,
-    ("sarvanom_hf_eval_scores", (("dataset", "ms_marco"), ("metric", "mrr@10"), ("model", "org/emb-a"), ("task", "retrieval"))): 0.5,
-    ("sarvanom_hf_eval_scores", (("dataset", "ms_marco"), ("metric", "ndcg@10"), ("model", "org/emb-b"), ("task", "retrieval"))): 0.81,
-    ("sarvanom_hf_eval_scores", (("dataset", "ms_marco"), ("metric", "ndcg@10"), ("model", "org/emb-p"), ("task", "retrieval"))): 0.56,
-    ("sarvanom_hf_eval_scores", (("dataset", "squad_v2"), ("metric", "f1"), ("model", "org/gen-b"), ("task", "qa"))): 0.55,
-    ("sarvanom_hf_eval_scores", (("dataset", "squad_v2"), ("metric", "exact"), ("model", "org/gen-b"), ("task", "qa"))): 0.40,
-    ("sarvanom_hf_eval_scores", (("dataset", "squad_v2"), ("metric", "f1"), ("model", "org/gen-a"), ("task", "qa"))): 0.72,
-    ("sarvanom_hf_production_model", (("model", "org/emb-p"), ("role", "promoted"), ("task", "retrieval"))): 1,
+    (
+        "sarvanom_hf_eval_scores",
+        (("dataset", "ms_marco"), ("metric", "ndcg@10"), ("model", "org/emb-a"), ("task", "retrieval")),
+    ): 0.62,
+    (
+        "sarvanom_hf_eval_scores",
+        (("dataset", "ms_marco"), ("metric", "mrr@10"), ("model", "org/emb-a"), ("task", "retrieval")),
+    ): 0.5,
+    (
+        "sarvanom_hf_eval_scores",
+        (("dataset", "ms_marco"), ("metric", "ndcg@10"), ("model", "org/emb-b"), ("task", "retrieval")),
+    ): 0.81,
+    (
+        "sarvanom_hf_eval_scores",
+        (("dataset", "ms_marco"), ("metric", "ndcg@10"), ("model", "org/emb-p"), ("task", "retrieval")),
+    ): 0.56,
+    (
+        "sarvanom_hf_eval_scores",
+        (("dataset", "squad_v2"), ("metric", "f1"), ("model", "org/gen-b"), ("task", "qa")),
+    ): 0.55,
+    (
+        "sarvanom_hf_eval_scores",
+        (("dataset", "squad_v2"), ("metric", "exact"), ("model", "org/gen-b"), ("task", "qa")),
+    ): 0.40,
+    (
+        "sarvanom_hf_eval_scores",
+        (("dataset", "squad_v2"), ("metric", "f1"), ("model", "org/gen-a"), ("task", "qa")),
+    ): 0.72,
+    (
+        "sarvanom_hf_production_model",
+        (("model", "org/emb-p"), ("role", "promoted"), ("task", "retrieval")),
+    ): 1,
     ("sarvanom_hf_production_model", (("model", "org/gen-a"), ("role", "promoted"), ("task", "qa"))): 1,
-    **{("sarvanom_refine_latency_seconds_bucket", (("le", le), ("source", "local"))): n
-       for le, n in cumulative(LOCAL_LATENCIES).items()},
+    **{
+        ("sarvanom_refine_latency_seconds_bucket", (("le", le), ("source", "local"))): n
+        for le, n in cumulative(LOCAL_LATENCIES).items()
+    },
     ("sarvanom_refine_latency_seconds_count", (("source", "local"),)): 8,
     ("sarvanom_refine_latency_seconds_sum", (("source", "local"),)): 1.537,
-    **{("sarvanom_refine_latency_seconds_bucket", (("le", le), ("source", "hf"))): n
-       for le, n in cumulative(HF_LATENCIES).items()},
+    **{
+        ("sarvanom_refine_latency_seconds_bucket", (("le", le), ("source", "hf"))): n
+        for le, n in cumulative(HF_LATENCIES).items()
+    },
     ("sarvanom_refine_latency_seconds_count", (("source", "hf"),)): 2,
     ("sarvanom_refine_latency_seconds_sum", (("source", "hf"),)): 1.07,
-    **{("sarvanom_refiner_latency_hf_api_seconds_bucket", (("le", le),)): n
-       for le, n in cumulative(HF_API_LATENCIES).items()},
+    **{
+        ("sarvanom_refiner_latency_hf_api_seconds_bucket", (("le", le),)): n
+        for le, n in cumulative(HF_API_LATENCIES).items()
+    },
     ("sarvanom_refiner_latency_hf_api_seconds_count", ()): 5,
     ("sarvanom_refiner_latency_hf_api_seconds_sum", ()): 2.02,
     ("sarvanom_hf_inference_requests_total", (("outcome", "ok"),)): 2,
@@ -187,12 +325,16 @@ EXPECTED: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {
 }
 
 # Timestamps of the real clock (not ``now``): when the store was created, when the month's allowance resets.
-EXPECTED_CLOCK = ("sarvanom_store_created_timestamp_seconds", "sarvanom_hf_inference_allowance_reset_timestamp_seconds")
+EXPECTED_CLOCK = (
+    "sarvanom_store_created_timestamp_seconds",
+    "sarvanom_hf_inference_allowance_reset_timestamp_seconds",
+)
 
 # Timestamps relative to ``now`` (seconds before it).
 EXPECTED_AGES = {
     "sarvanom_shadow_eval_last_run_timestamp_seconds": 3600.0,  # run 4 failed 1 h ago
-    "sarvanom_hf_sync_last_success_timestamp_seconds": 3 * 3600 - 12.5,  # last sync started 3 h ago, took 12.5 s
+    "sarvanom_hf_sync_last_success_timestamp_seconds": 3 * 3600
+    - 12.5,  # last sync started 3 h ago, took 12.5 s
 }
 
 # Alert states the page computes at ``now`` (key -> (state, value)).

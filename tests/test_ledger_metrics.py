@@ -124,7 +124,11 @@ def test_every_declared_name_is_exported_and_the_rules_use_only_them(
     }
     assert exported == set(metrics.metric_names("sarvanom"))
     alerts = Path(__file__).resolve().parent.parent / "docs" / "observability" / "alerts.yml"
-    rules = [r for r in yaml.safe_load(alerts.read_text())["groups"][0]["rules"] if r["labels"]["tile"] == "free_tier"]
+    rules = [
+        r
+        for r in yaml.safe_load(alerts.read_text())["groups"][0]["rules"]
+        if r["labels"]["tile"] == "free_tier"
+    ]
     assert {r["alert"] for r in rules} == {"HfInferenceAllowanceHigh", "HfInferenceClosedForTheMonth"}
     for rule in rules:
         used = {word for word in _names_in(rule["expr"]) if word.startswith("sarvanom_")}
@@ -182,8 +186,12 @@ def test_the_status_panel_as_a_page_draws_it(db_path: str, filled: config.Settin
     drawn = panel(get_db(db_path), filled, now=NOW.timestamp())
     assert not drawn.empty
     bars = {(b.group, b.label): b for b in drawn.bars}
-    assert set(bars) == {(HUB_GROUP, "api"), (HUB_GROUP, "resolvers"), (INFERENCE_GROUP, "requests"),
-                         (INFERENCE_GROUP, "tokens")}
+    assert set(bars) == {
+        (HUB_GROUP, "api"),
+        (HUB_GROUP, "resolvers"),
+        (INFERENCE_GROUP, "requests"),
+        (INFERENCE_GROUP, "tokens"),
+    }
     api = bars[(HUB_GROUP, "api")]
     assert (api.fraction, api.short, api.level) == (0.24, "120 / 500 left", "ok")
     assert "reserve 25" in api.text and "resets in 40 s" in api.text and "2 wait(s) taken" in api.text
@@ -200,7 +208,9 @@ def test_the_status_panel_as_a_page_draws_it(db_path: str, filled: config.Settin
     assert [s.x0 for s in figure.layout.shapes] == [80.0]  # the HfInferenceAllowanceHigh line
 
     filled.inference.monthly_requests = 3
-    inference_usage.close_month(get_db(db_path), "credits_exhausted", 402, "https://router.huggingface.co", now=NOW)
+    inference_usage.close_month(
+        get_db(db_path), "credits_exhausted", 402, "https://router.huggingface.co", now=NOW
+    )
     closed = panel(get_db(db_path), filled, now=NOW.timestamp())
     requests = next(b for b in closed.bars if b.label == "requests")
     assert (requests.fraction, requests.level) == (1.0, "alert")

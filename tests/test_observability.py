@@ -30,7 +30,10 @@ from tests.observability_seed import EXPECTED, EXPECTED_AGES, EXPECTED_CLOCK, EX
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "observability"
 PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool missing (make sysdeps installs prometheus)")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool missing (make sysdeps installs prometheus)"
+)
+
 
 def state_key(state: series.AlertState) -> str:
     return state.rule.name + (f"[{'/'.join(state.labels.values())}]" if state.labels else "")
@@ -54,7 +57,9 @@ def test_scrape_of_a_seeded_store_reports_exact_values(seeded: tuple[str, dateti
         assert now.timestamp() - samples[(name, ())] == pytest.approx(age, abs=1e-3), name
     created = samples[("sarvanom_store_created_timestamp_seconds", ())]
     assert now.timestamp() - 60 < created <= datetime.now(UTC).timestamp()  # the seed created the store
-    reset = datetime.fromtimestamp(samples[("sarvanom_hf_inference_allowance_reset_timestamp_seconds", ())], UTC)
+    reset = datetime.fromtimestamp(
+        samples[("sarvanom_hf_inference_allowance_reset_timestamp_seconds", ())], UTC
+    )
     assert (reset.day, reset.hour, reset.minute) == (1, 0, 0) and reset > datetime.now(UTC)
     assert set(samples) == set(EXPECTED) | {(name, ()) for name in (*EXPECTED_AGES, *EXPECTED_CLOCK)}
 
@@ -62,25 +67,39 @@ def test_scrape_of_a_seeded_store_reports_exact_values(seeded: tuple[str, dateti
 def test_every_family_is_exported_with_help_and_type(seeded: tuple[str, datetime]) -> None:
     text = scrape(seeded[0])
     families = {f.name: f for f in text_string_to_metric_families(text)}
-    for suffix, kind, doc in (*FAMILIES, *ledger_metrics.FAMILIES):  # the ledger's families in the same scrape
+    for suffix, kind, doc in (
+        *FAMILIES,
+        *ledger_metrics.FAMILIES,
+    ):  # the ledger's families in the same scrape
         base = f"sarvanom_{suffix}"
         assert base in families, base
         assert families[base].type == kind
         assert families[base].documentation == doc
     exported = {f.name + ("_total" if f.type == "counter" else "") for f in families.values()}
     assert exported == set(metric_names("sarvanom"))
-    assert {"sarvanom_hf_models_discovered_total", "sarvanom_hub_ratelimit_remaining",
-            "sarvanom_hf_inference_allowance_used_ratio"} <= set(metric_names("sarvanom"))
+    assert {
+        "sarvanom_hf_models_discovered_total",
+        "sarvanom_hub_ratelimit_remaining",
+        "sarvanom_hf_inference_allowance_used_ratio",
+    } <= set(metric_names("sarvanom"))
 
 
 def test_the_collector_takes_the_settings_for_the_ledger(db_path: str, tmp_path: Path) -> None:
     from hfops.ledger import inference_usage
 
     db = connect(db_path)
-    inference_usage.record_inference(db, "org/a", "https://router.huggingface.co",
-                                     {"prompt_tokens": 30, "completion_tokens": 10})
-    settings = load_settings(None, **{"store.path": db_path, "metrics.namespace": "acme",
-                                      "inference.monthly_requests": 5, "inference.monthly_tokens": 50})
+    inference_usage.record_inference(
+        db, "org/a", "https://router.huggingface.co", {"prompt_tokens": 30, "completion_tokens": 10}
+    )
+    settings = load_settings(
+        None,
+        **{
+            "store.path": db_path,
+            "metrics.namespace": "acme",
+            "inference.monthly_requests": 5,
+            "inference.monthly_tokens": 50,
+        },
+    )
     samples = parse(scrape(settings=settings))
     assert samples[("acme_hf_inference_allowance_used_ratio", (("limit", "requests"),))] == pytest.approx(0.2)
     assert samples[("acme_hf_inference_allowance_used_ratio", (("limit", "tokens"),))] == pytest.approx(0.8)
@@ -90,8 +109,11 @@ def test_the_collector_takes_the_settings_for_the_ledger(db_path: str, tmp_path:
     assert states["HfInferenceAllowanceHigh{'limit': 'tokens'}"].state == "alert"  # 0.8 >= 0.8
     assert states["HfInferenceAllowanceHigh{'limit': 'requests'}"].state == "ok"
     assert states["HfInferenceAllowanceHigh{'limit': 'tokens'}"].description.startswith(
-        "80% of this month's HF Inference tokens allowance is used")
-    assert [s.state for s in series.alert_states(db) if s.rule.name == "HfInferenceAllowanceHigh"] == ["no data"]
+        "80% of this month's HF Inference tokens allowance is used"
+    )
+    assert [s.state for s in series.alert_states(db) if s.rule.name == "HfInferenceAllowanceHigh"] == [
+        "no data"
+    ]
     with pytest.raises(ValueError, match="db_path or settings"):
         StoreCollector()
 
@@ -105,11 +127,26 @@ def test_empty_store_reports_zeros_never_and_the_baselines_as_such(db_path: str)
     assert samples[("sarvanom_refine_latency_seconds_count", (("source", "local"),))] == 0
     baseline = (("model", "baseline:bm25"), ("role", "baseline"), ("task", "retrieval"))
     assert samples[("sarvanom_hf_production_model", baseline)] == 1
-    assert samples[("sarvanom_hf_production_model", (("model", "baseline:lexical"), ("role", "baseline"),
-                                                      ("task", "qa")))] == 1
+    assert (
+        samples[
+            (
+                "sarvanom_hf_production_model",
+                (("model", "baseline:lexical"), ("role", "baseline"), ("task", "qa")),
+            )
+        ]
+        == 1
+    )
     assert samples[("sarvanom_store_created_timestamp_seconds", ())] > 0
-    assert not [k for k in samples if k[0] in ("sarvanom_hf_candidates_found", "sarvanom_hf_eval_scores",
-                                               "sarvanom_hf_sync_last_duration_seconds")]
+    assert not [
+        k
+        for k in samples
+        if k[0]
+        in (
+            "sarvanom_hf_candidates_found",
+            "sarvanom_hf_eval_scores",
+            "sarvanom_hf_sync_last_duration_seconds",
+        )
+    ]
 
 
 @needs_promtool
@@ -117,8 +154,9 @@ def test_empty_store_reports_zeros_never_and_the_baselines_as_such(db_path: str)
 def test_promtool_check_metrics_passes_on_a_real_scrape(store: str, db_path: str) -> None:
     if store == "seeded":
         seed(db_path)
-    result = subprocess.run([PROMTOOL, "check", "metrics"], input=scrape(db_path), capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [PROMTOOL, "check", "metrics"], input=scrape(db_path), capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "" and result.stderr.strip() == ""
 
@@ -153,8 +191,9 @@ def test_rows_are_counted_once_and_uncommitted_rows_are_not_seen(seeded: tuple[s
     writer.conn.close()
 
 
-def test_namespace_is_configurable_and_checked(seeded: tuple[str, datetime], tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_namespace_is_configurable_and_checked(
+    seeded: tuple[str, datetime], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db_path, _ = seeded
     names = {k[0] for k in parse(scrape(db_path, "acme"))}
     assert names and all(n.startswith("acme_") for n in names)
@@ -177,7 +216,9 @@ def test_histogram_quantile_interpolates_like_promql() -> None:
     assert histogram_quantile(0.95, [(0.5, 0), (1.0, 0), (float("inf"), 0)]) is None
     # 10 observations in (0.8, 0.9]: rank 9.5 of 10 -> 0.8 + 0.1 * 0.95 (what promtool computes, see
     # tests/promtool/alerts_test.yml: "895ms")
-    assert histogram_quantile(0.95, [(0.5, 0), (0.8, 0), (0.9, 10), (float("inf"), 10)]) == pytest.approx(0.895)
+    assert histogram_quantile(0.95, [(0.5, 0), (0.8, 0), (0.9, 10), (float("inf"), 10)]) == pytest.approx(
+        0.895
+    )
     # rank above every finite bucket: the highest finite bound
     assert histogram_quantile(0.95, [(0.5, 1), (0.8, 1), (float("inf"), 10)]) == 0.8
     assert histogram_quantile(0.5, [(0.1, 4), (float("inf"), 4)]) == pytest.approx(0.05)
@@ -204,11 +245,15 @@ def test_alert_states_of_a_store_minutes_old(db_path: str) -> None:
     states = {k: s.state for k, s in found.items()}
     assert states["HfCandidatesNone"] == "alert"
     assert states["ShadowEvalStale"] == "no data" and found["ShadowEvalStale"].note == series.NO_EVAL_RUN_YET
-    assert states["ShadowEvalNeverRan"] == "ok" and found["ShadowEvalNeverRan"].value < 60  # the store is young
+    assert (
+        states["ShadowEvalNeverRan"] == "ok" and found["ShadowEvalNeverRan"].value < 60
+    )  # the store is young
     assert states["HfSyncStale"] == "no data" and states["HfSyncNeverSucceeded"] == "ok"
     for quiet in ("RefineLatencyP95High", "HfInferenceSuccessLow", "HfInferenceRateLimitedHigh"):
         assert states[quiet] == "no data"  # no traffic: Prometheus has no sample either
-    assert all(v == "no data" for k, v in states.items() if k.startswith(("HfEvalScoreLow", "HfDatasetsEval")))
+    assert all(
+        v == "no data" for k, v in states.items() if k.startswith(("HfEvalScoreLow", "HfDatasetsEval"))
+    )
     assert "the baseline baseline:bm25 serves" in found["HfEvalScoreLow[retrieval/ms_marco/ndcg@10]"].note
     notes = series.onboarding(connect(db_path))
     assert any(n.startswith(series.NO_EVAL_RUN_YET) for n in notes)
@@ -229,34 +274,47 @@ def test_an_old_store_that_never_ran_an_eval_says_so_and_an_old_stale_one_is_sta
         db.execute(
             "INSERT INTO eval_runs (model_id, production_id, task, dataset, dataset_source, dataset_version, status, "
             "created_at, started_at, finished_at, updated_at) VALUES ('org/a', 'baseline:bm25', 'retrieval', "
-            "'ms_marco', 'local', 'v1', 'failed', ?, ?, ?, ?)", [series.iso(now - timedelta(days=2))] * 4)
+            "'ms_marco', 'local', 'v1', 'failed', ?, ?, ?, ?)",
+            [series.iso(now - timedelta(days=2))] * 4,
+        )
     states = {state_key(s): s for s in series.alert_states(db, now)}
     assert states["ShadowEvalStale"].state == "alert"
     assert states["ShadowEvalStale"].value == pytest.approx(2 * 86400, abs=1)
     assert states["ShadowEvalNeverRan"].state == "ok" and states["ShadowEvalNeverRan"].settled
     assert states["ShadowEvalStale"].description == (
-        "The last shadow eval run ended 2d 0h 0m 0s ago. Is the worker running the nightly eval job?")
+        "The last shadow eval run ended 2d 0h 0m 0s ago. Is the worker running the nightly eval job?"
+    )
 
 
 def test_the_score_alert_is_about_a_promoted_model_never_a_baseline(db_path: str) -> None:
     from tests.registry_rows import add_candidates
 
-    add_candidates(db_path, [{"model_id": "org/emb", "pipeline_tag": "feature-extraction", "status": "shadow"}])
+    add_candidates(
+        db_path, [{"model_id": "org/emb", "pipeline_tag": "feature-extraction", "status": "shadow"}]
+    )
     db = connect(db_path)
     now = datetime.now(UTC)
     with write_tx(db):
         db.execute(
             "INSERT INTO eval_runs (id, model_id, production_id, task, dataset, dataset_source, dataset_version, "
             "status, created_at, started_at, finished_at, updated_at) VALUES (1, 'org/emb', 'baseline:bm25', "
-            "'retrieval', 'ms_marco', 'local', 'v1', 'succeeded', ?, ?, ?, ?)", [series.iso(now)] * 4)
+            "'retrieval', 'ms_marco', 'local', 'v1', 'succeeded', ?, ?, ?, ?)",
+            [series.iso(now)] * 4,
+        )
         for system, model, value in (("candidate", "org/emb", 0.5), ("production", "baseline:bm25", 0.3)):
-            db.execute("INSERT INTO eval_metrics (run_id, system, model_id, metric, value, n) VALUES "
-                       "(1, ?, ?, 'ndcg@10', ?, 50)", [system, model, value])
+            db.execute(
+                "INSERT INTO eval_metrics (run_id, system, model_id, metric, value, n) VALUES "
+                "(1, ?, ?, 'ndcg@10', ?, 50)",
+                [system, model, value],
+            )
     key = "HfEvalScoreLow[retrieval/ms_marco/ndcg@10]"
     state = {state_key(s): s for s in series.alert_states(db, now)}[key]
     assert (state.state, state.value) == ("no data", None)  # the weak baseline serves: nobody promoted it
     scores = series.scores_table(db)
-    assert scores.set_index("model").loc["baseline:bm25", ["production", "promoted"]].tolist() == [True, False]
+    assert scores.set_index("model").loc["baseline:bm25", ["production", "promoted"]].tolist() == [
+        True,
+        False,
+    ]
     from hfops import registry
 
     registry.set_status(db, "org/emb", "promoted", "test")
@@ -264,21 +322,36 @@ def test_the_score_alert_is_about_a_promoted_model_never_a_baseline(db_path: str
     assert (state.state, state.value) == ("alert", 0.5)  # promoted at 0.5 < 0.7
     assert state.summary == "The promoted retrieval model scores below 0.7 ndcg@10 on ms_marco"
     samples = parse(scrape(db_path))
-    assert samples[("sarvanom_hf_production_model", (("model", "org/emb"), ("role", "promoted"),
-                                                      ("task", "retrieval")))] == 1
+    assert (
+        samples[
+            (
+                "sarvanom_hf_production_model",
+                (("model", "org/emb"), ("role", "promoted"), ("task", "retrieval")),
+            )
+        ]
+        == 1
+    )
 
 
 def test_custom_sets_are_datasets_of_the_metrics_and_the_score_alert(db_path: str, tmp_path: Path) -> None:
     from hfops.evals import custom
 
     rows = tmp_path / "faq.jsonl"
-    rows.write_text("\n".join(json.dumps({"id": str(i), "question": f"q{i}", "context": "c", "answers": ["c"]})
-                              for i in range(3)) + "\n", encoding="utf-8")
+    rows.write_text(
+        "\n".join(
+            json.dumps({"id": str(i), "question": f"q{i}", "context": "c", "answers": ["c"]})
+            for i in range(3)
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     db = connect(db_path)
     custom.add_from_file(db, "support-faq", "qa", str(rows))
     assert readings.datasets(db) == ("squad_v2", "ms_marco", "support-faq")
     samples = parse(scrape(db_path))
-    assert samples[("sarvanom_hf_datasets_eval_total", (("dataset", "support-faq"), ("status", "failed")))] == 0
+    assert (
+        samples[("sarvanom_hf_datasets_eval_total", (("dataset", "support-faq"), ("status", "failed")))] == 0
+    )
     states = {state_key(s): s for s in series.alert_states(db)}
     assert "HfEvalScoreLow[qa/support-faq/f1]" in states  # the task's default scorer's bar (F1, 0.6)
     assert states["HfEvalScoreLow[qa/support-faq/f1]"].rule.threshold == 0.6
@@ -376,16 +449,27 @@ def test_dashboard_has_one_panel_per_tile_drawing_the_alert_values_and_threshold
 
 @needs_promtool
 def test_promtool_checks_the_rules_and_the_dashboard_queries(tmp_path: Path) -> None:
-    result = subprocess.run([PROMTOOL, "check", "rules", str(DOCS / "alerts.yml")], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [PROMTOOL, "check", "rules", str(DOCS / "alerts.yml")], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(ALERT_RULES)} rules found" in result.stdout
-    recording = {"groups": [{"name": "dashboard", "rules": [
-        {"record": f"dashboard:query_{i}", "expr": expr} for i, expr in enumerate(dashboard_queries(dashboard()))
-    ]}]}
+    recording = {
+        "groups": [
+            {
+                "name": "dashboard",
+                "rules": [
+                    {"record": f"dashboard:query_{i}", "expr": expr}
+                    for i, expr in enumerate(dashboard_queries(dashboard()))
+                ],
+            }
+        ]
+    }
     path = tmp_path / "dashboard_rules.yml"
     path.write_text(yaml.safe_dump(recording), encoding="utf-8")
-    result = subprocess.run([PROMTOOL, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [PROMTOOL, "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr  # every dashboard query is valid PromQL
 
 
@@ -409,7 +493,9 @@ def test_promtool_unit_tests_catch_a_wrong_threshold(tmp_path: Path) -> None:
     (tmp_path / "tests" / "promtool").mkdir(parents=True)
     test_file = tmp_path / "tests" / "promtool" / "alerts_test.yml"
     shutil.copy(ROOT / "tests" / "promtool" / "alerts_test.yml", test_file)
-    result = subprocess.run([PROMTOOL, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [PROMTOOL, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode != 0
     assert "HfInferenceSuccessLow" in result.stdout + result.stderr
 
@@ -417,7 +503,9 @@ def test_promtool_unit_tests_catch_a_wrong_threshold(tmp_path: Path) -> None:
 # --- CLI and API ---------------------------------------------------------------------------------------------
 
 
-def test_metrics_verb_once_rules_and_dashboard(seeded: tuple[str, datetime], capsys: pytest.CaptureFixture[str]) -> None:
+def test_metrics_verb_once_rules_and_dashboard(
+    seeded: tuple[str, datetime], capsys: pytest.CaptureFixture[str]
+) -> None:
     db_path, _ = seeded
     assert main(["metrics", "--once", "--db", db_path]) == 0
     samples = parse(capsys.readouterr().out)
@@ -446,7 +534,9 @@ def test_serve_exposes_the_same_metrics(seeded: tuple[str, datetime]) -> None:
         response = client.get("/metrics")
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/plain; version=")
-        openmetrics = client.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+        openmetrics = client.get(
+            "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+        )
         assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
         assert openmetrics.text.rstrip().endswith("# EOF")
         samples = parse(response.text)
@@ -467,7 +557,10 @@ def test_page_series_use_the_store_and_the_window(seeded: tuple[str, datetime]) 
     inference = series.inference_series(hour)
     assert inference["requests"].sum() == 4 and inference["ok"].sum() == 2
     runs = series.eval_runs_series(db, day)
-    assert runs.groupby("status")["runs"].sum().to_dict() == {"failed": 1, "succeeded": 2}  # run 1 is 30 h old
+    assert runs.groupby("status")["runs"].sum().to_dict() == {
+        "failed": 1,
+        "succeeded": 2,
+    }  # run 1 is 30 h old
     week = series.eval_runs_series(db, series.window("7 d", now))
     assert week["runs"].sum() == 4
     scores = series.scores_table(db)
@@ -498,13 +591,16 @@ def test_render_fills_templates_like_prometheus() -> None:
     }
     score = thresholds.rule("HfEvalScoreLow", task="qa", metric="rougeL")
     assert score.annotations({"dataset": "ms_marco"}, 0.35)["description"].startswith(
-        "Latest rougeL (0-1) of the promoted qa model on ms_marco is 0.350, below the bar of 0.4.")
+        "Latest rougeL (0-1) of the promoted qa model on ms_marco is 0.350, below the bar of 0.4."
+    )
     assert thresholds.render("{{ $value | humanizePercentage }} left", {}, None) == "n/a left"
     with pytest.raises(ValueError, match="unsupported"):
         thresholds.render("{{ $value | reReplaceAll }}", {}, 1.0)
     for rule in ALERT_RULES:  # every rule renders to plain text
         text = rule.annotations({"dataset": "d", "limit": "requests"}, 0.5)
-        assert "{{" not in text["summary"] + text["description"] and "$labels" not in text["description"], rule.key
+        assert "{{" not in text["summary"] + text["description"] and "$labels" not in text["description"], (
+            rule.key
+        )
 
 
 def test_page_table_shows_rendered_summaries(seeded: tuple[str, datetime]) -> None:
@@ -524,8 +620,13 @@ def test_charts_of_an_empty_store_say_no_data_yet(db_path: str) -> None:
         charts.candidates(series.candidates_breakdown(db)),
         charts.eval_runs(series.eval_runs_series(db, w), w),
         charts.refine_latency(series.refine_latency_series(series.refine_steps(db, w)), w),
-        charts.ratio(series.inference_series(series.refine_steps(db, w)), w, "success_rate", "HfInferenceSuccessLow",
-                     "success rate"),
+        charts.ratio(
+            series.inference_series(series.refine_steps(db, w)),
+            w,
+            "success_rate",
+            "HfInferenceSuccessLow",
+            "success rate",
+        ),
         charts.eval_scores(series.scores_table(db)),
         charts.sync_runs(series.sync_runs_series(db, w), w),
     ]

@@ -28,8 +28,13 @@ def test_a_restarted_exporter_reports_the_same_numbers(db_path: str) -> None:
     assert second == first
     for key, value in EXPECTED.items():
         assert second[key] == pytest.approx(value, abs=1e-9), key
-    once = subprocess.run([sys.executable, "-m", "hfops.cli", "metrics", "--once", "--db", db_path],
-                                 capture_output=True, text=True, timeout=60, check=True)
+    once = subprocess.run(
+        [sys.executable, "-m", "hfops.cli", "metrics", "--once", "--db", db_path],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert parse(once.stdout) == first
 
 
@@ -73,13 +78,22 @@ def check_consistent(samples: Samples) -> tuple[float, float]:
     assert ok == limiter  # written in one transaction: a scrape sees both or neither
     assert samples[("sarvanom_hf_inference_attempts_total", ())] == ok + limiter
     hf_count = samples[("sarvanom_refine_latency_seconds_count", (("source", "hf"),))]
-    assert hf_count == ok == samples[("sarvanom_refine_latency_seconds_bucket", (("le", "0.3"), ("source", "hf")))]
+    assert (
+        hf_count
+        == ok
+        == samples[("sarvanom_refine_latency_seconds_bucket", (("le", "0.3"), ("source", "hf")))]
+    )
     assert samples[("sarvanom_refine_latency_seconds_bucket", (("le", "0.2"), ("source", "hf")))] == 0
     assert samples[("sarvanom_refiner_latency_hf_api_seconds_count", ())] == ok
     assert samples[("sarvanom_refiner_latency_hf_api_seconds_sum", ())] == pytest.approx(0.25 * ok)
-    buckets = [v for (name, labels), v in sorted(samples.items())
-               if name == "sarvanom_refine_latency_seconds_bucket" and ("source", "local") in labels]
-    assert buckets and max(buckets) == samples[("sarvanom_refine_latency_seconds_count", (("source", "local"),))]
+    buckets = [
+        v
+        for (name, labels), v in sorted(samples.items())
+        if name == "sarvanom_refine_latency_seconds_bucket" and ("source", "local") in labels
+    ]
+    assert (
+        buckets and max(buckets) == samples[("sarvanom_refine_latency_seconds_count", (("source", "local"),))]
+    )
     ended = samples[("sarvanom_shadow_eval_runs_total", (("status", "succeeded"),))]
     running = samples[("sarvanom_shadow_eval_runs_active", (("status", "running"),))]
     assert running in (0, 1)  # a run is inserted running and finished in the next transaction
@@ -90,8 +104,12 @@ def check_consistent(samples: Samples) -> tuple[float, float]:
 def test_scrapes_stay_consistent_while_another_process_writes(db_path: str, tmp_path: Path) -> None:
     per_phase = 150
     scrape(db_path)  # create the store before the writer starts
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, db_path, str(tmp_path), str(per_phase)],
-                              cwd=str(ROOT), stderr=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, db_path, str(tmp_path), str(per_phase)],
+        cwd=str(ROOT),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (tmp_path / "half").exists():

@@ -34,8 +34,12 @@ def prometheus_binary() -> str:
     """The Prometheus server, installed through the project's set-up script if missing (as root)."""
     found = shutil.which("prometheus")
     if found is None:
-        subprocess.run(["bash", str(ROOT / "scripts" / "install-sysdeps.sh")], capture_output=True, timeout=600,
-                       check=False)
+        subprocess.run(
+            ["bash", str(ROOT / "scripts" / "install-sysdeps.sh")],
+            capture_output=True,
+            timeout=600,
+            check=False,
+        )
         found = shutil.which("prometheus")
     if found is None:
         pytest.skip("prometheus is not installed and could not be installed (run make sysdeps as root)")
@@ -73,20 +77,32 @@ def prometheus(tmp_path: Path, db_path: str) -> Iterator[str]:
     with exporter(db_path) as metrics_url:
         target = metrics_url.removeprefix("http://").removesuffix("/metrics")
         config = tmp_path / "prometheus.yml"
-        config.write_text(yaml.safe_dump({
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(ROOT / "docs" / "observability" / "alerts.yml")],
-            "scrape_configs": [{"job_name": "hfops", "static_configs": [{"targets": [target]}]}],
-        }), encoding="utf-8")
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                    "rule_files": [str(ROOT / "docs" / "observability" / "alerts.yml")],
+                    "scrape_configs": [{"job_name": "hfops", "static_configs": [{"targets": [target]}]}],
+                }
+            ),
+            encoding="utf-8",
+        )
         port = free_port()
         log = (tmp_path / "prometheus.log").open("w")
         proc = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         base = f"http://127.0.0.1:{port}"
         try:
+
             def ready() -> bool:
                 assert proc.poll() is None, (tmp_path / "prometheus.log").read_text()
                 with urllib.request.urlopen(f"{base}/-/ready", timeout=5) as response:  # noqa: S310
@@ -100,15 +116,26 @@ def prometheus(tmp_path: Path, db_path: str) -> Iterator[str]:
 
 
 def test_prometheus_scrapes_hfops_metrics_and_evaluates_the_alerts(prometheus: str, db_path: str) -> None:
-    wait_for("a successful scrape", lambda: [r for r in api(prometheus, "/api/v1/query", query='up{job="hfops"}')
-                                            ["result"] if r["value"][1] == "1"])
+    wait_for(
+        "a successful scrape",
+        lambda: [
+            r
+            for r in api(prometheus, "/api/v1/query", query='up{job="hfops"}')["result"]
+            if r["value"][1] == "1"
+        ],
+    )
     expected_names = {name for name, _ in parse(scrape(db_path))}
-    found = api(prometheus, "/api/v1/query", query='count by (__name__) ({__name__=~"sarvanom_.+"})')["result"]
+    found = api(prometheus, "/api/v1/query", query='count by (__name__) ({__name__=~"sarvanom_.+"})')[
+        "result"
+    ]
     assert {r["metric"]["__name__"] for r in found} == expected_names
     discovered = api(prometheus, "/api/v1/query", query="sarvanom_hf_models_discovered_total")["result"]
     assert [r["value"][1] for r in discovered] == ["7"]
-    p95 = api(prometheus, "/api/v1/query",
-              query="histogram_quantile(0.95, sum by (le) (sarvanom_refine_latency_seconds_bucket))")["result"]
+    p95 = api(
+        prometheus,
+        "/api/v1/query",
+        query="histogram_quantile(0.95, sum by (le) (sarvanom_refine_latency_seconds_bucket))",
+    )["result"]
     everything = readings.refine_totals(connect(db_path), "1 = 1", [])[None].all_latency()
     # Prometheus and the page interpolate the same buckets the same way
     assert float(p95[0]["value"][1]) == pytest.approx(everything.quantile(0.95))
@@ -123,17 +150,26 @@ def test_prometheus_scrapes_hfops_metrics_and_evaluates_the_alerts(prometheus: s
 
     # Alerts on gauges depend only on the current values: Prometheus and the page must agree. (Rate-based
     # alerts need counter increases over time, which a store seeded in one go does not have.)
-    page = {(s.rule.name, tuple(sorted(s.labels.items()))) for s in series.alert_states(connect(db_path))
-            if s.state == "alert" and not s.rule.window}
-    assert page == {("HfEvalScoreLow", (("dataset", "ms_marco"), ("metric", "ndcg@10"), ("task", "retrieval")))}
+    page = {
+        (s.rule.name, tuple(sorted(s.labels.items())))
+        for s in series.alert_states(connect(db_path))
+        if s.state == "alert" and not s.rule.window
+    }
+    assert page == {
+        ("HfEvalScoreLow", (("dataset", "ms_marco"), ("metric", "ndcg@10"), ("task", "retrieval")))
+    }
 
     def active_alerts() -> set[tuple[str, tuple[tuple[str, str], ...]]]:
         alerts = api(prometheus, "/api/v1/alerts")["alerts"]
-        return {(a["labels"]["alertname"], tuple(sorted((k, v) for k, v in a["labels"].items()
-                                                       if k in ("task", "dataset", "metric"))))
-                for a in alerts if a["state"] in ("pending", "firing")}
+        return {
+            (
+                a["labels"]["alertname"],
+                tuple(sorted((k, v) for k, v in a["labels"].items() if k in ("task", "dataset", "metric"))),
+            )
+            for a in alerts
+            if a["state"] in ("pending", "firing")
+        }
 
     assert wait_for("the score alert to be pending", active_alerts) == page
     for expr in dashboard_queries(dashboard()):  # every Grafana query runs against the real server
         api(prometheus, "/api/v1/query", query=expr)
-

@@ -13,7 +13,9 @@ from hfops.config import Settings
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add the ``metrics`` verb."""
     p = sub.add_parser(
-        "metrics", parents=[common], help="serve Prometheus metrics read from the store (/metrics)",
+        "metrics",
+        parents=[common],
+        help="serve Prometheus metrics read from the store (/metrics)",
         description="Serve /metrics: series computed from the store at each scrape (namespace from [metrics] "
         "namespace). --once prints one scrape and exits; --rules prints the alerting rules and --dashboard "
         "the Grafana dashboard for that namespace.",

@@ -501,7 +501,9 @@ def check_allowance(
     return decide(True, None, "within the monthly Inference allowance")
 
 
-def ensure_eval_allowed(db: sqlite_utils.Database, settings: Settings, now: datetime | None = None) -> Decision:
+def ensure_eval_allowed(
+    db: sqlite_utils.Database, settings: Settings, now: datetime | None = None
+) -> Decision:
     """For evals that call the Inference API: raise :class:`EvalError` with the reason when they may not start."""
     decision = check_allowance(db, settings, "eval", now)
     if not decision.allowed:

@@ -152,11 +152,20 @@ def _hub_bar(row: BucketRow) -> Bar:
     waits = f"; {row.waits} wait(s) taken, {_seconds(row.wait_seconds)} in all" if row.waits else ""
     if row.quota is None or row.remaining is None:
         left = "unknown" if row.remaining is None else f"{row.remaining:,}"
-        return Bar(HUB_GROUP, row.resource, None, f"{left} left",
-                   f"{left} requests left of an unannounced quota, {reset}{waits}", "unknown")
+        return Bar(
+            HUB_GROUP,
+            row.resource,
+            None,
+            f"{left} left",
+            f"{left} requests left of an unannounced quota, {reset}{waits}",
+            "unknown",
+        )
     level = "alert" if row.remaining <= row.reserve else "warn" if row.remaining <= 2 * row.reserve else "ok"
     return Bar(
-        HUB_GROUP, row.resource, row.left_ratio, f"{row.remaining:,} / {row.quota:,} left",
+        HUB_GROUP,
+        row.resource,
+        row.left_ratio,
+        f"{row.remaining:,} / {row.quota:,} left",
         f"{row.remaining:,} of {row.quota:,} requests left (reserve {row.reserve:,}: calls wait below it), "
         f"{reset} ({row.reset_at}){waits}",
         level,
@@ -165,15 +174,29 @@ def _hub_bar(row: BucketRow) -> Bar:
 
 def _allowance_bar(row: AllowanceRow, closed: bool, alert_ratio: float) -> Bar:
     if row.allowance is None:
-        return Bar(INFERENCE_GROUP, row.limit, None, f"{row.used:,} used",
-                   f"{row.used:,} {row.limit} used this month; no allowance configured (unlimited)",
-                   "alert" if closed else "unknown")
+        return Bar(
+            INFERENCE_GROUP,
+            row.limit,
+            None,
+            f"{row.used:,} used",
+            f"{row.used:,} {row.limit} used this month; no allowance configured (unlimited)",
+            "alert" if closed else "unknown",
+        )
     ratio = row.used_ratio or 0.0
-    eval_part = (f"; evals stop at {row.eval_limit:,} (the rest is kept for query refinement)"
-                 if row.eval_limit is not None and row.eval_limit < row.allowance else "")
+    eval_part = (
+        f"; evals stop at {row.eval_limit:,} (the rest is kept for query refinement)"
+        if row.eval_limit is not None and row.eval_limit < row.allowance
+        else ""
+    )
     level = "alert" if closed or ratio >= 1 else "warn" if ratio >= alert_ratio else "ok"
-    return Bar(INFERENCE_GROUP, row.limit, min(ratio, 1.0), f"{row.used:,} / {row.allowance:,} used",
-               f"{row.used:,} of {row.allowance:,} {row.limit} used this month ({ratio:.0%}){eval_part}", level)
+    return Bar(
+        INFERENCE_GROUP,
+        row.limit,
+        min(ratio, 1.0),
+        f"{row.used:,} / {row.allowance:,} used",
+        f"{row.used:,} of {row.allowance:,} {row.limit} used this month ({ratio:.0%}){eval_part}",
+        level,
+    )
 
 
 def panel(db: sqlite_utils.Database, settings: Settings, now: float | None = None) -> Panel:
@@ -186,15 +209,25 @@ def panel(db: sqlite_utils.Database, settings: Settings, now: float | None = Non
     bars += [_allowance_bar(a, closed, ALLOWANCE_ALERT_RATIO) for a in figures.allowance]
     notes = []
     if not figures.buckets:
-        notes.append("No Hub response with rate-limit headers recorded yet: the windows appear after the first "
-                     "sync, download or check in a process that installed the ledger.")
+        notes.append(
+            "No Hub response with rate-limit headers recorded yet: the windows appear after the first "
+            "sync, download or check in a process that installed the ledger."
+        )
     if figures.closed is not None:
-        notes.append(f"HF Inference is closed for {figures.closed.month} since {figures.closed.closed_at} "
-                     f"({figures.closed.reason}); it reopens when the month rolls over.")
+        notes.append(
+            f"HF Inference is closed for {figures.closed.month} since {figures.closed.closed_at} "
+            f"({figures.closed.reason}); it reopens when the month rolls over."
+        )
     failures = ", ".join(f"{n:,} {kind}" for kind, n in sorted(figures.usage.failures.items()))
     if failures:
         notes.append(f"Failed Inference requests this month: {failures}.")
-    notes.append(f"The monthly allowance resets in {figures.days_to_reset:.1f} days ({figures.usage.resets_at}).")
-    nothing = not figures.buckets and figures.usage.requests == 0 and all(a.allowance is None for a in figures.allowance)
+    notes.append(
+        f"The monthly allowance resets in {figures.days_to_reset:.1f} days ({figures.usage.resets_at})."
+    )
+    nothing = (
+        not figures.buckets
+        and figures.usage.requests == 0
+        and all(a.allowance is None for a in figures.allowance)
+    )
     empty = "no Hub or Inference use recorded yet" if nothing else ""
     return Panel(bars, notes, empty, figures.days_to_reset, figures.usage.resets_at, figures)

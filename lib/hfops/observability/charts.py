@@ -38,13 +38,22 @@ def _rule(name: str) -> AlertRule:
 
 
 def _has_points(fig: go.Figure) -> bool:
-    return any(len(trace.y if trace.y is not None else ()) or len(trace.x if trace.x is not None else ())
-               for trace in fig.data)
+    return any(
+        len(trace.y if trace.y is not None else ()) or len(trace.x if trace.x is not None else ())
+        for trace in fig.data
+    )
 
 
-def _layout(fig: go.Figure, w: Window | None, y_title: str, empty: str = NO_DATA, **extra: object) -> go.Figure:
-    fig.update_layout(height=HEIGHT, margin={"l": 10, "r": 10, "t": 40, "b": 10}, yaxis_title=y_title,
-                      legend=LEGEND_ON_TOP, **extra)
+def _layout(
+    fig: go.Figure, w: Window | None, y_title: str, empty: str = NO_DATA, **extra: object
+) -> go.Figure:
+    fig.update_layout(
+        height=HEIGHT,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        yaxis_title=y_title,
+        legend=LEGEND_ON_TOP,
+        **extra,
+    )
     if w is not None:
         fig.update_xaxes(range=[w.since, w.until])
     fig.update_xaxes(automargin=True)
@@ -61,13 +70,22 @@ def no_data(fig: go.Figure, text: str = NO_DATA) -> go.Figure:
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_layout(showlegend=False)
-    fig.add_annotation(text=text, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
-                       font={"size": 16, "color": "#7f7f7f"})
+    fig.add_annotation(
+        text=text,
+        xref="paper",
+        yref="paper",
+        x=0.5,
+        y=0.5,
+        showarrow=False,
+        font={"size": 16, "color": "#7f7f7f"},
+    )
     return fig
 
 
 def _line(fig: go.Figure, y: float, text: str, color: str = "red") -> None:
-    fig.add_hline(y=y, line_dash="dash", line_color=color, annotation_text=text, annotation_position="top left")
+    fig.add_hline(
+        y=y, line_dash="dash", line_color=color, annotation_text=text, annotation_position="top left"
+    )
 
 
 def candidates(frame: pd.DataFrame) -> go.Figure:
@@ -87,7 +105,9 @@ def eval_runs(frame: pd.DataFrame, w: Window) -> go.Figure:
     fig = go.Figure()
     for status in ("succeeded", "failed"):
         part = frame[frame["status"] == status]
-        fig.add_bar(x=part["t"].tolist(), y=part["runs"].tolist(), name=status, marker_color=STATUS_COLORS[status])
+        fig.add_bar(
+            x=part["t"].tolist(), y=part["runs"].tolist(), name=status, marker_color=STATUS_COLORS[status]
+        )
     return _layout(fig, w, "runs ended", barmode="stack")
 
 
@@ -96,8 +116,12 @@ def refine_latency(frame: pd.DataFrame, w: Window) -> go.Figure:
     rule = _rule("RefineLatencyP95High")
     fig = go.Figure()
     for name, part in frame.groupby("series", sort=True):
-        fig.add_scatter(x=part["t"].tolist(), y=(part["p95_seconds"] * 1000).tolist(), mode="lines+markers",
-                        name=f"p95 {name}")
+        fig.add_scatter(
+            x=part["t"].tolist(),
+            y=(part["p95_seconds"] * 1000).tolist(),
+            mode="lines+markers",
+            name=f"p95 {name}",
+        )
     _line(fig, FALLBACK_DEADLINE_SECONDS * 1000, "500 ms fallback deadline", color="orange")
     _line(fig, rule.threshold * 1000, "800 ms budget (alert above)")
     return _layout(fig, w, "p95 latency (ms)")
@@ -119,9 +143,12 @@ def datasets_eval(frame: pd.DataFrame) -> go.Figure:
     rule = _rule("HfDatasetsEvalSuccessLow")
     part = frame.dropna(subset=["success_rate"])
     fig = go.Figure()
-    fig.add_bar(x=part["dataset"].tolist(), y=(part["success_rate"].astype(float) * 100).tolist(),
-                text=[f"{s}/{e} runs" for s, e in zip(part["succeeded"], part["ended"], strict=True)],
-                name="success rate")
+    fig.add_bar(
+        x=part["dataset"].tolist(),
+        y=(part["success_rate"].astype(float) * 100).tolist(),
+        text=[f"{s}/{e} runs" for s, e in zip(part["succeeded"], part["ended"], strict=True)],
+        name="success rate",
+    )
     _line(fig, rule.threshold * 100, f"alert below {rule.threshold:.0%}")
     return _layout(fig, None, "runs succeeded (%)", yaxis_range=[0, 105])
 
@@ -141,16 +168,31 @@ def eval_scores(frame: pd.DataFrame) -> go.Figure:
     for production, name in ((True, "production"), (False, "other models")):
         part = frame[frame["production"] == production]
         fig.add_bar(
-            x=[score_group(t, d, m) for t, d, m in zip(part["task"], part["dataset"], part["metric"], strict=True)],
-            y=part["score"].tolist(), name=name, hovertext=part["model"].tolist(),
+            x=[
+                score_group(t, d, m)
+                for t, d, m in zip(part["task"], part["dataset"], part["metric"], strict=True)
+            ],
+            y=part["score"].tolist(),
+            name=name,
+            hovertext=part["model"].tolist(),
         )
     if frame.empty:
         return _layout(fig, None, "score (0-1)", empty="no eval scores yet")
     for i, (task, dataset) in enumerate(pairs):
         bar = score_bar(task, dataset).bar
-        fig.add_shape(type="line", xref="x", yref="y", x0=i - 0.45, x1=i + 0.45, y0=bar, y1=bar,
-                      line={"color": "red", "dash": "dash"})
-    fig.update_xaxes(categoryorder="array", categoryarray=groups, range=[-0.5, len(groups) - 0.5], tickangle=0)
+        fig.add_shape(
+            type="line",
+            xref="x",
+            yref="y",
+            x0=i - 0.45,
+            x1=i + 0.45,
+            y0=bar,
+            y1=bar,
+            line={"color": "red", "dash": "dash"},
+        )
+    fig.update_xaxes(
+        categoryorder="array", categoryarray=groups, range=[-0.5, len(groups) - 0.5], tickangle=0
+    )
     return _layout(fig, None, "score (0-1)", barmode="group", yaxis_range=[0, 1.05])
 
 
@@ -159,11 +201,18 @@ def sync_runs(frame: pd.DataFrame, w: Window) -> go.Figure:
     fig = go.Figure()
     for status, part in frame.groupby("status", sort=True):
         fig.add_scatter(
-            x=part["started"].tolist(), y=part["duration_seconds"].fillna(0).tolist(), mode="markers",
-            name=str(status), marker={"size": [8 + min(int(e), 20) for e in part["errors"]],
-                                      "color": STATUS_COLORS.get(str(status), "#7f7f7f")},
-            hovertext=[f"run {i}: {e} errors, {s} records" for i, e, s in
-                       zip(part["id"], part["errors"], part["seen"], strict=True)],
+            x=part["started"].tolist(),
+            y=part["duration_seconds"].fillna(0).tolist(),
+            mode="markers",
+            name=str(status),
+            marker={
+                "size": [8 + min(int(e), 20) for e in part["errors"]],
+                "color": STATUS_COLORS.get(str(status), "#7f7f7f"),
+            },
+            hovertext=[
+                f"run {i}: {e} errors, {s} records"
+                for i, e, s in zip(part["id"], part["errors"], part["seen"], strict=True)
+            ],
         )
     return _layout(fig, w, "duration (s)")
 
@@ -175,13 +224,24 @@ def free_tier(panel: Panel) -> go.Figure:
     bars = [b for b in panel.bars if b.fraction is not None]
     fig = go.Figure()
     fig.add_bar(
-        y=[f"{b.group}: {b.label}" for b in bars], x=[100 * (b.fraction or 0.0) for b in bars], orientation="h",
-        marker_color=[LEVEL_COLORS[b.level] for b in bars], hovertext=[b.text for b in bars],
-        text=[b.short for b in bars], textposition="auto", name="free tier",
+        y=[f"{b.group}: {b.label}" for b in bars],
+        x=[100 * (b.fraction or 0.0) for b in bars],
+        orientation="h",
+        marker_color=[LEVEL_COLORS[b.level] for b in bars],
+        hovertext=[b.text for b in bars],
+        text=[b.short for b in bars],
+        textposition="auto",
+        name="free tier",
     )
     if bars and any(b.group == "Inference this month" for b in bars):
-        fig.add_vline(x=rule.threshold * 100, line_dash="dash", line_color="red",
-                      annotation_text=f"alert at {rule.threshold:.0%} used", annotation_position="top")
+        fig.add_vline(
+            x=rule.threshold * 100,
+            line_dash="dash",
+            line_color="red",
+            annotation_text=f"alert at {rule.threshold:.0%} used",
+            annotation_position="top",
+        )
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, None, "", empty=panel.empty or NO_DATA, xaxis_range=[0, 100], xaxis_title="%",
-                   showlegend=False)
+    return _layout(
+        fig, None, "", empty=panel.empty or NO_DATA, xaxis_range=[0, 100], xaxis_title="%", showlegend=False
+    )

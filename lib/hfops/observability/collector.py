@@ -46,28 +46,65 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("hf_candidates_found", "gauge", "Candidates in the registry by pipeline tag, licence and status."),
     ("hf_models_discovered", "counter", "Models ever stored by discovery (Hub sync or snapshot)."),
     ("shadow_eval_runs", "counter", "Shadow eval runs that ended, by status (succeeded | failed)."),
-    ("shadow_eval_runs_active", "gauge", "Shadow eval runs waiting or in progress, by status (queued | running)."),
-    ("shadow_eval_last_run_timestamp_seconds", "gauge",
-     "Unix time the most recent shadow eval run ended (succeeded or failed); 0 = never."),
-    ("store_created_timestamp_seconds", "gauge",
-     "Unix time the store was created (its first migration): the clock of the 'nothing yet' alerts."),
+    (
+        "shadow_eval_runs_active",
+        "gauge",
+        "Shadow eval runs waiting or in progress, by status (queued | running).",
+    ),
+    (
+        "shadow_eval_last_run_timestamp_seconds",
+        "gauge",
+        "Unix time the most recent shadow eval run ended (succeeded or failed); 0 = never.",
+    ),
+    (
+        "store_created_timestamp_seconds",
+        "gauge",
+        "Unix time the store was created (its first migration): the clock of the 'nothing yet' alerts.",
+    ),
     ("hf_datasets_eval", "counter", "Eval runs that ended, by dataset and status (succeeded | failed)."),
-    ("hf_eval_scores", "gauge",
-     "Latest eval score (0-1) of each model per task, dataset and metric (latest succeeded run it took part in)."),
-    ("hf_production_model", "gauge",
-     "1 for the model serving each task, by role (promoted | baseline: nobody promoted a model)."),
-    ("refiner_latency_hf_api_seconds", "histogram",
-     "Time a refine call waited for the HF Inference answer (requests sent only; capped by the fallback deadline)."),
-    ("refine_latency_seconds", "histogram", "End-to-end refine latency by source of the result (local | hf)."),
+    (
+        "hf_eval_scores",
+        "gauge",
+        "Latest eval score (0-1) of each model per task, dataset and metric (latest succeeded run it took part in).",
+    ),
+    (
+        "hf_production_model",
+        "gauge",
+        "1 for the model serving each task, by role (promoted | baseline: nobody promoted a model).",
+    ),
+    (
+        "refiner_latency_hf_api_seconds",
+        "histogram",
+        "Time a refine call waited for the HF Inference answer (requests sent only; capped by the fallback deadline).",
+    ),
+    (
+        "refine_latency_seconds",
+        "histogram",
+        "End-to-end refine latency by source of the result (local | hf).",
+    ),
     ("hf_inference_requests", "counter", "Requests sent to HF Inference by the refiner, by outcome."),
-    ("hf_inference_attempts", "counter",
-     "HF Inference requests the refiner wanted to send: sent + refused by the shared limiter or a cooldown."),
-    ("hf_inference_rate_limited", "counter",
-     "Wanted HF Inference requests that were rate limited, by reason (hub_429 | limiter | cooldown)."),
-    ("hf_sync_last_success_timestamp_seconds", "gauge", "Unix time the last successful Hub sync finished; 0 = never."),
+    (
+        "hf_inference_attempts",
+        "counter",
+        "HF Inference requests the refiner wanted to send: sent + refused by the shared limiter or a cooldown.",
+    ),
+    (
+        "hf_inference_rate_limited",
+        "counter",
+        "Wanted HF Inference requests that were rate limited, by reason (hub_429 | limiter | cooldown).",
+    ),
+    (
+        "hf_sync_last_success_timestamp_seconds",
+        "gauge",
+        "Unix time the last successful Hub sync finished; 0 = never.",
+    ),
     ("hf_sync_last_duration_seconds", "gauge", "Duration of the last successful Hub sync."),
     ("hf_sync_runs", "counter", "Hub sync runs that ended, by status (succeeded | failed | interrupted)."),
-    ("hf_sync_errors", "counter", "Error messages recorded by Hub sync runs (skipped records, failed pages)."),
+    (
+        "hf_sync_errors",
+        "counter",
+        "Error messages recorded by Hub sync runs (skipped records, failed pages).",
+    ),
 )
 
 
@@ -127,8 +164,12 @@ class StoreCollector(Collector):
     origin (without settings the allowance gauges are absent and the Hub is huggingface.co).
     """
 
-    def __init__(self, db_path: str | Path | None = None, namespace: str | None = None,
-                 settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        db_path: str | Path | None = None,
+        namespace: str | None = None,
+        settings: Settings | None = None,
+    ) -> None:
         if db_path is None:
             if settings is None:
                 raise ValueError("StoreCollector needs db_path or settings")
@@ -213,12 +254,20 @@ class StoreCollector(Collector):
         yield production
 
         refine = _tally_for(self.db_path).update(db)
-        yield _histogram(self._name("refiner_latency_hf_api_seconds"), self.docs["refiner_latency_hf_api_seconds"],
-                         [], {(): refine.hf_api})
+        yield _histogram(
+            self._name("refiner_latency_hf_api_seconds"),
+            self.docs["refiner_latency_hf_api_seconds"],
+            [],
+            {(): refine.hf_api},
+        )
         by_source = {(source,): refine.latency.get(source, Histogram()) for source in ("local", "hf")}
         by_source.update({(source,): hist for source, hist in refine.latency.items()})
-        yield _histogram(self._name("refine_latency_seconds"), self.docs["refine_latency_seconds"], ["source"],
-                         dict(sorted(by_source.items())))
+        yield _histogram(
+            self._name("refine_latency_seconds"),
+            self.docs["refine_latency_seconds"],
+            ["source"],
+            dict(sorted(by_source.items())),
+        )
 
         requests = self._counter("hf_inference_requests", ["outcome"])
         for outcome, n in readings.inference_outcomes(refine).items():
@@ -251,14 +300,17 @@ class StoreCollector(Collector):
         yield from ledger_metrics.families(db, self.namespace, self.settings)
 
 
-def build_registry(db_path: str | Path | None = None, namespace: str | None = None,
-                   settings: Settings | None = None) -> CollectorRegistry:
+def build_registry(
+    db_path: str | Path | None = None, namespace: str | None = None, settings: Settings | None = None
+) -> CollectorRegistry:
     """A registry holding only the store collector (no process/platform collectors)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(db_path, namespace, settings))
     return registry
 
 
-def scrape(db_path: str | Path | None = None, namespace: str | None = None, settings: Settings | None = None) -> str:
+def scrape(
+    db_path: str | Path | None = None, namespace: str | None = None, settings: Settings | None = None
+) -> str:
     """One scrape in the Prometheus text format (what ``hfops metrics --once`` prints)."""
     return generate_latest(build_registry(db_path, namespace, settings)).decode("utf-8")

@@ -127,8 +127,9 @@ def _bucket_columns(column: str, condition: str = "") -> str:
     return ", ".join(f"SUM(CASE WHEN {guard}{column} <= {ms} THEN 1 ELSE 0 END)" for ms in LATENCY_BUCKETS_MS)
 
 
-def refine_totals(db: sqlite_utils.Database, where: str, params: list[Any],
-                  group: str | None = None) -> dict[Any, RefineTotals]:
+def refine_totals(
+    db: sqlite_utils.Database, where: str, params: list[Any], group: str | None = None
+) -> dict[Any, RefineTotals]:
     """Refine calls matching ``where`` folded into :class:`RefineTotals`, one per value of SQL ``group``."""
     n_buckets = len(LATENCY_BUCKETS_MS)
     requested = "hf_requested = 1 AND hf_latency_ms IS NOT NULL"
@@ -143,9 +144,9 @@ def refine_totals(db: sqlite_utils.Database, where: str, params: list[Any],
     for row in db.execute(sql, params).fetchall():
         key, source, hf_requested, outcome, bypass = row[:5]
         n, latency_sum = int(row[5]), float(row[6] or 0.0)
-        buckets = [int(v or 0) for v in row[7:7 + n_buckets]]
+        buckets = [int(v or 0) for v in row[7 : 7 + n_buckets]]
         hf_n, hf_sum = int(row[7 + n_buckets] or 0), float(row[8 + n_buckets] or 0.0)
-        hf_buckets = [int(v or 0) for v in row[9 + n_buckets:9 + 2 * n_buckets]]
+        hf_buckets = [int(v or 0) for v in row[9 + n_buckets : 9 + 2 * n_buckets]]
         totals = out.setdefault(key, RefineTotals())
         totals.calls += n
         totals.latency.setdefault(source, Histogram()).add(Histogram(buckets, n, latency_sum))

@@ -108,8 +108,12 @@ def eval_runs_series(db: sqlite_utils.Database, w: Window) -> pd.DataFrame:
 def refine_steps(db: sqlite_utils.Database, w: Window) -> dict[int, RefineTotals]:
     """Refine call totals per step start (Unix seconds) in the window."""
     since, until = w.bounds()
-    return readings.refine_totals(db, "created_at >= ? AND created_at < ?", [since, until],
-                                  group=_step_start("created_at", w.step_seconds))
+    return readings.refine_totals(
+        db,
+        "created_at >= ? AND created_at < ?",
+        [since, until],
+        group=_step_start("created_at", w.step_seconds),
+    )
 
 
 def refine_latency_series(steps: dict[int, RefineTotals]) -> pd.DataFrame:
@@ -117,8 +121,11 @@ def refine_latency_series(steps: dict[int, RefineTotals]) -> pd.DataFrame:
     out: list[dict[str, Any]] = []
     for start, totals in sorted(steps.items()):
         t = _timestamp(start)
-        candidates = {"end to end": totals.all_latency(), "HF API wait": totals.hf_api,
-                      **{f"end to end, {source}": hist for source, hist in sorted(totals.latency.items())}}
+        candidates = {
+            "end to end": totals.all_latency(),
+            "HF API wait": totals.hf_api,
+            **{f"end to end, {source}": hist for source, hist in sorted(totals.latency.items())},
+        }
         for name, hist in candidates.items():
             p95 = hist.quantile(0.95)
             if p95 is not None:
@@ -130,22 +137,27 @@ def inference_series(steps: dict[int, RefineTotals]) -> pd.DataFrame:
     """Per step: HF requests, success rate, wanted requests, rate-limited share (None when no traffic)."""
     out = []
     for start, totals in sorted(steps.items()):
-        out.append({
-            "t": _timestamp(start),
-            "requests": sum(totals.requests.values()),
-            "ok": totals.requests["ok"],
-            "success_rate": totals.success_rate(),
-            "attempts": totals.attempts,
-            "rate_limited": sum(totals.rate_limited.values()),
-            "rate_limited_share": totals.rate_limited_share(),
-        })
-    return pd.DataFrame(out, columns=["t", "requests", "ok", "success_rate", "attempts", "rate_limited",
-                                      "rate_limited_share"])
+        out.append(
+            {
+                "t": _timestamp(start),
+                "requests": sum(totals.requests.values()),
+                "ok": totals.requests["ok"],
+                "success_rate": totals.success_rate(),
+                "attempts": totals.attempts,
+                "rate_limited": sum(totals.rate_limited.values()),
+                "rate_limited_share": totals.rate_limited_share(),
+            }
+        )
+    return pd.DataFrame(
+        out, columns=["t", "requests", "ok", "success_rate", "attempts", "rate_limited", "rate_limited_share"]
+    )
 
 
 def datasets_eval_summary(db: sqlite_utils.Database, since: datetime, until: datetime) -> pd.DataFrame:
     """Per dataset: eval runs that ended in ``[since, until)``, succeeded, failed and the success rate."""
-    found: dict[str, dict[str, Any]] = {d: {"dataset": d, "succeeded": 0, "failed": 0} for d in readings.datasets(db)}
+    found: dict[str, dict[str, Any]] = {
+        d: {"dataset": d, "succeeded": 0, "failed": 0} for d in readings.datasets(db)
+    }
     for row in rows(
         db,
         "SELECT dataset, status, COUNT(*) AS n FROM eval_runs WHERE status IN ('succeeded', 'failed') "
@@ -183,9 +195,19 @@ def scores_table(db: sqlite_utils.Database) -> pd.DataFrame:
         if bar is None or score_bar(task, dataset).metric != row["metric"]:
             continue
         serves = task in serving and serving[task].model == row["model"]
-        out.append({"model": row["model"], "task": task, "dataset": dataset, "metric": row["metric"],
-                    "score": row["value"], "bar": bar, "production": serves,
-                    "promoted": serves and serving[task].promoted, "run_id": row["run_id"]})
+        out.append(
+            {
+                "model": row["model"],
+                "task": task,
+                "dataset": dataset,
+                "metric": row["metric"],
+                "score": row["value"],
+                "bar": bar,
+                "production": serves,
+                "promoted": serves and serving[task].promoted,
+                "run_id": row["run_id"],
+            }
+        )
     return pd.DataFrame(out, columns=SCORE_COLUMNS)
 
 
@@ -249,13 +271,22 @@ NO_SYNC_YET = "No Hub sync has succeeded yet."
 
 
 def _age_note(what: str, created: float | None, epoch: float, limit: float) -> str:
-    age = f"the store is {human_seconds(epoch - created)} old" if created is not None else "the store's age is unknown"
+    age = (
+        f"the store is {human_seconds(epoch - created)} old"
+        if created is not None
+        else "the store's age is unknown"
+    )
     return f"{what.rstrip('.')} ({age}; this alert waits {human_seconds(limit)} after the store was created)."
 
 
 def _first_time(
-    out: list[AlertState], stale: AlertRule, never: AlertRule, last: float | None, created: float | None,
-    epoch: float, note: str,
+    out: list[AlertState],
+    stale: AlertRule,
+    never: AlertRule,
+    last: float | None,
+    created: float | None,
+    epoch: float,
+    note: str,
 ) -> None:
     """A staleness rule (quiet until the first time) and its "never yet" rule counting the store's age."""
     if last is None:
@@ -280,35 +311,63 @@ def _score_states(db: sqlite_utils.Database) -> list[AlertState]:
         labels = {"task": task, "dataset": dataset, "metric": bar.metric}
         serves = serving[task]
         if not serves.promoted:
-            out.append(AlertState(score_rule, None, labels, note=(
-                f"No {task} model is promoted: the baseline {serves.model} serves, and the bar applies to a "
-                "promoted model only.")))
+            out.append(
+                AlertState(
+                    score_rule,
+                    None,
+                    labels,
+                    note=(
+                        f"No {task} model is promoted: the baseline {serves.model} serves, and the bar applies to a "
+                        "promoted model only."
+                    ),
+                )
+            )
             continue
-        mine = scores[(scores["task"] == task) & (scores["dataset"] == dataset) & (scores["model"] == serves.model)]
+        mine = scores[
+            (scores["task"] == task) & (scores["dataset"] == dataset) & (scores["model"] == serves.model)
+        ]
         value = float(mine["score"].mean()) if len(mine) else None
-        note = "" if value is not None else f"No succeeded {task} run on {dataset} has scored {serves.model} yet."
+        note = (
+            ""
+            if value is not None
+            else f"No succeeded {task} run on {dataset} has scored {serves.model} yet."
+        )
         out.append(AlertState(score_rule, value, labels, note=note))
     return out
 
 
-def _allowance_states(db: sqlite_utils.Database, now: datetime, settings: Any, rule_: AlertRule) -> list[AlertState]:
+def _allowance_states(
+    db: sqlite_utils.Database, now: datetime, settings: Any, rule_: AlertRule
+) -> list[AlertState]:
     from hfops.ledger import inference_usage
 
     if settings is None:
-        return [AlertState(rule_, None, note="The allowance is read from the settings, which were not given.")]
+        return [
+            AlertState(rule_, None, note="The allowance is read from the settings, which were not given.")
+        ]
     limits = inference_usage.allowance(settings)
     usage = inference_usage.month_summary(db, now)
     out = [
         AlertState(rule_, used / allowed, {"limit": limit})
-        for limit, used, allowed in (("requests", usage.requests, limits.requests),
-                                     ("tokens", usage.tokens, limits.tokens))
+        for limit, used, allowed in (
+            ("requests", usage.requests, limits.requests),
+            ("tokens", usage.tokens, limits.tokens),
+        )
         if allowed
     ]
-    return out or [AlertState(rule_, None, note="No monthly HF Inference allowance is configured "
-                              "([inference] monthly_requests, monthly_tokens): use is unlimited.")]
+    return out or [
+        AlertState(
+            rule_,
+            None,
+            note="No monthly HF Inference allowance is configured "
+            "([inference] monthly_requests, monthly_tokens): use is unlimited.",
+        )
+    ]
 
 
-def alert_states(db: sqlite_utils.Database, now: datetime | None = None, settings: Any = None) -> list[AlertState]:
+def alert_states(
+    db: sqlite_utils.Database, now: datetime | None = None, settings: Any = None
+) -> list[AlertState]:
     """Every alert rule's condition evaluated on the store at ``now`` (one state per dataset / score bar /
     allowance limit). ``settings`` gives the Inference allowance (without it that rule has no data)."""
     now = now or datetime.now(UTC)
@@ -324,12 +383,26 @@ def alert_states(db: sqlite_utils.Database, now: datetime | None = None, setting
         if rule_.measure == "open_candidates":
             out.append(AlertState(rule_, float(readings.open_candidates(readings.candidates_found(db)))))
         elif rule_.measure == "eval_run_age":
-            _first_time(out, rule_, by_measure["eval_never_ran"], readings.last_eval_run_end(db), created, epoch,
-                        NO_EVAL_RUN_YET)
+            _first_time(
+                out,
+                rule_,
+                by_measure["eval_never_ran"],
+                readings.last_eval_run_end(db),
+                created,
+                epoch,
+                NO_EVAL_RUN_YET,
+            )
             done.add("eval_never_ran")
         elif rule_.measure == "sync_age":
-            _first_time(out, rule_, by_measure["sync_never_succeeded"], readings.sync_health(db).last_success,
-                        created, epoch, NO_SYNC_YET)
+            _first_time(
+                out,
+                rule_,
+                by_measure["sync_never_succeeded"],
+                readings.sync_health(db).last_success,
+                created,
+                epoch,
+                NO_SYNC_YET,
+            )
             done.add("sync_never_succeeded")
         elif rule_.measure == "refine_p95":
             out.append(AlertState(rule_, _refine_window(db, now, rule_).all_latency().quantile(0.95)))
@@ -338,12 +411,18 @@ def alert_states(db: sqlite_utils.Database, now: datetime | None = None, setting
         elif rule_.measure == "rate_limited_share":
             out.append(AlertState(rule_, _refine_window(db, now, rule_).rate_limited_share()))
         elif rule_.measure == "datasets_eval_success":
-            summary = datasets_eval_summary(db, now - timedelta(seconds=rule_.window_seconds),
-                                            now + timedelta(seconds=1))
+            summary = datasets_eval_summary(
+                db, now - timedelta(seconds=rule_.window_seconds), now + timedelta(seconds=1)
+            )
             for entry in summary.to_dict("records"):
                 rate = entry["success_rate"]
-                out.append(AlertState(rule_, None if rate is None or pd.isna(rate) else float(rate),
-                                      {"dataset": entry["dataset"]}))
+                out.append(
+                    AlertState(
+                        rule_,
+                        None if rate is None or pd.isna(rate) else float(rate),
+                        {"dataset": entry["dataset"]},
+                    )
+                )
         elif rule_.measure == "production_score":
             out.extend(_score_states(db))
         elif rule_.measure == "allowance_used":
@@ -362,25 +441,33 @@ def onboarding(db: sqlite_utils.Database) -> list[str]:
     (empty once the store has seen every kind of work)."""
     out = []
     if readings.models_discovered(db) == 0:
-        out.append("The store holds no model yet: load the embedded snapshot (`hfops init`) or sync the Hub "
-                   "(`hfops sync`).")
+        out.append(
+            "The store holds no model yet: load the embedded snapshot (`hfops init`) or sync the Hub "
+            "(`hfops sync`)."
+        )
     if readings.last_eval_run_end(db) is None:
-        active = db.execute("SELECT COUNT(*) FROM eval_runs WHERE status IN ('queued', 'running')").fetchone()[0]
+        active = db.execute(
+            "SELECT COUNT(*) FROM eval_runs WHERE status IN ('queued', 'running')"
+        ).fetchone()[0]
         out.append(
             f"{NO_EVAL_RUN_YET} {active} run(s) are queued or running: the eval tiles fill when they end."
-            if active else
-            f"{NO_EVAL_RUN_YET} Start one on the Evals page or with `hfops eval`; the worker's nightly job runs "
+            if active
+            else f"{NO_EVAL_RUN_YET} Start one on the Evals page or with `hfops eval`; the worker's nightly job runs "
             "them too."
         )
     for serves in readings.serving(db).values():
         if not serves.promoted:
-            out.append(f"No {serves.task} model is promoted: the baseline {serves.model} serves, and the score "
-                       "alert waits for a promotion.")
+            out.append(
+                f"No {serves.task} model is promoted: the baseline {serves.model} serves, and the score "
+                "alert waits for a promotion."
+            )
     if readings.sync_health(db).last_success is None:
         out.append(f"{NO_SYNC_YET} Run `hfops sync` to refresh the registry from the Hub.")
     if readings.max_refine_id(db) == 0:
-        out.append("No refine call yet: the latency and Inference tiles fill once `hfops serve` or the Refine Lab "
-                   "answers queries.")
+        out.append(
+            "No refine call yet: the latency and Inference tiles fill once `hfops serve` or the Refine Lab "
+            "answers queries."
+        )
     return out
 
 
@@ -422,14 +509,16 @@ def alert_table(states: list[AlertState]) -> pd.DataFrame:
     out = []
     for s in states:
         labels = ", ".join(f"{k}={v}" for k, v in s.labels.items() if k != "metric")
-        out.append({
-            "alert": s.rule.name + (f" ({labels})" if labels else ""),
-            "tile": s.rule.tile,
-            "state": s.state,
-            "value": format_value(s.value, s.rule.unit),
-            "condition": f"{s.rule.op} {format_value(s.rule.threshold, s.rule.unit)}"
-            + (f" over {s.rule.window}" if s.rule.window else ""),
-            "summary": s.summary,
-            "note": s.note,
-        })
+        out.append(
+            {
+                "alert": s.rule.name + (f" ({labels})" if labels else ""),
+                "tile": s.rule.tile,
+                "state": s.state,
+                "value": format_value(s.value, s.rule.unit),
+                "condition": f"{s.rule.op} {format_value(s.rule.threshold, s.rule.unit)}"
+                + (f" over {s.rule.window}" if s.rule.window else ""),
+                "summary": s.summary,
+                "note": s.note,
+            }
+        )
     return pd.DataFrame(out, columns=ALERT_COLUMNS)

@@ -13,8 +13,14 @@ from hfops.errors import HfopsError
 from hfops.observability.collector import build_registry
 
 
-def serve(db_path: str | Path, namespace: str, host: str = "127.0.0.1", port: int = 9108,
-          stop: threading.Event | None = None, settings: Settings | None = None) -> None:
+def serve(
+    db_path: str | Path,
+    namespace: str,
+    host: str = "127.0.0.1",
+    port: int = 9108,
+    stop: threading.Event | None = None,
+    settings: Settings | None = None,
+) -> None:
     """Serve the store's metrics on ``http://host:port/metrics`` until ``stop`` is set or interrupted
     (``settings``: the ledger's allowance and Hub origin)."""
     registry = build_registry(db_path, namespace, settings)
@@ -23,7 +29,11 @@ def serve(db_path: str | Path, namespace: str, host: str = "127.0.0.1", port: in
     except OSError as exc:
         raise HfopsError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     bound = httpd.server_address[1]
-    print(f"metrics on http://{host}:{bound}/metrics (store {db_path}; Ctrl-C stops)", file=sys.stderr, flush=True)
+    print(
+        f"metrics on http://{host}:{bound}/metrics (store {db_path}; Ctrl-C stops)",
+        file=sys.stderr,
+        flush=True,
+    )
     stop = stop or threading.Event()
     try:
         while not stop.wait(0.5) and thread.is_alive():

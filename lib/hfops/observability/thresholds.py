@@ -28,8 +28,25 @@ from hfops.evals import tasks
 # Histogram buckets (upper bounds, in milliseconds as stored; exported in seconds). Dense around the
 # refine budget: the 500 ms fallback deadline and the 800 ms p95 budget are bucket bounds, so a p95
 # above 0.8 s is measured exactly, not interpolated across the line.
-LATENCY_BUCKETS_MS: tuple[int, ...] = (5, 10, 20, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1500,
-                                       2500, 5000)
+LATENCY_BUCKETS_MS: tuple[int, ...] = (
+    5,
+    10,
+    20,
+    50,
+    100,
+    200,
+    300,
+    400,
+    500,
+    600,
+    700,
+    800,
+    900,
+    1000,
+    1500,
+    2500,
+    5000,
+)
 FALLBACK_DEADLINE_SECONDS = 0.5
 REFINE_P95_BUDGET_SECONDS = 0.8
 EVAL_STALE_SECONDS = 86400  # no shadow eval run for 24 h
@@ -39,8 +56,14 @@ ALLOWANCE_ALERT_RATIO = 0.8  # share of the monthly Inference allowance used tha
 # Candidate statuses that still count as "found and waiting for (or in) evaluation".
 OPEN_CANDIDATE_STATUSES: tuple[str, ...] = ("candidate", "evaluating", "shadow")
 # Outcomes of a request sent to HF Inference (refine_calls.outcome when hf_requested = 1).
-INFERENCE_OUTCOMES: tuple[str, ...] = ("ok", "timeout", "rate_limited", "credits_exhausted", "http_error",
-                                       "invalid_output")
+INFERENCE_OUTCOMES: tuple[str, ...] = (
+    "ok",
+    "timeout",
+    "rate_limited",
+    "credits_exhausted",
+    "http_error",
+    "invalid_output",
+)
 # Why a wanted HF request was rate limited: the server said 429, our shared limiter had no permit,
 # or a cooldown (opened by a 429 / 402) was active.
 RATE_LIMIT_REASONS: tuple[str, ...] = ("hub_429", "limiter", "cooldown")
@@ -73,10 +96,16 @@ class ScoreBar:
 # are stored 0-100), only the primary metric counts, and each metric gets a bar it can reach.
 SCORER_BARS: dict[str, tuple[float, str]] = {
     "retrieval": (0.70, "nDCG@10 is already 0-1; the seed's 0.7 applies unchanged"),
-    "squad_v2": (0.60, "SQuAD v2 F1 (0-100 -> 0-1); a third of the questions are unanswerable, so 0.6 is a solid "
-                 "bar for small instruct models where 0.7 would page on every healthy model"),
-    "rouge_l": (0.40, "ROUGE-L against free-form human answers rarely exceeds 0.5 even for good answers; 0.4 "
-                "separates useful answers from noise"),
+    "squad_v2": (
+        0.60,
+        "SQuAD v2 F1 (0-100 -> 0-1); a third of the questions are unanswerable, so 0.6 is a solid "
+        "bar for small instruct models where 0.7 would page on every healthy model",
+    ),
+    "rouge_l": (
+        0.40,
+        "ROUGE-L against free-form human answers rarely exceeds 0.5 even for good answers; 0.4 "
+        "separates useful answers from noise",
+    ),
 }
 
 
@@ -92,7 +121,8 @@ def _task_scorers() -> list[tuple[str, str]]:
 
 
 SCORE_BARS: tuple[ScoreBar, ...] = tuple(
-    ScoreBar(task, scorer, tasks.SCORERS[scorer].primary, *SCORER_BARS[scorer]) for task, scorer in _task_scorers()
+    ScoreBar(task, scorer, tasks.SCORERS[scorer].primary, *SCORER_BARS[scorer])
+    for task, scorer in _task_scorers()
 )
 
 
@@ -118,32 +148,62 @@ class Tile:
 
 # The tiles the Observability page draws from the store alone, in the Grafana dashboard's order.
 TILES: tuple[Tile, ...] = (
-    Tile("candidates", "HF candidates found",
-         "Candidates in the registry by pipeline tag and licence (open = candidate, evaluating, shadow)."),
-    Tile("eval_runs", "Shadow eval runs", "Finished shadow evaluation runs by status, and time since the last one."),
-    Tile("refine_latency", "Refiner latency p95 vs 800 ms",
-         "End-to-end refine latency p95 (all calls, by source) and the HF API wait, against the 500 ms "
-         "fallback deadline and the 800 ms budget."),
-    Tile("inference_success", "Inference success rate", "Share of HF Inference requests that answered usefully (ok)."),
-    Tile("rate_limited", "Rate-limited share",
-         "Share of wanted HF Inference requests refused by a 429, the shared limiter or a cooldown."),
-    Tile("datasets_eval", "Datasets eval success", "Share of finished eval runs that succeeded, per dataset."),
-    Tile("eval_scores", "Eval scores",
-         "Latest primary score (0-1) of every evaluated model per task and dataset; the bar applies to the "
-         "promoted model of the task."),
-    Tile("sync_freshness", "Sync freshness", "Time since the last successful Hub sync, its duration and errors."),
+    Tile(
+        "candidates",
+        "HF candidates found",
+        "Candidates in the registry by pipeline tag and licence (open = candidate, evaluating, shadow).",
+    ),
+    Tile(
+        "eval_runs",
+        "Shadow eval runs",
+        "Finished shadow evaluation runs by status, and time since the last one.",
+    ),
+    Tile(
+        "refine_latency",
+        "Refiner latency p95 vs 800 ms",
+        "End-to-end refine latency p95 (all calls, by source) and the HF API wait, against the 500 ms "
+        "fallback deadline and the 800 ms budget.",
+    ),
+    Tile(
+        "inference_success",
+        "Inference success rate",
+        "Share of HF Inference requests that answered usefully (ok).",
+    ),
+    Tile(
+        "rate_limited",
+        "Rate-limited share",
+        "Share of wanted HF Inference requests refused by a 429, the shared limiter or a cooldown.",
+    ),
+    Tile(
+        "datasets_eval", "Datasets eval success", "Share of finished eval runs that succeeded, per dataset."
+    ),
+    Tile(
+        "eval_scores",
+        "Eval scores",
+        "Latest primary score (0-1) of every evaluated model per task and dataset; the bar applies to the "
+        "promoted model of the task.",
+    ),
+    Tile(
+        "sync_freshness",
+        "Sync freshness",
+        "Time since the last successful Hub sync, its duration and errors.",
+    ),
 )
 # The free-tier ledger's tile: it needs the settings (the allowance), so the page draws it from
 # :func:`hfops.ledger.status.panel` (the Status page shows the same figures).
 FREE_TIER_TILE = Tile(
-    "free_tier", "Free tier",
+    "free_tier",
+    "Free tier",
     "Requests left in the Hub's rate-limit windows, and this month's HF Inference use against the allowance.",
 )
 DASHBOARD_TILES: tuple[Tile, ...] = (*TILES, FREE_TIER_TILE)  # Grafana's panels, in order
 TILE_KEYS = tuple(t.key for t in TILES)
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 
 
@@ -204,10 +264,15 @@ class AlertRule:
         extra = "/".join(self.labels.values())
         return f"{self.name}[{extra}]" if extra else self.name
 
-    def annotations(self, labels: Mapping[str, str] | None = None, value: float | None = None) -> dict[str, str]:
+    def annotations(
+        self, labels: Mapping[str, str] | None = None, value: float | None = None
+    ) -> dict[str, str]:
         """Summary and description rendered for ``labels`` (the rule's own labels are added) and ``value``."""
         merged = {**self.labels, **(labels or {})}
-        return {"summary": render(self.summary, merged, value), "description": render(self.description, merged, value)}
+        return {
+            "summary": render(self.summary, merged, value),
+            "description": render(self.description, merged, value),
+        }
 
 
 def _number(value: float) -> str:
@@ -219,8 +284,10 @@ def check_namespace(namespace: str) -> str:
     from hfops.config import ConfigError
 
     if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", namespace or ""):
-        raise ConfigError(f"[metrics] namespace: {namespace!r} is not a valid Prometheus name prefix "
-                          "(letters, digits, underscores; not starting with a digit)")
+        raise ConfigError(
+            f"[metrics] namespace: {namespace!r} is not a valid Prometheus name prefix "
+            "(letters, digits, underscores; not starting with a digit)"
+        )
     return namespace
 
 
@@ -318,7 +385,7 @@ def _evaluate(expr: str, labels: Mapping[str, str], value: float | None) -> str:
     if head in ("$value", ".Value"):
         current = value
     elif head.startswith(("$labels.", ".Labels.")):
-        current = labels.get(head.split(".", 2)[-1] if head.startswith(".") else head[len("$labels."):], "")
+        current = labels.get(head.split(".", 2)[-1] if head.startswith(".") else head[len("$labels.") :], "")
     else:
         raise ValueError(f"unsupported template value {head!r}")
     for stage in stages[1:]:
@@ -357,22 +424,29 @@ def _score_rule(bar: ScoreBar) -> AlertRule:
         op="<",
         threshold=bar.bar,
         query=(
-            'avg by (task, dataset, metric) ({ns}_hf_eval_scores{{task="' + bar.task + '",metric="' + bar.metric
+            'avg by (task, dataset, metric) ({ns}_hf_eval_scores{{task="'
+            + bar.task
+            + '",metric="'
+            + bar.metric
             + '"}} * on (model, task) group_left () {ns}_hf_production_model{{role="promoted"}})'
         ),
-        summary=f"The promoted {bar.task} model scores below {bar.bar:g} {bar.metric} on " + "{{ $labels.dataset }}",
-        description=(f"Latest {bar.metric} (0-1) of the promoted {bar.task} model on "
-                     "{{ $labels.dataset }} is {{ $value | printf \"%.3f\" }}, below the bar of "
-                     + f"{bar.bar:g}. {bar.why}."),
+        summary=f"The promoted {bar.task} model scores below {bar.bar:g} {bar.metric} on "
+        + "{{ $labels.dataset }}",
+        description=(
+            f"Latest {bar.metric} (0-1) of the promoted {bar.task} model on "
+            '{{ $labels.dataset }} is {{ $value | printf "%.3f" }}, below the bar of '
+            + f"{bar.bar:g}. {bar.why}."
+        ),
         for_="30m",
         unit="score",
         labels={"task": bar.task, "metric": bar.metric},
     )
 
 
-def _never_rule(name: str, tile: str, measure: str, threshold: float, last: str, what: str, hint: str,
-                after: str) -> AlertRule:
-    """"Nothing has happened yet" as its own rule: quiet on a young store, firing once the store is older
+def _never_rule(
+    name: str, tile: str, measure: str, threshold: float, last: str, what: str, hint: str, after: str
+) -> AlertRule:
+    """ "Nothing has happened yet" as its own rule: quiet on a young store, firing once the store is older
     than ``threshold`` with still nothing (``last`` is 0 until the first time)."""
     return AlertRule(
         name=name,
@@ -418,10 +492,17 @@ ALERT_RULES: tuple[AlertRule, ...] = (
         "Is the worker running the nightly eval job?",
         unit="seconds",
     ),
-    _never_rule("ShadowEvalNeverRan", "eval_runs", "eval_never_ran", EVAL_STALE_SECONDS,
-                "shadow_eval_last_run_timestamp_seconds", "shadow eval run",
-                "Start one from the Evals page or with `hfops eval`, and keep the worker running for the "
-                "nightly eval job.", "24 h"),
+    _never_rule(
+        "ShadowEvalNeverRan",
+        "eval_runs",
+        "eval_never_ran",
+        EVAL_STALE_SECONDS,
+        "shadow_eval_last_run_timestamp_seconds",
+        "shadow eval run",
+        "Start one from the Evals page or with `hfops eval`, and keep the worker running for the "
+        "nightly eval job.",
+        "24 h",
+    ),
     AlertRule(
         name="RefineLatencyP95High",
         tile="refine_latency",
@@ -494,9 +575,16 @@ ALERT_RULES: tuple[AlertRule, ...] = (
         "48 h is twice the full-sync period ([hub] full_sync_hours).",
         unit="seconds",
     ),
-    _never_rule("HfSyncNeverSucceeded", "sync_freshness", "sync_never_succeeded", SYNC_STALE_SECONDS,
-                "hf_sync_last_success_timestamp_seconds", "successful Hub sync",
-                "Run `hfops sync` (or load a snapshot) and check the worker's sync schedule.", "48 h"),
+    _never_rule(
+        "HfSyncNeverSucceeded",
+        "sync_freshness",
+        "sync_never_succeeded",
+        SYNC_STALE_SECONDS,
+        "hf_sync_last_success_timestamp_seconds",
+        "successful Hub sync",
+        "Run `hfops sync` (or load a snapshot) and check the worker's sync schedule.",
+        "48 h",
+    ),
     AlertRule(
         name="HfInferenceAllowanceHigh",
         tile="free_tier",
@@ -531,13 +619,15 @@ def rule_group(namespace: str) -> dict[str, Any]:
     check_namespace(namespace)
     rules = []
     for rule in ALERT_RULES:
-        rules.append({
-            "alert": rule.name,
-            "expr": rule.promql(namespace),
-            "for": rule.for_,
-            "labels": {"severity": rule.severity, "tile": rule.tile, **rule.labels},
-            "annotations": {"summary": rule.summary, "description": rule.description},
-        })
+        rules.append(
+            {
+                "alert": rule.name,
+                "expr": rule.promql(namespace),
+                "for": rule.for_,
+                "labels": {"severity": rule.severity, "tile": rule.tile, **rule.labels},
+                "annotations": {"summary": rule.summary, "description": rule.description},
+            }
+        )
     return {"groups": [{"name": f"{namespace}-hfops", "rules": rules}]}
 
 
@@ -562,4 +652,6 @@ def rules_for_tile(key: str) -> list[AlertRule]:
 
 def rule(name: str, **labels: str) -> AlertRule:
     """The rule ``name`` (with these rule labels, for the score rules)."""
-    return next(r for r in ALERT_RULES if r.name == name and all(r.labels.get(k) == v for k, v in labels.items()))
+    return next(
+        r for r in ALERT_RULES if r.name == name and all(r.labels.get(k) == v for k, v in labels.items())
+    )
