@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hfops import jobs, registry
+from hfops import jobs, registry, worker
 from hfops.cli import main
 from hfops.config import Settings, load_settings
 from hfops.evals import nightly, runs, scoring
@@ -70,7 +70,7 @@ def run_eval(
         config_path=config,
         **kwargs,
     )
-    jobs.execute_job(db_path, ids["job_id"])
+    worker.execute_job(db_path, ids["job_id"])
     return runs.summary(get_db(db_path), ids["run_id"])
 
 
@@ -390,7 +390,7 @@ def test_backend_that_keeps_failing_stops_the_run_and_resume_completes_it(
         enqueue=False,
         config_path=config,
     )
-    outcome = jobs.execute_job(db_path, ids["job_id"])
+    outcome = worker.execute_job(db_path, ids["job_id"])
     assert "stopped: acme/chat failed 4 examples in a row" in outcome["error"]
     run = runs.get_run(get_db(db_path), ids["run_id"])
     assert run["status"] == "failed" and example_counts(db_path, ids["run_id"]) == (0, 0)
@@ -463,7 +463,7 @@ def test_run_killed_midway_resumes_with_one_result_per_example(
         assert run["status"] == "running" and 4 <= run["done"] < 12
         before = server.count
         done_before = run["done"]
-        result = jobs.execute_job(db_path, run["job_id"])  # the worker would do the same at start
+        result = worker.execute_job(db_path, run["job_id"])  # the worker would do the same at start
         assert result["status"] == "succeeded" and result["done"] == 12
         assert example_counts(db_path, 1) == (12, 12)
         resumed = server.requests[before:]
@@ -889,7 +889,6 @@ def test_a_cancelled_run_keeps_its_batches_and_resumes(
 def test_jobs_use_the_enqueuers_settings_not_the_working_directory(
     db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str
 ) -> None:
-    from hfops import worker
 
     Path("hfops.toml").write_text("[eval]\nnot_a_key = 1\n")  # loading ./hfops.toml would be a ConfigError
     config = write_config(tmp_path / "c.toml", standin.url, default_limit=2)
@@ -913,7 +912,6 @@ def test_pure_parts_import_neither_the_store_nor_jobs() -> None:
 def test_cli_resumes_a_cancelled_run_in_the_worker(
     db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from hfops import worker
     from hfops.queue import get_huey
 
     config = write_config(tmp_path / "c.toml", standin.url, batch_size=2)

@@ -18,7 +18,7 @@ from hfops.evals import custom, tasks
 from hfops.evals.backends import resolve_system
 from hfops.evals.data import dataset_version
 from hfops.evals.records import PlannedRun, SkippedModel
-from hfops.evals.runs import submit_run
+from hfops.evals.runs import eval_run_job, submit_run
 from hfops.store import get_db, one, rows
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def nightly(
         except HfopsError as exc:
             results.append({**item.to_dict(), "error": str(exc)})
             continue
-        outcome = jobs.execute_job(db_path, ids.job_id)
+        outcome = jobs.execute_job(db_path, ids.job_id, {"eval_run": eval_run_job})  # the run is its own job
         results.append(
             {
                 **item.to_dict(),
