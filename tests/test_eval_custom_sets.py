@@ -559,6 +559,8 @@ def test_custom_sets_are_planned_nightly_and_listed(
     }
     code, out, _ = cli(capsys, db_path, "dataset", "list", "--json")
     assert code == 0 and [s["name"] for s in json.loads(out)] == ["mine"]
+    assert custom.dataset_choices(get_db(db_path), "qa") == ["squad_v2", "ms_marco", "mine"]
+    assert custom.dataset_choices(get_db(db_path), "retrieval") == ["squad_v2", "ms_marco"]
     code, _, err = cli(
         capsys,
         db_path,

@@ -8,7 +8,8 @@ an error), and stored with its content hash as its version (tables ``eval_datase
 its version, so runs on different versions are never compared as if equal; re-adding a set with changed
 rows needs ``replace`` and gives a new version.
 
-What a page or the CLI calls: :func:`preview_file` (columns and first rows, to build a mapping),
+What a page or the CLI calls: :func:`dataset_choices` (built-in and custom names for a form),
+:func:`preview_file` (columns and first rows, to build a mapping),
 :func:`add_from_file` / :func:`add_from_hub`, :func:`list_sets`, :func:`get_set`, :func:`remove_set`;
 runs call :func:`find_set`, :func:`check_task`, :func:`load_custom_set`, :func:`set_names`.
 """
@@ -137,6 +138,12 @@ def list_sets(db: sqlite_utils.Database, task: str | None = None) -> list[Custom
 def set_names(db: sqlite_utils.Database | None, task: str | None = None) -> list[str]:
     """Names of the stored custom sets (of ``task`` when given)."""
     return [] if db is None else [s.name for s in list_sets(db, task)]
+
+
+def dataset_choices(db: sqlite_utils.Database | None, task: str | None = None) -> list[str]:
+    """Every dataset a run can use (of ``task`` when given): the built-in ones, then the custom sets by name."""
+    builtin = [d for d, spec in tasks.DATASET_SPECS.items() if task is None or task in spec.tasks]
+    return [*builtin, *set_names(db, task)]
 
 
 def check_task(db: sqlite_utils.Database, name: str, task: str) -> None:
