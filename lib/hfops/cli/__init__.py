@@ -81,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = settings_for(args, **getattr(args, "setting_overrides", lambda a: {})(args))
-        check_location(settings.store.path, create=args.verb in CREATING_VERBS)
+        uses_store = getattr(args, "uses_store", True)
+        if callable(uses_store) and uses_store(args) or uses_store is True:
+            check_location(settings.store.path, create=args.verb in CREATING_VERBS)
         return int(args.func(args, settings) or 0)
     except HfopsError as exc:
         print(f"error: {one_line(exc, 2000)}", file=sys.stderr)

@@ -26,7 +26,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     what.add_argument("--once", action="store_true", help="print one scrape to stdout and exit")
     what.add_argument("--rules", action="store_true", help="print the Prometheus alerting rules (alerts.yml)")
     what.add_argument("--dashboard", action="store_true", help="print the Grafana dashboard JSON")
-    p.set_defaults(func=cmd_metrics, setting_overrides=lambda a: {"metrics.port": a.port})
+    p.set_defaults(
+        func=cmd_metrics,
+        setting_overrides=lambda a: {"metrics.port": a.port},
+        uses_store=lambda a: not (a.rules or a.dashboard),  # generating files needs no store
+    )
 
 
 def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:

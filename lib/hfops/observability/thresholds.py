@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]  # PyYAML ships no type hints (types-PyYAML is not installed)
+import yaml
 
 from hfops.evals import tasks
 
