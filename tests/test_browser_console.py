@@ -174,8 +174,27 @@ def test_a_bad_config_key_shows_a_clear_page_with_the_sidebar(
     ]
     assert {"Candidates", "Status", "Evals"} <= set(links), links
     save_screenshot(chrome, artifacts, "console-config-error")
+    from selenium.webdriver.support.ui import WebDriverWait
+
     wait_for(chrome, "[data-testid=stSidebarNav] a", text="Status").click()  # the sidebar works...
-    wait_for_text(chrome, "Remove budget_msx from [refine]")  # ...and every page explains the same problem
-    assert chrome.current_url.endswith("/status")
-    wait_for_text(chrome, "Configuration error", css="h1")
+    WebDriverWait(chrome, 30, poll_frequency=0.2).until(lambda d: d.current_url.endswith("/status"))
+    wait_idle(chrome)
+    wait_for_text(chrome, "Configuration error", css="h1")  # ...and every page explains the same problem
+    wait_for_text(chrome, "Remove budget_msx from [refine]")
+    assert not chrome.find_elements("css selector", "[data-testid=stException]")
+
+
+def test_observability_tiles_render_without_empty_axes(
+    chrome: Any, server: ConsoleServer, artifacts: Path
+) -> None:
+    """A freshly synced store: the candidates tile has data, tiles without data say so (issue 13)."""
+    chrome.get(server.url)
+    wait_for(chrome, "[data-testid=stSidebarNav]")
+    open_page(chrome, "Observability")
+    wait_for(chrome, ".main-svg")
+    wait_for_text(chrome, "No data in the selected range", css="[data-testid=stPlotlyChart]")
+    wait_idle(chrome)
+    charts = chrome.find_elements("css selector", "[data-testid=stPlotlyChart]")
+    assert len(charts) == 8 and all(c.size["height"] > 200 for c in charts)
+    save_screenshot(chrome, artifacts, "console-observability")
     assert not chrome.find_elements("css selector", "[data-testid=stException]")
