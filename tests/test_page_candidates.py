@@ -421,3 +421,20 @@ def test_filter_options_follow_a_new_sync(db_path: str, monkeypatch: pytest.Monk
         "text2text-generation",
     ]
     assert "gguf" in at.multiselect(key="cand_quant").options
+
+
+def test_every_table_column_has_a_width_that_fits_the_wide_layout(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: Quantization was clipped and Downloads/Likes/Flag/Last modified sat behind sideways scrolling.
+    The browser test measures the real grid; this checks the widths the page asks for."""
+    at = open_page(store, monkeypatch)
+    table = next(d for d in at.dataframe if d.key == "cand_table")
+    config = json.loads(table.proto.columns)
+    shown = [c for c in table.value.columns if not config.get(c, {}).get("hidden")]
+    assert {"quantization", "downloads", "likes", "flag", "last_modified"} <= set(shown)
+    widths = {c: config[c]["width"] for c in shown}
+    assert all(isinstance(w, int) for w in widths.values()), widths
+    # 1400 px window, sidebar open: 928 px of content, 35 px of it for the row-selection boxes.
+    assert sum(widths.values()) <= 928 - 35, widths
+    assert widths["quantization"] >= 90 and widths["model_id"] >= 180
