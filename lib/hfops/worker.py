@@ -21,7 +21,7 @@ from typing import Any
 from huey import crontab
 from huey.consumer import Consumer
 
-from hfops import discovery, jobs, publish, queue
+from hfops import discovery, jobs, ledger, publish, queue
 from hfops.config import Settings, load_settings
 from hfops.errors import ConfigError, JobError
 from hfops.evals import nightly, runs
@@ -103,6 +103,7 @@ def run_worker(db_path: str, settings: Settings | None = None, workers: int = 1,
     huey = queue.get_huey(db_path, settings)
     _add_nightly(huey, db_path, settings)
     db = connect(db_path)
+    ledger.install(db_path, settings)  # every Hub/Inference response of this process into the store's ledger
     for job_id in jobs.interrupted_jobs(db):
         log.warning("re-queuing job %s left running by a previous worker", job_id)
         queue.submit(db_path, job_id, settings)

@@ -32,6 +32,8 @@ COMMAND_MODULES = (
     "hfops.cli.publish",
     "hfops.cli.models",
 )
+# Verbs that never reach the Hub or the Inference API (no ledger hooks: they also start fastest).
+LOCAL_VERBS = frozenset({"candidates", "status", "history", "metrics", "score", "init", "console", "worker"})
 # Verbs that may create the store's folder; every other verb needs it to exist.
 CREATING_VERBS = frozenset({"init", "console"})
 
@@ -84,6 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         uses_store = getattr(args, "uses_store", True)
         if callable(uses_store) and uses_store(args) or uses_store is True:
             check_location(settings.store.path, create=args.verb in CREATING_VERBS)
+        if args.verb not in LOCAL_VERBS:
+            from hfops import ledger
+
+            ledger.install(settings.store.path, settings)  # Hub/Inference responses into the store's ledger
         return int(args.func(args, settings) or 0)
     except HfopsError as exc:
         print(f"error: {one_line(exc, 2000)}", file=sys.stderr)
