@@ -20,7 +20,7 @@ from typing import Any
 from hfops.config import Settings
 from hfops.errors import InvalidOutput
 from hfops.net import describe, header_of, one_line, scrub, status_of
-from hfops.refine.limits import open_cooldown, parse_retry_after
+from hfops.refine.limits import open_cooldown_soon, parse_retry_after
 from hfops.refine.result import MAX_QUERY_CHARS, MAX_SUGGESTIONS, RefineResult, fair_confidence
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ def attempt(settings: Settings, token: str, query: str, deadline: float, timeout
 
 def _safe_cooldown(db_path: Path, reason: str, seconds: float, status: int | None, retry_after: str | None) -> None:
     try:
-        open_cooldown(db_path, reason, seconds, status, retry_after)
+        open_cooldown_soon(db_path, reason, seconds, status, retry_after)
     except Exception as exc:  # a store hiccup must not turn a 429 into a crash; the limiter still caps requests
         log.error("could not record the %s cooldown: %s", reason, one_line(exc))
 

@@ -24,7 +24,7 @@ from pyrate_limiter import Duration, Limiter, Rate, SingleBucketFactory, SQLiteB
 from pyrate_limiter.utils import validate_rate_list
 
 from hfops.config import ConfigError, Settings
-from hfops.net import retry_after_seconds
+from hfops.net import one_line, retry_after_seconds
 from hfops.store import get_db, one, utcnow, write_tx
 
 log = logging.getLogger(__name__)
@@ -161,38 +161,94 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def open_cooldown(db_path: str | Path, reason: str, seconds: float, status_code: int | None = None,
-                  retry_after: str | None = None) -> Cooldown:
-    """Open (or extend, never shorten) the shared cooldown."""
-    until = time.time() + max(0.0, seconds)
+# Cooldowns this process opened, by store, until their store write (which may wait for a busy disk or
+# another writer) has completed in the background: this process's calls honour them at once.
+_opened_here: dict[str, Cooldown] = {}
+_opened_lock = threading.Lock()
+
+
+def _store_key(db_path: str | Path) -> str:
+    return str(Path(db_path).resolve())
+
+
+def _log_opened(reason: str, until: float) -> None:
+    if reason == "credits_exhausted":
+        log.warning("HF Inference credits exhausted (402): fallback paused until %s", _iso(until))
+    else:
+        log.info("HF Inference %s: fallback paused until %s", reason, _iso(until))
+
+
+def _write_cooldown(db_path: str | Path, cooldown: Cooldown) -> None:
     db = get_db(db_path)
     with write_tx(db):
         current = one(db, "SELECT until_epoch FROM refine_cooldowns WHERE scope = ?", [SCOPE])
-        if current is None or current["until_epoch"] < until:
+        if current is None or current["until_epoch"] < cooldown.until_epoch:
             db.execute(
                 "INSERT INTO refine_cooldowns (scope, reason, until_epoch, until_at, status_code, retry_after, opened_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(scope) DO UPDATE SET reason = excluded.reason,"
                 " until_epoch = excluded.until_epoch, until_at = excluded.until_at, status_code = excluded.status_code,"
                 " retry_after = excluded.retry_after, opened_at = excluded.opened_at",
-                [SCOPE, reason, until, _iso(until), status_code, retry_after, utcnow()],
+                [SCOPE, cooldown.reason, cooldown.until_epoch, cooldown.until_at, cooldown.status_code,
+                 cooldown.retry_after, cooldown.opened_at],
             )
-    if reason == "credits_exhausted":
-        log.warning("HF Inference credits exhausted (402): fallback paused until %s", _iso(until))
-    else:
-        log.info("HF Inference %s: fallback paused until %s", reason, _iso(until))
-    return active_cooldown(db_path) or Cooldown(reason, until, _iso(until), status_code, retry_after)
+
+
+def _new_cooldown(reason: str, seconds: float, status_code: int | None, retry_after: str | None) -> Cooldown:
+    until = time.time() + max(0.0, seconds)
+    return Cooldown(reason, until, _iso(until), status_code, retry_after, utcnow())
+
+
+def open_cooldown(db_path: str | Path, reason: str, seconds: float, status_code: int | None = None,
+                  retry_after: str | None = None) -> Cooldown:
+    """Open (or extend, never shorten) the shared cooldown, written to the store before returning."""
+    cooldown = _new_cooldown(reason, seconds, status_code, retry_after)
+    _write_cooldown(db_path, cooldown)
+    _log_opened(reason, cooldown.until_epoch)
+    return active_cooldown(db_path) or cooldown
+
+
+def open_cooldown_soon(db_path: str | Path, reason: str, seconds: float, status_code: int | None = None,
+                       retry_after: str | None = None) -> Cooldown:
+    """:func:`open_cooldown` for the request path: in force in this process at once, written to the store
+    (for the other processes) by a background thread, so a 429 or 402 never waits for a disk."""
+    cooldown = _new_cooldown(reason, seconds, status_code, retry_after)
+    key = _store_key(db_path)
+    with _opened_lock:
+        known = _opened_here.get(key)
+        if known is None or known.until_epoch < cooldown.until_epoch:
+            _opened_here[key] = cooldown
+    _log_opened(reason, cooldown.until_epoch)
+
+    def write() -> None:
+        try:
+            _write_cooldown(db_path, cooldown)
+        except Exception as exc:  # the in-process cooldown holds; the limiter still caps requests
+            log.error("could not record the %s cooldown: %s", reason, one_line(exc))
+            return
+        with _opened_lock:  # written: from now on the store is the authority (a lift elsewhere counts)
+            if _opened_here.get(key) is cooldown:
+                del _opened_here[key]
+
+    threading.Thread(target=write, name="hfops-refine-cooldown", daemon=True).start()
+    return cooldown
 
 
 def active_cooldown(db_path: str | Path) -> Cooldown | None:
-    """The cooldown in force now, or None (an expired one has lifted)."""
-    row = one(get_db(db_path), "SELECT * FROM refine_cooldowns WHERE scope = ? AND until_epoch > ?", [SCOPE, time.time()])
-    if row is None:
-        return None
-    return Cooldown(row["reason"], row["until_epoch"], row["until_at"], row["status_code"], row["retry_after"], row["opened_at"])
+    """The cooldown in force now (opened by this process or found in the store), or None."""
+    now = time.time()
+    with _opened_lock:
+        here = _opened_here.get(_store_key(db_path))
+    row = one(get_db(db_path), "SELECT * FROM refine_cooldowns WHERE scope = ? AND until_epoch > ?", [SCOPE, now])
+    stored = None if row is None else Cooldown(
+        row["reason"], row["until_epoch"], row["until_at"], row["status_code"], row["retry_after"], row["opened_at"])
+    candidates = [c for c in (here, stored) if c is not None and c.until_epoch > now]
+    return max(candidates, key=lambda c: c.until_epoch) if candidates else None
 
 
 def clear_cooldown(db_path: str | Path) -> None:
     """Lift the cooldown now (operator action)."""
+    with _opened_lock:
+        _opened_here.pop(_store_key(db_path), None)
     db = get_db(db_path)
     with write_tx(db):
         db.execute("DELETE FROM refine_cooldowns WHERE scope = ?", [SCOPE])
