@@ -104,3 +104,19 @@ def test_download_then_generate_end_to_end(
     downloaded = gguf_generator(resolved, settings)
     messages = squad_messages("Who was the Norse leader?")
     assert downloaded.generate(messages, 24) == smollm.generate(messages, 24)  # same file, same answer
+
+
+def test_the_generator_plugs_into_the_evals_qa_system(smollm: GGUFGenerator, db_path: str) -> None:
+    from hfops import store
+    from hfops.evals.backends import GenerativeQA
+    from hfops.evals.cache import InferenceCache
+    from hfops.evals.data import load_eval_set
+
+    evalset = load_eval_set(Settings(), "squad_v2", "qa", limit=3)
+    cache = InferenceCache(store.connect(db_path))
+    system = GenerativeQA(smollm, 24)  # type: ignore[arg-type]  # duck-typed: model_id, backend, revision, generate
+    first = system.run(evalset.examples, evalset, cache)
+    assert [o.error for o in first] == [None] * 3 and system.calls == 3
+    again = system.run(evalset.examples, evalset, cache)
+    assert [o.output for o in again] == [o.output for o in first] and all(o.cached for o in again)
+    assert system.calls == 3 and system.describe()["backend"] == "llama.cpp:gguf"
