@@ -77,6 +77,13 @@ def _print_run(db_path: str, run_id: int) -> None:
         f"{run.dataset} ({run.dataset_version}), {run.done}/{run.total} examples, "
         f"errors {run.candidate_errors}/{run.production_errors}"
     )
+    for side, source in (("candidate", run.candidate_source), ("production", run.production_source)):
+        if source:
+            quant = f" {source['quantization']}" if source.get("quantization") else ""
+            print(
+                f"  {side}: {source['model_id']} from {source['source']} ({source['format']}{quant}) "
+                f"revision {source['revision']}, {len(source.get('files') or {})} files hashed"
+            )
     if run.metrics:
         print(f"  {'metric':<14} {'candidate':>22} {'production':>22} {'delta':>24}")
         by_metric: dict[str, dict[str, EvalMetric]] = {}

@@ -82,6 +82,8 @@ class EvalRun(Record):
     candidate_revision: str | None = None
     production_backend: str | None = None
     production_revision: str | None = None
+    candidate_source: dict[str, Any] | None = None  # ResolvedModel.record() of the candidate (acquisition)
+    production_source: dict[str, Any] | None = None
     total: int | None = None
     done: int = 0
     candidate_errors: int = 0
@@ -111,6 +113,9 @@ class EvalRun(Record):
     def from_row(cls, row: Mapping[str, Any], metrics: list[EvalMetric] | None = None) -> EvalRun:
         data = _columns(cls, row)
         data["params"] = loads(data.get("params"), {})
+        for side in ("candidate_source", "production_source"):
+            if isinstance(data.get(side), str):
+                data[side] = loads(data[side])
         rule = data.get("recommendation_rule")
         data["recommendation_rule"] = loads(rule) if isinstance(rule, str) else rule
         return cls(**data, metrics=list(metrics or []))
@@ -219,10 +224,13 @@ class RunSummary(Record):
     cache_misses: int
     model_calls: int
     error: str | None
+    candidate_source: dict[str, Any] | None = None  # where the candidate ran from (source, revision, hashes)
+    production_source: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, run: EvalRun) -> RunSummary:
-        return cls(run_id=run.id, **{k: getattr(run, k) for k in SUMMARY_FIELDS})
+        sources = {k: getattr(run, k) for k in ("candidate_source", "production_source")}
+        return cls(run_id=run.id, **{k: getattr(run, k) for k in SUMMARY_FIELDS}, **sources)
 
 
 @dataclass

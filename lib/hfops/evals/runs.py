@@ -31,7 +31,8 @@ from hfops import jobs, registry
 from hfops.config import Settings, load_settings
 from hfops.errors import BackendError, EvalError, HfopsError
 from hfops.evals import custom, tasks
-from hfops.evals.backends import Outcome, resolve_system
+from hfops.evals.backends import Outcome
+from hfops.evals.backends.resolve import acquire_system, plan_system
 from hfops.evals.cache import InferenceCache
 from hfops.evals.data import EvalSet, Example
 from hfops.evals.queries import (
@@ -137,9 +138,9 @@ def submit_run(
     production_id = (production or "").strip() or production_for(db, task, model_id)
     if production_id == model_id:
         raise EvalError(f"{model_id} cannot be compared with itself")
-    candidate = resolve_system(model_id, task, settings, backend)
+    candidate = plan_system(model_id, task, settings, backend)  # never downloads: the job does
     try:
-        prod = resolve_system(production_id, task, settings)
+        prod = plan_system(production_id, task, settings)
     except BackendError as exc:
         raise EvalError(f"production model {production_id} cannot be evaluated: {exc}") from None
     source = settings.eval.source if tasks.is_builtin(dataset) else custom.SOURCE
@@ -152,6 +153,7 @@ def submit_run(
         "production": production_id,
         "source": source,
         "config": config_path,
+        "acquire": {"candidate": candidate.acquire, "production": prod.acquire},
     }
     now = utcnow()
     with write_tx(db):
@@ -455,6 +457,8 @@ def execute_run(
                 example_ids_hash=evalset.example_ids_hash,
             )
         run = get_run(db, run_id) or run
+        _acquire(db, run, settings, report)
+        run = get_run(db, run_id) or run
         _start_status(db, run)
         run = get_run(db, run_id) or run
         return _walk(db, run, evalset, settings, report, cancelled or _never)
@@ -465,6 +469,33 @@ def execute_run(
             fresh = get_run(db, run_id) or run
             _end_status(db, fresh, None, f"shadow eval run {run_id} failed: {message[:200]}")
         raise
+
+
+def _acquire(db: sqlite_utils.Database, run: EvalRun, settings: Settings, report: ProgressFn) -> None:
+    """The job's first step: obtain both systems as planned (a download when planned so, progress in
+    bytes) and store where each runs from (``resolved.record()``: source, revision, file hashes)."""
+    planned = run.params.get("acquire") or {}
+    for side, model_id, backend in (
+        ("candidate", run.model_id, run.params.get("backend", "auto")),
+        ("production", run.production_id, "auto"),
+    ):
+        how = planned.get(side, "local")
+
+        def step(done: int, total: int, message: str, side: str = side) -> None:
+            report(done, total, f"run {run.id}: {side} {message}")
+
+        report(0, 1, f"run {run.id}: acquiring {side} {model_id}", force=True)
+        system, record = acquire_system(how, model_id, run.task, settings, backend, step)
+        with write_tx(db):
+            _update_run(
+                db,
+                run.id,
+                **{
+                    f"{side}_backend": system.backend,
+                    f"{side}_revision": system.revision,
+                    f"{side}_source": dumps(record) if record else None,
+                },
+            )
 
 
 def _cancel(db: sqlite_utils.Database, run: EvalRun, done: int, total: int) -> RunSummary:
