@@ -68,6 +68,11 @@ def cmd_candidates(args: argparse.Namespace, settings: Settings) -> int:
     keys = ("model_id", "pipeline_tag", "license", "library", "downloads", "likes", "safetensors", "quantization",
             "score", "status")
     out = [{k: (r.quantization_methods if k == "quantization" else getattr(r, k)) for k in keys} for r in found]
+    from hfops.evals import runnable
+
+    facts = runnable.facts(db, [(r["model_id"], r["pipeline_tag"]) for r in out], settings)
+    for r in out:  # how each can be evaluated here (no network: local state or the stored check)
+        r["runnable"] = runnable.runnable_field(facts[r["model_id"]])
     if args.json:
         print_json(out)
         return 0

@@ -1,0 +1,53 @@
+"""Evaluability as a registry fact for lists of candidates: how each can run here, with no network.
+
+Local states (packaged, added folder, HF cache) are read now; the others come from the stored
+``models_check`` facts (``model_evaluability``), else ``unknown``. Used by ``hfops candidates --json``
+(``runnable``), the Candidates page (column and filter) and the Evals launch form (runnable first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlite_utils
+
+from hfops.evals.tasks import task_of_pipeline
+from hfops.models import checks
+
+
+def facts(
+    db: sqlite_utils.Database, models: Iterable[tuple[str, str | None]], settings: Any
+) -> dict[str, checks.Evaluability]:
+    """``{model_id: Evaluability}`` for ``(model_id, pipeline_tag)`` pairs: local state, stored check, or
+    ``unknown``. No network."""
+    found: dict[str, checks.Evaluability] = {}
+    rest: list[tuple[str, str]] = []
+    for model_id, pipeline_tag in models:
+        task = task_of_pipeline(pipeline_tag) or ""
+        local = checks.local_evaluability(model_id, settings, task)
+        if local is not None:
+            found[model_id] = local
+        else:
+            rest.append((model_id, task))
+    stored = checks.stored(db, [m for m, _ in rest]) if rest else {}
+    for model_id, task in rest:
+        found[model_id] = stored.get(model_id) or checks.Evaluability(
+            model_id, "unknown", "unknown", False, task=task, detail="not checked against the Hub yet"
+        )
+    return found
+
+
+def runnable_field(fact: checks.Evaluability) -> dict[str, Any]:
+    """The ``runnable`` value of ``hfops candidates --json``: label, state, runnable, detail."""
+    return {"label": fact.label, "state": fact.state, "runnable": fact.runnable, "detail": fact.detail}
+
+
+def rank(fact: checks.Evaluability | None) -> int:
+    """Sort key: runnable states first, in :data:`hfops.models.checks.RANK` order."""
+    return checks.RANK.get(fact.state if fact is not None else "unknown", len(checks.RANK))
+
+
+def runnable_first(model_ids: Sequence[str], found: dict[str, checks.Evaluability]) -> list[str]:
+    """``model_ids`` reordered: runnable states first (stable within a state)."""
+    return sorted(model_ids, key=lambda m: rank(found.get(m)))
