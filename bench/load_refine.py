@@ -63,14 +63,21 @@ def write_config(folder: Path, url: str) -> Path:
 
 def start_server(config: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_TOKEN")}
-    env.update({"HUGGINGFACE_API_KEY": FAKE_KEY, "HF_HUB_DISABLE_TELEMETRY": "1", "HFOPS_CONFIG": str(config)})
+    env.update(
+        {"HUGGINGFACE_API_KEY": FAKE_KEY, "HF_HUB_DISABLE_TELEMETRY": "1", "HFOPS_CONFIG": str(config)}
+    )
     log = log_path.open("wb")
     # What `hfops serve` runs, without importing every other verb's module.
-    code = ("import sys; from hfops.cli.refine import serve; from hfops.config import load_settings; "
-            "serve(load_settings(sys.argv[1]), '127.0.0.1', int(sys.argv[2]))")
+    code = (
+        "import sys; from hfops.cli.refine import serve; from hfops.config import load_settings; "
+        "serve(load_settings(sys.argv[1]), '127.0.0.1', int(sys.argv[2]))"
+    )
     return subprocess.Popen(
         [sys.executable, "-c", code, str(config), str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=config.parent,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=config.parent,
     )
 
 
@@ -140,11 +147,16 @@ def run_level(port: int, clients: int, requests: int, texts: list[str]) -> dict[
     server = np.asarray([float(b.get("latency_ms", 0.0)) for b in ok] or [0.0])
     reasons = Counter(str(b.get("bypass_reason") or "-") for b in ok)
     return {
-        "clients": clients, "calls": len(records) + sum(errors.values()), "wall_s": wall,
-        "p50": float(np.percentile(latencies, 50)), "p95": float(np.percentile(latencies, 95)),
-        "max": float(latencies.max()), "server_p95": float(np.percentile(server, 95)),
+        "clients": clients,
+        "calls": len(records) + sum(errors.values()),
+        "wall_s": wall,
+        "p50": float(np.percentile(latencies, 50)),
+        "p95": float(np.percentile(latencies, 95)),
+        "max": float(latencies.max()),
+        "server_p95": float(np.percentile(server, 95)),
         "server_max": float(server.max()),
-        "within": sum(b.get("within_budget") is True for b in ok) / max(1, len(records) + sum(errors.values())),
+        "within": sum(b.get("within_budget") is True for b in ok)
+        / max(1, len(records) + sum(errors.values())),
         "over": sum(b.get("within_budget") is False for b in ok),
         "non_200": sum(r[1] != 200 for r in records) + sum(errors.values()),
         "reasons": ", ".join(f"{k} {v}" for k, v in reasons.most_common()),
@@ -204,43 +216,54 @@ def main() -> int:
         try:
             ready_s = wait_ready(port, process)
             first = first_calls(port, texts)
-            print(f"ready after {ready_s:.1f} s; first calls: "
-                  + ", ".join(f"{ms:.0f} ms ({b.get('bypass_reason')}, within {b.get('within_budget')})"
-                              for ms, b in first), flush=True)
+            print(
+                f"ready after {ready_s:.1f} s; first calls: "
+                + ", ".join(
+                    f"{ms:.0f} ms ({b.get('bypass_reason')}, within {b.get('within_budget')})"
+                    for ms, b in first
+                ),
+                flush=True,
+            )
             for clients in levels:
                 row = run_level(port, clients, args.requests, texts)
                 rows.append(row)
-                print(f"{clients:3d} clients x {args.requests}: p50 {row['p50']:5.0f}  p95 {row['p95']:5.0f}  "
-                      f"max {row['max']:5.0f}  server p95 {row['server_p95']:5.0f} max {row['server_max']:5.0f}  "
-                      f"within {row['within']:6.1%}  over {row['over']}  non-200 {row['non_200']} "
-                      f"[{row['reasons']}] {row['errors'] or ''} ({row['wall_s']:.0f} s)", flush=True)
+                print(
+                    f"{clients:3d} clients x {args.requests}: p50 {row['p50']:5.0f}  p95 {row['p95']:5.0f}  "
+                    f"max {row['max']:5.0f}  server p95 {row['server_p95']:5.0f} max {row['server_max']:5.0f}  "
+                    f"within {row['within']:6.1%}  over {row['over']}  non-200 {row['non_200']} "
+                    f"[{row['reasons']}] {row['errors'] or ''} ({row['wall_s']:.0f} s)",
+                    flush=True,
+                )
         finally:
             stop_process(process, timeout=20)
     load_after = os.getloadavg()
-    section = "\n".join([
-        SECTION,
-        "",
-        f"`bench/load_refine.py`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPU cores, 1-minute load "
-        f"average {load_before[0]:.1f} at start and {load_after[0]:.1f} at the end.",
-        f"A real `hfops serve` process (uvicorn) and the inference stand-in answering `{args.behaviour}`, on "
-        "127.0.0.1; a fake key, `local_threshold` above 1 (every call consults the fallback) and limits raised "
-        f"so that every call reaches the stand-in; budget 800 ms, fallback deadline 500 ms. Each client thread "
-        f"sends {args.requests} calls on one keep-alive connection; latency at the client. "
-        f"Goal: p95 <= {GOAL_P95_MS:.0f} ms, max <= {GOAL_MAX_MS:.0f} ms, no `within_budget: false`.",
-        "",
-        table(rows),
-        "",
-        f"Ready {ready_s:.1f} s after start; the first calls after that: "
-        + ", ".join(f"{ms:.0f} ms" for ms, _ in first) + ".",
-        "",
-        "Before the fixes (issue 10): 20 clients x 200 gave p95 1,528 ms, max 3,974 ms and 838 answers over "
-        "budget. What held it, measured: micro-batched embeddings with the bank similarity in torch, deadlines "
-        "from arrival with a rules-only answer in time, a frozen heap (no 1.5 s garbage collections), an "
-        "in-process lock before the limiter's file lock; see [reliability.md](reliability.md#refine). The "
-        "load average is that of the shared machine (other test suites running): on a quiet machine the "
-        "tails are shorter.",
-        "",
-    ])
+    section = "\n".join(
+        [
+            SECTION,
+            "",
+            f"`bench/load_refine.py`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPU cores, 1-minute load "
+            f"average {load_before[0]:.1f} at start and {load_after[0]:.1f} at the end.",
+            f"A real `hfops serve` process (uvicorn) and the inference stand-in answering `{args.behaviour}`, on "
+            "127.0.0.1; a fake key, `local_threshold` above 1 (every call consults the fallback) and limits raised "
+            f"so that every call reaches the stand-in; budget 800 ms, fallback deadline 500 ms. Each client thread "
+            f"sends {args.requests} calls on one keep-alive connection; latency at the client. "
+            f"Goal: p95 <= {GOAL_P95_MS:.0f} ms, max <= {GOAL_MAX_MS:.0f} ms, no `within_budget: false`.",
+            "",
+            table(rows),
+            "",
+            f"Ready {ready_s:.1f} s after start; the first calls after that: "
+            + ", ".join(f"{ms:.0f} ms" for ms, _ in first)
+            + ".",
+            "",
+            "Before the fixes (issue 10): 20 clients x 200 gave p95 1,528 ms, max 3,974 ms and 838 answers over "
+            "budget. What held it, measured: micro-batched embeddings with the bank similarity in torch, deadlines "
+            "from arrival with a rules-only answer in time, a frozen heap (no 1.5 s garbage collections), an "
+            "in-process lock before the limiter's file lock; see [reliability.md](reliability.md#refine). The "
+            "load average is that of the shared machine (other test suites running): on a quiet machine the "
+            "tails are shorter.",
+            "",
+        ]
+    )
     print()
     print(section)
     if not args.no_write:

@@ -58,12 +58,20 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def settings_for(folder: Path, name: str, url: str, overrides: dict) -> Settings:
-    values = {"store.path": str(folder / f"{name}.db"), "inference.base_url": url, "refine.local_threshold": 1.01,
-              "refine.per_minute": 100_000, "refine.per_hour": 1_000_000, **overrides}
+    values = {
+        "store.path": str(folder / f"{name}.db"),
+        "inference.base_url": url,
+        "refine.local_threshold": 1.01,
+        "refine.per_minute": 100_000,
+        "refine.per_hour": 1_000_000,
+        **overrides,
+    }
     return load_settings(None, **values)
 
 
-def run_row(label: str, settings: Settings, queries: list[str], calls: int, standin: InferenceStandIn) -> dict:
+def run_row(
+    label: str, settings: Settings, queries: list[str], calls: int, standin: InferenceStandIn
+) -> dict:
     before = standin.count
     latencies, local_ms, sources, reasons = [], [], Counter(), Counter()
     for i in range(calls):
@@ -73,10 +81,16 @@ def run_row(label: str, settings: Settings, queries: list[str], calls: int, stan
         sources[outcome.result.source] += 1
         reasons[outcome.result.bypass_reason or "-"] += 1
     row = {
-        "label": label, "calls": calls, "p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
-        "max": max(latencies), "hf_share": sources["hf"] / calls, "requests": standin.count - before,
+        "label": label,
+        "calls": calls,
+        "p50": percentile(latencies, 50),
+        "p95": percentile(latencies, 95),
+        "max": max(latencies),
+        "hf_share": sources["hf"] / calls,
+        "requests": standin.count - before,
         "within": sum(v <= settings.refine.budget_ms for v in latencies) / calls,
-        "local_p95": percentile(local_ms, 95), "reasons": ", ".join(f"{k} {v}" for k, v in reasons.most_common()),
+        "local_p95": percentile(local_ms, 95),
+        "reasons": ", ".join(f"{k} {v}" for k, v in reasons.most_common()),
     }
     row["ok"] = row["p50"] <= settings.refine.fallback_deadline_ms and row["p95"] <= settings.refine.budget_ms
     return row
@@ -101,12 +115,16 @@ def local_only(folder: Path, calls: int) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| behaviour | calls | p50 ms | p95 ms | max ms | within budget | answered by HF | server requests | results (bypass_reason) | goal |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    lines = [
+        "| behaviour | calls | p50 ms | p95 ms | max ms | within budget | answered by HF | server requests | results (bypass_reason) | goal |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['label']} | {r['calls']} | {r['p50']:.0f} | {r['p95']:.0f} | {r['max']:.0f} | "
-                     f"{r['within']:.0%} | {r['hf_share']:.0%} | {r['requests']} | {r['reasons']} | "
-                     f"{'met' if r['ok'] else 'MISSED'} |")
+        lines.append(
+            f"| {r['label']} | {r['calls']} | {r['p50']:.0f} | {r['p95']:.0f} | {r['max']:.0f} | "
+            f"{r['within']:.0%} | {r['hf_share']:.0%} | {r['requests']} | {r['reasons']} | "
+            f"{'met' if r['ok'] else 'MISSED'} |"
+        )
     return "\n".join(lines)
 
 
@@ -119,7 +137,7 @@ def write_doc(section: str) -> None:
         text = text.rstrip("\n") + "\n\n" + section
     else:
         end = text.find("\n## ", start + 1)
-        text = text[:start + 1] + section + (text[end:] if end != -1 else "")
+        text = text[: start + 1] + section + (text[end:] if end != -1 else "")
     PERFORMANCE_DOC.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
@@ -134,10 +152,15 @@ def main() -> int:
     started = time.monotonic()
     warm_up(load_settings(None, **{"store.path": str(folder / "warm.db")}))
     local = local_only(folder, args.calls)
-    print(f"local refiner: p50 {local['p50']:.1f} ms, p95 {local['p95']:.1f} ms, max {local['max']:.1f} ms "
-          f"({args.calls} distinct queries, goal p95 <= 20 ms)", flush=True)
+    print(
+        f"local refiner: p50 {local['p50']:.1f} ms, p95 {local['p95']:.1f} ms, max {local['max']:.1f} ms "
+        f"({args.calls} distinct queries, goal p95 <= 20 ms)",
+        flush=True,
+    )
     os.environ["HUGGINGFACE_API_KEY"] = FAKE_KEY
-    warm_up(load_settings(None, **{"store.path": str(folder / "warm.db")}))  # the client too, now a key is set
+    warm_up(
+        load_settings(None, **{"store.path": str(folder / "warm.db")})
+    )  # the client too, now a key is set
     rows = []
     with InferenceStandIn() as standin:
         for i, (label, behaviour, retry_after, overrides) in enumerate(ROWS):
@@ -148,33 +171,38 @@ def main() -> int:
             clear_cooldown(settings.store.path)
             row = run_row(label, settings, queries, args.calls, standin)
             rows.append(row)
-            print(f"{label:50s} p50 {row['p50']:6.0f}  p95 {row['p95']:6.0f}  max {row['max']:6.0f}  "
-                  f"HF {row['hf_share']:4.0%}  requests {row['requests']:4d}  {'met' if row['ok'] else 'MISSED'}  "
-                  f"[{row['reasons']}]", flush=True)
+            print(
+                f"{label:50s} p50 {row['p50']:6.0f}  p95 {row['p95']:6.0f}  max {row['max']:6.0f}  "
+                f"HF {row['hf_share']:4.0%}  requests {row['requests']:4d}  {'met' if row['ok'] else 'MISSED'}  "
+                f"[{row['reasons']}]",
+                flush=True,
+            )
     calllog.flush()
     elapsed = time.monotonic() - started
     load_after = os.getloadavg()
-    section = "\n".join([
-        "## Refine",
-        "",
-        f"`bench/refine.py`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPU cores, 1-minute load "
-        f"average {load_before[0]:.1f} at start and {load_after[0]:.1f} at the end, {elapsed:.0f} s in total.",
-        f"Every call goes through the real router and InferenceClient against the local stand-in, with "
-        f"`local_threshold` above 1 (each call consults the fallback: the worst case), budget 800 ms, "
-        f"fallback deadline 500 ms. Queries: the {len(queries)} guided samples, cycled. "
-        "Goal per row: p50 <= 500 ms and p95 <= 800 ms end to end.",
-        "",
-        table(rows),
-        "",
-        f"Local refiner alone ({args.calls} distinct queries, model loaded, 1 torch thread): p50 {local['p50']:.1f} ms, "
-        f"p95 {local['p95']:.1f} ms, max {local['max']:.1f} ms (goal p95 <= 20 ms: "
-        f"{'met' if local['p95'] <= 20 else 'MISSED'}).",
-        "",
-        "Reading the rows: `hanging` costs the full 500 ms deadline per call (the late answer is discarded); "
-        "a 429 with Retry-After 60 or a 402 sends one request, then the shared cooldown keeps every later call "
-        "local at once; with the default 10/min limit only the first 10 calls reach the server.",
-        "",
-    ])
+    section = "\n".join(
+        [
+            "## Refine",
+            "",
+            f"`bench/refine.py`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPU cores, 1-minute load "
+            f"average {load_before[0]:.1f} at start and {load_after[0]:.1f} at the end, {elapsed:.0f} s in total.",
+            f"Every call goes through the real router and InferenceClient against the local stand-in, with "
+            f"`local_threshold` above 1 (each call consults the fallback: the worst case), budget 800 ms, "
+            f"fallback deadline 500 ms. Queries: the {len(queries)} guided samples, cycled. "
+            "Goal per row: p50 <= 500 ms and p95 <= 800 ms end to end.",
+            "",
+            table(rows),
+            "",
+            f"Local refiner alone ({args.calls} distinct queries, model loaded, 1 torch thread): p50 {local['p50']:.1f} ms, "
+            f"p95 {local['p95']:.1f} ms, max {local['max']:.1f} ms (goal p95 <= 20 ms: "
+            f"{'met' if local['p95'] <= 20 else 'MISSED'}).",
+            "",
+            "Reading the rows: `hanging` costs the full 500 ms deadline per call (the late answer is discarded); "
+            "a 429 with Retry-After 60 or a 402 sends one request, then the shared cooldown keeps every later call "
+            "local at once; with the default 10/min limit only the first 10 calls reach the server.",
+            "",
+        ]
+    )
     print()
     print(section)
     if not args.no_write:

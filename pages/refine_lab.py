@@ -57,9 +57,13 @@ def show_limits() -> None:
         left_hour.metric("Left this hour", f"{state['left_hour']} / {state['per_hour']}")
         until.metric("Cooldown until", state["cooldown_until"] or "none")
         if state["credits_exhausted"]:
-            st.warning(f"HF Inference credits are exhausted (402): the fallback is paused until {state['cooldown_until']}.")
+            st.warning(
+                f"HF Inference credits are exhausted (402): the fallback is paused until {state['cooldown_until']}."
+            )
         elif state["cooldown_reason"]:
-            st.info(f"Cooldown after a 429 ({state['cooldown_seconds_left']:.0f} s left): local results only.")
+            st.info(
+                f"Cooldown after a 429 ({state['cooldown_seconds_left']:.0f} s left): local results only."
+            )
         if state["cooldown_reason"] and not demo_mode() and st.button("Lift cooldown now", key=K_LIFT):
             clear_cooldown(cfg.store.path)
             st.rerun()
@@ -72,7 +76,9 @@ def pick_sample() -> None:
         st.session_state[K_QUERY] = choice
 
 
-def show_result(column: st.delta_generator.DeltaGenerator, title: str, result: RefineResult | None, note: str) -> None:
+def show_result(
+    column: st.delta_generator.DeltaGenerator, title: str, result: RefineResult | None, note: str
+) -> None:
     """One side of the comparison (model output is untrusted: plain text only)."""
     column.subheader(title)
     if result is None:
@@ -106,8 +112,10 @@ def show_outcome() -> None:
     else:
         show_result(hf_col, "HF Inference", None, f"Fallback {explain(result)}.")
     budget = "within" if result.within_budget else "OVER"
-    st.text(f"Returned: {result.source} result in {result.latency_ms:.0f} ms ({budget} the {result.budget_ms} ms budget)"
-            f" · bypass_reason: {result.bypass_reason}")
+    st.text(
+        f"Returned: {result.source} result in {result.latency_ms:.0f} ms ({budget} the {result.budget_ms} ms budget)"
+        f" · bypass_reason: {result.bypass_reason}"
+    )
     st.plotly_chart(outcome_figure(outcome, settings()), key="refine_latency_chart")
     with st.expander("Result JSON"):
         st.json(result.to_dict())
@@ -116,9 +124,13 @@ def show_outcome() -> None:
 def single_run(samples: list[dict]) -> None:
     """Query input, the run button and its outcome."""
     st.selectbox("Guided sample", [OWN, *(s["query"] for s in samples)], key=K_SAMPLE, on_change=pick_sample)
-    query = st.text_area("Query", key=K_QUERY, placeholder="e.g. um what is np complete??",
-                         help=f"At most {MAX_QUERY_CHARS:,} characters are refined; a longer paste is cut (and "
-                         "the page says so).")
+    query = st.text_area(
+        "Query",
+        key=K_QUERY,
+        placeholder="e.g. um what is np complete??",
+        help=f"At most {MAX_QUERY_CHARS:,} characters are refined; a longer paste is cut (and "
+        "the page says so).",
+    )
     allow = st.checkbox("Allow the HF fallback", value=True, key=K_FALLBACK)
     if st.button("Refine", type="primary", key=K_RUN):
         with st.spinner("Refining..."):
@@ -140,13 +152,16 @@ def bulk_progress(view: BulkView) -> None:
 def bulk_run(samples: list[dict]) -> None:
     """Run every guided sample through the router in the worker; show progress, p50/p95 and the verdict."""
     st.subheader("Bulk run over the guided samples")
-    st.caption(f"{len(samples)} samples through the router as configured (the fallback only where the local "
-               "result is not confident, within the limits), as a worker job.")
+    st.caption(
+        f"{len(samples)} samples through the router as configured (the fallback only where the local "
+        "result is not confident, within the limits), as a worker job."
+    )
     cfg = settings()
     if st.button("Run the sample set", key=K_BULK, disabled=not samples):
         with operator_errors("Bulk run"):
-            st.session_state[S_BULK_JOB] = queue_bulk(cfg, [s["query"] for s in samples],
-                                                      st.session_state.get(K_FALLBACK, True))
+            st.session_state[S_BULK_JOB] = queue_bulk(
+                cfg, [s["query"] for s in samples], st.session_state.get(K_FALLBACK, True)
+            )
     view = bulk_view(cfg.store.path, st.session_state.get(S_BULK_JOB))
     if view is None:
         return
@@ -168,8 +183,10 @@ def bulk_run(samples: list[dict]) -> None:
     (st.success if stats["ok"] else st.error)(f"Verdict: {stats['verdict']}")
     if view.status == "cancelled":
         st.caption(f"Cancelled after {len(view.rows)} of {view.total} samples.")
-    st.plotly_chart(latency_bars(["p50", "p95", "max"], [stats["p50"], stats["p95"], stats["max"]], cfg,
-                                 "Bulk latency"), key="refine_bulk_chart")
+    st.plotly_chart(
+        latency_bars(["p50", "p95", "max"], [stats["p50"], stats["p95"], stats["max"]], cfg, "Bulk latency"),
+        key="refine_bulk_chart",
+    )
     st.dataframe(pd.DataFrame(view.rows), hide_index=True, key="refine_bulk_table")
 
 

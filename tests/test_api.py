@@ -18,8 +18,19 @@ from tests.standins.inference import InferenceStandIn
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("warm_local_refiner")]
 
 TOKEN = "hf_test_SECRET_api_token_9876543210"
-RESULT_KEYS = ["query", "refined", "suggestions", "intent", "confidence", "source", "model", "latency_ms",
-               "budget_ms", "within_budget", "bypass_reason"]
+RESULT_KEYS = [
+    "query",
+    "refined",
+    "suggestions",
+    "intent",
+    "confidence",
+    "source",
+    "model",
+    "latency_ms",
+    "budget_ms",
+    "within_budget",
+    "bypass_reason",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -29,9 +40,15 @@ def fresh_standin(standin: InferenceStandIn) -> None:
 
 
 def make_settings(db_path: str, url: str = "http://127.0.0.1:9", **overrides: object) -> Settings:
-    values = {"store.path": db_path, "inference.base_url": url, "refine.local_threshold": 1.01,
-              "refine.per_minute": 1000, "refine.per_hour": 10000,
-              "refine.budget_ms": 3000, "refine.fallback_deadline_ms": 2000}  # no flakes on a busy machine
+    values = {
+        "store.path": db_path,
+        "inference.base_url": url,
+        "refine.local_threshold": 1.01,
+        "refine.per_minute": 1000,
+        "refine.per_hour": 10000,
+        "refine.budget_ms": 3000,
+        "refine.fallback_deadline_ms": 2000,
+    }  # no flakes on a busy machine
     values.update({k.replace("__", "."): v for k, v in overrides.items()})
     return load_settings(None, **values)
 
@@ -57,8 +74,9 @@ def test_fallback_flag(client: TestClient) -> None:
     assert body["bypass_reason"] == "disabled"
 
 
-def test_hf_fallback_via_api_never_leaks_the_token(db_path: str, standin: InferenceStandIn,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hf_fallback_via_api_never_leaks_the_token(
+    db_path: str, standin: InferenceStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HUGGINGFACE_API_KEY", TOKEN)
     with TestClient(create_app(make_settings(db_path, standin.url))) as client:
         response = client.post("/refine", json={"query": "best pizza near me"})
@@ -84,7 +102,10 @@ def test_hf_fallback_via_api_never_leaks_the_token(db_path: str, standin: Infere
         ({"json": ["query"]}, "request body must be a JSON object such as"),
         ({"json": "query"}, "request body must be a JSON object such as"),
         ({}, "request body is required: a JSON object"),
-        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, "request body is not valid JSON"),
+        (
+            {"content": b"{not json", "headers": {"content-type": "application/json"}},
+            "request body is not valid JSON",
+        ),
         ({"content": b"\xff\xfe\xfa", "headers": {"content-type": "application/json"}}, "not UTF-8 text"),
     ],
 )
@@ -103,8 +124,13 @@ def test_a_2000_character_query_is_accepted(client: TestClient) -> None:
 def test_healthz(db_path: str) -> None:
     with TestClient(create_app(make_settings(db_path))) as client:
         body = client.get("/healthz").json()
-    assert body == {"status": "ok", "version": body["version"], "local_model_loaded": True, "fallback": "no_key",
-                    "budget_ms": 3000}
+    assert body == {
+        "status": "ok",
+        "version": body["version"],
+        "local_model_loaded": True,
+        "fallback": "no_key",
+        "budget_ms": 3000,
+    }
     with TestClient(create_app(make_settings(db_path, refine__enabled=False))) as client:
         assert client.get("/healthz").json()["fallback"] == "disabled"
 
@@ -114,7 +140,9 @@ def test_healthz_reports_a_cooldown(db_path: str, monkeypatch: pytest.MonkeyPatc
     open_cooldown(db_path, "rate_limited", 60)
     with TestClient(create_app(make_settings(db_path))) as client:
         assert client.get("/healthz").json()["fallback"] == "cooldown"
-        assert client.post("/refine", json={"query": "best pizza near me"}).json()["bypass_reason"] == "cooldown"
+        assert (
+            client.post("/refine", json={"query": "best pizza near me"}).json()["bypass_reason"] == "cooldown"
+        )
 
 
 def test_openapi_and_docs_are_served(client: TestClient) -> None:

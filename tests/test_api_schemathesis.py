@@ -36,12 +36,15 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> schemathesis.BaseSch
         ("/healthz", "GET", GenerationMode.POSITIVE),  # no parameters: nothing to negate
     ],
 )
-def test_no_server_error_on_generated_input(api_schema: schemathesis.BaseSchema, path: str, method: str,
-                                            mode: GenerationMode) -> None:
+def test_no_server_error_on_generated_input(
+    api_schema: schemathesis.BaseSchema, path: str, method: str, mode: GenerationMode
+) -> None:
     operation = api_schema[path][method]
     statuses: list[int] = []
 
-    @hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @hypothesis_settings(
+        max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None
+    )
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case: schemathesis.Case) -> None:
         response = case.call()

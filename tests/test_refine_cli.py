@@ -25,8 +25,10 @@ TOKEN = "hf_test_SECRET_cli_token_1122334455"
 
 
 def write_config(path: Path, url: str, **refine: object) -> Path:
-    lines = [f'[inference]\nbase_url = "{url}"\n[refine]\nper_minute = 1000\nper_hour = 10000\n'
-             "budget_ms = 3000\nfallback_deadline_ms = 2000\n"]  # no flakes on a busy machine
+    lines = [
+        f'[inference]\nbase_url = "{url}"\n[refine]\nper_minute = 1000\nper_hour = 10000\n'
+        "budget_ms = 3000\nfallback_deadline_ms = 2000\n"
+    ]  # no flakes on a busy machine
     lines += [f"{key} = {json.dumps(value)}\n" for key, value in refine.items()]
     path.write_text("".join(lines), encoding="utf-8")
     return path
@@ -36,8 +38,19 @@ def test_refine_json(db_path: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["refine", "--db", db_path, "--json", "um what is np complete??"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["refined"] == "What is NP complete?" and result["bypass_reason"] == "no_key"
-    assert list(result) == ["query", "refined", "suggestions", "intent", "confidence", "source", "model",
-                            "latency_ms", "budget_ms", "within_budget", "bypass_reason"]
+    assert list(result) == [
+        "query",
+        "refined",
+        "suggestions",
+        "intent",
+        "confidence",
+        "source",
+        "model",
+        "latency_ms",
+        "budget_ms",
+        "within_budget",
+        "bypass_reason",
+    ]
     assert calllog.flush()
     assert rows(connect(db_path), "SELECT caller FROM refine_calls") == [{"caller": "cli"}]
 
@@ -56,8 +69,9 @@ def test_refine_bad_query_exits_2(db_path: str, capsys: pytest.CaptureFixture[st
     assert "error: query must not be empty" in capsys.readouterr().err
 
 
-def test_refine_with_the_fallback_and_a_credits_warning(tmp_path: Path, db_path: str, capsys: pytest.CaptureFixture[str],
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refine_with_the_fallback_and_a_credits_warning(
+    tmp_path: Path, db_path: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HUGGINGFACE_API_KEY", TOKEN)
     with InferenceStandIn() as standin:
         config = write_config(tmp_path / "refine.toml", standin.url, local_threshold=1.01)
@@ -81,8 +95,23 @@ def test_serve_runs_the_api(tmp_path: Path, db_path: str) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("HUGGINGFACE_API_KEY", "HF_TOKEN")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hfops.cli", "serve", "--db", db_path, "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "hfops.cli",
+            "serve",
+            "--db",
+            db_path,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
     )
     try:
         base = f"http://127.0.0.1:{port}"

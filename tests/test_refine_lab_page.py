@@ -55,8 +55,10 @@ def write_config(tmp_path: Path, url: str, generous: bool = True) -> Path:
     """Console config for the stand-in; ``generous`` widens the deadline so a busy machine cannot flake it."""
     path = tmp_path / "lab.toml"
     deadline = "budget_ms = 3000\nfallback_deadline_ms = 2000\n" if generous else ""
-    path.write_text(f'[inference]\nbase_url = "{url}"\n[refine]\nper_minute = 5\nper_hour = 50\n{deadline}',
-                    encoding="utf-8")
+    path.write_text(
+        f'[inference]\nbase_url = "{url}"\n[refine]\nper_minute = 5\nper_hour = 50\n{deadline}',
+        encoding="utf-8",
+    )
     return path
 
 
@@ -83,8 +85,9 @@ def test_page_shows_the_limiter_and_a_local_run(db_path: str, monkeypatch: pytes
     assert history.iloc[0]["query"].startswith("#")
 
 
-def test_typed_query_with_the_hf_fallback_side_by_side(tmp_path: Path, db_path: str, standin: InferenceStandIn,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_typed_query_with_the_hf_fallback_side_by_side(
+    tmp_path: Path, db_path: str, standin: InferenceStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
     standin.behaviour, standin.reply = "fast", None
     monkeypatch.setenv("HUGGINGFACE_API_KEY", TOKEN)
     at = open_page(db_path, monkeypatch, write_config(tmp_path, standin.url))
@@ -100,8 +103,9 @@ def test_typed_query_with_the_hf_fallback_side_by_side(tmp_path: Path, db_path: 
     assert any("HUGGINGFACE_API_KEY set" in c.value for c in at.caption)
 
 
-def test_failing_fallback_shows_the_bypass_reason(tmp_path: Path, db_path: str, standin: InferenceStandIn,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failing_fallback_shows_the_bypass_reason(
+    tmp_path: Path, db_path: str, standin: InferenceStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
     standin.behaviour = "hanging"
     monkeypatch.setenv("HUGGINGFACE_API_KEY", TOKEN)
     at = open_page(db_path, monkeypatch, write_config(tmp_path, standin.url, generous=False))
@@ -174,12 +178,18 @@ def test_an_empty_query_shows_its_error_in_place_of_the_previous_result(
     assert not at.get("plotly_chart")
 
 
-def test_a_long_paste_is_cut_to_2000_characters_and_says_so(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_long_paste_is_cut_to_2000_characters_and_says_so(
+    db_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_page(db_path, monkeypatch)
-    at.text_area(key="refine_query").input("where does the rhine begin " * 111 + "abc").run()  # 3,000 characters
+    at.text_area(key="refine_query").input(
+        "where does the rhine begin " * 111 + "abc"
+    ).run()  # 3,000 characters
     at.button(key="refine_run").click().run()
     assert not at.exception, at.exception
-    assert [w.value for w in at.warning] == ["The query had 3,000 characters: only the first 2,000 were refined."]
+    assert [w.value for w in at.warning] == [
+        "The query had 3,000 characters: only the first 2,000 were refined."
+    ]
     assert any(t.startswith("Refined: ") for t in texts(at))
 
 
@@ -190,8 +200,9 @@ def test_a_long_paste_is_cut_to_2000_characters_and_says_so(db_path: str, monkey
         ("can you please tell me what is np complete please", "Refined: What is NP complete?"),
     ],
 )
-def test_typos_are_fixed_and_fillers_removed(db_path: str, monkeypatch: pytest.MonkeyPatch, typed: str,
-                                             refined: str) -> None:
+def test_typos_are_fixed_and_fillers_removed(
+    db_path: str, monkeypatch: pytest.MonkeyPatch, typed: str, refined: str
+) -> None:
     at = open_page(db_path, monkeypatch)
     at.text_area(key="refine_query").input(typed).run()
     at.button(key="refine_run").click().run()

@@ -106,18 +106,27 @@ def test_without_the_model_the_refiner_degrades_to_rules(monkeypatch: pytest.Mon
     degraded = LocalRefiner().load()
     result = degraded.refine("um what is np complete??").result
     assert degraded.load_error and result.model == RULES_ONLY_MODEL
-    assert result.refined == "What is np complete?" and result.suggestions == [] and result.intent == "definition"
+    assert (
+        result.refined == "What is np complete?"
+        and result.suggestions == []
+        and result.intent == "definition"
+    )
 
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
         ("waht is teh captial of frnace", "What is the capital of France?"),
-        ("whats the diffrence between a virus and bacteria", "Whats the difference between a virus and bacteria?"),
+        (
+            "whats the diffrence between a virus and bacteria",
+            "Whats the difference between a virus and bacteria?",
+        ),
         ("can you please tell me what is np complete please", "What is NP complete?"),
     ],
 )
-def test_spelling_is_corrected_with_the_shipped_dictionary(refiner: LocalRefiner, raw: str, expected: str) -> None:
+def test_spelling_is_corrected_with_the_shipped_dictionary(
+    refiner: LocalRefiner, raw: str, expected: str
+) -> None:
     assert refiner.refine(raw).result.refined == expected
 
 

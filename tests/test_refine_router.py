@@ -62,7 +62,9 @@ def make_settings(db_path: str, url: str, **overrides: object) -> Settings:
     return load_settings(None, **values)
 
 
-def test_fast_fallback_answers_through_the_real_client(db_path: str, standin: InferenceStandIn, with_key: str) -> None:
+def test_fast_fallback_answers_through_the_real_client(
+    db_path: str, standin: InferenceStandIn, with_key: str
+) -> None:
     settings = make_settings(db_path, standin.url)
     result = refine("um what is np complete??", settings)
     assert result.source == "hf" and result.bypass_reason is None
@@ -79,7 +81,9 @@ def test_fast_fallback_answers_through_the_real_client(db_path: str, standin: In
 
 
 def test_configured_refine_model_is_used(db_path: str, standin: InferenceStandIn, with_key: str) -> None:
-    result = refine(LOW_CONFIDENCE_QUERY, make_settings(db_path, standin.url, refine__model="org/tiny-instruct"))
+    result = refine(
+        LOW_CONFIDENCE_QUERY, make_settings(db_path, standin.url, refine__model="org/tiny-instruct")
+    )
     assert result.model == "org/tiny-instruct"
     assert standin.requests[0]["body"]["model"] == "org/tiny-instruct"
 
@@ -92,8 +96,9 @@ def test_no_key_never_calls_the_server(db_path: str, standin: InferenceStandIn) 
     assert standin.count == 0
 
 
-def test_confident_local_result_is_returned_without_fallback(db_path: str, standin: InferenceStandIn,
-                                                             with_key: str) -> None:
+def test_confident_local_result_is_returned_without_fallback(
+    db_path: str, standin: InferenceStandIn, with_key: str
+) -> None:
     settings = make_settings(db_path, standin.url, refine__local_threshold=0.75)
     result = refine(CONFIDENT_QUERY, settings)
     assert result.source == "local" and result.bypass_reason is None and result.confidence >= 0.75
@@ -138,17 +143,23 @@ def test_failing_fallback_returns_the_local_result_within_budget(
     assert standin.count == 1
 
 
-def test_hanging_server_does_not_hold_the_caller(db_path: str, standin: InferenceStandIn, with_key: str) -> None:
+def test_hanging_server_does_not_hold_the_caller(
+    db_path: str, standin: InferenceStandIn, with_key: str
+) -> None:
     standin.behaviour = "hanging"  # answers after 5 s
     settings = make_settings(db_path, standin.url, **DEADLINE)
     started = time.monotonic()
     result = refine(LOW_CONFIDENCE_QUERY, settings)
     wall_ms = (time.monotonic() - started) * 1000
     assert result.bypass_reason == "timeout"
-    assert wall_ms <= settings.refine.budget_ms + 300  # at the deadline, not after the server's 5 s (margin: busy machine)
+    assert (
+        wall_ms <= settings.refine.budget_ms + 300
+    )  # at the deadline, not after the server's 5 s (margin: busy machine)
 
 
-def test_slow_server_answers_or_times_out_within_budget(db_path: str, standin: InferenceStandIn, with_key: str) -> None:
+def test_slow_server_answers_or_times_out_within_budget(
+    db_path: str, standin: InferenceStandIn, with_key: str
+) -> None:
     standin.behaviour = "slow"  # 400 ms, inside the 500 ms fallback deadline
     result = refine(LOW_CONFIDENCE_QUERY, make_settings(db_path, standin.url, **DEADLINE))
     assert (result.source, result.bypass_reason) in {("hf", None), ("local", "timeout")}
@@ -163,8 +174,10 @@ def test_small_budget_caps_the_fallback_wait(db_path: str, standin: InferenceSta
 
 
 def test_no_budget_left_skips_the_request(db_path: str, standin: InferenceStandIn, with_key: str) -> None:
-    result = refine(LOW_CONFIDENCE_QUERY, make_settings(db_path, standin.url, refine__budget_ms=60,
-                                                        refine__fallback_deadline_ms=60))
+    result = refine(
+        LOW_CONFIDENCE_QUERY,
+        make_settings(db_path, standin.url, refine__budget_ms=60, refine__fallback_deadline_ms=60),
+    )
     assert result.bypass_reason == "timeout"
     assert standin.count == 0
 
@@ -192,8 +205,9 @@ def test_429_cooldown_is_honoured_then_lifted(db_path: str, standin: InferenceSt
     assert standin.count == 2
 
 
-def test_429_without_retry_after_uses_the_configured_cooldown(db_path: str, standin: InferenceStandIn,
-                                                              with_key: str) -> None:
+def test_429_without_retry_after_uses_the_configured_cooldown(
+    db_path: str, standin: InferenceStandIn, with_key: str
+) -> None:
     standin.behaviour, standin.retry_after = "rate_limited", ""
     settings = make_settings(db_path, standin.url, refine__cooldown_seconds=30.0)
     refine(LOW_CONFIDENCE_QUERY, settings)
@@ -201,8 +215,9 @@ def test_429_without_retry_after_uses_the_configured_cooldown(db_path: str, stan
     assert cooldown is not None and 20 < cooldown.remaining_seconds <= 30
 
 
-def test_402_opens_a_long_cooldown_with_a_warning(db_path: str, standin: InferenceStandIn, with_key: str,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_402_opens_a_long_cooldown_with_a_warning(
+    db_path: str, standin: InferenceStandIn, with_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
     standin.behaviour = "credits"
     settings = make_settings(db_path, standin.url)
     with caplog.at_level(logging.WARNING):
@@ -233,8 +248,12 @@ def test_per_minute_limit_in_one_process(db_path: str, standin: InferenceStandIn
     assert state["left_minute"] == 0 and state["left_hour"] == 97
 
 
-def test_unchanged_hf_reply_gets_no_confidence_reward(db_path: str, standin: InferenceStandIn, with_key: str) -> None:
-    standin.reply = json.dumps({"refined": "Best pizza near me", "suggestions": [], "intent": "search", "confidence": 0.99})
+def test_unchanged_hf_reply_gets_no_confidence_reward(
+    db_path: str, standin: InferenceStandIn, with_key: str
+) -> None:
+    standin.reply = json.dumps(
+        {"refined": "Best pizza near me", "suggestions": [], "intent": "search", "confidence": 0.99}
+    )
     result = refine(LOW_CONFIDENCE_QUERY, make_settings(db_path, standin.url))
     assert result.source == "hf" and result.confidence <= 0.5
 
@@ -246,7 +265,9 @@ def test_bad_queries_are_rejected(db_path: str, standin: InferenceStandIn) -> No
             refine(bad, settings)
 
 
-def test_every_call_is_logged_with_a_query_hash(db_path: str, standin: InferenceStandIn, with_key: str) -> None:
+def test_every_call_is_logged_with_a_query_hash(
+    db_path: str, standin: InferenceStandIn, with_key: str
+) -> None:
     settings = make_settings(db_path, standin.url)
     refine(LOW_CONFIDENCE_QUERY, settings, caller="test")
     standin.behaviour = "unavailable"
@@ -267,12 +288,21 @@ def test_every_call_is_logged_with_a_query_hash(db_path: str, standin: Inference
     assert calllog.call_counts(db_path)["by_outcome"] == {"ok": 1, "http_error": 1}
 
 
-def test_token_never_in_logs_db_or_results(db_path: str, standin: InferenceStandIn, with_key: str,
-                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_token_never_in_logs_db_or_results(
+    db_path: str, standin: InferenceStandIn, with_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
     settings = make_settings(db_path, standin.url)
     results = []
     with caplog.at_level(logging.DEBUG):
-        for behaviour in ("fast", "unavailable", "invalid_json", "garbage", "hanging", "credits", "rate_limited"):
+        for behaviour in (
+            "fast",
+            "unavailable",
+            "invalid_json",
+            "garbage",
+            "hanging",
+            "credits",
+            "rate_limited",
+        ):
             standin.behaviour = behaviour
             clear_cooldown(db_path)  # keep every behaviour reaching the server
             results.append(refine(f"query {behaviour}", settings).to_dict())
@@ -287,8 +317,9 @@ def test_token_never_in_logs_db_or_results(db_path: str, standin: InferenceStand
     assert TOKEN not in json.dumps(limiter_state(settings))
 
 
-def test_cooldown_opened_by_another_process_is_respected(db_path: str, standin: InferenceStandIn,
-                                                         with_key: str) -> None:
+def test_cooldown_opened_by_another_process_is_respected(
+    db_path: str, standin: InferenceStandIn, with_key: str
+) -> None:
     settings = make_settings(db_path, standin.url)
     code = f"from hfops.refine.limits import open_cooldown; open_cooldown({db_path!r}, 'rate_limited', 30)"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
@@ -324,8 +355,15 @@ def test_limits_hold_across_two_processes(tmp_path: Path, db_path: str, standin:
     script.write_text(WORKER, encoding="utf-8")
     env = {**_clean_env(), "HUGGINGFACE_API_KEY": TOKEN, "HF_HUB_DISABLE_TELEMETRY": "1"}
     procs = [
-        subprocess.Popen([sys.executable, str(script), str(config), "6"], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+        subprocess.Popen(
+            [sys.executable, str(script), str(config), "6"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )
         for _ in range(2)
     ]
     try:
@@ -351,4 +389,6 @@ def test_limits_hold_across_two_processes(tmp_path: Path, db_path: str, standin:
 def _clean_env() -> dict[str, str]:
     import os
 
-    return {k: v for k, v in os.environ.items() if k not in ("HUGGINGFACE_API_KEY", "HF_TOKEN", "HF_HUB_OFFLINE")}
+    return {
+        k: v for k, v in os.environ.items() if k not in ("HUGGINGFACE_API_KEY", "HF_TOKEN", "HF_HUB_OFFLINE")
+    }

@@ -78,7 +78,13 @@ def test_detect_intent(query: str, intent: str) -> None:
 
 
 def test_proper_case_from_corpus() -> None:
-    corpus = ["Where is the Rhine?", "How long is the Rhine?", "Is NP in P?", "What is NP?", "The river is long"]
+    corpus = [
+        "Where is the Rhine?",
+        "How long is the Rhine?",
+        "Is NP in P?",
+        "What is NP?",
+        "The river is long",
+    ]
     mapping = proper_case_map(corpus)
     assert mapping["rhine"] == "Rhine" and mapping["np"] == "NP"
     assert "river" not in mapping  # also written in lower case
@@ -106,19 +112,40 @@ def test_confidence_does_not_reward_an_unchanged_query() -> None:
 
 def test_result_shape_is_exact() -> None:
     keys = list(RefineResult(query="q", refined="Q").to_dict())
-    assert keys == ["query", "refined", "suggestions", "intent", "confidence", "source", "model", "latency_ms",
-                    "budget_ms", "within_budget", "bypass_reason"]
+    assert keys == [
+        "query",
+        "refined",
+        "suggestions",
+        "intent",
+        "confidence",
+        "source",
+        "model",
+        "latency_ms",
+        "budget_ms",
+        "within_budget",
+        "bypass_reason",
+    ]
 
 
 def _reply(**fields: object) -> str:
-    base = {"refined": "What is NP?", "suggestions": ["What is P?"], "intent": "definition", "confidence": 0.9}
+    base = {
+        "refined": "What is NP?",
+        "suggestions": ["What is P?"],
+        "intent": "definition",
+        "confidence": 0.9,
+    }
     base.update(fields)
     return json.dumps({k: v for k, v in base.items() if v is not ...})
 
 
 def test_parse_reply_accepts_the_asked_shape() -> None:
     parsed = parse_reply("um what np", _reply(suggestions=["a", "A", "b", "c", "d"], intent="Yes No"))
-    assert parsed == {"refined": "What is NP?", "suggestions": ["a", "b", "c"], "intent": "yes_no", "confidence": 0.9}
+    assert parsed == {
+        "refined": "What is NP?",
+        "suggestions": ["a", "b", "c"],
+        "intent": "yes_no",
+        "confidence": 0.9,
+    }
     fenced = "```json\n" + _reply() + "\n```"
     assert parse_reply("um what np", fenced)["refined"] == "What is NP?"
 
@@ -164,7 +191,9 @@ def test_parse_retry_after() -> None:
 
 
 def test_safe_error_scrubs_secrets_through_net_scrub(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert safe_error("401 for Bearer hf_SECRETtoken123\nnext", "hf_SECRETtoken123") == "401 for Bearer *** next"
+    assert (
+        safe_error("401 for Bearer hf_SECRETtoken123\nnext", "hf_SECRETtoken123") == "401 for Bearer *** next"
+    )
     assert safe_error("key=abcd-custom-key failed", "abcd-custom-key") == "key=*** failed"
     monkeypatch.setenv("HUGGINGFACE_API_KEY", "plain-secret-value")
     assert "plain-secret-value" not in safe_error("echo plain-secret-value", None)

@@ -44,22 +44,34 @@ MAX_BODY_BYTES = 64 * 1024  # a 2,000-character query, every character \\u-escap
 MAX_NUMBER_DIGITS = 100  # longer integer literals are refused before Python converts them
 
 BypassReason = Literal[
-    "no_key", "rate_limited", "cooldown", "timeout", "http_error", "credits_exhausted", "invalid_output", "disabled"
+    "no_key",
+    "rate_limited",
+    "cooldown",
+    "timeout",
+    "http_error",
+    "credits_exhausted",
+    "invalid_output",
+    "disabled",
 ]
 
 
 class RefineRequest(BaseModel):
     """Body of ``POST /refine``."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"query": "um what is np complete??"}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"query": "um what is np complete??"}]}
+    )
 
     query: str = Field(
-        min_length=1, max_length=MAX_QUERY_CHARS,
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
         description=f"the raw query: at most {MAX_QUERY_CHARS} characters, at least one of them visible "
         "(not only whitespace, control, format or zero-width characters)",
         json_schema_extra=lambda schema: schema.update(pattern=visible_pattern()),
     )
-    fallback: bool = Field(default=True, strict=True, description="allow the HF Inference fallback (default true)")
+    fallback: bool = Field(
+        default=True, strict=True, description="allow the HF Inference fallback (default true)"
+    )
 
     @field_validator("query", mode="before")
     @classmethod
@@ -125,13 +137,18 @@ def _message(errors: Sequence[Any]) -> str:
 
 
 def _details(errors: Sequence[Any]) -> list[dict[str, Any]]:
-    return [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))} for e in errors]
+    return [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in errors
+    ]
 
 
 class BodyError(Exception):
     """A request body that cannot be a refine request: the status, one readable message, an error type."""
 
-    def __init__(self, status: int, message: str, kind: str, detail: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, kind: str, detail: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.kind = status, message, kind
         self.detail = detail or [{"loc": ["body"], "msg": message, "type": kind}]
@@ -144,19 +161,25 @@ def _kind_of(value: Any) -> str:
     if value is None:
         return "null"
     return {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(
-        type(value), type(value).__name__)
+        type(value), type(value).__name__
+    )
 
 
 def _bounded_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
-        raise BodyError(422, f"request body has a number with {len(text.lstrip('-'))} digits (at most "
-                        f"{MAX_NUMBER_DIGITS}); send {BODY_HINT}", "number_too_large")
+        raise BodyError(
+            422,
+            f"request body has a number with {len(text.lstrip('-'))} digits (at most "
+            f"{MAX_NUMBER_DIGITS}); send {BODY_HINT}",
+            "number_too_large",
+        )
     return int(text)
 
 
 def _no_constants(name: str) -> Any:
-    raise BodyError(422, f"request body is not valid JSON ({name} is not a JSON value); send {BODY_HINT}",
-                    "json_invalid")
+    raise BodyError(
+        422, f"request body is not valid JSON ({name} is not a JSON value); send {BODY_HINT}", "json_invalid"
+    )
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -172,30 +195,45 @@ def parse_body(raw: bytes, content_type: str | None) -> Any:
     if content_type:
         media = content_type.split(";")[0].strip().lower()
         if media != "application/json" and not media.endswith("+json"):
-            raise BodyError(415, f"Content-Type must be application/json, got {one_line(media, 80)!r}; "
-                            f"send {BODY_HINT}", "unsupported_media_type")
+            raise BodyError(
+                415,
+                f"Content-Type must be application/json, got {one_line(media, 80)!r}; send {BODY_HINT}",
+                "unsupported_media_type",
+            )
     if len(raw) > MAX_BODY_BYTES:
-        raise BodyError(413, f"request body is too large ({len(raw):,} bytes, at most {MAX_BODY_BYTES:,})",
-                        "too_large")
+        raise BodyError(
+            413, f"request body is too large ({len(raw):,} bytes, at most {MAX_BODY_BYTES:,})", "too_large"
+        )
     if not raw.strip():
         raise BodyError(422, f"request body is required: {BODY_HINT}", "missing")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise BodyError(422, f"request body is not valid JSON: not UTF-8 text (byte 0x{raw[exc.start]:02x} at "
-                        f"offset {exc.start}); send {BODY_HINT}", "json_invalid") from None
+        raise BodyError(
+            422,
+            f"request body is not valid JSON: not UTF-8 text (byte 0x{raw[exc.start]:02x} at "
+            f"offset {exc.start}); send {BODY_HINT}",
+            "json_invalid",
+        ) from None
     try:
-        return json.loads(text, parse_int=_bounded_int, parse_constant=_no_constants,
-                          object_pairs_hook=_unique_keys)
+        return json.loads(
+            text, parse_int=_bounded_int, parse_constant=_no_constants, object_pairs_hook=_unique_keys
+        )
     except RecursionError:
-        raise BodyError(422, f"request body is nested too deeply to be a refine request; send {BODY_HINT}",
-                        "too_deep") from None
+        raise BodyError(
+            422, f"request body is nested too deeply to be a refine request; send {BODY_HINT}", "too_deep"
+        ) from None
     except json.JSONDecodeError as exc:
-        raise BodyError(422, f"request body is not valid JSON ({exc.msg} at line {exc.lineno} column "
-                        f"{exc.colno}); send {BODY_HINT}", "json_invalid") from None
+        raise BodyError(
+            422,
+            f"request body is not valid JSON ({exc.msg} at line {exc.lineno} column "
+            f"{exc.colno}); send {BODY_HINT}",
+            "json_invalid",
+        ) from None
     except ValueError as exc:  # a number Python refuses to convert, and the like
-        raise BodyError(422, f"request body is not valid JSON ({one_line(exc, 120)}); send {BODY_HINT}",
-                        "json_invalid") from None
+        raise BodyError(
+            422, f"request body is not valid JSON ({one_line(exc, 120)}); send {BODY_HINT}", "json_invalid"
+        ) from None
 
 
 def refine_request(value: Any) -> RefineRequest:
@@ -213,7 +251,9 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     """The request body, reading no more than ``limit`` + 1 bytes (a larger body is refused as such)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise BodyError(413, f"request body is too large ({int(declared):,} bytes, at most {limit:,})", "too_large")
+        raise BodyError(
+            413, f"request body is too large ({int(declared):,} bytes, at most {limit:,})", "too_large"
+        )
     chunks, size = [], 0
     async for chunk in request.stream():
         chunks.append(chunk)
@@ -239,8 +279,9 @@ class ArrivalStamp:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, *, warm: bool = True,
-               extensions: Sequence[str] = EXTENSION_MODULES) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, warm: bool = True, extensions: Sequence[str] = EXTENSION_MODULES
+) -> FastAPI:
     """The API app; ``warm`` loads the local model at start-up so requests stay within budget."""
     settings = settings or config.load_settings()
 
@@ -281,9 +322,12 @@ def create_app(settings: Settings | None = None, *, warm: bool = True,
         else:
             message = str(exc.detail)
         return JSONResponse(
-            status_code=exc.status_code, headers=exc.headers,
-            content={"error": one_line(message), "detail": [{"loc": [], "msg": one_line(exc.detail),
-                                                             "type": "http_error"}]},
+            status_code=exc.status_code,
+            headers=exc.headers,
+            content={
+                "error": one_line(message),
+                "detail": [{"loc": [], "msg": one_line(exc.detail), "type": "http_error"}],
+            },
         )
 
     @app.exception_handler(HfopsError)
@@ -293,10 +337,17 @@ def create_app(settings: Settings | None = None, *, warm: bool = True,
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("refine API: unexpected %s on %s %s: %s", type(exc).__name__, request.method, request.url.path,
-                  one_line(exc))
-        return JSONResponse(status_code=500, content={"error": f"internal error ({type(exc).__name__}); see the "
-                                                      "server log", "detail": []})
+        log.error(
+            "refine API: unexpected %s on %s %s: %s",
+            type(exc).__name__,
+            request.method,
+            request.url.path,
+            one_line(exc),
+        )
+        return JSONResponse(
+            status_code=500,
+            content={"error": f"internal error ({type(exc).__name__}); see the server log", "detail": []},
+        )
 
     error_model = {"model": ErrorResponse}
 
@@ -306,11 +357,18 @@ def create_app(settings: Settings | None = None, *, warm: bool = True,
         responses={
             413: {**error_model, "description": "request body larger than 64 KiB"},
             415: {**error_model, "description": "Content-Type is not application/json"},
-            422: {**error_model, "description": "bad input: empty, too long, invisible, not JSON, not UTF-8, "
-                  "too deep, wrong types, unknown or duplicate fields"},
+            422: {
+                **error_model,
+                "description": "bad input: empty, too long, invisible, not JSON, not UTF-8, "
+                "too deep, wrong types, unknown or duplicate fields",
+            },
         },
-        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/RefineRequest"}}}}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RefineRequest"}}},
+            }
+        },
         summary="Refine a query",
     )
     async def post_refine(request: Request) -> Any:
@@ -319,8 +377,9 @@ def create_app(settings: Settings | None = None, *, warm: bool = True,
             body = refine_request(parse_body(await read_body(request), request.headers.get("content-type")))
         except BodyError as exc:
             return exc.response()
-        result = await refine_in_time(body.query, settings, fallback_allowed=body.fallback, caller="api",
-                                      started=arrived)
+        result = await refine_in_time(
+            body.query, settings, fallback_allowed=body.fallback, caller="api", started=arrived
+        )
         return RefineResponse(**result.to_dict())
 
     generate_openapi = app.openapi
@@ -330,7 +389,8 @@ def create_app(settings: Settings | None = None, *, warm: bool = True,
         if app.openapi_schema is None:
             spec = generate_openapi()
             spec.setdefault("components", {}).setdefault("schemas", {})["RefineRequest"] = (
-                RefineRequest.model_json_schema(ref_template="#/components/schemas/{model}"))
+                RefineRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            )
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi_with_request_model  # type: ignore[method-assign]
@@ -346,8 +406,13 @@ def create_app(settings: Settings | None = None, *, warm: bool = True,
             fallback = "cooldown"
         else:
             fallback = "ready"
-        return Health(status="ok", version=__version__, local_model_loaded=get_local_refiner().loaded,
-                      fallback=fallback, budget_ms=settings.refine.budget_ms)
+        return Health(
+            status="ok",
+            version=__version__,
+            local_model_loaded=get_local_refiner().loaded,
+            fallback=fallback,
+            budget_ms=settings.refine.budget_ms,
+        )
 
     mount_extensions(app, settings, extensions)
     return app

@@ -35,9 +35,18 @@ JSON = {"content-type": "application/json"}
 
 
 def make_settings(db_path: str, url: str = "http://127.0.0.1:9") -> Settings:
-    return load_settings(None, **{"store.path": db_path, "inference.base_url": url, "refine.local_threshold": 1.01,
-                                  "refine.per_minute": 1000, "refine.per_hour": 10000,
-                                  "refine.budget_ms": 3000, "refine.fallback_deadline_ms": 2000})
+    return load_settings(
+        None,
+        **{
+            "store.path": db_path,
+            "inference.base_url": url,
+            "refine.local_threshold": 1.01,
+            "refine.per_minute": 1000,
+            "refine.per_hour": 10000,
+            "refine.budget_ms": 3000,
+            "refine.fallback_deadline_ms": 2000,
+        },
+    )
 
 
 @pytest.fixture
@@ -46,7 +55,9 @@ def client(db_path: str) -> Iterator[TestClient]:
         yield test_client
 
 
-def post_raw(client: TestClient, body: bytes | str, headers: dict[str, str] | None = JSON) -> tuple[int, dict]:
+def post_raw(
+    client: TestClient, body: bytes | str, headers: dict[str, str] | None = JSON
+) -> tuple[int, dict]:
     response = client.post("/refine", content=body, headers=headers or {})
     return response.status_code, response.json()
 
@@ -104,14 +115,25 @@ def test_invisible_characters_inside_a_query_are_cleaned(client: TestClient) -> 
         ('{"query": "ok"', JSON, 422, "not valid JSON (Expecting ',' delimiter at line 1 column 15)"),
         (b"\xff\xfe\xfa", JSON, 422, "not UTF-8 text (byte 0xff at offset 0)"),
         (b'{"query": "caf\xe9"}', JSON, 422, "not UTF-8 text (byte 0xe9 at offset 14)"),
-        ('{"query": "ok"}', {"content-type": "text/plain"}, 415, "Content-Type must be application/json, got 'text/plain'"),
-        ("query=ok", {"content-type": "application/x-www-form-urlencoded"}, 415, "Content-Type must be application/json"),
+        (
+            '{"query": "ok"}',
+            {"content-type": "text/plain"},
+            415,
+            "Content-Type must be application/json, got 'text/plain'",
+        ),
+        (
+            "query=ok",
+            {"content-type": "application/x-www-form-urlencoded"},
+            415,
+            "Content-Type must be application/json",
+        ),
         ("x" * (MAX_BODY_BYTES + 1), JSON, 413, "request body is too large"),
         ('{"query": "ok", "extra": 1}', JSON, 422, "extra: Extra inputs are not permitted"),
     ],
 )
-def test_malformed_bodies_get_one_clear_message(client: TestClient, body: bytes | str, headers: dict[str, str],
-                                                status: int, message: str) -> None:
+def test_malformed_bodies_get_one_clear_message(
+    client: TestClient, body: bytes | str, headers: dict[str, str], status: int, message: str
+) -> None:
     got_status, got = post_raw(client, body, headers)
     assert got_status == status, got
     assert message in got["error"], got["error"]
@@ -132,14 +154,18 @@ def test_acceptable_variants_are_served(client: TestClient, body: str, headers: 
     assert status == 200 and got["refined"] == "What is NP complete?"
 
 
-@pytest.mark.parametrize(("method", "path", "status", "message"), [
-    ("GET", "/refine", 405, "method GET is not allowed on /refine; use POST"),
-    ("PUT", "/refine", 405, "method PUT is not allowed on /refine"),
-    ("DELETE", "/healthz", 405, "method DELETE is not allowed on /healthz; use GET"),
-    ("GET", "/no-such-page", 404, "no such endpoint: GET /no-such-page"),
-])
-def test_http_errors_have_the_error_field(client: TestClient, method: str, path: str, status: int,
-                                          message: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "status", "message"),
+    [
+        ("GET", "/refine", 405, "method GET is not allowed on /refine; use POST"),
+        ("PUT", "/refine", 405, "method PUT is not allowed on /refine"),
+        ("DELETE", "/healthz", 405, "method DELETE is not allowed on /healthz; use GET"),
+        ("GET", "/no-such-page", 404, "no such endpoint: GET /no-such-page"),
+    ],
+)
+def test_http_errors_have_the_error_field(
+    client: TestClient, method: str, path: str, status: int, message: str
+) -> None:
     response = client.request(method, path)
     assert response.status_code == status
     assert message in response.json()["error"] and isinstance(response.json()["detail"], list)
@@ -149,9 +175,30 @@ _ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), min_size=1
 
 
 @hypothesis_settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-@given(query=st.one_of(_ANY_TEXT, st.lists(st.sampled_from(["\u0000", "\u202e", "\u200b", "\ufdfa", "\ud800", " ",
-                                                            "a", "?", "please", "\u0301", "\U000e0001"]),
-                                           min_size=1, max_size=60).map("".join)))
+@given(
+    query=st.one_of(
+        _ANY_TEXT,
+        st.lists(
+            st.sampled_from(
+                [
+                    "\u0000",
+                    "\u202e",
+                    "\u200b",
+                    "\ufdfa",
+                    "\ud800",
+                    " ",
+                    "a",
+                    "?",
+                    "please",
+                    "\u0301",
+                    "\U000e0001",
+                ]
+            ),
+            min_size=1,
+            max_size=60,
+        ).map("".join),
+    )
+)
 def test_an_accepted_query_is_never_emptied_and_stays_bounded(query: str) -> None:
     try:
         validate_query(query)
@@ -169,8 +216,9 @@ def test_long_expanding_queries_are_bounded_in_the_library(db_path: str) -> None
         assert 0 < len(result.refined) <= MAX_QUERY_CHARS
 
 
-def test_a_token_echoed_by_the_server_is_scrubbed_everywhere(db_path: str, monkeypatch: pytest.MonkeyPatch,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_a_token_echoed_by_the_server_is_scrubbed_everywhere(
+    db_path: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("HUGGINGFACE_API_KEY", TOKEN)
     caplog.set_level(logging.DEBUG, logger="hfops")
     with InferenceStandIn(behaviour="echo_token") as standin, caplog.at_level(logging.INFO):
@@ -182,5 +230,8 @@ def test_a_token_echoed_by_the_server_is_scrubbed_everywhere(db_path: str, monke
     stored = rows(connect(db_path), "SELECT error, status_code FROM refine_calls")
     assert stored and stored[0]["status_code"] == 401
     assert TOKEN not in json.dumps(stored)
-    assert "token was rejected" in stored[0]["error"] and "[server: invalid credentials: Bearer ***" in stored[0]["error"]
+    assert (
+        "token was rejected" in stored[0]["error"]
+        and "[server: invalid credentials: Bearer ***" in stored[0]["error"]
+    )
     assert TOKEN not in response.text and TOKEN not in caplog.text

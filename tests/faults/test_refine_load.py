@@ -45,8 +45,16 @@ def hanging(monkeypatch: pytest.MonkeyPatch) -> Iterator[InferenceStandIn]:
 
 def budget_settings(db_path: str, url: str) -> Settings:
     """The default budget (800 ms) and deadline (500 ms); every call consults the fallback."""
-    return load_settings(None, **{"store.path": db_path, "inference.base_url": url, "refine.local_threshold": 1.01,
-                                  "refine.per_minute": 100_000, "refine.per_hour": 1_000_000})
+    return load_settings(
+        None,
+        **{
+            "store.path": db_path,
+            "inference.base_url": url,
+            "refine.local_threshold": 1.01,
+            "refine.per_minute": 100_000,
+            "refine.per_hour": 1_000_000,
+        },
+    )
 
 
 def test_concurrent_calls_with_a_hanging_fallback_all_answer_locally_within_budget(
@@ -60,7 +68,9 @@ def test_concurrent_calls_with_a_hanging_fallback_all_answer_locally_within_budg
         with concurrent.futures.ThreadPoolExecutor(20) as pool:
             answers = list(pool.map(call, range(60)))
     assert [a["within_budget"] for a in answers] == [True] * 60
-    assert {a["source"] for a in answers} == {"local"} and {a["bypass_reason"] for a in answers} == {"timeout"}
+    assert {a["source"] for a in answers} == {"local"} and {a["bypass_reason"] for a in answers} == {
+        "timeout"
+    }
     assert all(a["refined"] for a in answers)
 
 
@@ -141,16 +151,28 @@ def test_a_real_server_under_concurrent_clients_never_reports_over_budget(
 ) -> None:
     """What bench/load_refine.py measures, small: uvicorn as `hfops serve` runs it, 10 clients x 10 calls."""
     config = tmp_path / "hfops.toml"
-    config.write_text(f'[store]\npath = "{tmp_path / "load.db"}"\n[inference]\nbase_url = "{hanging.url}"\n'
-                      "[refine]\nlocal_threshold = 1.01\nper_minute = 100000\nper_hour = 1000000\n", encoding="utf-8")
+    config.write_text(
+        f'[store]\npath = "{tmp_path / "load.db"}"\n[inference]\nbase_url = "{hanging.url}"\n'
+        "[refine]\nlocal_threshold = 1.01\nper_minute = 100000\nper_hour = 1000000\n",
+        encoding="utf-8",
+    )
     port = free_port()
-    code = ("import sys; from hfops.cli.refine import serve; from hfops.config import load_settings; "
-            "serve(load_settings(sys.argv[1]), '127.0.0.1', int(sys.argv[2]))")
+    code = (
+        "import sys; from hfops.cli.refine import serve; from hfops.config import load_settings; "
+        "serve(load_settings(sys.argv[1]), '127.0.0.1', int(sys.argv[2]))"
+    )
     env = {**os.environ, "HUGGINGFACE_API_KEY": TOKEN, "HF_HUB_DISABLE_TELEMETRY": "1"}
     log_path = tmp_path / "serve.log"
-    with log_path.open("wb") as log_file:  # a file, not a pipe nobody reads: a full pipe would block the server
-        process = subprocess.Popen([sys.executable, "-c", code, str(config), str(port)], env=env, cwd=tmp_path,
-                                   stdout=log_file, stderr=subprocess.STDOUT)
+    with log_path.open(
+        "wb"
+    ) as log_file:  # a file, not a pipe nobody reads: a full pipe would block the server
+        process = subprocess.Popen(
+            [sys.executable, "-c", code, str(config), str(port)],
+            env=env,
+            cwd=tmp_path,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline and process.poll() is None:
@@ -167,8 +189,12 @@ def test_a_real_server_under_concurrent_clients_never_reports_over_budget(
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             out = []
             for i in range(10):
-                conn.request("POST", "/refine", body=json.dumps({"query": f"where is basel {index} {i}"}),
-                             headers={"Content-Type": "application/json"})
+                conn.request(
+                    "POST",
+                    "/refine",
+                    body=json.dumps({"query": f"where is basel {index} {i}"}),
+                    headers={"Content-Type": "application/json"},
+                )
                 response = conn.getresponse()
                 out.append({"status": response.status, **json.loads(response.read())})
             return out

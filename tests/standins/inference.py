@@ -27,8 +27,17 @@ from typing import Any
 
 from tests.standins.base import LocalServer, QuietHandler
 
-BEHAVIOURS = ("fast", "slow", "hanging", "rate_limited", "unavailable", "credits", "invalid_json", "garbage",
-              "echo_token")
+BEHAVIOURS = (
+    "fast",
+    "slow",
+    "hanging",
+    "rate_limited",
+    "unavailable",
+    "credits",
+    "invalid_json",
+    "garbage",
+    "echo_token",
+)
 
 
 def fake_embedding(text: str, dim: int = 384) -> list[float]:
@@ -69,7 +78,6 @@ class InferenceStandIn(LocalServer):
         self._lock = threading.Lock()
         super().__init__(self._handler_class())
 
-
     @property
     def count(self) -> int:
         with self._lock:
@@ -99,7 +107,12 @@ class InferenceStandIn(LocalServer):
                     body = None
                 with standin._lock:
                     standin.requests.append(
-                        {"method": "POST", "path": self.path, "headers": dict(self.headers.items()), "body": body}
+                        {
+                            "method": "POST",
+                            "path": self.path,
+                            "headers": dict(self.headers.items()),
+                            "body": body,
+                        }
                     )
                 if self.path.startswith("/_control"):
                     if isinstance(body, dict):
@@ -140,7 +153,9 @@ class InferenceStandIn(LocalServer):
 
             def _chat(self, body: dict[str, Any]) -> None:
                 messages = body.get("messages") or []
-                last_user = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+                last_user = next(
+                    (m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), ""
+                )
                 content = standin.reply if standin.reply is not None else default_reply(str(last_user))
                 self._json(
                     200,
@@ -150,7 +165,11 @@ class InferenceStandIn(LocalServer):
                         "created": int(time.time()),
                         "model": body.get("model", "standin"),
                         "choices": [
-                            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+                            {
+                                "index": 0,
+                                "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": content},
+                            }
                         ],
                         "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30},
                     },

@@ -13,7 +13,9 @@ DEFAULT_PORT = 8765
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add the ``refine`` and ``serve`` verbs."""
     p = sub.add_parser(
-        "refine", parents=[common], help="refine a query (local first, HF Inference fallback if configured)",
+        "refine",
+        parents=[common],
+        help="refine a query (local first, HF Inference fallback if configured)",
         description="Refine a search/QA query: clean-up, intent and up to 3 suggestions. Uses the HF Inference "
         "fallback only when HUGGINGFACE_API_KEY is set, within the [refine] budget and limits.",
     )
@@ -23,7 +25,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=cmd_refine)
 
     s = sub.add_parser(
-        "serve", parents=[common], help="serve the refine HTTP API (POST /refine, GET /healthz, /docs)",
+        "serve",
+        parents=[common],
+        help="serve the refine HTTP API (POST /refine, GET /healthz, /docs)",
         description="Run the refinement HTTP API with uvicorn. OpenAPI at /openapi.json, docs at /docs.",
     )
     s.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")

@@ -101,13 +101,19 @@ def display_text(entry: BankEntry) -> str:
     return clean_query(entry.text)
 
 
-def load_index(entries: list[BankEntry], index_file: Path = INDEX_FILE, meta_file: Path = META_FILE) -> np.ndarray | None:
+def load_index(
+    entries: list[BankEntry], index_file: Path = INDEX_FILE, meta_file: Path = META_FILE
+) -> np.ndarray | None:
     """The prebuilt float32 embedding matrix for ``entries``, or None when missing or stale."""
     if not index_file.is_file() or not meta_file.is_file():
         return None
     meta = json.loads(meta_file.read_text(encoding="utf-8"))
     texts = [e.text for e in entries]
-    if meta.get("model") != EMBEDDING_MODEL or meta.get("count") != len(texts) or meta.get("texts_sha256") != texts_digest(texts):
+    if (
+        meta.get("model") != EMBEDDING_MODEL
+        or meta.get("count") != len(texts)
+        or meta.get("texts_sha256") != texts_digest(texts)
+    ):
         log.warning("question bank index %s is stale; it will be rebuilt in memory", index_file)
         return None
     matrix = np.load(index_file).astype(np.float32)
@@ -119,7 +125,10 @@ def load_index(entries: list[BankEntry], index_file: Path = INDEX_FILE, meta_fil
 def build_index(model: Any, entries: list[BankEntry]) -> np.ndarray:
     """Embed every bank question (unit vectors, float32)."""
     vectors = model.encode(
-        [e.text for e in entries], batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
+        [e.text for e in entries],
+        batch_size=64,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
         show_progress_bar=False,
     )
     return np.asarray(vectors, dtype=np.float32)
@@ -130,7 +139,10 @@ def write_bank(entries: list[BankEntry], matrix: np.ndarray, folder: Path = REFI
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / BANK_FILE.name).open("w", encoding="utf-8") as handle:
         for entry in entries:
-            handle.write(json.dumps({"id": entry.id, "text": entry.text, "source": entry.source}, ensure_ascii=False) + "\n")
+            handle.write(
+                json.dumps({"id": entry.id, "text": entry.text, "source": entry.source}, ensure_ascii=False)
+                + "\n"
+            )
     np.save(folder / INDEX_FILE.name, matrix.astype(np.float16))
     meta = {
         "model": EMBEDDING_MODEL,

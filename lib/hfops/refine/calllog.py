@@ -22,9 +22,25 @@ from hfops.store import get_db, rows, write_tx
 log = logging.getLogger(__name__)
 
 COLUMNS = (
-    "created_at", "query_hash", "query_chars", "source", "model", "intent", "confidence", "outcome",
-    "bypass_reason", "hf_requested", "hf_model", "status_code", "latency_ms", "local_latency_ms",
-    "hf_latency_ms", "budget_ms", "within_budget", "caller", "error",
+    "created_at",
+    "query_hash",
+    "query_chars",
+    "source",
+    "model",
+    "intent",
+    "confidence",
+    "outcome",
+    "bypass_reason",
+    "hf_requested",
+    "hf_model",
+    "status_code",
+    "latency_ms",
+    "local_latency_ms",
+    "hf_latency_ms",
+    "budget_ms",
+    "within_budget",
+    "caller",
+    "error",
 )
 
 
@@ -45,7 +61,8 @@ def write_call(db_path: str | Path, row: dict[str, Any]) -> None:
         values[error_index] = one_line(values[error_index], ERROR_CHARS)
     with write_tx(db):
         db.execute(
-            f"INSERT INTO refine_calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})", values
+            f"INSERT INTO refine_calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})",
+            values,
         )
 
 
@@ -106,13 +123,21 @@ def call_counts(db_path: str | Path) -> dict[str, Any]:
     """Totals for dashboards: calls by source, HF requests by outcome, bypasses by reason."""
     db = get_db(db_path)
     return {
-        "by_source": {r["source"]: r["n"] for r in rows(db, "SELECT source, COUNT(*) n FROM refine_calls GROUP BY source")},
+        "by_source": {
+            r["source"]: r["n"]
+            for r in rows(db, "SELECT source, COUNT(*) n FROM refine_calls GROUP BY source")
+        },
         "by_outcome": {
             r["outcome"]: r["n"]
-            for r in rows(db, "SELECT outcome, COUNT(*) n FROM refine_calls WHERE hf_requested = 1 GROUP BY outcome")
+            for r in rows(
+                db, "SELECT outcome, COUNT(*) n FROM refine_calls WHERE hf_requested = 1 GROUP BY outcome"
+            )
         },
         "by_bypass": {
             r["bypass_reason"]: r["n"]
-            for r in rows(db, "SELECT bypass_reason, COUNT(*) n FROM refine_calls WHERE bypass_reason IS NOT NULL GROUP BY bypass_reason")
+            for r in rows(
+                db,
+                "SELECT bypass_reason, COUNT(*) n FROM refine_calls WHERE bypass_reason IS NOT NULL GROUP BY bypass_reason",
+            )
         },
     }

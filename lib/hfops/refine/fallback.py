@@ -45,7 +45,6 @@ SYSTEM_PROMPT = (
 )
 
 
-
 @dataclass
 class HFAttempt:
     """What one fallback attempt produced."""
@@ -80,7 +79,9 @@ def parse_reply(query: str, content: Any) -> dict[str, Any]:
         raise InvalidOutput(f"reply is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidOutput(f"reply is a JSON {type(data).__name__}, not an object")
-    refined, suggestions, intent, confidence = (data.get(k) for k in ("refined", "suggestions", "intent", "confidence"))
+    refined, suggestions, intent, confidence = (
+        data.get(k) for k in ("refined", "suggestions", "intent", "confidence")
+    )
     if not isinstance(refined, str) or not refined.strip():
         raise InvalidOutput("'refined' must be a non-empty string")
     refined = " ".join(refined.split())
@@ -90,12 +91,20 @@ def parse_reply(query: str, content: Any) -> dict[str, Any]:
         raise InvalidOutput("'suggestions' must be a list of strings")
     if not isinstance(intent, str) or not intent.strip() or len(intent.strip()) > MAX_INTENT_CHARS:
         raise InvalidOutput(f"'intent' must be a string of 1-{MAX_INTENT_CHARS} characters")
-    if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0.0 <= float(confidence) <= 1.0:
+    if (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, int | float)
+        or not 0.0 <= float(confidence) <= 1.0
+    ):
         raise InvalidOutput("'confidence' must be a number between 0 and 1")
     cleaned: list[str] = []
     for suggestion in suggestions:
         suggestion = " ".join(suggestion.split())
-        if suggestion and suggestion.casefold() not in {c.casefold() for c in cleaned} and len(suggestion) <= MAX_QUERY_CHARS:
+        if (
+            suggestion
+            and suggestion.casefold() not in {c.casefold() for c in cleaned}
+            and len(suggestion) <= MAX_QUERY_CHARS
+        ):
             cleaned.append(suggestion)
     return {
         "refined": refined,
@@ -156,17 +165,22 @@ def attempt(settings: Settings, token: str, query: str, deadline: float, timeout
             raise InvalidOutput("reply has no choices[0].message.content") from None
         parsed = parse_reply(query, content)
     except InvalidOutput as exc:
-        return HFAttempt("invalid_output", error=safe_error(str(exc), token), latency_ms=_ms(started),
-                         status_code=200)
+        return HFAttempt(
+            "invalid_output", error=safe_error(str(exc), token), latency_ms=_ms(started), status_code=200
+        )
     except Exception as exc:
         outcome, status = classify(exc)
-        error = safe_error(describe(exc, what="HF fallback", where=settings.inference.base_url, token=token), token)
+        error = safe_error(
+            describe(exc, what="HF fallback", where=settings.inference.base_url, token=token), token
+        )
         if outcome == "rate_limited":
             retry_after = header_of(exc, "retry-after")
             seconds = parse_retry_after(retry_after, settings.refine.cooldown_seconds)
             _safe_cooldown(db_path, "rate_limited", seconds, status, retry_after)
         elif outcome == "credits_exhausted":
-            _safe_cooldown(db_path, "credits_exhausted", settings.refine.credits_cooldown_seconds, status, None)
+            _safe_cooldown(
+                db_path, "credits_exhausted", settings.refine.credits_cooldown_seconds, status, None
+            )
         return HFAttempt(outcome, status_code=status, error=error, latency_ms=_ms(started))
     result = RefineResult(
         query=query,
@@ -180,10 +194,14 @@ def attempt(settings: Settings, token: str, query: str, deadline: float, timeout
     return HFAttempt("ok", result=result, status_code=200, latency_ms=_ms(started))
 
 
-def _safe_cooldown(db_path: Path, reason: str, seconds: float, status: int | None, retry_after: str | None) -> None:
+def _safe_cooldown(
+    db_path: Path, reason: str, seconds: float, status: int | None, retry_after: str | None
+) -> None:
     try:
         open_cooldown_soon(db_path, reason, seconds, status, retry_after)
-    except Exception as exc:  # a store hiccup must not turn a 429 into a crash; the limiter still caps requests
+    except (
+        Exception
+    ) as exc:  # a store hiccup must not turn a 429 into a crash; the limiter still caps requests
         log.error("could not record the %s cooldown: %s", reason, one_line(exc))
 
 
@@ -191,7 +209,9 @@ def _ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 2)
 
 
-def submit(settings: Settings, token: str, query: str, deadline: float, timeout_s: float) -> Future[HFAttempt]:
+def submit(
+    settings: Settings, token: str, query: str, deadline: float, timeout_s: float
+) -> Future[HFAttempt]:
     """Start :func:`attempt` in the worker pool."""
     return EXECUTOR.submit(attempt, settings, token, query, deadline, timeout_s)
 

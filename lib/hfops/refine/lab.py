@@ -47,21 +47,40 @@ def latency_bars(labels: list[str], values: list[float], settings: Settings, tit
     """Bars of latencies with the fallback deadline and the budget as horizontal lines."""
     deadline, budget = settings.refine.fallback_deadline_ms, settings.refine.budget_ms
     colours = ["#2e7d32" if v <= deadline else "#f9a825" if v <= budget else "#c62828" for v in values]
-    figure = go.Figure(go.Bar(x=labels, y=values, marker_color=colours, text=[f"{v:.0f} ms" for v in values],
-                              textposition="outside"))
-    figure.add_hline(y=deadline, line_dash="dot", line_color="#f9a825", annotation_text=f"{deadline} ms fallback deadline")
+    figure = go.Figure(
+        go.Bar(
+            x=labels,
+            y=values,
+            marker_color=colours,
+            text=[f"{v:.0f} ms" for v in values],
+            textposition="outside",
+        )
+    )
+    figure.add_hline(
+        y=deadline, line_dash="dot", line_color="#f9a825", annotation_text=f"{deadline} ms fallback deadline"
+    )
     figure.add_hline(y=budget, line_dash="dash", line_color="#c62828", annotation_text=f"{budget} ms budget")
     top = max([budget * 1.15, *(v * 1.15 for v in values)])
-    figure.update_layout(title=title, yaxis_title="ms", yaxis_range=[0, top], height=340,
-                         margin={"l": 40, "r": 20, "t": 50, "b": 40}, showlegend=False)
+    figure.update_layout(
+        title=title,
+        yaxis_title="ms",
+        yaxis_range=[0, top],
+        height=340,
+        margin={"l": 40, "r": 20, "t": 50, "b": 40},
+        showlegend=False,
+    )
     return figure
 
 
 def outcome_figure(outcome: RefineOutcome, settings: Settings) -> go.Figure:
     """Local work, the HF attempt and the whole call against the 500/800 ms lines."""
     hf_ms = outcome.hf.latency_ms if outcome.hf is not None else 0.0
-    return latency_bars(["local", "HF attempt", "end to end"], [outcome.local_ms, hf_ms, outcome.result.latency_ms],
-                        settings, "Latency against the budget")
+    return latency_bars(
+        ["local", "HF attempt", "end to end"],
+        [outcome.local_ms, hf_ms, outcome.result.latency_ms],
+        settings,
+        "Latency against the budget",
+    )
 
 
 def summary(latencies: list[float], settings: Settings) -> dict[str, Any]:
@@ -74,24 +93,39 @@ def summary(latencies: list[float], settings: Settings) -> dict[str, Any]:
     worst = round(float(values.max()))
     goal50, goal95 = settings.refine.fallback_deadline_ms, settings.refine.budget_ms
     ok = p50 <= goal50 and p95 <= goal95
-    verdict = (f"{'meets' if ok else 'misses'} the goal: p50 {p50} ms (goal <= {goal50}), "
-               f"p95 {p95} ms (goal <= {goal95})")
+    verdict = (
+        f"{'meets' if ok else 'misses'} the goal: p50 {p50} ms (goal <= {goal50}), "
+        f"p95 {p95} ms (goal <= {goal95})"
+    )
     return {"n": len(values), "p50": p50, "p95": p95, "max": worst, "ok": ok, "verdict": verdict}
 
 
-def run_bulk(queries: list[str], settings: Settings, fallback_allowed: bool,
-             progress: Callable[[int, int, str], None] | None = None,
-             cancelled: Callable[[], bool] | None = None, caller: str = "console") -> list[dict[str, Any]]:
+def run_bulk(
+    queries: list[str],
+    settings: Settings,
+    fallback_allowed: bool,
+    progress: Callable[[int, int, str], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    caller: str = "console",
+) -> list[dict[str, Any]]:
     """Refine each query through the router (as configured); one row per query (fewer if cancelled)."""
     out = []
     for i, query in enumerate(queries, 1):
         if cancelled is not None and cancelled():
             break
         result = refine(query, settings, fallback_allowed=fallback_allowed, caller=caller)
-        out.append({"query": query, "refined": result.refined, "intent": result.intent,
-                    "confidence": result.confidence, "source": result.source,
-                    "bypass_reason": result.bypass_reason or "", "latency_ms": result.latency_ms,
-                    "within_budget": result.within_budget})
+        out.append(
+            {
+                "query": query,
+                "refined": result.refined,
+                "intent": result.intent,
+                "confidence": result.confidence,
+                "source": result.source,
+                "bypass_reason": result.bypass_reason or "",
+                "latency_ms": result.latency_ms,
+                "within_budget": result.within_budget,
+            }
+        )
         if progress is not None:
             progress(i, len(queries), query)
     return out
@@ -114,8 +148,9 @@ def prepare_query(text: str | None) -> tuple[str, str | None]:
     text = text or ""
     if len(text) <= MAX_QUERY_CHARS:
         return text, None
-    return text[:MAX_QUERY_CHARS], (f"The query had {len(text):,} characters: only the first "
-                                    f"{MAX_QUERY_CHARS:,} were refined.")
+    return text[:MAX_QUERY_CHARS], (
+        f"The query had {len(text):,} characters: only the first {MAX_QUERY_CHARS:,} were refined."
+    )
 
 
 def run_single(text: str | None, settings: Settings, fallback_allowed: bool) -> SingleRun:
@@ -123,8 +158,9 @@ def run_single(text: str | None, settings: Settings, fallback_allowed: bool) -> 
     query, notice = prepare_query(text)
     try:
         warm_up(settings)  # first use in this process loads the local model (a few seconds, once)
-        outcome = refine_detailed(query, settings, fallback_allowed=fallback_allowed, force_fallback=True,
-                                  caller="console")
+        outcome = refine_detailed(
+            query, settings, fallback_allowed=fallback_allowed, force_fallback=True, caller="console"
+        )
     except HfopsError as exc:
         return SingleRun(error=one_line(exc), notice=notice)
     return SingleRun(outcome=outcome, notice=notice)
@@ -144,8 +180,14 @@ def refine_bulk_job(ctx: JobContext) -> dict[str, Any]:
     def progress(done: int, count: int, query: str) -> None:
         ctx.progress(done, count, f"{done}/{count}: {one_line(query, 80)}", force=done == count)
 
-    rows = run_bulk(queries, ctx.settings, bool(ctx.params.get("fallback", True)), progress, ctx.cancelled,
-                    caller="console")
+    rows = run_bulk(
+        queries,
+        ctx.settings,
+        bool(ctx.params.get("fallback", True)),
+        progress,
+        ctx.cancelled,
+        caller="console",
+    )
     return {"rows": rows, "summary": summary([r["latency_ms"] for r in rows], ctx.settings)}
 
 
@@ -153,7 +195,9 @@ def queue_bulk(settings: Settings, queries: list[str], fallback_allowed: bool) -
     """Enqueue a bulk run of ``queries`` for the worker; returns the job id."""
     from hfops import jobs
 
-    return jobs.enqueue(settings.store.path, BULK_KIND, {"queries": queries, "fallback": fallback_allowed}, settings)
+    return jobs.enqueue(
+        settings.store.path, BULK_KIND, {"queries": queries, "fallback": fallback_allowed}, settings
+    )
 
 
 @dataclass
@@ -181,17 +225,40 @@ def bulk_view(db_path: str, job_id: int | None = None) -> BulkView | None:
     from hfops.store import get_db
 
     db = get_db(db_path)
-    job: Job | None = jobs.get_job(db, job_id) if job_id else next(iter(jobs.list_jobs(db, BULK_KIND, 1)), None)
+    job: Job | None = (
+        jobs.get_job(db, job_id) if job_id else next(iter(jobs.list_jobs(db, BULK_KIND, 1)), None)
+    )
     if job is None:
         return None
     result = job.result or {}
     message = job.message or ("waiting for the worker" if job.status == "queued" else job.status)
-    return BulkView(job.id, job.active, job.status, job.done or 0, job.total or len(job.params.get("queries", [])),
-                    message, list(result.get("rows") or []), result.get("summary"), job.error)
+    return BulkView(
+        job.id,
+        job.active,
+        job.status,
+        job.done or 0,
+        job.total or len(job.params.get("queries", [])),
+        message,
+        list(result.get("rows") or []),
+        result.get("summary"),
+        job.error,
+    )
 
 
-HISTORY_COLUMNS = ["created_at", "caller", "source", "model", "intent", "confidence", "outcome", "bypass_reason",
-                   "latency_ms", "hf_latency_ms", "within_budget", "query"]
+HISTORY_COLUMNS = [
+    "created_at",
+    "caller",
+    "source",
+    "model",
+    "intent",
+    "confidence",
+    "outcome",
+    "bypass_reason",
+    "latency_ms",
+    "hf_latency_ms",
+    "within_budget",
+    "query",
+]
 
 
 def history(db_path: str, limit: int = 30) -> list[dict[str, Any]]:

@@ -71,7 +71,9 @@ class RequestLimiter:
         self.path = path
         self._process_lock = threading.Lock()
         self.rates = rates
-        self.bucket = SQLiteBucket.init_from_file(rates, table=BUCKET_TABLE, db_path=str(path), use_file_lock=True)
+        self.bucket = SQLiteBucket.init_from_file(
+            rates, table=BUCKET_TABLE, db_path=str(path), use_file_lock=True
+        )
         # No background leaker thread: the bucket is cleaned under the lock after each permit.
         self.limiter = Limiter(SingleBucketFactory(self.bucket, schedule_leak=False))
         self._file_lock: Any = self.bucket.lock  # a filelock.FileLock (pyrate-limiter types it as an RLock)
@@ -80,8 +82,10 @@ class RequestLimiter:
         """Take one permit if both windows have room; False when full (or the lock is contended too long)."""
         started = time.monotonic()
         if not self._process_lock.acquire(timeout=LOCK_TIMEOUT_SECONDS):
-            log.warning("rate limiter busy for %.2fs in this process; not calling the inference server",
-                        LOCK_TIMEOUT_SECONDS)
+            log.warning(
+                "rate limiter busy for %.2fs in this process; not calling the inference server",
+                LOCK_TIMEOUT_SECONDS,
+            )
             return False
         try:
             left = max(0.0, LOCK_TIMEOUT_SECONDS - (time.monotonic() - started))
@@ -93,7 +97,9 @@ class RequestLimiter:
                     self.bucket.leak(self.bucket.now())
                 return granted
         except TimeoutError:
-            log.warning("rate limiter lock busy for %.2fs; not calling the inference server", LOCK_TIMEOUT_SECONDS)
+            log.warning(
+                "rate limiter lock busy for %.2fs; not calling the inference server", LOCK_TIMEOUT_SECONDS
+            )
             return False
         finally:
             self._process_lock.release()
@@ -188,8 +194,15 @@ def _write_cooldown(db_path: str | Path, cooldown: Cooldown) -> None:
                 " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(scope) DO UPDATE SET reason = excluded.reason,"
                 " until_epoch = excluded.until_epoch, until_at = excluded.until_at, status_code = excluded.status_code,"
                 " retry_after = excluded.retry_after, opened_at = excluded.opened_at",
-                [SCOPE, cooldown.reason, cooldown.until_epoch, cooldown.until_at, cooldown.status_code,
-                 cooldown.retry_after, cooldown.opened_at],
+                [
+                    SCOPE,
+                    cooldown.reason,
+                    cooldown.until_epoch,
+                    cooldown.until_at,
+                    cooldown.status_code,
+                    cooldown.retry_after,
+                    cooldown.opened_at,
+                ],
             )
 
 
@@ -198,8 +211,13 @@ def _new_cooldown(reason: str, seconds: float, status_code: int | None, retry_af
     return Cooldown(reason, until, _iso(until), status_code, retry_after, utcnow())
 
 
-def open_cooldown(db_path: str | Path, reason: str, seconds: float, status_code: int | None = None,
-                  retry_after: str | None = None) -> Cooldown:
+def open_cooldown(
+    db_path: str | Path,
+    reason: str,
+    seconds: float,
+    status_code: int | None = None,
+    retry_after: str | None = None,
+) -> Cooldown:
     """Open (or extend, never shorten) the shared cooldown, written to the store before returning."""
     cooldown = _new_cooldown(reason, seconds, status_code, retry_after)
     _write_cooldown(db_path, cooldown)
@@ -207,8 +225,13 @@ def open_cooldown(db_path: str | Path, reason: str, seconds: float, status_code:
     return active_cooldown(db_path) or cooldown
 
 
-def open_cooldown_soon(db_path: str | Path, reason: str, seconds: float, status_code: int | None = None,
-                       retry_after: str | None = None) -> Cooldown:
+def open_cooldown_soon(
+    db_path: str | Path,
+    reason: str,
+    seconds: float,
+    status_code: int | None = None,
+    retry_after: str | None = None,
+) -> Cooldown:
     """:func:`open_cooldown` for the request path: in force in this process at once, written to the store
     (for the other processes) by a background thread, so a 429 or 402 never waits for a disk."""
     cooldown = _new_cooldown(reason, seconds, status_code, retry_after)
@@ -238,9 +261,21 @@ def active_cooldown(db_path: str | Path) -> Cooldown | None:
     now = time.time()
     with _opened_lock:
         here = _opened_here.get(_store_key(db_path))
-    row = one(get_db(db_path), "SELECT * FROM refine_cooldowns WHERE scope = ? AND until_epoch > ?", [SCOPE, now])
-    stored = None if row is None else Cooldown(
-        row["reason"], row["until_epoch"], row["until_at"], row["status_code"], row["retry_after"], row["opened_at"])
+    row = one(
+        get_db(db_path), "SELECT * FROM refine_cooldowns WHERE scope = ? AND until_epoch > ?", [SCOPE, now]
+    )
+    stored = (
+        None
+        if row is None
+        else Cooldown(
+            row["reason"],
+            row["until_epoch"],
+            row["until_at"],
+            row["status_code"],
+            row["retry_after"],
+            row["opened_at"],
+        )
+    )
     candidates = [c for c in (here, stored) if c is not None and c.until_epoch > now]
     return max(candidates, key=lambda c: c.until_epoch) if candidates else None
 

@@ -61,7 +61,9 @@ class LocalRefinement:
     top_similarity: float = 0.0
     neighbours: list[tuple[str, float]] = field(default_factory=list)  # (bank text, cosine)
     elapsed_ms: float = 0.0
-    embedded: bool = True  # False: rules only (no model, not loaded yet, or the embedding missed its deadline)
+    embedded: bool = (
+        True  # False: rules only (no model, not loaded yet, or the embedding missed its deadline)
+    )
 
 
 def local_confidence(query: str, refined: str, intent: str, top_similarity: float) -> float:
@@ -85,8 +87,12 @@ class EmbeddingBatcher:
     computed, dropped unused. ``compute`` maps texts to one row per text (here: the similarities to the bank).
     """
 
-    def __init__(self, compute: Callable[[list[str]], np.ndarray], max_batch: int = MAX_BATCH,
-                 max_tokens: int = MAX_BATCH_TOKENS) -> None:
+    def __init__(
+        self,
+        compute: Callable[[list[str]], np.ndarray],
+        max_batch: int = MAX_BATCH,
+        max_tokens: int = MAX_BATCH_TOKENS,
+    ) -> None:
         self._compute = compute
         self._max_batch = max_batch
         self._max_tokens = max_tokens
@@ -113,13 +119,17 @@ class EmbeddingBatcher:
                 self._thread = threading.Thread(target=self._run, name="hfops-refine-embed", daemon=True)
                 self._thread.start()
 
-    def _next_batch(self, pending: list[tuple[str, Future[np.ndarray]]]) -> list[tuple[str, Future[np.ndarray]]]:
+    def _next_batch(
+        self, pending: list[tuple[str, Future[np.ndarray]]]
+    ) -> list[tuple[str, Future[np.ndarray]]]:
         """The oldest pending entries that fit in one pass (padded to the longest), removed from ``pending``."""
         batch: list[tuple[str, Future[np.ndarray]]] = []
         longest = 0
         for entry in list(pending):
             size = estimated_tokens(entry[0])
-            if batch and (len(batch) >= self._max_batch or (len(batch) + 1) * max(longest, size) > self._max_tokens):
+            if batch and (
+                len(batch) >= self._max_batch or (len(batch) + 1) * max(longest, size) > self._max_tokens
+            ):
                 continue
             batch.append(entry)
             longest = max(longest, size)
@@ -247,8 +257,9 @@ class LocalRefiner:
         with self._background_lock:
             if self.loaded or self._background is not None:
                 return
-            self._background = threading.Thread(target=self.load, args=(torch_threads,), name="hfops-refine-load",
-                                                 daemon=True)
+            self._background = threading.Thread(
+                target=self.load, args=(torch_threads,), name="hfops-refine-load", daemon=True
+            )
             self._background.start()
 
     def _similarities(self, texts: list[str]) -> np.ndarray:
@@ -267,7 +278,9 @@ class LocalRefiner:
             sims = vectors @ self._matrix_t.T
         return sims.numpy()
 
-    def nearest(self, text: str, k: int = NEIGHBOURS, timeout_s: float | None = None) -> list[tuple[int, float]] | None:
+    def nearest(
+        self, text: str, k: int = NEIGHBOURS, timeout_s: float | None = None
+    ) -> list[tuple[int, float]] | None:
         """Indices and cosine similarities of the ``k`` bank questions nearest to ``text``.
 
         ``[]`` without a model; None when the embedding is not ready within ``timeout_s`` seconds.
@@ -296,16 +309,22 @@ class LocalRefiner:
         if deadline is None:
             self.load()
         speller = self._speller
-        refined = apply_proper_case(clean_query(query, speller.correct if speller else None), self._proper_case)
+        refined = apply_proper_case(
+            clean_query(query, speller.correct if speller else None), self._proper_case
+        )
         neighbours: list[tuple[int, float]] | None = None
         if self.loaded and (deadline is None or time.monotonic() < deadline):
-            neighbours = self.nearest(refined, timeout_s=None if deadline is None else deadline - time.monotonic())
+            neighbours = self.nearest(
+                refined, timeout_s=None if deadline is None else deadline - time.monotonic()
+            )
         embedded = neighbours is not None and self._model is not None
         neighbours = neighbours or []
         top_similarity = neighbours[0][1] if neighbours else 0.0
         if neighbours:
             best_index, best_sim = neighbours[0]
-            spelled_alike = difflib.SequenceMatcher(None, canonical(refined), self._canonicals[best_index]).ratio()
+            spelled_alike = difflib.SequenceMatcher(
+                None, canonical(refined), self._canonicals[best_index]
+            ).ratio()
             if best_sim >= DID_YOU_MEAN_SIMILARITY and spelled_alike >= DID_YOU_MEAN_SPELLING:
                 refined = self._displays[best_index]  # "did you mean": the known question, spelled right
         suggestions: list[str] = []
@@ -335,7 +354,7 @@ class LocalRefiner:
         return LocalRefinement(
             result=result,
             top_similarity=round(top_similarity, 4),
-            neighbours=[(self._entries[i].text, round(s, 4)) for i, s in neighbours[:MAX_SUGGESTIONS + 2]],
+            neighbours=[(self._entries[i].text, round(s, 4)) for i, s in neighbours[: MAX_SUGGESTIONS + 2]],
             elapsed_ms=elapsed_ms,
             embedded=embedded,
         )

@@ -73,7 +73,9 @@ def validate_query(query: object) -> str:
             f"query is not valid Unicode text: a lone surrogate U+{ord(query[surrogate]):04X} at character {surrogate + 1}"
         )
     if all(is_invisible(c) for c in query):
-        raise RefineInputError("query has no visible characters (only control, format or zero-width characters)")
+        raise RefineInputError(
+            "query has no visible characters (only control, format or zero-width characters)"
+        )
     return query
 
 

@@ -103,16 +103,30 @@ def warm_up(settings: Settings | None = None) -> None:
         _client_warmed = True
 
 
-def refine(query: str, settings: Settings | None = None, *, fallback_allowed: bool = True,
-           force_fallback: bool = False, caller: str = "library") -> RefineResult:
+def refine(
+    query: str,
+    settings: Settings | None = None,
+    *,
+    fallback_allowed: bool = True,
+    force_fallback: bool = False,
+    caller: str = "library",
+) -> RefineResult:
     """Refine ``query``: the library entry point used by the CLI, the API and the console."""
-    return refine_detailed(query, settings, fallback_allowed=fallback_allowed, force_fallback=force_fallback,
-                           caller=caller).result
+    return refine_detailed(
+        query, settings, fallback_allowed=fallback_allowed, force_fallback=force_fallback, caller=caller
+    ).result
 
 
-def refine_detailed(query: str, settings: Settings | None = None, *, fallback_allowed: bool = True,
-                    force_fallback: bool = False, caller: str = "library", started: float | None = None,
-                    ticket: CallTicket | None = None) -> RefineOutcome:
+def refine_detailed(
+    query: str,
+    settings: Settings | None = None,
+    *,
+    fallback_allowed: bool = True,
+    force_fallback: bool = False,
+    caller: str = "library",
+    started: float | None = None,
+    ticket: CallTicket | None = None,
+) -> RefineOutcome:
     """:func:`refine` with the local result and the HF attempt alongside.
 
     ``force_fallback`` ignores ``local_threshold`` (the Refine Lab's side-by-side view); every other
@@ -170,8 +184,9 @@ def refine_detailed(query: str, settings: Settings | None = None, *, fallback_al
     return RefineOutcome(result, local, attempt, round(local_run.elapsed_ms, 2), local_run.top_similarity)
 
 
-def rules_only_answer(query: str, settings: Settings, *, started: float, fallback_allowed: bool = True,
-                      caller: str = "api") -> RefineResult:
+def rules_only_answer(
+    query: str, settings: Settings, *, started: float, fallback_allowed: bool = True, caller: str = "api"
+) -> RefineResult:
     """The cheap path (microseconds, no model, no store, no network): clean-up and intent, no suggestions.
 
     What :func:`refine_in_time` answers when the full call cannot finish in time; safe on an event loop.
@@ -187,14 +202,24 @@ def rules_only_answer(query: str, settings: Settings, *, started: float, fallbac
     else:
         bypass = "timeout"
     latency_ms = round(_elapsed_ms(started), 2)
-    result = replace(local_run.result, latency_ms=latency_ms, within_budget=latency_ms <= settings.refine.budget_ms,
-                     bypass_reason=bypass)
+    result = replace(
+        local_run.result,
+        latency_ms=latency_ms,
+        within_budget=latency_ms <= settings.refine.budget_ms,
+        bypass_reason=bypass,
+    )
     _log(settings, result, local_run, None, caller)
     return result
 
 
-async def refine_in_time(query: str, settings: Settings, *, fallback_allowed: bool = True, caller: str = "api",
-                         started: float | None = None) -> RefineResult:
+async def refine_in_time(
+    query: str,
+    settings: Settings,
+    *,
+    fallback_allowed: bool = True,
+    caller: str = "api",
+    started: float | None = None,
+) -> RefineResult:
     """:func:`refine` for an event loop, with the budget as a promise counted from ``started`` (arrival).
 
     The call runs on :data:`CALL_EXECUTOR`; if it has not finished ``GUARD_RESERVE_MS`` before the budget
@@ -205,25 +230,30 @@ async def refine_in_time(query: str, settings: Settings, *, fallback_allowed: bo
     validate_query(query)
     ticket = CallTicket()
     loop = asyncio.get_running_loop()
-    work = loop.run_in_executor(CALL_EXECUTOR, partial(
-        _refine_unless_answered, query, settings, fallback_allowed, caller, started, ticket))
+    work = loop.run_in_executor(
+        CALL_EXECUTOR,
+        partial(_refine_unless_answered, query, settings, fallback_allowed, caller, started, ticket),
+    )
     remaining = started + (settings.refine.budget_ms - GUARD_RESERVE_MS) / 1000 - time.monotonic()
     try:
         return await asyncio.wait_for(asyncio.shield(work), timeout=max(0.0, remaining))
     except TimeoutError:
         if ticket.claim("guard"):
             work.add_done_callback(_discard_late)
-            return rules_only_answer(query, settings, started=started, fallback_allowed=fallback_allowed,
-                                     caller=caller)
+            return rules_only_answer(
+                query, settings, started=started, fallback_allowed=fallback_allowed, caller=caller
+            )
         return await work  # the worker claimed the call a moment ago: its answer is ready
 
 
-def _refine_unless_answered(query: str, settings: Settings, fallback_allowed: bool, caller: str, started: float,
-                            ticket: CallTicket) -> RefineResult:
+def _refine_unless_answered(
+    query: str, settings: Settings, fallback_allowed: bool, caller: str, started: float, ticket: CallTicket
+) -> RefineResult:
     if ticket.owner == "guard":  # answered already (no thread was free in time): do not spend the work
         raise _Answered
-    return refine_detailed(query, settings, fallback_allowed=fallback_allowed, caller=caller, started=started,
-                           ticket=ticket).result
+    return refine_detailed(
+        query, settings, fallback_allowed=fallback_allowed, caller=caller, started=started, ticket=ticket
+    ).result
 
 
 class _Answered(Exception):
@@ -231,13 +261,17 @@ class _Answered(Exception):
 
 
 def _discard_late(future: asyncio.Future[RefineResult]) -> None:
-    if not future.cancelled() and isinstance(future.exception(), Exception) and not isinstance(
-        future.exception(), _Answered
+    if (
+        not future.cancelled()
+        and isinstance(future.exception(), Exception)
+        and not isinstance(future.exception(), _Answered)
     ):
         log.error("refine call failed after its answer was sent: %s", one_line(future.exception()))
 
 
-def _bypass_before_request(settings: Settings, local: RefineResult, fallback_allowed: bool, force: bool) -> str | None:
+def _bypass_before_request(
+    settings: Settings, local: RefineResult, fallback_allowed: bool, force: bool
+) -> str | None:
     """The reason not to call HF that is known before any request (None = may call)."""
     if not settings.refine.enabled or not fallback_allowed:
         return "disabled"
@@ -271,16 +305,24 @@ def _run_attempt(settings: Settings, query: str, wait_ms: float) -> fallback.HFA
         return future.result(timeout=max(0.0, deadline - time.monotonic()))
     except concurrent.futures.TimeoutError:
         # Late: not awaited. The worker still records any cooldown the server asks for.
-        return fallback.HFAttempt("timeout", error="no answer before the fallback deadline",
-                                  latency_ms=round((time.monotonic() - submitted) * 1000, 2))
+        return fallback.HFAttempt(
+            "timeout",
+            error="no answer before the fallback deadline",
+            latency_ms=round((time.monotonic() - submitted) * 1000, 2),
+        )
 
 
 def _elapsed_ms(started: float) -> float:
     return (time.monotonic() - started) * 1000
 
 
-def _log(settings: Settings, result: RefineResult, local_run: LocalRefinement,
-         attempt: fallback.HFAttempt | None, caller: str) -> None:
+def _log(
+    settings: Settings,
+    result: RefineResult,
+    local_run: LocalRefinement,
+    attempt: fallback.HFAttempt | None,
+    caller: str,
+) -> None:
     requested = attempt is not None and attempt.requested
     row = {
         "created_at": utcnow(),

@@ -34,10 +34,14 @@ class Speller:
         from symspellpy import SymSpell
 
         started = time.perf_counter()
-        self._symspell: Any = SymSpell(max_dictionary_edit_distance=MAX_EDIT_DISTANCE, prefix_length=PREFIX_LENGTH)
+        self._symspell: Any = SymSpell(
+            max_dictionary_edit_distance=MAX_EDIT_DISTANCE, prefix_length=PREFIX_LENGTH
+        )
         path = importlib.resources.files("symspellpy") / DICTIONARY
         with importlib.resources.as_file(path) as dictionary:
-            if not self._symspell.load_dictionary(str(dictionary), term_index=0, count_index=1, encoding="utf-8"):
+            if not self._symspell.load_dictionary(
+                str(dictionary), term_index=0, count_index=1, encoding="utf-8"
+            ):
                 raise FileNotFoundError(f"symspellpy dictionary {DICTIONARY} not found")
         self._known = {w.lower() for w in known_words}
         self.load_seconds = time.perf_counter() - started

@@ -55,24 +55,41 @@ _QUESTION_START = re.compile(
 )
 
 _INTENT_RULES: list[tuple[str, re.Pattern[str]]] = [
-    ("comparison", re.compile(r"\b(?:vs\.?|versus|difference\s+between|compared?\s+(?:to|with)|better\s+than)\b")),
+    (
+        "comparison",
+        re.compile(r"\b(?:vs\.?|versus|difference\s+between|compared?\s+(?:to|with)|better\s+than)\b"),
+    ),
     ("how_to", re.compile(r"^(?:how\s+(?:do|does|can|could|should|would)\s+(?:i|you|we|one)|how\s+to)\b")),
-    ("numeric", re.compile(
-        r"^(?:how\s+(?:many|much|long|far|old|big|large|tall|high|deep|wide|often|fast))\b"
-        r"|\b(?:cost|price|salary|population|percentage|percent|number\s+of|amount\s+of|average|calories|"
-        r"temperature|distance|length)\b"
-    )),
+    (
+        "numeric",
+        re.compile(
+            r"^(?:how\s+(?:many|much|long|far|old|big|large|tall|high|deep|wide|often|fast))\b"
+            r"|\b(?:cost|price|salary|population|percentage|percent|number\s+of|amount\s+of|average|calories|"
+            r"temperature|distance|length)\b"
+        ),
+    ),
     ("time", re.compile(r"^(?:when)\b|^(?:what|which)\s+(?:year|date|day|month|century|time|decade)\b")),
     ("person", re.compile(r"^(?:who|whom|whose)\b|\bwho\s+(?:is|was|were|are)\b")),
-    ("location", re.compile(
-        r"^(?:where)\b|^(?:what|which)\s+(?:country|city|state|region|continent|county|river)\b|\bcapital\s+of\b"
-    )),
+    (
+        "location",
+        re.compile(
+            r"^(?:where)\b|^(?:what|which)\s+(?:country|city|state|region|continent|county|river)\b|\bcapital\s+of\b"
+        ),
+    ),
     ("reason", re.compile(r"^(?:why)\b|\bwhat\s+causes?\b|\breason\s+(?:for|why)\b")),
-    ("definition", re.compile(
-        r"^(?:what|whats|what's)\s+(?:is|are|was|were)\s+(?:an?\s+|the\s+)?\w+(?:\s+\w+){0,3}\s*$"
-        r"|^(?:define|definition\s+of|meaning\s+of)\b|\bmeaning\s+of\b|\bdefinition\b|^(?:what|whats|what's)\s+does\b.*\bmean\b"
-    )),
-    ("yes_no", re.compile(r"^(?:is|are|was|were|do|does|did|can|could|should|would|will|shall|has|have|had|may|might|am)\b")),
+    (
+        "definition",
+        re.compile(
+            r"^(?:what|whats|what's)\s+(?:is|are|was|were)\s+(?:an?\s+|the\s+)?\w+(?:\s+\w+){0,3}\s*$"
+            r"|^(?:define|definition\s+of|meaning\s+of)\b|\bmeaning\s+of\b|\bdefinition\b|^(?:what|whats|what's)\s+does\b.*\bmean\b"
+        ),
+    ),
+    (
+        "yes_no",
+        re.compile(
+            r"^(?:is|are|was|were|do|does|did|can|could|should|would|will|shall|has|have|had|may|might|am)\b"
+        ),
+    ),
     ("entity", re.compile(r"^(?:what|whats|what's|which|how)\b")),
 ]
 
