@@ -576,10 +576,3 @@ def eval_run_job(ctx: JobContext) -> dict[str, Any]:
     return execute_run(
         ctx.db_path, int(ctx.params["run_id"]), ctx.settings, ctx.progress, ctx.cancelled
     ).to_dict()
-
-
-def eval_nightly_job(ctx: JobContext) -> dict[str, Any]:
-    """TRANSITION: the worker's table should name :func:`hfops.evals.nightly.nightly_job`; this forwards to it."""
-    from hfops.evals.nightly import nightly_job
-
-    return nightly_job(ctx)
