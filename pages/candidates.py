@@ -19,6 +19,9 @@ COLUMN_TYPES = {
     "model_id": st.column_config.TextColumn("Model", width=190),
     "score": st.column_config.NumberColumn("Score", format="%.3f", width=55),
     "status": st.column_config.TextColumn("Status", width=80),
+    "runnable": st.column_config.TextColumn(
+        "Runs here", width=110, help="packaged, local, cached, downloadable (N GB), api only, ... (hfops models check)"
+    ),
     "pipeline_tag": st.column_config.TextColumn("Pipeline tag", width=120),
     "license": st.column_config.TextColumn("Licence", width=80),
     "quantization": st.column_config.TextColumn("Quantization", width=90),
@@ -56,6 +59,7 @@ FILTER_DEFAULTS: dict[str, Any] = {
     "cand_min_score": 0.0,
     "cand_text": "",
     "cand_flagged": False,
+    "cand_runnable": False,
 }
 
 
@@ -107,6 +111,12 @@ def filter_widgets(facets: dict[str, list[str]]) -> tuple[view.Filter, str, bool
         key="cand_flagged",
         on_change=_reset_page,
         help="models that no longer match the candidate rule",
+    )
+    col[3].checkbox(
+        "Runnable here only",
+        key="cand_runnable",
+        on_change=_reset_page,
+        help="packaged, local or cached copies, and models a check found downloadable or on the API",
     )
     col[3].button("Clear filters", key=K_CLEAR, on_click=_clear_filters, icon=":material/filter_alt_off:")
     col = st.columns(4)
@@ -255,7 +265,16 @@ store_path = settings().store.path
 flt, sort, descending, page_size, page_slot = filter_widgets(
     cached_facets(store_path, view.facets_marker(conn))
 )
-found = view.candidate_page(conn, flt, sort, descending, int(st.session_state.get(K_PAGE) or 1), page_size)
+found = view.candidate_page(
+    conn,
+    flt,
+    sort,
+    descending,
+    int(st.session_state.get(K_PAGE) or 1),
+    page_size,
+    settings=settings(),
+    runnable_only=bool(st.session_state.get("cand_runnable")),
+)
 if found.page != st.session_state.get(K_PAGE):  # the result shrank under the page shown
     st.session_state[K_PAGE] = found.page
 page_slot.number_input(f"Page (of {found.pages:,})", min_value=1, max_value=found.pages, step=1, key=K_PAGE)

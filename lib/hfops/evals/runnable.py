@@ -51,3 +51,13 @@ def rank(fact: checks.Evaluability | None) -> int:
 def runnable_first(model_ids: Sequence[str], found: dict[str, checks.Evaluability]) -> list[str]:
     """``model_ids`` reordered: runnable states first (stable within a state)."""
     return sorted(model_ids, key=lambda m: rank(found.get(m)))
+
+
+def runnable_ids(db: sqlite_utils.Database, settings: Any) -> set[str]:
+    """Every model id that can run here now: packaged, added folders, HF cache copies, and stored checks
+    that found it runnable (downloadable, api only). No network."""
+    from hfops.models import resolver
+
+    ids = {str(m["model_id"]) for m in resolver.list_local(settings) if m.get("format") != "incomplete"}
+    ids.update(m for m, fact in checks.stored(db).items() if fact.runnable)
+    return ids

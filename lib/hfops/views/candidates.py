@@ -38,6 +38,7 @@ TABLE_COLUMNS = (
     "model_id",
     "score",
     "status",
+    "runnable",
     "pipeline_tag",
     "license",
     "quantization",
@@ -83,6 +84,7 @@ class CandidatePage:
     page: int
     page_size: int
     text_used: str | None = None  # the id search that matched (a separator variant of what was typed)
+    runnable: dict[str, str] = field(default_factory=dict)  # model id -> how it can run here (label)
 
     @property
     def pages(self) -> int:
@@ -103,6 +105,7 @@ class CandidatePage:
         frame = pd.DataFrame([as_dict(r) for r in self.rows], columns=list(TABLE_COLUMNS))
         frame["last_modified"] = pd.to_datetime(frame["last_modified"], utc=True, errors="coerce")
         frame["flag"] = frame["flag"].fillna("")
+        frame["runnable"] = [self.runnable.get(m, "unknown") for m in frame["model_id"]]
         return frame
 
 
@@ -122,16 +125,34 @@ def candidate_page(
     descending: bool,
     page: int,
     page_size: int,
+    settings: Any = None,
+    runnable_only: bool = False,
 ) -> CandidatePage:
     """The requested page; the first page when the result shrank under it (``page`` tells which it is).
+
+    With ``settings`` each row gets its evaluability label (:mod:`hfops.evals.runnable`, no network);
+    ``runnable_only`` keeps the candidates that can run here (packaged, local, cached, or checked runnable).
 
     A search whose words match no id as typed is tried with the words joined by id separators ("phi 2"
     finds phi-2); :attr:`CandidatePage.text_used` says which spelling matched.
     """
 
+    from hfops.evals import runnable
+
+    keep = runnable.runnable_ids(db, settings) if runnable_only and settings is not None else None
+
     def fetch(f: registry.CandidateFilter, at: int) -> CandidatePage:
-        found, total = registry.list_candidates(db, f, sort, descending, page=at, page_size=page_size)
-        return CandidatePage(found, total, at, page_size, text_used=f.text.strip() or None)
+        if keep is None:
+            found, total = registry.list_candidates(db, f, sort, descending, page=at, page_size=page_size)
+        else:  # the runnable set is small and partly on disk: filter every match, then cut the page
+            everything, _ = registry.list_candidates(db, f, sort, descending, page=1, page_size=1_000_000)
+            kept = [r for r in everything if str(r["model_id"]) in keep]
+            found, total = kept[(at - 1) * page_size : at * page_size], len(kept)
+        labels = {}
+        if settings is not None:
+            facts = runnable.facts(db, [(str(r["model_id"]), r["pipeline_tag"]) for r in found], settings)
+            labels = {m: fact.label for m, fact in facts.items()}
+        return CandidatePage(found, total, at, page_size, text_used=f.text.strip() or None, runnable=labels)
 
     result = fetch(flt, page)
     if not result.total:
