@@ -52,7 +52,7 @@ def launch_form() -> None:
     limit = right.number_input(
         "Sample size", min_value=1, max_value=5000, value=cfg.eval.default_limit, step=10, key=K_LIMIT
     )
-    choice = st.selectbox("Candidate model", view.model_options(db(), task), key=K_MODEL)
+    choice = st.selectbox("Candidate model", view.model_options(db(), task, cfg), key=K_MODEL)
     model_id = st.text_input("Model id", key=K_MODEL_TEXT) if choice == view.OTHER else choice
     st.caption(plain(view.comparison_caption(db(), task, model_id or "")))
     if st.button("Launch shadow run", type="primary", key=K_LAUNCH):

@@ -88,11 +88,18 @@ def evaluable_models(db: sqlite_utils.Database, task: str, limit: int = OPTIONS_
     return [str(r[0]) for r in found]
 
 
-def model_options(db: sqlite_utils.Database, task: str) -> list[str]:
+def model_options(db: sqlite_utils.Database, task: str, settings: Settings | None = None) -> list[str]:
     """Models worth offering for ``task``: the task's suggested models (the packaged MiniLM for retrieval),
-    then evaluable registry models, then :data:`OTHER` (type an id)."""
+    then evaluable registry models, then :data:`OTHER` (type an id). With ``settings`` the models that can
+    run here come first (packaged, local, cached, downloadable, api only: :data:`hfops.models.checks.RANK`;
+    no network)."""
     options = list(tasks.task_spec(task).suggested_models)
     options += [m for m in evaluable_models(db, task) if m not in options]
+    if settings is not None:
+        from hfops.evals import runnable
+
+        pipeline = tasks.task_spec(task).pipeline_tags[0]
+        options = runnable.runnable_first(options, runnable.facts(db, [(m, pipeline) for m in options], settings))
     return [*options, OTHER]
 
 
