@@ -88,6 +88,7 @@ class EvalConfig:
     max_retry_wait_seconds: float = 10.0  # cap on one retry wait (Retry-After is honoured up to this)
     max_consecutive_errors: int = 20  # stop the run (resumable) when a backend keeps failing
     qa_max_new_tokens: int = 48
+    starter_runs: bool = True  # hfops init queues the starter shadow runs once on a fresh store
 
 
 @dataclass
