@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from hfops.console import db, demo_mode, operator_errors, plain, require_settings, settings
-from hfops.evals import DATASETS, TASKS
+from hfops.evals import TASKS
 from hfops.views import evals as view
 
 POLL_SECONDS = 1.5
@@ -48,7 +48,7 @@ def launch_form() -> None:
     st.subheader("Launch a shadow run")
     left, middle, right = st.columns(3)
     task = left.selectbox("Task", TASKS, key=K_TASK)
-    dataset = middle.selectbox("Dataset", DATASETS, key=K_DATASET)
+    dataset = middle.selectbox("Dataset", view.dataset_options(db(), task), key=K_DATASET)
     limit = right.number_input(
         "Sample size", min_value=1, max_value=5000, value=cfg.eval.default_limit, step=10, key=K_LIMIT
     )

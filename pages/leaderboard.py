@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from hfops.console import db, demo_mode, operator_errors, plain, require_settings
-from hfops.evals import DATASETS, TASKS
+from hfops.evals import TASKS
 from hfops.views import leaderboard as view
 
 # Widget keys (tests address widgets by these).
@@ -61,7 +61,7 @@ if flash := st.session_state.pop(K_FLASH, None):
     st.success(plain(flash))
 left, right = st.columns(2)
 task = left.selectbox("Task", TASKS, key=K_TASK)
-dataset = right.selectbox("Dataset", DATASETS, key=K_DATASET)
+dataset = right.selectbox("Dataset", view.dataset_options(db(), task), key=K_DATASET)
 prod = view.production(db(), task)
 st.info(plain(prod.summary), icon=":material/star:")
 frame = view.board_frame(db(), task, dataset)

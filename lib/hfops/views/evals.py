@@ -15,7 +15,7 @@ import sqlite_utils
 
 from hfops import jobs, publish
 from hfops.config import Settings
-from hfops.evals import runs, tasks
+from hfops.evals import custom, runs, tasks
 from hfops.evals.stats import metric_names
 from hfops.views import as_dict
 
@@ -101,6 +101,11 @@ def model_options(db: sqlite_utils.Database, task: str, settings: Settings | Non
         pipeline = tasks.task_spec(task).pipeline_tags[0]
         options = runnable.runnable_first(options, runnable.facts(db, [(m, pipeline) for m in options], settings))
     return [*options, OTHER]
+
+
+def dataset_options(db: sqlite_utils.Database, task: str) -> list[str]:
+    """The datasets a run of ``task`` can use: the built-in ones, then the stored custom sets."""
+    return custom.dataset_choices(db, task)
 
 
 def comparison_caption(db: sqlite_utils.Database, task: str, model_id: str) -> str:

@@ -9,10 +9,15 @@ import sqlite_utils
 
 from hfops import registry
 from hfops.errors import RegistryError
-from hfops.evals import runs, tasks
+from hfops.evals import custom, runs, tasks
 from hfops.evals.stats import metric_names, primary_metric
 
 TRAILING_COLUMNS = ["runs", "latest_run", "examples", "recommendation", "dataset_version", "evaluated_at"]
+
+
+def dataset_options(db: sqlite_utils.Database, task: str) -> list[str]:
+    """The datasets of ``task``: the built-in ones, then the stored custom sets."""
+    return custom.dataset_choices(db, task)
 
 
 def metrics_of(task: str, dataset: str) -> list[str]:
