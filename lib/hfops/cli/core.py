@@ -132,6 +132,16 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
         print(f"loaded the embedded default: {run.seen} records, {run.matched} candidates")
     else:
         print(f"store ready: {settings.store.path}")
+    if getattr(args, "no_starter_runs", False) or getattr(args, "demo", False):
+        return 0
+    from hfops.evals import starter
+
+    if settings.eval.starter_runs and starter.is_fresh(settings.store.path):
+        for result in starter.queue_starter_runs(settings.store.path, settings):
+            if result.queued:
+                print(f"starter run {result.run_id} queued ({result.name}; the worker runs it)")
+            else:
+                print(f"starter {result.name} skipped: {result.note}")
     return 0
 
 
@@ -247,6 +257,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("init", parents=[common], help="create the store; load the embedded default if empty")
+    p.add_argument("--no-starter-runs", action="store_true",
+                   help="do not queue the starter shadow runs on a fresh store ([eval] starter_runs)")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("worker", parents=[common], help="run the job worker (huey) in the foreground")
@@ -265,4 +277,5 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--demo", action="store_true", help="read-only demo mode (no worker, no write actions)")
+    p.add_argument("--no-starter-runs", action="store_true", help="do not queue the starter shadow runs")
     p.set_defaults(func=cmd_console)
