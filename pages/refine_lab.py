@@ -25,6 +25,7 @@ from hfops.refine.lab import (
     outcome_figure,
     queue_bulk,
     run_single,
+    start_warm_up,
 )
 from hfops.refine.limits import clear_cooldown, limiter_state
 from hfops.refine.result import MAX_QUERY_CHARS, RefineResult
@@ -202,6 +203,7 @@ def show_history() -> None:
 
 
 st.title("Refine Lab")
+start_warm_up(settings())
 samples = load_samples()
 limits_box = st.container()  # filled last, so it reflects the run just made
 single_run(samples)

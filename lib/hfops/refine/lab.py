@@ -153,6 +153,13 @@ def prepare_query(text: str | None) -> tuple[str, str | None]:
     )
 
 
+def start_warm_up(settings: Settings) -> None:
+    """Start loading the local model in the background when the page opens (the first run then waits less)."""
+    from hfops.refine.local import get_local_refiner
+
+    get_local_refiner().load_in_background(settings.refine.torch_threads)
+
+
 def run_single(text: str | None, settings: Settings, fallback_allowed: bool) -> SingleRun:
     """Refine one query for the page (local and HF side by side); a bad query is an error, not an exception."""
     query, notice = prepare_query(text)
