@@ -293,15 +293,16 @@ def test_run_sync_returns_its_own_run_even_when_another_source_ran_meanwhile(tmp
 def test_an_incremental_pass_probes_each_query_with_a_small_page_then_takes_full_pages(
     hub: HubStandIn, db_path: str
 ) -> None:
-    from hfops.discovery import sources, sync_hub
+    from hfops.discovery import hub as hub_source
+    from hfops.discovery import sync_hub
 
     settings = settings_for(hub)
     sync_hub(db_path, settings, mode="full")
     hub.log.clear()
     quiet = sync_hub(db_path, settings, mode="auto")  # nothing changed: one small page per query
     limits = [dict(parse_qsl(urlsplit(p).query))["limit"] for p in hub.model_requests()]
-    assert quiet.mode == "incremental" and limits == [str(sources.INCREMENTAL_PROBE)] * 2
-    assert quiet.records <= 2 * sources.INCREMENTAL_PROBE and quiet.updated == 0
+    assert quiet.mode == "incremental" and limits == [str(hub_source.INCREMENTAL_PROBE)] * 2
+    assert quiet.records <= 2 * hub_source.INCREMENTAL_PROBE and quiet.updated == 0
     ids = sorted(expected_ids(hub.records))[:70]  # more changes than a probe holds
     for r in hub.records:
         if r["id"] in ids:
@@ -311,5 +312,5 @@ def test_an_incremental_pass_probes_each_query_with_a_small_page_then_takes_full
     busy = sync_hub(db_path, settings, mode="auto")
     requests = [dict(parse_qsl(urlsplit(p).query)) for p in hub.model_requests()]
     assert busy.updated == 70 and busy.status == "succeeded"
-    assert requests[0]["limit"] == str(sources.INCREMENTAL_PROBE) and "cursor" not in requests[0]
+    assert requests[0]["limit"] == str(hub_source.INCREMENTAL_PROBE) and "cursor" not in requests[0]
     assert requests[1]["limit"] == "50" and "cursor" in requests[1]  # past the probe, the page size

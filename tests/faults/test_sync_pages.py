@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from hfops.discovery import sources
+from hfops.discovery import hub as hub_source
 from tests.faults.sync_standin import (
     hub_records,
     listed_ids,
@@ -107,7 +107,7 @@ def test_garbage_under_content_encoding_gzip_is_a_lost_page(
 def test_a_page_over_the_size_limit_is_a_lost_page(
     hub: HubStandIn, db_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sources, "MAX_PAGE_BYTES", 4096)  # real pages of 50 full records are larger
+    monkeypatch.setattr(hub_source, "MAX_PAGE_BYTES", 4096)  # real pages of 50 full records are larger
     run = sync_with_token(db_path, settings_for(hub), monkeypatch)
     assert run.status == "partial" and "MiB" in " ".join(run.errors)
     assert not stored_ids(db_path) - listed_ids(hub.records)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from hfops.discovery import sources
+from hfops.discovery import hub as hub_source
 from tests.faults.sync_standin import (
     TOKEN,
     OtherOrigin,
@@ -104,7 +104,7 @@ def test_a_new_url_that_serves_the_same_records_is_no_progress(
 def test_the_page_cap_bounds_a_listing_that_never_ends(
     hub: HubStandIn, db_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sources, "HUB_LISTING_BOUND", 200)  # with 50 per page: at most 5 pages a query
+    monkeypatch.setattr(hub_source, "HUB_LISTING_BOUND", 200)  # with 50 per page: at most 5 pages a query
     template = hub.records[0]
 
     def endless(number: int, reply: Reply) -> Reply:  # fresh ids on every page, always a next link

@@ -6,13 +6,16 @@ Modules, from pure to stateful:
   :class:`ModelFacts` (licence, library, safetensors, quantization, counts, dates);
 - :mod:`~hfops.discovery.rule`: the candidate rule (:func:`rule_failures`) and its fingerprint;
 - :mod:`~hfops.discovery.score`: the quality score and its breakdown;
-- :mod:`~hfops.discovery.sources`: pages of raw records from the Hub's ``/api/models`` (:class:`HubSource`,
-  through :mod:`hfops.net`) or a snapshot file (:class:`SnapshotSource`);
-- :mod:`~hfops.discovery.sync`: a sync run storing pages into the store (:func:`run_sync`, :func:`sync_hub`,
-  :func:`sync_snapshot`, the worker's :func:`sync_job`);
+- :mod:`~hfops.discovery.sources`: what a source is (:class:`Page`, :class:`Source`); its two kinds,
+  :mod:`~hfops.discovery.hub` (:class:`HubSource`: the Hub's ``/api/models`` through :mod:`hfops.net`, with
+  the pagination guards) and :mod:`~hfops.discovery.snapshot` (:class:`SnapshotSource`: a file, streamed);
+- :mod:`~hfops.discovery.storing`: one page into ``models`` / ``candidates`` and the run's counts;
+- :mod:`~hfops.discovery.runstate`: a run's row (start, resume, save, live or dead) and the watermark;
+- :mod:`~hfops.discovery.sync`: a sync run (:func:`run_sync`, :func:`sync_hub`, :func:`sync_snapshot`, the
+  worker's :func:`sync_job`);
 - :mod:`~hfops.discovery.runs`: sync runs as typed :class:`SyncRun` records and their queries.
 
-The pure parts (facts, rule, score) import neither the store nor jobs. See docs/discovery.md.
+The pure parts (facts, rule, score) and the sources import neither the store nor jobs. See docs/discovery.md.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from hfops.discovery.facts import (
     parse_record,
     skip_reason,
 )
+from hfops.discovery.hub import EXPAND_FIELDS, KNOWN_OPENRAIL_IDS, HubSource
 from hfops.discovery.rule import license_allowed, rule_failures, rule_fingerprint
 from hfops.discovery.runs import SyncRun, endpoint_in_use, get_sync_run, last_sync_run, list_sync_runs
+from hfops.discovery.runstate import incremental_watermark
 from hfops.discovery.score import (
     DOWNLOADS_SCALE,
     LIKES_SCALE,
@@ -36,17 +41,10 @@ from hfops.discovery.score import (
     SCORE_WEIGHTS,
     quality_score,
 )
-from hfops.discovery.sources import EXPAND_FIELDS, KNOWN_OPENRAIL_IDS, HubSource, Page, SnapshotSource, Source
-from hfops.discovery.sync import (
-    ensure_embedded_default,
-    incremental_watermark,
-    model_row,
-    raw_json,
-    run_sync,
-    sync_hub,
-    sync_job,
-    sync_snapshot,
-)
+from hfops.discovery.snapshot import SnapshotSource
+from hfops.discovery.sources import Page, Source
+from hfops.discovery.storing import model_row, raw_json
+from hfops.discovery.sync import ensure_embedded_default, run_sync, sync_hub, sync_job, sync_snapshot
 from hfops.errors import SyncError
 
 __all__ = [

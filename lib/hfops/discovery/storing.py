@@ -1,0 +1,334 @@
+"""Storing one page of records: ``models`` rows, candidates and their audit trail, and the run's counts
+(the caller holds the write transaction)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlite_utils
+
+from hfops import net
+from hfops.config import DiscoveryConfig
+from hfops.discovery.facts import ModelFacts, parse_record, skip_reason
+from hfops.discovery.rule import rule_failures, rule_fingerprint
+from hfops.discovery.score import quality_score
+from hfops.discovery.sources import Page, Source, merge_duplicates
+from hfops.store import rows, utcnow
+
+MAX_STORED_ERRORS = 50
+UNLISTED_FLAG = "not listed by the last complete sync of its source"
+
+
+def printable(text: str) -> str:
+    """``text`` with control, format and unpaired-surrogate characters written as ``\\uXXXX`` (Hub text is
+    untrusted: a NUL, a bidi override or a lone surrogate from a record must not reach the store or a screen)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else f"\\u{ord(c):04x}" for c in text)
+
+
+def line(text: object, limit: int = 300) -> str:
+    """One scrubbed, printable line of at most ``limit`` characters: how every stored message is written."""
+    return printable(net.one_line(text, limit))
+
+
+def json_text(value: Any) -> str:
+    """Compact JSON as :func:`hfops.store.dumps` writes it (non-ASCII kept), through orjson."""
+    return orjson.dumps(value, default=str).decode()
+
+
+def raw_json(record: Any) -> tuple[str, str]:
+    """The record as stored (compact JSON, key order as received) and its content hash."""
+    data = orjson.dumps(record, default=str)
+    return data.decode(), hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def model_row(
+    facts: ModelFacts, raw: str, record_hash: str, failures: list[str], source: str, sync_id: int, now: str
+) -> dict[str, Any]:
+    """The ``models`` row discovery stores for one record (``first_seen`` and ``rule_hash`` added by the caller)."""
+    return {
+        "model_id": facts.model_id,
+        "author": facts.author,
+        "sha": facts.sha,
+        "pipeline_tag": facts.pipeline_tag,
+        "library_name": facts.library_name,
+        "license": facts.license,
+        "use_restricted": int(facts.use_restricted),
+        "tags": orjson.dumps(facts.tags).decode(),
+        "siblings": orjson.dumps(facts.siblings).decode(),
+        "downloads": facts.downloads,
+        "downloads_all_time": facts.downloads_all_time,
+        "likes": facts.likes,
+        "trending_score": facts.trending_score,
+        "created_at": facts.created_at,
+        "last_modified": facts.last_modified,
+        "gated": facts.gated,
+        "safetensors": int(facts.safetensors),
+        "quantization": ",".join(facts.quantization),
+        "matches_rule": int(not failures),
+        "rule_failures": json_text(failures),
+        "raw": raw,
+        "record_hash": record_hash,
+        "source": source,
+        "last_seen": now,
+        "last_sync_id": sync_id,
+    }
+
+
+@dataclass
+class SyncCounts:
+    """What a run has done so far (saved into its ``sync_runs`` row after every page)."""
+
+    pages: int = 0
+    seen: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    matched: int = 0
+    new_candidates: int = 0
+    flagged: int = 0
+    records: int = 0
+    duplicates: int = 0
+    lost_pages: int = 0
+    pass_lost: int = 0  # pages lost by the earlier runs of a resumed pass
+    skip_reasons: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    seen_ids: set[str] = field(default_factory=set)
+    matched_ids: set[str] = field(default_factory=set)
+    lost: list[str] = field(default_factory=list)
+
+    def error(self, message: str) -> None:
+        """Record one message (scrubbed, printable); at most :data:`MAX_STORED_ERRORS` are kept."""
+        if len(self.errors) < MAX_STORED_ERRORS:
+            self.errors.append(line(message, 500))
+
+    def first_sight(self, record: Any) -> bool:
+        """Count ``record`` as seen unless its model was already seen by this run (``seen`` counts models)."""
+        model_id = record.get("id") if isinstance(record, dict) else None
+        if isinstance(model_id, str):
+            if model_id in self.seen_ids:
+                return False
+            self.seen_ids.add(model_id)
+        self.seen += 1
+        return True
+
+    def outcome(self, model_id: str, matches: bool) -> None:
+        """The model's latest judgement in this run (last wins): ``matched`` counts distinct models."""
+        if matches:
+            self.matched_ids.add(model_id)
+        else:
+            self.matched_ids.discard(model_id)
+        self.matched = len(self.matched_ids)
+
+
+def store_page(
+    db: sqlite_utils.Database,
+    records: list[Any],
+    counts: SyncCounts,
+    rule: DiscoveryConfig,
+    source: str,
+    sync_id: int,
+    pass_id: int,
+    now_dt: datetime,
+) -> None:
+    """Upsert one page of records and their candidates (caller holds the write transaction).
+
+    ``records`` hold one record per id (see :func:`merge_duplicates`). A record whose content hash and rule
+    fingerprint are unchanged is not parsed again: it is only marked as seen by this pass (one UPDATE per
+    page). A model this run already stored (listed again by a later page) is stored again, last wins, but
+    counted once.
+    """
+    now = utcnow()
+    rule_hash = rule_fingerprint(rule)
+    hashed: list[tuple[Any, str, str, bool]] = []
+    for record in records:
+        first = counts.first_sight(record)
+        try:
+            raw, record_hash = raw_json(record)
+        except (TypeError, ValueError) as exc:  # e.g. a lone surrogate or an integer beyond 64 bits
+            if first:
+                skip(counts, record, ValueError(f"wrong value: the record cannot be stored as JSON ({exc})"))
+            continue
+        hashed.append((record, raw, record_hash, first))
+    ids = [r["id"] for r, _, _, _ in hashed if isinstance(r, dict) and isinstance(r.get("id"), str)]
+    existing: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for row in rows(
+            db,
+            "SELECT m.model_id, m.record_hash, m.rule_hash, c.model_id AS cand, c.flag FROM models m "
+            "LEFT JOIN candidates c ON c.model_id = m.model_id "
+            f"WHERE m.model_id IN ({', '.join('?' for _ in chunk)})",
+            chunk,
+        ):
+            existing[row["model_id"]] = row
+    unchanged_ids: list[str] = []
+    new_rows: list[dict[str, Any]] = []
+    changed_rows: list[dict[str, Any]] = []
+    candidate_updates: list[dict[str, Any]] = []
+    new_candidates: list[dict[str, Any]] = []
+    transitions: list[tuple[Any, ...]] = []
+    for record, raw, record_hash, first in hashed:
+        repeat = not first
+        rid = record.get("id") if isinstance(record, dict) else None
+        old = existing.get(rid) if isinstance(rid, str) else None
+        if (
+            old
+            and old["record_hash"] == record_hash
+            and old["rule_hash"] == rule_hash
+            and not (old["cand"] and old["flag"])
+        ):
+            unchanged_ids.append(old["model_id"])
+            counts.unchanged += int(not repeat)
+            counts.outcome(old["model_id"], bool(old["cand"]))
+            continue
+        try:
+            _, facts = parse_record(record)
+        except ValueError as exc:
+            if not repeat:
+                skip(counts, record, exc)
+            continue
+        failures = rule_failures(facts, rule)
+        row = model_row(facts, raw, record_hash, failures, source, pass_id, now)
+        row["rule_hash"] = rule_hash
+        if old is None:
+            new_rows.append({**row, "first_seen": now})
+            counts.inserted += int(not repeat)
+        else:
+            changed_rows.append(row)
+            counts.updated += int(not repeat)
+        has_candidate = bool(old and old["cand"])
+        counts.outcome(facts.model_id, not failures)
+        if not failures:
+            score, breakdown = quality_score(facts, now_dt)
+            candidate = {
+                "model_id": facts.model_id,
+                "score": score,
+                "score_breakdown": json_text(breakdown),
+                "flag": None,
+                "updated_at": now,
+            }
+            if has_candidate:
+                candidate_updates.append(candidate)
+            else:
+                new_candidates.append({**candidate, "status": "candidate", "created_at": now})
+                transitions.append(
+                    (
+                        facts.model_id,
+                        None,
+                        "candidate",
+                        now,
+                        "sync",
+                        "matched the candidate rule",
+                        f"sync_run:{sync_id}",
+                    )
+                )
+        elif has_candidate and old is not None:
+            flag = "no longer matches the rule: " + "; ".join(failures)
+            if old["flag"] != flag:
+                counts.flagged += 1
+            candidate_updates.append({"model_id": facts.model_id, "flag": flag, "updated_at": now})
+    for start in range(0, len(unchanged_ids), 500):
+        chunk = unchanged_ids[start : start + 500]
+        db.execute(
+            f"UPDATE models SET last_seen = ?, last_sync_id = ? WHERE model_id IN ({', '.join('?' for _ in chunk)})",
+            [now, pass_id, *chunk],
+        )
+    if new_rows:
+        columns = list(new_rows[0])
+        db.conn.executemany(
+            f"INSERT INTO models ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+            [[row[c] for c in columns] for row in new_rows],
+        )
+    if changed_rows:
+        columns = [c for c in changed_rows[0] if c != "model_id"]
+        db.conn.executemany(
+            f"UPDATE models SET {', '.join(f'{c} = ?' for c in columns)} WHERE model_id = ?",
+            [[row[c] for c in columns] + [row["model_id"]] for row in changed_rows],
+        )
+    if new_candidates:
+        columns = list(new_candidates[0])
+        db.conn.executemany(
+            f"INSERT INTO candidates ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+            [[row[c] for c in columns] for row in new_candidates],
+        )
+        counts.new_candidates += len(new_candidates)
+        db.conn.executemany(
+            "INSERT INTO status_transitions (model_id, from_status, to_status, at, actor, reason, evidence) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            transitions,
+        )
+    scored = [c for c in candidate_updates if "score" in c]
+    if scored:
+        db.conn.executemany(
+            "UPDATE candidates SET score = ?, score_breakdown = ?, flag = NULL, updated_at = ? WHERE model_id = ?",
+            [[c["score"], c["score_breakdown"], c["updated_at"], c["model_id"]] for c in scored],
+        )
+    flagged = [c for c in candidate_updates if "score" not in c]
+    if flagged:
+        db.conn.executemany(
+            "UPDATE candidates SET flag = ?, updated_at = ? WHERE model_id = ?",
+            [[c["flag"], c["updated_at"], c["model_id"]] for c in flagged],
+        )
+
+
+def skip(counts: SyncCounts, record: Any, exc: Exception) -> None:
+    counts.skipped += 1
+    counts.skip_reasons[skip_reason(exc)] += 1
+    rid = record.get("id") if isinstance(record, dict) else None
+    counts.error(f"skipped {rid if isinstance(rid, str) and rid.strip() else '(no id)'}: {exc}")
+
+
+def flag_unlisted(db: sqlite_utils.Database, source: str, pass_id: int, counts: SyncCounts) -> None:
+    """After a complete pass, flag candidates from this source that the pass did not list."""
+    cursor = db.execute(
+        "UPDATE candidates SET flag = ?, updated_at = ? WHERE flag IS NULL AND model_id IN "
+        "(SELECT model_id FROM models WHERE source = ? AND (last_sync_id IS NULL OR last_sync_id < ?))",
+        [UNLISTED_FLAG, utcnow(), source, pass_id],
+    )
+    counts.flagged += cursor.rowcount
+
+
+def take_page(
+    db: sqlite_utils.Database,
+    page: Page,
+    counts: SyncCounts,
+    rule: DiscoveryConfig,
+    source: Source,
+    sync_id: int,
+    pass_id: int,
+    now_dt: datetime,
+) -> None:
+    """Account for one page (errors, lost pages, bad lines, duplicates) and store its records."""
+    counts.pages += 1
+    for message in page.errors:
+        counts.error(message)
+    for message in page.lost:
+        counts.lost_pages += 1
+        counts.lost.append(line(message, 200))
+        counts.error(message)
+    for bad in page.skipped_lines:
+        counts.records += 1
+        counts.skipped += 1
+        counts.seen += 1
+        counts.skip_reasons["invalid JSON"] += 1
+        counts.error(f"skipped {bad}")
+    records, merged = merge_duplicates(page.records)
+    duplicates = [*page.duplicates, *merged]
+    counts.records += len(page.records) + len(page.duplicates)
+    if duplicates:
+        counts.duplicates += len(duplicates)
+        shown = ", ".join(sorted(set(duplicates))[:5]) + (", ..." if len(set(duplicates)) > 5 else "")
+        counts.error(f"merged {len(duplicates)} duplicate record(s) of the same id (last wins): {shown}")
+    store_page(db, records, counts, rule, source.name, sync_id, pass_id, now_dt)
+
+
+def duplicates_note(counts: SyncCounts) -> str:
+    return f"; {counts.duplicates} duplicate record(s) merged (last wins)" if counts.duplicates else ""
