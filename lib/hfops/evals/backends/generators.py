@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from hfops import config as hfconfig
 from hfops.config import Settings
 from hfops.errors import BackendError
 from hfops.evals.backends.base import quiet_transformers, shared_model
 from hfops.evals.backends.retries import call_with_retries
+
+
+class ChatGenerator(Protocol):
+    """What a generative QA system needs: anything with these attributes and ``generate`` (e.g. a GGUF model)."""
+
+    model_id: str
+    backend: str
+    revision: str
+
+    def generate(self, messages: list[dict[str, str]], max_new_tokens: int) -> str: ...
 
 
 class Generator(ABC):

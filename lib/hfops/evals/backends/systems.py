@@ -22,7 +22,7 @@ import numpy as np
 from hfops.errors import BackendError
 from hfops.evals.backends.base import MAX_CONTEXT_CHARS, TOP_K, Outcome, System
 from hfops.evals.backends.embedders import Embedder
-from hfops.evals.backends.generators import Generator
+from hfops.evals.backends.generators import ChatGenerator
 from hfops.evals.cache import InferenceCache, input_hash
 from hfops.evals.data import EvalSet, Example
 from hfops.evals.scoring import normalize_answer
@@ -176,7 +176,7 @@ class GenerativeQA(System):
 
     task = "qa"
 
-    def __init__(self, generator: Generator, max_new_tokens: int) -> None:
+    def __init__(self, generator: ChatGenerator, max_new_tokens: int) -> None:
         super().__init__()
         self.generator = generator
         self.max_new_tokens = max_new_tokens
