@@ -65,7 +65,7 @@ def is_fresh(db_path: str) -> bool:
 
 
 def queue_starter_runs(
-    db_path: str, settings: Settings, *, enqueue: bool = True, starters: tuple[Starter, ...] = STARTERS
+    db_path: str, settings: Settings, *, enqueue: bool = True, starters: tuple[Starter, ...] | None = None
 ) -> list[StarterResult]:
     """Queue the starters not recorded yet (none when ``[eval] starter_runs`` is off); what happened to each.
 
@@ -75,7 +75,7 @@ def queue_starter_runs(
         return []
     db = get_db(db_path)
     results = []
-    for starter in starters:
+    for starter in STARTERS if starters is None else starters:
         with write_tx(db):
             claimed = db.execute(
                 "INSERT OR IGNORE INTO starter_runs (name, queued_at) VALUES (?, ?)", [starter.name, utcnow()]
