@@ -70,9 +70,9 @@ def cmd_candidates(args: argparse.Namespace, settings: Settings) -> int:
     out = [{k: (r.quantization_methods if k == "quantization" else getattr(r, k)) for k in keys} for r in found]
     from hfops.evals import runnable
 
-    facts = runnable.facts(db, [(r["model_id"], r["pipeline_tag"]) for r in out], settings)
+    facts = runnable.facts(db, [(c.model_id, c.pipeline_tag) for c in found], settings)
     for r in out:  # how each can be evaluated here (no network: local state or the stored check)
-        r["runnable"] = runnable.runnable_field(facts[r["model_id"]])
+        r["runnable"] = runnable.runnable_field(facts[str(r["model_id"])])
     if args.json:
         print_json(out)
         return 0
