@@ -125,8 +125,10 @@ def write_config(path: Path, batch: int, url: str | None) -> str:
     return str(path)
 
 
-def timed_run(db_path: str, config: str, limit: int | None, batch: int) -> dict[str, Any]:
-    """Enqueue the eval, follow its stored rows; cold and steady seconds."""
+def timed_run(
+    db_path: str, config: str, limit: int | None, batch: int, procs: Processes | None = None
+) -> dict[str, Any]:
+    """Enqueue the eval, follow its stored rows; cold and steady seconds (stops if a worker process died)."""
     settings = load_settings(config, **{"store.path": db_path})
     start = time.perf_counter()
     ids = runs.submit_run(
@@ -142,6 +144,9 @@ def timed_run(db_path: str, config: str, limit: int | None, batch: int) -> dict[
             first, first_done = now, run.done
         if job is not None and job.status in ("succeeded", "failed", "cancelled"):
             break
+        dead = [p for p in (procs.procs if procs else []) if p.poll() is not None]
+        if dead:
+            raise SystemExit(f"a worker process exited ({dead[0].args}); see its log in {procs.folder}")
         if now - start > 3600:
             raise SystemExit("the eval did not finish within an hour")
         time.sleep(0.05)
@@ -178,7 +183,7 @@ def embedded(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     get_db(db_path)
     procs.start([*hfops_command(), "--config", config, "worker", "--db", db_path], "owner")
     try:
-        return timed_run(db_path, config, args.limit, args.batch)
+        return timed_run(db_path, config, args.limit, args.batch, procs)
     finally:
         procs.stop()
 
@@ -205,7 +210,7 @@ def on_redis(folder: Path, url: str, workers: int, args: argparse.Namespace) -> 
             raise SystemExit("compute workers did not start")
         time.sleep(0.1)
     try:
-        return timed_run(db_path, config, args.limit, args.batch)
+        return timed_run(db_path, config, args.limit, args.batch, procs)
     finally:
         procs.stop()
 
