@@ -110,7 +110,10 @@ def origin(url: str) -> tuple[str, str, int]:
 
 
 def same_origin(url: str, base: str) -> bool:
-    """Whether ``url`` is on the origin of ``base`` (relative URLs are resolved against nothing: False)."""
+    """Whether ``url`` is on the origin of ``base`` and carries no credentials (relative URLs: False)."""
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        return False
     target = origin(url)
     return bool(target[0] and target[1]) and target == origin(base)
 
@@ -248,6 +251,12 @@ def hub_get(
         response = get_session().get(url, headers=request_headers, timeout=timeout, follow_redirects=False)
     except (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError) as exc:
         raise RetryableHubError(f"{type(exc).__name__} on {short}") from None
+    if 300 <= response.status_code < 400:  # never followed: a redirect could lead the token anywhere
+        location = response.headers.get("location", "")
+        raise RemoteError(
+            f"HTTP {response.status_code} redirect from {short} to {location[:80]!r} not followed",
+            status=response.status_code,
+        )
     if response.status_code in RETRYABLE_STATUS:
         raise RetryableHubError(
             f"HTTP {response.status_code} from {short}",

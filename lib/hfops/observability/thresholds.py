@@ -70,7 +70,7 @@ RATE_LIMIT_REASONS: tuple[str, ...] = ("hub_429", "limiter", "cooldown")
 EVAL_RUN_END_STATUSES: tuple[str, ...] = ("succeeded", "failed")
 # The built-in datasets of the task table; custom eval sets are added from the store (:func:`eval_datasets`).
 EVAL_DATASETS: tuple[str, ...] = tasks.DATASET_NAMES
-SYNC_END_STATUSES: tuple[str, ...] = ("succeeded", "failed", "interrupted")
+SYNC_END_STATUSES: tuple[str, ...] = ("succeeded", "partial", "failed", "interrupted")
 # hf_production_model{role}: a promoted model, or the task's baseline when nobody promoted one.
 PRODUCTION_ROLES: tuple[str, ...] = ("promoted", "baseline")
 
