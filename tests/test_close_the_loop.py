@@ -267,3 +267,60 @@ def test_no_starter_runs_flag_and_config_switch_queue_none(
         assert db.execute("SELECT COUNT(*) FROM eval_runs").fetchone()[0] == 0
         assert db.execute("SELECT COUNT(*) FROM jobs WHERE kind = 'eval_run'").fetchone()[0] == 0
         assert starter.recorded(path) == []
+
+
+# --- evaluability as a registry fact --------------------------------------------------------------------------
+
+
+def test_runnable_in_candidates_json_page_filter_and_launch_order(
+    db_path: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from hfops.views import candidates as candidates_view
+    from hfops.views import evals as evals_view
+
+    add_candidates(
+        db_path,
+        [
+            {"model_id": "acme/unchecked", "pipeline_tag": "sentence-similarity", "score": 0.99},
+            {"model_id": "acme/too-big", "pipeline_tag": "sentence-similarity", "score": 0.98},
+            {"model_id": "acme/fetchable", "pipeline_tag": "sentence-similarity", "score": 0.50},
+            {"model_id": MINILM_ID, "pipeline_tag": "sentence-similarity", "score": 0.10},
+        ],
+    )
+    config = write_config(tmp_path / "c.toml")
+    settings = settings_for(config, db_path)
+    big = checks.Evaluability("acme/too-big", "too_large", "too large (9.00 GB > 2 GB)", False, "retrieval")
+    fetchable = checks.Evaluability(
+        "acme/fetchable", "downloadable", "downloadable (0.09 GB)", True, "retrieval"
+    )
+    checks.save(get_db(db_path), [big, fetchable])
+
+    assert main(["--config", config, "candidates", "--db", db_path, "--json"]) == 0
+    listed = {r["model_id"]: r["runnable"] for r in json.loads(capsys.readouterr().out)}
+    assert listed[MINILM_ID] == {"label": "packaged", "state": "packaged", "runnable": True, "detail": ""}
+    assert (
+        listed["acme/too-big"]["label"] == "too large (9.00 GB > 2 GB)"
+        and not listed["acme/too-big"]["runnable"]
+    )
+    assert listed["acme/unchecked"]["state"] == "unknown" and not listed["acme/unchecked"]["runnable"]
+
+    db = get_db(db_path)
+    page = candidates_view.candidate_page(
+        db, candidates_view.Filter(), "score", True, 1, 25, settings=settings
+    )
+    frame = page.frame().set_index("model_id")
+    assert (
+        frame.loc[MINILM_ID, "runnable"] == "packaged"
+        and frame.loc["acme/unchecked", "runnable"] == "unknown"
+    )
+    only = candidates_view.candidate_page(
+        db, candidates_view.Filter(), "score", True, 1, 25, settings=settings, runnable_only=True
+    )
+    assert only.ids == ["acme/fetchable", MINILM_ID] and only.total == 2  # score order kept
+
+    options = evals_view.model_options(db, "retrieval", settings)
+    # runnable first (packaged, then downloadable), whatever their scores; the unchecked model after them
+    assert options[:2] == [MINILM_ID, "acme/fetchable"] and options.index("acme/unchecked") > 1
+    assert options[-1] == evals_view.OTHER
