@@ -28,6 +28,9 @@ K_RUN = "evals_run_select"
 K_DISAGREE = "evals_disagreements"
 K_THRESHOLD = "evals_threshold"
 K_REFRESH = "evals_refresh"
+K_CANCEL = "evals_cancel"
+K_RESUME = "evals_resume"
+K_FLASH = "evals_flash"
 K_PUBLISH = "evals_publish"
 K_PUBLISH_REPO = "evals_publish_repo"
 EXAMPLE_TYPES = {
@@ -69,13 +72,24 @@ def live_runs(polling: bool) -> None:
     """Progress bars and the runs list; re-runs on a timer while a run is queued or running."""
     conn = db()
     active = view.active_eval_jobs(conn)
+    if flash := st.session_state.pop(K_FLASH, None):
+        st.info(plain(flash))
     if active:
         st.subheader("In progress")
         for line in view.progress_lines(conn, active):
+            bar, action = st.columns([6, 1], vertical_alignment="center")
             if line.queued:
-                st.info(f"{line.label}: waiting for the worker (`hfops worker`; `make run` starts it)")
+                bar.info(f"{line.label}: waiting for the worker (`hfops worker`; `make run` starts it)")
             else:
-                st.progress(line.fraction, text=f"{line.label} — {plain(line.text)}")
+                bar.progress(line.fraction, text=f"{line.label} — {plain(line.text)}")
+            if (
+                not demo_mode()
+                and not line.cancelling
+                and action.button("Cancel", key=f"{K_CANCEL}_{line.job_id}")
+            ):
+                with operator_errors("Cancel"):
+                    st.session_state[K_FLASH] = view.cancel(conn, line.job_id)
+                    st.rerun()
     st.subheader("Runs")
     st.button("Refresh", key=K_REFRESH)
     table = view.runs_table(conn)
@@ -100,6 +114,12 @@ def show_run(run_id: int) -> view.RunView | None:
         st.text(line)
     if shown.error:
         st.error(f"Run failed: {plain(shown.error)}")
+    if run["status"] == "cancelled":
+        st.warning(plain(run["message"] or "Run cancelled."))
+    if not demo_mode() and view.resumable(conn, run):
+        if st.button("Resume run", key=K_RESUME, icon=":material/play_arrow:"):
+            with operator_errors("Resume"):
+                st.success(plain(view.resume(settings(), run)))
     if shown.recommendation:
         decision, reason = shown.recommendation
         {"promote": st.success, "reject": st.error}.get(decision, st.warning)(

@@ -4,6 +4,7 @@ and plotly charts, disagreement filter, leaderboard sorting, audited promote, de
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -389,3 +390,51 @@ def test_retrieval_examples_show_passage_text_side_by_side(
             top = example[f"{side}_output"][0]
             mark = "✓" if top in example["expected"]["relevant"] else "✗"
             assert row[f"{side} output"].startswith(f"{mark} {top}: {' '.join(corpus[top].split())[:40]}")
+
+
+def test_a_running_eval_shows_time_left_can_be_cancelled_and_resumed(
+    db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: progress said nothing about time, and a running eval could not be stopped from the page."""
+    db = get_db(db_path)
+    made = runs.submit_run(db_path, "acme/embed", "retrieval", "squad_v2", 4, enqueue=False)
+    job_id = made["job_id"]
+    with write_tx(db):  # the worker half-way: 30 s in, 1 of 4 examples done
+        db.execute(
+            "UPDATE jobs SET status = 'running', done = 1, total = 4, message = 'embedding', "
+            "started_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-30 seconds') WHERE id = ?",
+            [job_id],
+        )
+    at = open_page(db_path, EVALS, monkeypatch)
+    (bar,) = at.get("progress")
+    assert "1/4 embedding" in bar.proto.text and "elapsed" in bar.proto.text
+    assert re.search(r"about 1 min 3\d s left", bar.proto.text), bar.proto.text  # 30 s per example, 3 to go
+    at.button(key=f"evals_cancel_{job_id}").click().run()
+    assert not at.exception
+    assert jobs.get_job(db, job_id).cancel_requested_at
+    assert "cancelling" in at.get("progress")[0].proto.text
+    assert any(f"Cancelling job {job_id}" in i.value for i in at.info)
+    assert f"evals_cancel_{job_id}" not in [b.key for b in at.button]
+
+    with write_tx(db):  # what the worker leaves behind when it stops
+        db.execute("UPDATE jobs SET status = 'cancelled' WHERE id = ?", [job_id])
+        db.execute(
+            "UPDATE eval_runs SET status = 'cancelled', message = 'cancelled after 1/4 examples' "
+            "WHERE id = ?",
+            [made["run_id"]],
+        )
+    at.selectbox(key="evals_run_select").set_value(made["run_id"]).run()
+    assert any("cancelled after 1/4 examples" in w.value for w in at.warning)
+    at.button(key="evals_resume").click().run()
+    assert not at.exception
+    assert jobs.get_job(db, job_id).status == "queued"
+    assert any(f"Run {made['run_id']} queued again as job {job_id}" in s.value for s in at.success)
+
+
+def test_demo_mode_has_no_cancel_or_resume(
+    db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = runs.submit_run(db_path, "acme/embed", "retrieval", "squad_v2", 4, enqueue=False)
+    at = open_page(db_path, EVALS, monkeypatch, HFOPS_DEMO="1")
+    assert any("waiting for the worker" in i.value for i in at.info)  # the job is shown...
+    assert f"evals_cancel_{made['job_id']}" not in [b.key for b in at.button]  # ...without its Cancel

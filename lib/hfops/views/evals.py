@@ -7,6 +7,7 @@ module's rule (:data:`hfops.evals.runs.EVALUABLE_STATUSES`); publishing is :mod:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -17,6 +18,7 @@ from hfops import jobs, publish
 from hfops.config import Settings
 from hfops.evals import custom, runs, tasks
 from hfops.evals.stats import metric_names
+from hfops.store import parse_ts
 from hfops.views import as_dict
 
 OTHER = "(other model id)"
@@ -99,7 +101,9 @@ def model_options(db: sqlite_utils.Database, task: str, settings: Settings | Non
         from hfops.evals import runnable
 
         pipeline = tasks.task_spec(task).pipeline_tags[0]
-        options = runnable.runnable_first(options, runnable.facts(db, [(m, pipeline) for m in options], settings))
+        options = runnable.runnable_first(
+            options, runnable.facts(db, [(m, pipeline) for m in options], settings)
+        )
     return [*options, OTHER]
 
 
@@ -134,26 +138,73 @@ class ProgressLine:
     queued: bool
     fraction: float
     text: str
+    job_id: int = 0
+    cancelling: bool = False  # a cancel was asked; the worker stops at its next batch
 
 
 def active_eval_jobs(db: sqlite_utils.Database) -> list[jobs.Job]:
     return jobs.active_jobs(db, kind="eval_run")
 
 
-def progress_lines(db: sqlite_utils.Database, active: list[jobs.Job]) -> list[ProgressLine]:
-    """A line per queued or running eval job: waiting, or done/total with the job's message."""
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def timing(job: jobs.Job, now: datetime | None = None) -> str:
+    """Elapsed time of a running job and, once it has done some work, the estimated time left."""
+    started = parse_ts(job.started_at)
+    if started is None:
+        return ""
+    elapsed = ((now or datetime.now(UTC)) - started).total_seconds()
+    text = f"{_duration(elapsed)} elapsed"
+    if job.total and 0 < job.done < job.total:
+        text += f" · about {_duration(elapsed / job.done * (job.total - job.done))} left"
+    return text
+
+
+def progress_lines(
+    db: sqlite_utils.Database, active: list[jobs.Job], now: datetime | None = None
+) -> list[ProgressLine]:
+    """A line per queued or running eval job: waiting, or done/total with the job's message, elapsed time
+    and time left."""
     lines = []
     for job in active:
         run = runs.run_for_job(db, job.id)
         label = f"Run {run['id'] if run else '?'} · job {job.id} · {job.status}"
+        cancelling = bool(job.cancel_requested_at)
+        if cancelling:
+            label += " · cancelling"
         if job.status == "queued":
-            lines.append(ProgressLine(label, True, 0.0, ""))
+            lines.append(ProgressLine(label, True, 0.0, "", job.id, cancelling))
             continue
         total = job.total or (run["total"] if run else None) or 0
         done = job.done or 0
         fraction = min(1.0, done / total) if total else 0.0
-        lines.append(ProgressLine(label, False, fraction, f"{done}/{total or '?'} {job.message or ''}"))
+        when = timing(job, now)
+        text = f"{done}/{total or '?'} {job.message or ''}" + (f" · {when}" if when else "")
+        lines.append(ProgressLine(label, False, fraction, text, job.id, cancelling))
     return lines
+
+
+def cancel(db: sqlite_utils.Database, job_id: int) -> str:
+    """Ask the worker to stop an eval job at its next batch (the run is then resumable)."""
+    jobs.cancel(db, job_id)
+    return f"Cancelling job {job_id}: the worker stops at its next batch; the run page can resume it."
+
+
+def resumable(db: sqlite_utils.Database, run: Any) -> bool:
+    """Whether a run stopped part-way (cancelled, or failed) and its job can be queued again."""
+    if run["status"] not in ("cancelled", "failed") or not run["job_id"]:
+        return False
+    job = jobs.get_job(db, int(run["job_id"]))
+    return job is not None and job.status in ("cancelled", "failed")
+
+
+def resume(settings: Settings, run: Any) -> str:
+    """Queue a cancelled or failed run's job again; the worker resumes where it stopped."""
+    job = jobs.resume(settings.store.path, int(run["job_id"]))
+    return f"Run {run['id']} queued again as job {job.id}; the worker resumes it where it stopped."
 
 
 def runs_table(db: sqlite_utils.Database, limit: int = RUNS_SHOWN) -> pd.DataFrame:
