@@ -16,19 +16,22 @@ from hfops.views import candidates as view
 # Widths fit every column in the wide layout of a 1400 px window, sidebar open, without horizontal scrolling
 # (checked in the browser test); library and safetensors are in the detail's facts.
 COLUMN_TYPES = {
-    "model_id": st.column_config.TextColumn("Model", width=190),
+    "model_id": st.column_config.TextColumn("Model", width=180),
     "score": st.column_config.NumberColumn("Score", format="%.3f", width=55),
     "status": st.column_config.TextColumn("Status", width=80),
     "runnable": st.column_config.TextColumn(
-        "Runs here", width=110, help="packaged, local, cached, downloadable (N GB), api only, ... (hfops models check)"
+        "Runs here",
+        width=70,
+        help="packaged, local, cached, ↓ N GB (downloadable), api only, too large, pickle only, gated, "
+        "no runtime, unknown (not checked: hfops models check)",
     ),
-    "pipeline_tag": st.column_config.TextColumn("Pipeline tag", width=120),
-    "license": st.column_config.TextColumn("Licence", width=80),
+    "pipeline_tag": st.column_config.TextColumn("Pipeline tag", width=95),
+    "license": st.column_config.TextColumn("Licence", width=70),
     "quantization": st.column_config.TextColumn("Quantization", width=90),
     "downloads": st.column_config.NumberColumn("Downloads", format="compact", width=75, help="last 30 days"),
     "likes": st.column_config.NumberColumn("Likes", format="compact", width=50),
-    "flag": st.column_config.TextColumn("Flag", width=60, help="why it no longer matches the rule"),
-    "last_modified": st.column_config.DateColumn("Modified", format="YYYY-MM-DD", width=80),
+    "flag": st.column_config.TextColumn("Flag", width=50, help="why it no longer matches the rule"),
+    "last_modified": st.column_config.DateColumn("Modified", format="YYYY-MM-DD", width=78),
 }
 SEARCH_TYPES = {
     "model_id": st.column_config.TextColumn("Model", width=190),

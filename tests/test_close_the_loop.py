@@ -314,7 +314,9 @@ def test_runnable_in_candidates_json_page_filter_and_launch_order(
     assert (
         frame.loc[MINILM_ID, "runnable"] == "packaged"
         and frame.loc["acme/unchecked", "runnable"] == "unknown"
+        and frame.loc["acme/too-big", "runnable"] == "too large"
     )
+    assert frame.loc["acme/fetchable", "runnable"] == "↓ download"  # that fact was saved without a size
     only = candidates_view.candidate_page(
         db, candidates_view.Filter(), "score", True, 1, 25, settings=settings, runnable_only=True
     )

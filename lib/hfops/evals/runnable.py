@@ -61,3 +61,24 @@ def runnable_ids(db: sqlite_utils.Database, settings: Any) -> set[str]:
     ids = {str(m["model_id"]) for m in resolver.list_local(settings) if m.get("format") != "incomplete"}
     ids.update(m for m, fact in checks.stored(db).items() if fact.runnable)
     return ids
+
+
+def short_label(fact: checks.Evaluability) -> str:
+    """A table-cell label (at most ~10 characters): ``packaged``, ``cached``, ``↓ 0.10 GB``, ``api only``, ..."""
+    if fact.state == "downloadable" and fact.size_bytes is not None:
+        return f"↓ {fact.size_bytes / 1e9:.2f} GB"
+    return SHORT_LABELS.get(fact.state, fact.state)
+
+
+SHORT_LABELS = {
+    "packaged": "packaged",
+    "local": "local",
+    "cached": "cached",
+    "downloadable": "↓ download",
+    "api_only": "api only",
+    "too_large": "too large",
+    "pickle_only": "pickle only",
+    "gated": "gated",
+    "unsupported": "no runtime",
+    "unknown": "unknown",
+}

@@ -84,7 +84,7 @@ class CandidatePage:
     page: int
     page_size: int
     text_used: str | None = None  # the id search that matched (a separator variant of what was typed)
-    runnable: dict[str, str] = field(default_factory=dict)  # model id -> how it can run here (label)
+    runnable: dict[str, str] = field(default_factory=dict)  # model id -> how it can run here (short label)
 
     @property
     def pages(self) -> int:
@@ -151,7 +151,7 @@ def candidate_page(
         labels = {}
         if settings is not None:
             facts = runnable.facts(db, [(str(r["model_id"]), r["pipeline_tag"]) for r in found], settings)
-            labels = {m: fact.label for m, fact in facts.items()}
+            labels = {m: runnable.short_label(fact) for m, fact in facts.items()}
         return CandidatePage(found, total, at, page_size, text_used=f.text.strip() or None, runnable=labels)
 
     result = fetch(flt, page)
