@@ -29,8 +29,8 @@ def rule_failures(facts: ModelFacts, rule: DiscoveryConfig) -> list[str]:
     )
     if not library_ok:
         failures.append(f"library {facts.library_name or 'none'} not in {', '.join(rule.libraries)}")
-    if rule.require_safetensors and not facts.safetensors:
-        failures.append("no safetensors weights")
+    if rule.require_safetensors and not (facts.safetensors or "gguf" in facts.quantization):
+        failures.append("no safetensors or GGUF weights")  # both are safe to load; pickle weights never are
     if facts.downloads < rule.min_downloads:
         failures.append(f"downloads {facts.downloads} < {rule.min_downloads}")
     if facts.likes < rule.min_likes:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,6 +24,26 @@ from hfops.store import rows, utcnow
 MAX_STORED_ERRORS = 50
 UNLISTED_FLAG = "not listed by the last complete sync of its source"
 
+
+
+def with_packaged_facts(facts: ModelFacts) -> ModelFacts:
+    """``facts`` completed by what an installed packaged copy's files carry (its licence, its weights format).
+
+    Only for the ids of packaged models (hfops.models.packaged); the Hub record's own facts win where it has them.
+    """
+    from hfops.models.packaged import packaged_facts
+
+    extra = packaged_facts(facts.model_id)
+    if extra is None:
+        return facts
+    quantization = sorted({*facts.quantization, "gguf"}) if extra.format == "gguf" else facts.quantization
+    return dataclasses.replace(
+        facts,
+        license=facts.license or extra.license or None,
+        safetensors=facts.safetensors or extra.format == "safetensors",
+        quantization=quantization,
+        tags=[*facts.tags, *(t for t in ("packaged", extra.format) if t not in facts.tags)],
+    )
 
 def printable(text: str) -> str:
     """``text`` with control, format and unpaired-surrogate characters written as ``\\uXXXX`` (Hub text is
@@ -190,7 +211,7 @@ def store_page(
             counts.outcome(old["model_id"], bool(old["cand"]))
             continue
         try:
-            _, facts = parse_record(record)
+            facts = with_packaged_facts(parse_record(record)[1])
         except ValueError as exc:
             if not repeat:
                 skip(counts, record, exc)

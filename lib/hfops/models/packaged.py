@@ -6,6 +6,7 @@ MiniLM package imports sentence-transformers, ~4 s): ``importlib.util.find_spec`
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
@@ -91,3 +92,35 @@ def installed_packaged() -> list[tuple[PackagedModel, Path]]:
         if path is not None:
             found.append((packaged, path))
     return found
+
+
+@dataclass(frozen=True)
+class PackagedFacts:
+    """What an installed package's files say about the model they hold (merged into its Hub record's facts)."""
+
+    model_id: str
+    license: str  # from the file itself (GGUF ``general.license``), else the distribution's declared licence
+    format: str  # "safetensors" | "gguf"
+    source: str  # pypi:<distribution>==<version>
+
+
+def _gguf_license(path: Path) -> str:
+    """``general.license`` from a GGUF file's metadata ("" when absent or unreadable)."""
+    try:
+        from gguf import GGUFReader
+
+        field = GGUFReader(str(path)).fields.get("general.license")
+        return str(field.contents()).strip().lower() if field is not None else ""
+    except Exception:  # a file we cannot read has no licence to tell
+        return ""
+
+
+@functools.cache
+def packaged_facts(model_id: str) -> PackagedFacts | None:
+    """The facts of ``model_id``'s installed packaged copy, or None (not a packaged model, or not installed)."""
+    packaged = packaged_for(model_id)
+    path = packaged_path(packaged) if packaged is not None else None
+    if packaged is None or path is None:
+        return None
+    license_id = (_gguf_license(path) if packaged.format == "gguf" else "") or packaged.license
+    return PackagedFacts(packaged.model_id, license_id, packaged.format, packaged_revision(packaged))
