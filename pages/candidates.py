@@ -16,7 +16,7 @@ from hfops.views import candidates as view
 # Widths fit every column in the wide layout of a 1400 px window, sidebar open, without horizontal scrolling
 # (checked in the browser test); library and safetensors are in the detail's facts.
 COLUMN_TYPES = {
-    "model_id": st.column_config.TextColumn("Model", width=180),
+    "model_id": st.column_config.TextColumn("Model", width=162),
     "score": st.column_config.NumberColumn("Score", format="%.3f", width=55),
     "status": st.column_config.TextColumn("Status", width=80),
     "runnable": st.column_config.TextColumn(
@@ -25,13 +25,15 @@ COLUMN_TYPES = {
         help="packaged, local, cached, ↓ N GB (downloadable), api only, too large, pickle only, gated, "
         "no runtime, unknown (not checked: hfops models check)",
     ),
-    "pipeline_tag": st.column_config.TextColumn("Pipeline tag", width=95),
-    "license": st.column_config.TextColumn("Licence", width=70),
+    "pipeline_tag": st.column_config.TextColumn("Pipeline tag", width=105),
+    "license": st.column_config.TextColumn("Licence", width=78),
     "quantization": st.column_config.TextColumn("Quantization", width=90),
     "downloads": st.column_config.NumberColumn("Downloads", format="compact", width=75, help="last 30 days"),
     "likes": st.column_config.NumberColumn("Likes", format="compact", width=50),
     "flag": st.column_config.TextColumn("Flag", width=50, help="why it no longer matches the rule"),
-    "last_modified": st.column_config.DateColumn("Modified", format="YYYY-MM-DD", width=78),
+    "last_modified": st.column_config.TextColumn(
+        "Modified", width=78, help="last modified on the Hub (UTC date)"
+    ),
 }
 SEARCH_TYPES = {
     "model_id": st.column_config.TextColumn("Model", width=190),

@@ -437,4 +437,6 @@ def test_every_table_column_has_a_width_that_fits_the_wide_layout(
     assert all(isinstance(w, int) for w in widths.values()), widths
     # 1400 px window, sidebar open: 928 px of content, 35 px of it for the row-selection boxes.
     assert sum(widths.values()) <= 928 - 35, widths
-    assert widths["quantization"] >= 90 and widths["model_id"] >= 180
+    assert widths["quantization"] >= 90 and widths["model_id"] >= 160 and widths["pipeline_tag"] >= 105
+    dates = table.value["last_modified"].tolist()
+    assert all(d == "" or re.fullmatch(r"\d{4}-\d\d-\d\d", d) for d in dates), dates  # a date, or nothing

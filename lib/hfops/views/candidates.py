@@ -103,7 +103,8 @@ class CandidatePage:
     def frame(self) -> pd.DataFrame:
         """The rows as a frame with :data:`TABLE_COLUMNS` (drawn on a canvas by the page: never HTML)."""
         frame = pd.DataFrame([as_dict(r) for r in self.rows], columns=list(TABLE_COLUMNS))
-        frame["last_modified"] = pd.to_datetime(frame["last_modified"], utc=True, errors="coerce")
+        modified = pd.to_datetime(frame["last_modified"], utc=True, errors="coerce")
+        frame["last_modified"] = [d.strftime("%Y-%m-%d") if not pd.isna(d) else "" for d in modified]
         frame["flag"] = frame["flag"].fillna("")
         frame["runnable"] = [self.runnable.get(m, "unknown") for m in frame["model_id"]]
         return frame
