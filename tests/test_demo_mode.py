@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from hfops import demo, discovery, jobs, registry
+from hfops import demo, discovery, registry, worker
 from hfops.config import load_settings
 from hfops.evals import runs
 from hfops.evals.backends import MINILM_ID
@@ -92,7 +92,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
                 [MINILM_ID, utcnow(), utcnow()],
             )
     ids = runs.submit_run(path, MINILM_ID, "retrieval", "squad_v2", 12, enqueue=False)
-    jobs.execute_job(path, ids["job_id"])
+    worker.execute_job(path, ids["job_id"])
     assert runs.get_run(connect(path), ids["run_id"])["status"] == "succeeded"
     open_cooldown(path, "rate_limited", 24 * 3600, 429)  # so the Refine Lab offers "Lift cooldown now"
     _BUILT["store"] = path

@@ -44,7 +44,7 @@ from typing import Any
 
 import pytest
 
-from hfops import discovery, jobs, registry
+from hfops import discovery, registry, worker
 from hfops.cli import build_parser, main
 from hfops.config import load_settings
 from hfops.evals import runs
@@ -331,14 +331,14 @@ def prepared(tmp_path_factory: pytest.TempPathFactory, servers: tuple[Any, Any, 
     settings = load_settings(config, **{"store.path": str(store)})
     discovery.sync_snapshot(str(store), HUB_SNAPSHOT, settings)
     made = runs.submit_run(str(store), MINILM_ID, "retrieval", "squad_v2", 20, settings, enqueue=False)
-    jobs.execute_job(str(store), made["job_id"])
+    worker.execute_job(str(store), made["job_id"])
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HUGGINGFACE_API_KEY", API_KEY)
         for i in range(2, PREPARED_RUNS + 1):
             dataset = ("squad_v2", "ms_marco")[i % 2]
             made = runs.submit_run(str(store), f"docs-org/retriever-{i}", "retrieval", dataset, 10, settings,
                                    enqueue=False, config_path=str(config))
-            jobs.execute_job(str(store), made["job_id"])
+            worker.execute_job(str(store), made["job_id"])
     db = connect(store)
     statuses = [r[0] for r in db.execute("SELECT status FROM eval_runs ORDER BY id")]
     assert statuses == ["succeeded"] * PREPARED_RUNS

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from huggingface_hub import ModelCard
 
-from hfops import jobs, publish
+from hfops import jobs, publish, worker
 from hfops.cli import main
 from hfops.config import load_settings
 from hfops.evals import runs
@@ -67,7 +67,7 @@ def env(
             made = runs.submit_run(
                 db_path, model, task, dataset, 40, settings, enqueue=False, config_path=str(config)
             )
-            jobs.execute_job(db_path, made["job_id"])
+            worker.execute_job(db_path, made["job_id"])
             assert runs.get_run(connect(db_path), made["run_id"])["status"] == "succeeded"
             ids[name] = made["run_id"]
         unfinished = runs.submit_run(
@@ -369,7 +369,7 @@ def test_publish_job_runs_in_the_worker_and_records_the_commit(
     job_id = jobs.create_job(
         db, "publish", {"run_id": run_id, "repo": "acme-org/from-job"}, load_settings(env["config"])
     )
-    result = jobs.execute_job(env["db"], job_id)
+    result = worker.execute_job(env["db"], job_id)
     assert jobs.get_job(db, job_id)["status"] == "succeeded"
     assert result["commit_url"] == publish.latest_commit(db, run_id)["commit_url"]
     assert hub.repos["acme-org/from-job"].commits

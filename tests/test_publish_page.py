@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from hfops import jobs, publish
+from hfops import jobs, publish, worker
 from hfops.config import load_settings
 from hfops.evals import runs
 from hfops.store import connect, write_tx
@@ -50,7 +50,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, hub: HubWriteStandIn) -> Itera
             enqueue=False,
             config_path=str(config),
         )
-        jobs.execute_job(db_path, made["job_id"])
+        worker.execute_job(db_path, made["job_id"])
     yield {"db": db_path, "config": str(config), "run_id": made["run_id"], "folder": folder}
 
 
@@ -84,7 +84,7 @@ def test_publish_button_queues_a_job_and_shows_the_dry_run(
     stored = jobs.job_settings(job, env["db"])  # the console's settings travel with the job
     assert stored.hub.endpoint == load_settings(env["config"]).hub.endpoint
     assert any(f"Queued publish job {job['id']}" in s.value for s in at.success)
-    jobs.execute_job(env["db"], job["id"])  # what the worker does
+    worker.execute_job(env["db"], job["id"])  # what the worker does
     at.run()
     out = Path(env["folder"]) / "published" / f"run-{env['run_id']}"
     assert f"Publish job {job['id']}: dry run (HUGGINGFACE_WRITE_TOKEN is not set), nothing pushed" in [
@@ -103,7 +103,7 @@ def test_with_the_token_the_job_pushes_and_the_commit_url_is_shown(
     at.text_input(key="evals_publish_repo").input("acme-org/page-pushed")
     at.button(key="evals_publish").click().run()
     job = last_publish_job(env["db"])
-    jobs.execute_job(env["db"], job["id"])
+    worker.execute_job(env["db"], job["id"])
     at.run()
     commit_url = publish.latest_commit(connect(env["db"]), env["run_id"])["commit_url"]
     assert commit_url.startswith(f"{hub.url}/acme-org/page-pushed/commit/")

@@ -231,14 +231,12 @@ def _finish(db: sqlite_utils.Database, job_id: int, status: str, **values: Any) 
         )
 
 
-def execute_job(
-    db_path: str, job_id: int, handlers: HandlerTable | Mapping[str, Handler] | None = None
-) -> dict[str, Any]:
-    """Run one job to completion in this process with ``handlers``, recording status, progress, result or error."""
-    if handlers is None:  # TRANSITION: callers not yet passing the worker's table
-        from hfops.worker import HANDLERS
+def execute_job(db_path: str, job_id: int, handlers: HandlerTable | Mapping[str, Handler]) -> dict[str, Any]:
+    """Run one job to completion in this process with ``handlers``, recording status, progress, result or error.
 
-        handlers = HANDLERS
+    The worker's table is :data:`hfops.worker.HANDLERS` (``hfops.worker.execute_job`` runs a job with it); a
+    feature running its own job in-process passes ``{kind: its_handler}``.
+    """
     db = get_db(db_path)
     job = get_job(db, job_id)
     if job is None:
@@ -299,22 +297,27 @@ def cancel(db: sqlite_utils.Database, job_id: int) -> Job:
     return get_job(db, job_id) or job
 
 
-def resume(db_path: str, job_id: int) -> Job:
-    """Queue a cancelled or failed job again (its handler resumes where it stopped)."""
-    db = get_db(db_path)
+def reopen(db: sqlite_utils.Database, job_id: int) -> Job:
+    """Make a cancelled or failed job ``queued`` again without handing it to the worker (run it in-process)."""
     job = get_job(db, job_id)
     if job is None:
         raise JobError(f"no job {job_id}")
     if job.status not in ("cancelled", "failed"):
-        raise JobError(f"job {job_id} is {job.status}; only cancelled or failed jobs can be resumed")
+        raise JobError(f"job {job_id} is {job.status}; only cancelled or failed jobs can be reopened")
     with write_tx(db):
         db.execute(
             "UPDATE jobs SET status = 'queued', cancel_requested_at = NULL, error = NULL, finished_at = NULL "
             "WHERE id = ?",
             [job_id],
         )
-    queue.submit(db_path, job_id, job_settings(job, db_path))
     return get_job(db, job_id) or job
+
+
+def resume(db_path: str, job_id: int) -> Job:
+    """Queue a cancelled or failed job again (its handler resumes where it stopped)."""
+    job = reopen(get_db(db_path), job_id)
+    queue.submit(db_path, job_id, job_settings(job, db_path))
+    return job
 
 
 def interrupted_jobs(db: sqlite_utils.Database) -> list[int]:

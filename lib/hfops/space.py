@@ -271,7 +271,7 @@ def build_demo_db(
             skipped = f"no eval runs: {exc}"
             say(skipped)
             break
-        jobs.execute_job(path, ids["job_id"])
+        jobs.execute_job(path, ids["job_id"], {"eval_run": runs.eval_run_job})
         summary = runs.summary(get_db(path), ids["run_id"])
         if summary["status"] != "succeeded":
             raise SpaceBundleError(f"eval run {ids['run_id']} on {dataset} failed: {summary['error']}")
