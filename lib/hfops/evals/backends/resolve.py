@@ -259,10 +259,10 @@ def plan_system(model_id: str, task: str, settings: Settings, backend: str = "au
     """Check that ``model_id`` can be evaluated on ``task`` here, with no download and no Hub call.
 
     A model with a local copy (or behind the API) is planned as it is. One that only the Hub has is planned
-    as a download when ``[models] auto_download`` is on and its stored evaluability fact does not refuse it
-    (too large, pickle only, gated, cannot run here): the eval job downloads it as its first step. A model
-    never checked against the Hub goes to the Inference API when ``HUGGINGFACE_API_KEY`` is set (a
-    ``models check`` that finds it downloadable makes it a download).
+    as a download when ``[models] auto_download`` is on and its stored evaluability fact (``models check``,
+    the ``models_check`` job) says ``downloadable``: the eval job downloads it as its first step. A model
+    never checked against the Hub goes to the Inference API when ``HUGGINGFACE_API_KEY`` is set, else it is
+    refused with the command that checks it.
     """
     try:
         system, resolved = resolve_model(model_id, task, settings, backend, allow_download=False)
@@ -278,6 +278,12 @@ def plan_system(model_id: str, task: str, settings: Settings, backend: str = "au
         fact = _stored_fact(model_id, task, settings)
         if fact is not None and fact.state in BLOCKED_STATES:
             raise BackendError(fact.detail or f"{model_id}: {fact.label}") from None
+        if fact is None or fact.state != "downloadable":
+            raise BackendError(
+                f"{model_id} cannot be evaluated yet: it is not packaged, added or in the HF cache, "
+                "HUGGINGFACE_API_KEY is not set, and it has not been checked against the Hub "
+                f"(run: hfops models check {model_id.strip()} --save, or hfops pull {model_id.strip()})"
+            ) from None
         return SystemPlan(model_id.strip(), "hub-download", "", "download")
     if resolved is None:
         return SystemPlan(system.model_id, system.backend, system.revision, "baseline")
