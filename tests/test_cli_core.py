@@ -40,7 +40,9 @@ def test_sync_json_reports_the_run(db_path: str) -> None:
 def test_candidates_json_has_the_documented_keys(synced: str) -> None:
     rows = json.loads(hfops("candidates", "--json", "--db", synced).stdout)
     assert rows and set(rows[0]) == {"model_id", "pipeline_tag", "license", "library", "downloads", "likes",
-                                     "safetensors", "quantization", "score", "status"}
+                                     "safetensors", "quantization", "score", "status", "runnable", "reference"}
+    assert all({"label", "state", "runnable"} <= set(r["runnable"]) for r in rows)
+    assert all(r["reference"] is None or set(r["reference"]) == {"source", "revision", "scores"} for r in rows)
     assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
     assert isinstance(rows[0]["quantization"], list) and isinstance(rows[0]["safetensors"], bool)
 

@@ -52,6 +52,7 @@ BypassReason = Literal[
     "credits_exhausted",
     "invalid_output",
     "disabled",
+    "budget_exhausted",
 ]
 
 

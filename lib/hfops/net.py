@@ -37,7 +37,7 @@ REDACTED = "***"
 # hf_ user/org tokens, api_org_ tokens, and whatever follows "Bearer " / "token=" / "Authorization:".
 _TOKEN_PATTERNS = (
     re.compile(r"\b(?:hf|api_org)_[A-Za-z0-9]{8,}\b"),
-    re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+"),
+    re.compile(r"(?i)\b(bearer)\s+[^\s\"',;\])>]+"),
     re.compile(r"(?i)\b(authorization)\s*[:=]\s*[^\s\"',;]+(?:\s+[^\s\"',;]+)?"),
     re.compile(r"(?i)\b((?:access_)?token|api_key|apikey)\s*[=:]\s*[^\s\"',;&]+"),
 )
@@ -77,7 +77,9 @@ class ScrubbingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a record whose args do not fit its format: keep the raw text
             message = str(record.msg)
-        record.msg, record.args = scrub(message), None
+        scrubbed = scrub(message)
+        if scrubbed != message:  # leave untouched records as they are (some formatters read their args)
+            record.msg, record.args = scrubbed, None
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None

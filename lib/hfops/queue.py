@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
-
-from huey import Huey, RedisHuey, SqliteHuey
-from redis.exceptions import RedisError
 
 from hfops.config import Settings
 from hfops.errors import RemoteError
 from hfops.store import connect
+
+if TYPE_CHECKING:  # huey (and the redis client it pulls in) load when a queue is first used, not at import
+    from huey import Huey
 
 Executor = Callable[[str, int], Any]
 JOBS_QUEUE = "hfops"
@@ -53,6 +53,8 @@ def get_huey(db_path: str, settings: Settings | None = None) -> Huey:
     """The jobs queue for ``settings`` (the store's SQLite file by default), its ``run_job`` task registered once."""
     key = _key(db_path, settings)
     if key not in _HUEYS:
+        from huey import RedisHuey, SqliteHuey
+
         huey: Huey
         if key[0] == "redis":
             huey = RedisHuey(name=JOBS_QUEUE, url=key[1], results=False)
@@ -66,6 +68,8 @@ def get_huey(db_path: str, settings: Settings | None = None) -> Huey:
 
 def submit(db_path: str, job_id: int, settings: Settings | None = None) -> None:
     """Hand job ``job_id`` to the worker's queue (a :class:`RemoteError` when Redis cannot be reached)."""
+    from redis.exceptions import RedisError
+
     key = _key(db_path, settings)
     try:
         get_huey(db_path, settings)

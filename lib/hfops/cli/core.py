@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any
 
-from hfops import discovery, registry
+from hfops import registry
 from hfops.cli import print_json
 from hfops.config import Settings
 from hfops.errors import HfopsError
@@ -36,6 +36,8 @@ def _progress_printer() -> Any:
 
 def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     """Sync the Hub (or a snapshot file) into the registry."""
+    from hfops import discovery
+
     report = None if args.quiet else _progress_printer()
     if args.snapshot:
         run = discovery.sync_snapshot(settings.store.path, args.snapshot, settings, report)
@@ -71,8 +73,13 @@ def cmd_candidates(args: argparse.Namespace, settings: Settings) -> int:
     from hfops.evals import runnable
 
     facts = runnable.facts(db, [(c.model_id, c.pipeline_tag) for c in found], settings)
+    from hfops import reference
+
+    refs = reference.references_for_models(db, [str(r["model_id"]) for r in out])
     for r in out:  # how each can be evaluated here (no network: local state or the stored check)
         r["runnable"] = runnable.runnable_field(facts[str(r["model_id"])])
+        published = refs.get(str(r["model_id"]))  # published MTEB scores, never mixed with ours
+        r["reference"] = published.as_json() if published is not None else None
     if args.json:
         print_json(out)
         return 0
@@ -97,6 +104,8 @@ def cmd_status_set(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_status_show(args: argparse.Namespace, settings: Settings) -> int:
     """Counts by status and the last sync run."""
+    from hfops import discovery
+
     db = get_db(settings.store.path)
     last = discovery.last_sync_run(db)
     counts = registry.counts_by_status(db)
@@ -127,6 +136,8 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     """Create the store and load the embedded default on first start."""
+    from hfops import discovery
+
     run = discovery.ensure_embedded_default(settings.store.path, settings)
     if run:
         print(f"loaded the embedded default: {run.seen} records, {run.matched} candidates")

@@ -9,16 +9,15 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from hfops import jobs
+from hfops import jobs  # light: the queue imports huey only when a job is handed to it
 from hfops.cli import print_json
 from hfops.config import Settings
 from hfops.errors import DatasetError, EvalError, HfopsError, ScoreError
-from hfops.evals.backends.resolve import BACKEND_CHOICES
-from hfops.evals.records import EvalMetric
+from hfops.evals.tasks import BACKEND_CHOICES, DATASET_NAMES, TASK_NAMES
 
 if TYPE_CHECKING:
     from hfops.evals.custom import CustomSet
-from hfops.evals.tasks import DATASET_NAMES, TASK_NAMES
+    from hfops.evals.records import EvalMetric
 from hfops.store import get_db
 
 

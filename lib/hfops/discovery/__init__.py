@@ -20,32 +20,86 @@ The pure parts (facts, rule, score) and the sources import neither the store nor
 
 from __future__ import annotations
 
-from hfops.discovery.facts import (
-    QUANT_METHODS,
-    ModelFacts,
-    detect_quantization,
-    facts_from,
-    license_of,
-    parse_record,
-    skip_reason,
-)
-from hfops.discovery.hub import EXPAND_FIELDS, KNOWN_OPENRAIL_IDS, HubSource
-from hfops.discovery.rule import license_allowed, rule_failures, rule_fingerprint
-from hfops.discovery.runs import SyncRun, endpoint_in_use, get_sync_run, last_sync_run, list_sync_runs
-from hfops.discovery.runstate import incremental_watermark
-from hfops.discovery.score import (
-    DOWNLOADS_SCALE,
-    LIKES_SCALE,
-    OPEN_LICENSES,
-    RECENCY_HALF_LIFE_DAYS,
-    SCORE_WEIGHTS,
-    quality_score,
-)
-from hfops.discovery.snapshot import SnapshotSource
-from hfops.discovery.sources import Page, Source
-from hfops.discovery.storing import model_row, raw_json
-from hfops.discovery.sync import ensure_embedded_default, run_sync, sync_hub, sync_job, sync_snapshot
-from hfops.errors import SyncError
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hfops.discovery.facts import (
+        QUANT_METHODS,
+        ModelFacts,
+        detect_quantization,
+        facts_from,
+        license_of,
+        parse_record,
+        skip_reason,
+    )
+    from hfops.discovery.hub import EXPAND_FIELDS, KNOWN_OPENRAIL_IDS, HubSource
+    from hfops.discovery.rule import license_allowed, rule_failures, rule_fingerprint
+    from hfops.discovery.runs import SyncRun, endpoint_in_use, get_sync_run, last_sync_run, list_sync_runs
+    from hfops.discovery.runstate import incremental_watermark
+    from hfops.discovery.score import (
+        DOWNLOADS_SCALE,
+        LIKES_SCALE,
+        OPEN_LICENSES,
+        RECENCY_HALF_LIFE_DAYS,
+        SCORE_WEIGHTS,
+        quality_score,
+    )
+    from hfops.discovery.snapshot import SnapshotSource
+    from hfops.discovery.sources import Page, Source
+    from hfops.discovery.storing import model_row, raw_json
+    from hfops.discovery.sync import ensure_embedded_default, run_sync, sync_hub, sync_job, sync_snapshot
+    from hfops.errors import SyncError
+
+# Names re-exported lazily (PEP 562): importing hfops.discovery for a query costs no huggingface_hub import.
+_EXPORTS: dict[str, str] = {
+    "QUANT_METHODS": "hfops.discovery.facts",
+    "ModelFacts": "hfops.discovery.facts",
+    "detect_quantization": "hfops.discovery.facts",
+    "facts_from": "hfops.discovery.facts",
+    "license_of": "hfops.discovery.facts",
+    "parse_record": "hfops.discovery.facts",
+    "skip_reason": "hfops.discovery.facts",
+    "EXPAND_FIELDS": "hfops.discovery.hub",
+    "KNOWN_OPENRAIL_IDS": "hfops.discovery.hub",
+    "HubSource": "hfops.discovery.hub",
+    "license_allowed": "hfops.discovery.rule",
+    "rule_failures": "hfops.discovery.rule",
+    "rule_fingerprint": "hfops.discovery.rule",
+    "SyncRun": "hfops.discovery.runs",
+    "endpoint_in_use": "hfops.discovery.runs",
+    "get_sync_run": "hfops.discovery.runs",
+    "last_sync_run": "hfops.discovery.runs",
+    "list_sync_runs": "hfops.discovery.runs",
+    "incremental_watermark": "hfops.discovery.runstate",
+    "DOWNLOADS_SCALE": "hfops.discovery.score",
+    "LIKES_SCALE": "hfops.discovery.score",
+    "OPEN_LICENSES": "hfops.discovery.score",
+    "RECENCY_HALF_LIFE_DAYS": "hfops.discovery.score",
+    "SCORE_WEIGHTS": "hfops.discovery.score",
+    "quality_score": "hfops.discovery.score",
+    "SnapshotSource": "hfops.discovery.snapshot",
+    "Page": "hfops.discovery.sources",
+    "Source": "hfops.discovery.sources",
+    "model_row": "hfops.discovery.storing",
+    "raw_json": "hfops.discovery.storing",
+    "ensure_embedded_default": "hfops.discovery.sync",
+    "run_sync": "hfops.discovery.sync",
+    "sync_hub": "hfops.discovery.sync",
+    "sync_job": "hfops.discovery.sync",
+    "sync_snapshot": "hfops.discovery.sync",
+    "SyncError": "hfops.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hfops.discovery' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DOWNLOADS_SCALE",

@@ -143,6 +143,10 @@ def submit_run(
         prod = plan_system(production_id, task, settings)
     except BackendError as exc:
         raise EvalError(f"production model {production_id} cannot be evaluated: {exc}") from None
+    if "api" in (candidate.acquire, prod.acquire):  # the Inference API's monthly allowance (shared ledger)
+        from hfops.ledger.inference_usage import ensure_eval_allowed
+
+        ensure_eval_allowed(db, settings)
     source = settings.eval.source if tasks.is_builtin(dataset) else custom.SOURCE
     params = {
         "model": model_id,

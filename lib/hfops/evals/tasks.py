@@ -24,6 +24,9 @@ from pathlib import Path
 
 from hfops.errors import EvalError
 
+# How a model may run for an eval: local first then the API, local only, or the API only.
+BACKEND_CHOICES = ("auto", "local", "api")
+
 RETRIEVAL_METRICS = ("ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10")
 SQUAD_V2_METRICS = ("f1", "exact", "HasAns_f1", "HasAns_exact", "NoAns_f1", "NoAns_exact")
 ROUGE_L_METRICS = ("rougeL", "bleu")

@@ -31,6 +31,7 @@ BYPASS_EXPLANATIONS = {
     "credits_exhausted": "not used: credits exhausted (402); long cooldown opened",
     "invalid_output": "not used: the model's reply was not the JSON asked for",
     "disabled": "not used: fallback switched off",
+    "budget_exhausted": "not used: this month's Inference allowance is spent ([inference] monthly_*)",
 }
 
 

@@ -23,6 +23,7 @@ BYPASS_REASONS = (
     "credits_exhausted",
     "invalid_output",
     "disabled",
+    "budget_exhausted",
 )
 # Confidence ceiling for a refinement that leaves the query unchanged (same words, ignoring case and
 # punctuation): doing nothing is never rewarded with a high confidence.

@@ -32,12 +32,13 @@ from functools import partial
 
 from hfops import config
 from hfops.config import Settings
+from hfops.ledger import inference_usage
 from hfops.net import one_line
 from hfops.refine import calllog, fallback
 from hfops.refine.limits import active_cooldown, get_limiter
 from hfops.refine.local import LocalRefinement, get_local_refiner
 from hfops.refine.result import RefineResult, validate_query
-from hfops.store import utcnow
+from hfops.store import get_db, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +286,12 @@ def _bypass_before_request(
     except Exception as exc:  # unreadable store: be conservative, do not call
         log.error("cooldown check failed: %s", one_line(exc))
         return "cooldown"
-    return None
+    try:  # the month's Inference allowance (shared by every process of this store); a 402 closes the month
+        decision = inference_usage.check_allowance(get_db(settings.store.path), settings, "refine")
+    except Exception as exc:  # an unreadable ledger must not let requests through unchecked
+        log.error("allowance check failed: %s", one_line(exc))
+        return "budget_exhausted"
+    return None if decision.allowed else (decision.reason or "budget_exhausted")
 
 
 def _take_permit(settings: Settings) -> bool:

