@@ -24,7 +24,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-for name, value in (("HF_HUB_DISABLE_TELEMETRY", "1"), ("HF_DATASETS_OFFLINE", "1"), ("HF_EVALUATE_OFFLINE", "1")):
+for name, value in (
+    ("HF_HUB_DISABLE_TELEMETRY", "1"),
+    ("HF_DATASETS_OFFLINE", "1"),
+    ("HF_EVALUATE_OFFLINE", "1"),
+):
     os.environ.setdefault(name, value)
 sys.path.insert(0, str(ROOT))
 
@@ -57,8 +61,13 @@ SentenceTransformerEmbedder.embed = _timed_embed  # type: ignore[method-assign]
 
 def bare_encode(model, texts: list[str]) -> float:  # noqa: ANN001
     start = time.perf_counter()
-    model.encode(texts, batch_size=ENCODE_BATCH, convert_to_numpy=True, normalize_embeddings=True,
-                 show_progress_bar=False)
+    model.encode(
+        texts,
+        batch_size=ENCODE_BATCH,
+        convert_to_numpy=True,
+        normalize_embeddings=True,
+        show_progress_bar=False,
+    )
     return time.perf_counter() - start
 
 
@@ -79,14 +88,24 @@ def write_section(text: str) -> None:
     """Replace (or append) the '## Evals' section of docs/performance.md."""
     current = PERFORMANCE.read_text() if PERFORMANCE.is_file() else "# Performance\n"
     lines = current.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == HEADING or line.startswith(HEADING + " ")),
-                 None)
+    start = next(
+        (i for i, line in enumerate(lines) if line.strip() == HEADING or line.startswith(HEADING + " ")), None
+    )
     if start is None:
         updated = current.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
     else:
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        updated = "\n".join([*lines[:start], *text.rstrip("\n").splitlines(), *([""] if end < len(lines) else []),
-                             *lines[end:]]) + "\n"
+        updated = (
+            "\n".join(
+                [
+                    *lines[:start],
+                    *text.rstrip("\n").splitlines(),
+                    *([""] if end < len(lines) else []),
+                    *lines[end:],
+                ]
+            )
+            + "\n"
+        )
     PERFORMANCE.write_text(updated)
 
 
@@ -103,8 +122,11 @@ def main() -> None:
     texts = list(dict.fromkeys([*evalset.corpus.values(), *(e.query for e in evalset.examples)]))
     model = packaged_minilm().model  # loaded once, shared by the eval (same process-wide instance)
     model.encode(texts[:64], batch_size=ENCODE_BATCH)  # warm-up
-    print(f"{args.dataset}: {len(evalset.examples)} queries, {len(evalset.corpus)} passages, "
-          f"{len(texts)} unique texts; {args.repeat} round(s)", flush=True)
+    print(
+        f"{args.dataset}: {len(evalset.examples)} queries, {len(evalset.corpus)} passages, "
+        f"{len(texts)} unique texts; {args.repeat} round(s)",
+        flush=True,
+    )
 
     bare_s, cold_s, warm_s, inside_s = [], [], [], []
     summary: dict = {}
@@ -124,11 +146,14 @@ def main() -> None:
             elapsed, warm_summary = shadow_run(db_path, args.dataset, args.limit)
             warm_s.append(elapsed)
             close_thread_connections()
-        print(f"round {round_no}: bare encode {bare_s[-1]:.2f} s · cold eval {cold_s[-1]:.2f} s "
-              f"(model calls {summary['model_calls']}) · warm eval {warm_s[-1]:.3f} s "
-              f"(model calls {warm_summary['model_calls']}, cache hits {warm_summary['cache_hits']}) · "
-              f"ratios {bare_s[-1] / cold_s[-1]:.2f}x / {cold_s[-1] / warm_s[-1]:.0f}x · "
-              f"eval time outside encode {cold_s[-1] - inside_s[-1]:.2f} s", flush=True)
+        print(
+            f"round {round_no}: bare encode {bare_s[-1]:.2f} s · cold eval {cold_s[-1]:.2f} s "
+            f"(model calls {summary['model_calls']}) · warm eval {warm_s[-1]:.3f} s "
+            f"(model calls {warm_summary['model_calls']}, cache hits {warm_summary['cache_hits']}) · "
+            f"ratios {bare_s[-1] / cold_s[-1]:.2f}x / {cold_s[-1] / warm_s[-1]:.0f}x · "
+            f"eval time outside encode {cold_s[-1] - inside_s[-1]:.2f} s",
+            flush=True,
+        )
 
     bare, cold, warm = min(bare_s), min(cold_s), min(warm_s)
     throughput = bare / cold
@@ -136,11 +161,15 @@ def main() -> None:
     overhead = min(c - i for c, i in zip(cold_s, inside_s, strict=True))
     model_share = 1 - overhead / cold
     print(f"throughput eval / bare encode: {throughput:.2f}x (goal >= 0.9)")
-    print(f"eval time outside the model's encode: {overhead:.2f} s ({1 - model_share:.1%} of the cold run; "
-          f"noise-free bound on the throughput ratio: {model_share:.2f}x)")
+    print(
+        f"eval time outside the model's encode: {overhead:.2f} s ({1 - model_share:.1%} of the cold run; "
+        f"noise-free bound on the throughput ratio: {model_share:.2f}x)"
+    )
     print(f"warm re-run speed-up: {speedup:.1f}x (goal >= 20)")
-    print(f"ndcg@10 MiniLM {summary['candidate_score']:.4f} vs BM25 {summary['production_score']:.4f} "
-          f"-> {summary['recommendation']}")
+    print(
+        f"ndcg@10 MiniLM {summary['candidate_score']:.4f} vs BM25 {summary['production_score']:.4f} "
+        f"-> {summary['recommendation']}"
+    )
     if args.write:
         sample = f"{len(evalset.examples)} queries" + (f" (--limit {args.limit})" if args.limit else "")
         write_section(
@@ -162,8 +191,11 @@ def main() -> None:
             f"{warm:.3f} s | — |\n"
             f"| warm speed-up cold / warm | {speedup:.0f}x | ≥ 20x |\n\n"
             "Per round (bare / cold / warm seconds, eval seconds outside encode → throughput ratio, speed-up): "
-            + "; ".join(f"{b:.1f} / {c:.1f} / {w:.3f}, {c - i:.2f} → {b / c:.2f}x, {c / w:.0f}x"
-                        for b, c, w, i in zip(bare_s, cold_s, warm_s, inside_s, strict=True)) + ".\n\n"
+            + "; ".join(
+                f"{b:.1f} / {c:.1f} / {w:.3f}, {c - i:.2f} → {b / c:.2f}x, {c / w:.0f}x"
+                for b, c, w, i in zip(bare_s, cold_s, warm_s, inside_s, strict=True)
+            )
+            + ".\n\n"
             f"Result of the run: ndcg@10 MiniLM {summary['candidate_score']:.4f} vs BM25 "
             f"{summary['production_score']:.4f} → {summary['recommendation']}. Measured on the shared 2-core "
             "machine while other work ran; the ratios are taken within one run.\n"

@@ -30,8 +30,15 @@ def test_process_runs_jobs() -> None:
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No real secrets or console settings leak into a test; each test gets its own working dir."""
-    for name in ("HUGGINGFACE_API_KEY", "HUGGINGFACE_WRITE_TOKEN", "HF_TOKEN", "SPACE_ID",
-                 "HFOPS_CONFIG", "HFOPS_DB", "HFOPS_DEMO"):
+    for name in (
+        "HUGGINGFACE_API_KEY",
+        "HUGGINGFACE_WRITE_TOKEN",
+        "HF_TOKEN",
+        "SPACE_ID",
+        "HFOPS_CONFIG",
+        "HFOPS_DB",
+        "HFOPS_DEMO",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
 

@@ -39,17 +39,41 @@ def test_sync_json_reports_the_run(db_path: str) -> None:
 
 def test_candidates_json_has_the_documented_keys(synced: str) -> None:
     rows = json.loads(hfops("candidates", "--json", "--db", synced).stdout)
-    assert rows and set(rows[0]) == {"model_id", "pipeline_tag", "license", "library", "downloads", "likes",
-                                     "safetensors", "quantization", "score", "status", "runnable", "reference"}
+    assert rows and set(rows[0]) == {
+        "model_id",
+        "pipeline_tag",
+        "license",
+        "library",
+        "downloads",
+        "likes",
+        "safetensors",
+        "quantization",
+        "score",
+        "status",
+        "runnable",
+        "reference",
+    }
     assert all({"label", "state", "runnable"} <= set(r["runnable"]) for r in rows)
-    assert all(r["reference"] is None or set(r["reference"]) == {"source", "revision", "scores"} for r in rows)
+    assert all(
+        r["reference"] is None or set(r["reference"]) == {"source", "revision", "scores"} for r in rows
+    )
     assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
     assert isinstance(rows[0]["quantization"], list) and isinstance(rows[0]["safetensors"], bool)
 
 
 def test_status_set_is_audited_and_filterable(synced: str) -> None:
-    out = hfops("status", "set", "microsoft/phi-2", "shadow", "--reason", "looks good", "--actor", "ci",
-                "--db", synced).stdout
+    out = hfops(
+        "status",
+        "set",
+        "microsoft/phi-2",
+        "shadow",
+        "--reason",
+        "looks good",
+        "--actor",
+        "ci",
+        "--db",
+        synced,
+    ).stdout
     assert "microsoft/phi-2: candidate -> shadow" in out
     shadow = json.loads(hfops("candidates", "--status", "shadow", "--json", "--db", synced).stdout)
     assert [r["model_id"] for r in shadow] == ["microsoft/phi-2"]
@@ -62,7 +86,9 @@ def test_status_set_is_audited_and_filterable(synced: str) -> None:
 def test_bad_transitions_are_clear_errors(synced: str) -> None:
     proc = hfops("status", "set", "no/such-model", "shadow", "--reason", "x", "--db", synced, check=False)
     assert proc.returncode == 2 and "no candidate 'no/such-model'" in proc.stderr
-    proc = hfops("status", "set", "microsoft/phi-2", "candidate", "--reason", "x", "--db", synced, check=False)
+    proc = hfops(
+        "status", "set", "microsoft/phi-2", "candidate", "--reason", "x", "--db", synced, check=False
+    )
     assert proc.returncode == 2 and "already candidate" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -75,8 +101,13 @@ def test_sync_of_a_missing_snapshot_is_a_clear_error(db_path: str) -> None:
 def test_console_loads_the_default_starts_worker_and_ui_and_stops_both(tmp_path: Path) -> None:
     db = tmp_path / "console.db"
     port = free_port()
-    proc = subprocess.Popen([*HFOPS, "console", "--db", str(db), "--port", str(port)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [*HFOPS, "console", "--db", str(db), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -86,9 +117,13 @@ def test_console_loads_the_default_starts_worker_and_ui_and_stops_both(tmp_path:
                         break
             except OSError:
                 pass
-            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline and proc.poll() is None, (
+                proc.stderr.read() if proc.stderr else ""
+            )
             time.sleep(0.5)
-        children = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        children = subprocess.run(
+            ["pgrep", "-s", str(proc.pid)], capture_output=True, text=True
+        ).stdout.split()
         assert len(children) >= 3  # console, worker, streamlit
     finally:
         proc.send_signal(signal.SIGINT)

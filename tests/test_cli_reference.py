@@ -11,7 +11,9 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
 
 
 def test_the_reference_is_up_to_date() -> None:
-    assert DOC.read_text(encoding="utf-8") == render(), "run `make docs` (python -m hfops.cli.reference > docs/cli.md)"
+    assert DOC.read_text(encoding="utf-8") == render(), (
+        "run `make docs` (python -m hfops.cli.reference > docs/cli.md)"
+    )
 
 
 def test_every_verb_and_sub_verb_is_documented() -> None:

@@ -24,7 +24,9 @@ def test_defaults_without_a_file() -> None:
 
 def test_file_overrides_defaults_and_flags_override_file(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[hub]\nendpoint = "http://127.0.0.1:1"\n[store]\npath = "a.db"\n[discovery]\nmin_likes = 3\n')
+    cfg.write_text(
+        '[hub]\nendpoint = "http://127.0.0.1:1"\n[store]\npath = "a.db"\n[discovery]\nmin_likes = 3\n'
+    )
     s = load_settings(cfg)
     assert (s.hub.endpoint, s.store.path, s.discovery.min_likes) == ("http://127.0.0.1:1", "a.db", 3)
     s = load_settings(cfg, **{"store.path": "flag.db", "hub.endpoint": None})
@@ -57,12 +59,18 @@ def test_bad_config_is_an_error_naming_the_key(tmp_path: Path, text: str, messag
 def test_cli_reports_bad_config_without_traceback(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text("[store]\npaht = 'x'\n")
-    proc = subprocess.run([sys.executable, "-m", "hfops.cli", "--config", str(cfg), "candidates"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hfops.cli", "--config", str(cfg), "candidates"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert "unknown key [store] paht" in proc.stderr and "Traceback" not in proc.stderr
-    missing = subprocess.run([sys.executable, "-m", "hfops.cli", "--config", "nope.toml", "candidates"],
-                             capture_output=True, text=True)
+    missing = subprocess.run(
+        [sys.executable, "-m", "hfops.cli", "--config", "nope.toml", "candidates"],
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode == 2 and "config file not found: nope.toml" in missing.stderr
 
 
@@ -74,9 +82,15 @@ def test_secret_status_never_reveals_the_value() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[refine]\nbudget_ms = -5\n", r"\[refine\] budget_ms = -5 is out of range: must be between 50 and 60000"),
+        (
+            "[refine]\nbudget_ms = -5\n",
+            r"\[refine\] budget_ms = -5 is out of range: must be between 50 and 60000",
+        ),
         ("[refine]\nper_minute = 20\nper_hour = 5\n", r"\[refine\] per_hour = 5 is below per_minute = 20"),
-        ("[refine]\nbudget_ms = 300\nfallback_deadline_ms = 500\n", r"fallback_deadline_ms = 500 exceeds budget_ms"),
+        (
+            "[refine]\nbudget_ms = 300\nfallback_deadline_ms = 500\n",
+            r"fallback_deadline_ms = 500 exceeds budget_ms",
+        ),
         ("[eval]\nnightly_hour = 24\n", r"\[eval\] nightly_hour = 24 is out of range"),
         ("[eval]\nsource = 'web'\n", r"\[eval\] source = 'web' is out of range"),
         ("[eval]\nmax_error_rate = 1.5\n", r"max_error_rate = 1.5 is out of range"),

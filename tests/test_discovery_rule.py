@@ -68,11 +68,18 @@ def test_openrail_family_is_allowed_and_flagged_use_restricted() -> None:
 
 
 def test_bsd_3_clause_allowed() -> None:
-    assert rule_failures(facts(tags=["transformers", "safetensors", "license:bsd-3-clause"]), DiscoveryConfig()) == []
+    assert (
+        rule_failures(facts(tags=["transformers", "safetensors", "license:bsd-3-clause"]), DiscoveryConfig())
+        == []
+    )
 
 
 def test_library_via_library_name_sentence_transformers() -> None:
-    f = facts(tags=["safetensors", "license:mit"], library_name="sentence-transformers", pipeline_tag="sentence-similarity")
+    f = facts(
+        tags=["safetensors", "license:mit"],
+        library_name="sentence-transformers",
+        pipeline_tag="sentence-similarity",
+    )
     assert rule_failures(f, DiscoveryConfig()) == []
 
 
@@ -93,7 +100,10 @@ def test_safetensors_from_expand_field_or_sibling(fields: dict) -> None:
         ({"tags": ["transformers", "gptq", "4-bit"]}, ["bnb-4bit", "gptq"]),
         ({"id": "TheBloke/Llama-2-7B-AWQ"}, ["awq"]),
         ({"siblings": [{"rfilename": "model.Q4_K_M.gguf"}]}, ["gguf"]),
-        ({"config": {"quantization_config": {"quant_method": "bitsandbytes", "load_in_8bit": True}}}, ["bnb-8bit"]),
+        (
+            {"config": {"quantization_config": {"quant_method": "bitsandbytes", "load_in_8bit": True}}},
+            ["bnb-8bit"],
+        ),
         ({"config": {"quantization_config": {"quant_method": "compressed-tensors"}}}, ["compressed-tensors"]),
         ({"config": {"quantization_config": {"quant_method": "fp8"}}}, ["fp8"]),
         ({}, []),

@@ -26,8 +26,13 @@ from hfops.store import connect
 from tests.standins.hub import HubStandIn, load_records
 
 ALL_RECORDS = load_records(str(HUB_SNAPSHOT))
-RULE = DiscoveryConfig(pipeline_tags=["text-generation"], licenses=["apache-2.0", "mit"], min_likes=0,
-                       min_downloads=0, require_safetensors=False)
+RULE = DiscoveryConfig(
+    pipeline_tags=["text-generation"],
+    licenses=["apache-2.0", "mit"],
+    min_likes=0,
+    min_downloads=0,
+    require_safetensors=False,
+)
 
 
 def hub_records() -> list[dict]:
@@ -47,8 +52,14 @@ def hub():
 
 def settings_for(hub: HubStandIn, **hub_fields: object) -> Settings:
     settings = Settings()
-    settings.hub = HubConfig(endpoint=hub.url, page_size=50, deadline_seconds=5, max_backoff_seconds=0.2,
-                             request_timeout_seconds=5, **hub_fields)
+    settings.hub = HubConfig(
+        endpoint=hub.url,
+        page_size=50,
+        deadline_seconds=5,
+        max_backoff_seconds=0.2,
+        request_timeout_seconds=5,
+        **hub_fields,
+    )
     settings.discovery = copy.deepcopy(RULE)
     return settings
 
@@ -63,10 +74,15 @@ def model_ids(db_path: str) -> list[str]:
 
 def test_first_request_is_the_query_hfapi_list_models_sends(hub: HubStandIn, db_path: str) -> None:
     settings = settings_for(hub)
-    list(HfApi(endpoint=hub.url).list_models(
-        filter=["license:apache-2.0"], pipeline_tag="text-generation", sort="downloads", limit=50,
-        expand=list(EXPAND_FIELDS),
-    ))
+    list(
+        HfApi(endpoint=hub.url).list_models(
+            filter=["license:apache-2.0"],
+            pipeline_tag="text-generation",
+            sort="downloads",
+            limit=50,
+            expand=list(EXPAND_FIELDS),
+        )
+    )
     theirs = hub.model_requests()[0]
     hub.log.clear()
     sync(db_path, settings)
@@ -84,8 +100,11 @@ def test_full_sync_follows_link_pagination_and_stores_every_record(hub: HubStand
     assert run.pages >= 4
     # the same set HfApi.list_models returns for the same queries
     api = HfApi(endpoint=hub.url)
-    listed = {m.id for lic in ("apache-2.0", "mit")
-              for m in api.list_models(filter=f"license:{lic}", pipeline_tag="text-generation")}
+    listed = {
+        m.id
+        for lic in ("apache-2.0", "mit")
+        for m in api.list_models(filter=f"license:{lic}", pipeline_tag="text-generation")
+    }
     assert listed == wanted
 
 
@@ -123,7 +142,9 @@ def test_models_that_stop_matching_are_flagged_never_deleted(hub: HubStandIn, db
     for r in hub.records:
         if r["id"] == relicensed:
             r["tags"] = [t for t in r["tags"] if not t.startswith("license:")] + ["license:cc-by-nc-4.0"]
-    hub.records = [r for r in hub.records if r["id"] not in (relicensed,)]  # no longer listed by the licence filter
+    hub.records = [
+        r for r in hub.records if r["id"] not in (relicensed,)
+    ]  # no longer listed by the licence filter
     hub.records = [r for r in hub.records if r["id"] != vanished]
     hub._sorted_cache.clear()
     run = sync(db_path, settings)
@@ -131,7 +152,12 @@ def test_models_that_stop_matching_are_flagged_never_deleted(hub: HubStandIn, db
     flags = dict(db.execute("SELECT model_id, flag FROM candidates WHERE flag IS NOT NULL").fetchall())
     assert set(flags) == {relicensed, vanished}
     assert run.flagged == 2
-    assert db.execute("SELECT COUNT(*) FROM candidates WHERE model_id IN (?, ?)", [relicensed, vanished]).fetchone()[0] == 2
+    assert (
+        db.execute(
+            "SELECT COUNT(*) FROM candidates WHERE model_id IN (?, ?)", [relicensed, vanished]
+        ).fetchone()[0]
+        == 2
+    )
 
 
 def test_rule_change_flags_candidates_that_no_longer_match(hub: HubStandIn, db_path: str) -> None:
@@ -143,8 +169,9 @@ def test_rule_change_flags_candidates_that_no_longer_match(hub: HubStandIn, db_p
     low = db.execute(
         "SELECT COUNT(*) FROM candidates c JOIN models m USING (model_id) WHERE m.likes < 100"
     ).fetchone()[0]
-    flagged = db.execute("SELECT COUNT(*) FROM candidates WHERE flag LIKE 'no longer matches the rule: likes%'"
-                         ).fetchone()[0]
+    flagged = db.execute(
+        "SELECT COUNT(*) FROM candidates WHERE flag LIKE 'no longer matches the rule: likes%'"
+    ).fetchone()[0]
     assert low > 0 and flagged == low
     assert run.updated == run.seen - run.skipped  # every record re-judged under the new rule
 
@@ -160,14 +187,18 @@ def test_429_with_retry_after_is_honoured_and_recorded(hub: HubStandIn, db_path:
     assert set(model_ids(db_path)) == expected_ids(hub.records)
 
 
-def test_gives_up_at_the_deadline_then_resumes_without_loss_or_duplicates(hub: HubStandIn, db_path: str) -> None:
+def test_gives_up_at_the_deadline_then_resumes_without_loss_or_duplicates(
+    hub: HubStandIn, db_path: str
+) -> None:
     settings = settings_for(hub)
     hub.retry_after = "60"
     hub.faults = {3: "429"}  # third page: a long Retry-After beyond the 5 s deadline
     with pytest.raises(SyncError, match="deadline"):
         sync(db_path, settings)
     db = connect(db_path)
-    failed = dict(zip(*zip(*db.execute("SELECT id, status FROM sync_runs").fetchall(), strict=True), strict=True))
+    failed = dict(
+        zip(*zip(*db.execute("SELECT id, status FROM sync_runs").fetchall(), strict=True), strict=True)
+    )
     assert list(failed.values()) == ["failed"]
     stored_before = len(model_ids(db_path))
     assert stored_before == 100  # the two pages committed before the fault are kept
@@ -186,12 +217,16 @@ def test_malformed_page_is_lost_and_the_pass_partial(hub: HubStandIn, db_path: s
     hub.faults = {2: "malformed"}
     run = sync(db_path, settings)
     assert run.status == "partial" and run.lost_pages == 1
-    assert any("page 2 of query text-generation x apache-2.0 was lost: its body is not JSON" in e for e in run.errors)
+    assert any(
+        "page 2 of query text-generation x apache-2.0 was lost: its body is not JSON" in e for e in run.errors
+    )
     assert len(model_ids(db_path)) == len(expected_ids(hub.records)) - 50
 
 
 def test_slow_page_times_out_and_is_retried(hub: HubStandIn, db_path: str) -> None:
-    settings = settings_for(hub, )
+    settings = settings_for(
+        hub,
+    )
     settings.hub.request_timeout_seconds = 0.5
     hub.slow_seconds = 2.0
     hub.faults = {1: "slow"}
@@ -240,13 +275,20 @@ def test_embedded_default_gives_real_candidates(db_path: str) -> None:
     candidates = {r[0] for r in db.execute("SELECT model_id FROM candidates")}
     assert "microsoft/phi-2" in candidates  # mit, transformers, safetensors, popular
     # audit trail records how each candidate entered the registry
-    assert db.execute("SELECT COUNT(*) FROM status_transitions WHERE actor = 'sync'").fetchone()[0] == len(candidates)
+    assert db.execute("SELECT COUNT(*) FROM status_transitions WHERE actor = 'sync'").fetchone()[0] == len(
+        candidates
+    )
     set_status(db, "microsoft/phi-2", "evaluating", "first look")
     sync_snapshot(db_path, HUB_SNAPSHOT, Settings())  # a re-sync keeps operator decisions
-    assert db.execute("SELECT status FROM candidates WHERE model_id = 'microsoft/phi-2'").fetchone()[0] == "evaluating"
+    assert (
+        db.execute("SELECT status FROM candidates WHERE model_id = 'microsoft/phi-2'").fetchone()[0]
+        == "evaluating"
+    )
 
 
-def test_auto_mode_runs_incremental_passes_that_fetch_only_changed_records(hub: HubStandIn, db_path: str) -> None:
+def test_auto_mode_runs_incremental_passes_that_fetch_only_changed_records(
+    hub: HubStandIn, db_path: str
+) -> None:
     from hfops.discovery import sync_hub
 
     settings = settings_for(hub)
@@ -269,7 +311,9 @@ def test_auto_mode_runs_incremental_passes_that_fetch_only_changed_records(hub: 
     assert sync_hub(db_path, settings, mode="auto").mode == "full"
 
 
-def test_run_sync_returns_its_own_run_even_when_another_source_ran_meanwhile(tmp_path: Path, db_path: str) -> None:
+def test_run_sync_returns_its_own_run_even_when_another_source_ran_meanwhile(
+    tmp_path: Path, db_path: str
+) -> None:
     other = tmp_path / "other.jsonl"
     other.write_text("\n".join(json.dumps(r) for r in ALL_RECORDS[:5]) + "\n")
     mine = tmp_path / "mine.jsonl"
@@ -278,7 +322,9 @@ def test_run_sync_returns_its_own_run_even_when_another_source_ran_meanwhile(tmp
     settings.hub.page_size = 10
     started: list[SyncRun] = []
 
-    def progress(done: int, total: int | None = None, message: str | None = None, force: bool = False) -> None:
+    def progress(
+        done: int, total: int | None = None, message: str | None = None, force: bool = False
+    ) -> None:
         if not started:  # while "mine" runs, a sync of another source starts and finishes
             started.append(sync_snapshot(db_path, other, settings))
 

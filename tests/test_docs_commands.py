@@ -63,8 +63,12 @@ SHELL_FENCES = {"", "sh", "bash", "shell", "console", "zsh", "crontab", "cron"}
 WRITE_TOKEN = "hf_docs_write_token_for_the_standin"
 API_KEY = "hf_docs_read_key_for_the_inference_standin"
 # Verbs that serve until stopped: health path (None = the worker: alive and announcing its store).
-LONG_RUNNING: dict[str, str | None] = {"worker": None, "console": "/_stcore/health", "serve": "/healthz",
-                                       "metrics": "/metrics"}
+LONG_RUNNING: dict[str, str | None] = {
+    "worker": None,
+    "console": "/_stcore/health",
+    "serve": "/healthz",
+    "metrics": "/metrics",
+}
 ONE_SHOT_FLAGS = {"metrics": {"--once", "--rules", "--dashboard"}}
 PREPARED_RUNS = 8
 _BUILT: dict[str, Any] = {}
@@ -125,8 +129,14 @@ def extract_commands(path: Path, text: str | None = None) -> list[DocCommand]:
             if not match or not (match.group(2) == "hfops" or match.group(2).endswith("/hfops")):
                 continue
             env = dict(item.split("=", 1) for item in match.group(1).split())
-            found.append(DocCommand(path.relative_to(ROOT).as_posix() if path.is_absolute() else str(path), start,
-                                    env, " ".join(("hfops" + match.group(3)).split())))
+            found.append(
+                DocCommand(
+                    path.relative_to(ROOT).as_posix() if path.is_absolute() else str(path),
+                    start,
+                    env,
+                    " ".join(("hfops" + match.group(3)).split()),
+                )
+            )
     return found
 
 
@@ -194,9 +204,17 @@ def fill(text: str, ctx: Context) -> str:
     ellipsis = re.search(r"(--[\w-]+)\s+\.\.\.(?=\s|$)", text)
     if ellipsis:
         verb, flag = verb_of(shlex.split(text)[1:]), ellipsis.group(1)
-        before = next((c for c in reversed(ctx.previous) if verb_of(shlex.split(c)[1:]) == verb
-                       and re.search(rf"{flag}\s+(?!\.\.\.)\S", c)), None)
-        assert before, f"`{ellipsis.group(0)}` but no earlier `hfops {verb} {flag} VALUE` command in this file"
+        before = next(
+            (
+                c
+                for c in reversed(ctx.previous)
+                if verb_of(shlex.split(c)[1:]) == verb and re.search(rf"{flag}\s+(?!\.\.\.)\S", c)
+            ),
+            None,
+        )
+        assert before, (
+            f"`{ellipsis.group(0)}` but no earlier `hfops {verb} {flag} VALUE` command in this file"
+        )
         text = text.replace(ellipsis.group(0), before.split(f" {verb} ", 1)[1])
     out = []
     for token in shlex.split(text):
@@ -211,8 +229,11 @@ def fill(text: str, ctx: Context) -> str:
 def write_config(ctx: Context, verb: str) -> Path:
     endpoint = ctx.write_hub.url if verb == "publish" else ctx.hub.url
     path = ctx.workdir / "hfops.toml"
-    path.write_text(f'[hub]\nendpoint = "{endpoint}"\n\n[inference]\nbase_url = "{ctx.inference.url}"\n\n'
-                    f'[store]\npath = "{ctx.store}"\n', encoding="utf-8")
+    path.write_text(
+        f'[hub]\nendpoint = "{endpoint}"\n\n[inference]\nbase_url = "{ctx.inference.url}"\n\n'
+        f'[store]\npath = "{ctx.store}"\n',
+        encoding="utf-8",
+    )
     return path
 
 
@@ -233,7 +254,7 @@ def with_free_port(argv: list[str]) -> list[str]:
     port = str(free_port())
     if "--port" in argv:
         i = argv.index("--port")
-        return [*argv[: i + 1], port, *argv[i + 2:]]
+        return [*argv[: i + 1], port, *argv[i + 2 :]]
     return [*argv, "--port", port]
 
 
@@ -243,18 +264,30 @@ def run_long(argv: list[str], command: DocCommand, ctx: Context) -> None:
     health = LONG_RUNNING[verb]
     if health is not None:
         argv = with_free_port(argv)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HFOPS_") and k not in
-           ("HUGGINGFACE_API_KEY", "HUGGINGFACE_WRITE_TOKEN", "HF_TOKEN", "SPACE_ID")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("HFOPS_")
+        and k not in ("HUGGINGFACE_API_KEY", "HUGGINGFACE_WRITE_TOKEN", "HF_TOKEN", "SPACE_ID")
+    }
     env.update(command_env(command), HF_HUB_DISABLE_TELEMETRY="1", PYTHONUNBUFFERED="1")
     log_path = ctx.workdir / f"{verb}-{ctx.outputs}.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([*hfops_command(), *argv], cwd=ctx.workdir, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [*hfops_command(), *argv],
+            cwd=ctx.workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 90
         healthy = False
         while time.monotonic() < deadline and not healthy:
-            assert process.poll() is None, f"{command.where}: exited with {process.returncode}:\n{log_path.read_text()}"
+            assert process.poll() is None, (
+                f"{command.where}: exited with {process.returncode}:\n{log_path.read_text()}"
+            )
             if health is None:
                 healthy = "worker on" in log_path.read_text(errors="replace")
             else:
@@ -278,8 +311,9 @@ def run_long(argv: list[str], command: DocCommand, ctx: Context) -> None:
                 process.wait()
 
 
-def run_documented(command: DocCommand, ctx: Context, monkeypatch: pytest.MonkeyPatch,
-                   capsys: pytest.CaptureFixture[str]) -> None:
+def run_documented(
+    command: DocCommand, ctx: Context, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     primary, variants = synopsis_forms(command.text)
     parser = build_parser()
     for variant in variants:
@@ -303,7 +337,9 @@ def run_documented(command: DocCommand, ctx: Context, monkeypatch: pytest.Monkey
         code = main(argv)
         close_thread_connections()
     captured = capsys.readouterr()
-    assert code == 0, f"{command.where}\n  ran: {filled}\n  exit {code}\n{captured.out[-3000:]}\n{captured.err[-3000:]}"
+    assert code == 0, (
+        f"{command.where}\n  ran: {filled}\n  exit {code}\n{captured.out[-3000:]}\n{captured.err[-3000:]}"
+    )
     if verb == "publish" and "HUGGINGFACE_WRITE_TOKEN" in command.env and "--dry-run" not in argv:
         assert sum(len(r.commits) for r in ctx.write_hub.repos.values()) == commits_before + 1, command.where
         assert WRITE_TOKEN not in captured.out + captured.err
@@ -314,13 +350,18 @@ def run_documented(command: DocCommand, ctx: Context, monkeypatch: pytest.Monkey
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[tuple[HubStandIn, HubWriteStandIn, InferenceStandIn]]:
-    with HubStandIn(load_records(str(HUB_SNAPSHOT))) as hub, HubWriteStandIn(WRITE_TOKEN) as write_hub, \
-            InferenceStandIn() as inference:
+    with (
+        HubStandIn(load_records(str(HUB_SNAPSHOT))) as hub,
+        HubWriteStandIn(WRITE_TOKEN) as write_hub,
+        InferenceStandIn() as inference,
+    ):
         yield hub, write_hub, inference
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory, servers: tuple[Any, Any, InferenceStandIn]) -> dict[str, Any]:
+def prepared(
+    tmp_path_factory: pytest.TempPathFactory, servers: tuple[Any, Any, InferenceStandIn]
+) -> dict[str, Any]:
     """A store with history: the embedded snapshot, run 1 (MiniLM vs BM25), runs 2-8 (API-backed, stand-in)."""
     if "prepared" in _BUILT:  # pytest-xdist may tear module fixtures down mid-module: build once anyway
         return _BUILT["prepared"]
@@ -336,8 +377,16 @@ def prepared(tmp_path_factory: pytest.TempPathFactory, servers: tuple[Any, Any, 
         mp.setenv("HUGGINGFACE_API_KEY", API_KEY)
         for i in range(2, PREPARED_RUNS + 1):
             dataset = ("squad_v2", "ms_marco")[i % 2]
-            made = runs.submit_run(str(store), f"docs-org/retriever-{i}", "retrieval", dataset, 10, settings,
-                                   enqueue=False, config_path=str(config))
+            made = runs.submit_run(
+                str(store),
+                f"docs-org/retriever-{i}",
+                "retrieval",
+                dataset,
+                10,
+                settings,
+                enqueue=False,
+                config_path=str(config),
+            )
             worker.execute_job(str(store), made["job_id"])
     db = connect(store)
     statuses = [r[0] for r in db.execute("SELECT status FROM eval_runs ORDER BY id")]
@@ -346,11 +395,19 @@ def prepared(tmp_path_factory: pytest.TempPathFactory, servers: tuple[Any, Any, 
     close_thread_connections()
     squad = [json.loads(line) for line in (DATA_DIR / "squad_v2" / "dev-v2.0.sample.flat.jsonl").open()][:20]
     predictions, references = folder / "predictions.jsonl", folder / "references.jsonl"
-    predictions.write_text("".join(json.dumps({"id": r["id"], "prediction_text": (r["answers"]["text"] or [""])[0]})
-                                   + "\n" for r in squad))
+    predictions.write_text(
+        "".join(
+            json.dumps({"id": r["id"], "prediction_text": (r["answers"]["text"] or [""])[0]}) + "\n"
+            for r in squad
+        )
+    )
     references.write_text("".join(json.dumps({"id": r["id"], "answers": r["answers"]}) + "\n" for r in squad))
-    _BUILT["prepared"] = {"store": store, "model_id": top[0]["model_id"], "predictions": predictions,
-                          "references": references}
+    _BUILT["prepared"] = {
+        "store": store,
+        "model_id": top[0]["model_id"],
+        "predictions": predictions,
+        "references": references,
+    }
     return _BUILT["prepared"]
 
 
@@ -358,11 +415,14 @@ def placeholders(prepared: dict[str, Any], hub: HubStandIn) -> dict[str, str]:
     return {
         "URL": hub.url,
         "FILE": str(HUB_SNAPSHOT),
-        "MODEL_ID": prepared["model_id"], "MODEL": prepared["model_id"], "ID": prepared["model_id"],
+        "MODEL_ID": prepared["model_id"],
+        "MODEL": prepared["model_id"],
+        "ID": prepared["model_id"],
         "STATUS": "shadow",
         "S": "candidate",
         "TEXT": "docs test: running the documented command",
-        "RUN_ID": "1", "RUN": "1",
+        "RUN_ID": "1",
+        "RUN": "1",
         "N": "5",
         "ORG/NAME": "docs-org/hfops-evals",
         "P.jsonl": str(prepared["predictions"]),
@@ -377,10 +437,17 @@ DOCUMENTED = [(path, extract_commands(path)) for path in doc_files()]
 
 
 @pytest.mark.timeout(1200)
-@pytest.mark.parametrize("path", [p for p, found in DOCUMENTED if found], ids=lambda p: p.relative_to(ROOT).as_posix())
-def test_every_documented_command_runs(path: Path, prepared: dict[str, Any], servers: tuple[Any, Any, Any],
-                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "path", [p for p, found in DOCUMENTED if found], ids=lambda p: p.relative_to(ROOT).as_posix()
+)
+def test_every_documented_command_runs(
+    path: Path,
+    prepared: dict[str, Any],
+    servers: tuple[Any, Any, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     hub, write_hub, inference = servers
     store = tmp_path / "var" / "hfops.db"
     store.parent.mkdir()
@@ -407,26 +474,32 @@ def test_the_docs_have_commands_and_all_are_found() -> None:
             if marker:
                 info = None if info is not None else marker.group(2).lower()
                 continue
-            if info is not None and info not in SHELL_FENCES and re.search(r"(^|[\s;&/$])hfops\s+[a-z]", line):
+            if (
+                info is not None
+                and info not in SHELL_FENCES
+                and re.search(r"(^|[\s;&/$])hfops\s+[a-z]", line)
+            ):
                 hidden.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert hidden == []
 
 
 def test_extraction_and_synopsis_rules() -> None:
-    doc = "\n".join([
-        "Prose mentioning hfops sync is not a command.",
-        "```sh",
-        "$ hfops sync [--endpoint URL | --snapshot FILE] [--mode auto|full|incremental]   # synopsis",
-        "HUGGINGFACE_WRITE_TOKEN=hf_... hfops publish --run 1 \\",
-        "    --repo ORG/NAME",
-        "```",
-        "```crontab",
-        "0 2 * * *  cd /srv/hfops && .venv/bin/hfops eval --nightly --quiet",
-        "```",
-        "```toml",
-        'hfops = "not a command"',
-        "```",
-    ])
+    doc = "\n".join(
+        [
+            "Prose mentioning hfops sync is not a command.",
+            "```sh",
+            "$ hfops sync [--endpoint URL | --snapshot FILE] [--mode auto|full|incremental]   # synopsis",
+            "HUGGINGFACE_WRITE_TOKEN=hf_... hfops publish --run 1 \\",
+            "    --repo ORG/NAME",
+            "```",
+            "```crontab",
+            "0 2 * * *  cd /srv/hfops && .venv/bin/hfops eval --nightly --quiet",
+            "```",
+            "```toml",
+            'hfops = "not a command"',
+            "```",
+        ]
+    )
     found = extract_commands(Path("x.md"), doc)
     assert [(c.text, c.env, c.line) for c in found] == [
         ("hfops sync [--endpoint URL | --snapshot FILE] [--mode auto|full|incremental]", {}, 3),
@@ -435,7 +508,12 @@ def test_extraction_and_synopsis_rules() -> None:
     ]
     primary, variants = synopsis_forms(found[0].text)
     assert primary == "hfops sync --endpoint URL --mode auto"
-    assert sorted(variants) == sorted([
-        "hfops sync --endpoint URL", "hfops sync --snapshot FILE", "hfops sync --mode auto",
-        "hfops sync --mode full", "hfops sync --mode incremental",
-    ])
+    assert sorted(variants) == sorted(
+        [
+            "hfops sync --endpoint URL",
+            "hfops sync --snapshot FILE",
+            "hfops sync --mode auto",
+            "hfops sync --mode full",
+            "hfops sync --mode incremental",
+        ]
+    )

@@ -36,8 +36,10 @@ def test_squad_v2_tasks() -> None:
     assert first.context.startswith("The Normans")
     retrieval = load_eval_set(settings, "squad_v2", "retrieval")
     assert len(retrieval.corpus) == 131  # each question searches all 131 paragraphs
-    assert all(e.candidates is None and len(e.relevant) == 1 and e.relevant[0] in retrieval.corpus
-               for e in retrieval.examples)
+    assert all(
+        e.candidates is None and len(e.relevant) == 1 and e.relevant[0] in retrieval.corpus
+        for e in retrieval.examples
+    )
     same = next(e for e in retrieval.examples if e.id == first.id)
     assert retrieval.corpus[same.relevant[0]] == first.context
 
@@ -104,8 +106,11 @@ def test_malformed_jsonl_names_the_line(tmp_path: Path) -> None:
     lines = path.read_text().splitlines()
     lines[6] = lines[6][:-5]  # truncate line 7
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DatasetError, match=r"dev-v2\.0\.sample\.flat\.jsonl: malformed dataset file: line 7: "
-                                           r"not valid JSON"):
+    with pytest.raises(
+        DatasetError,
+        match=r"dev-v2\.0\.sample\.flat\.jsonl: malformed dataset file: line 7: "
+        r"not valid JSON",
+    ):
         load_eval_set(settings_with_data(data), "squad_v2", "qa")
 
 
@@ -113,7 +118,9 @@ def test_malformed_json_list_names_the_line(tmp_path: Path) -> None:
     data = copy_data(tmp_path)
     path = data / "ms_marco" / "ms_marco_v1.1_train_sample200.json"
     path.write_text('[\n  {"query_id": 1,\n  "query": oops}\n]\n')
-    with pytest.raises(DatasetError, match=r"ms_marco_v1\.1_train_sample200\.json: malformed dataset file: line 3"):
+    with pytest.raises(
+        DatasetError, match=r"ms_marco_v1\.1_train_sample200\.json: malformed dataset file: line 3"
+    ):
         load_eval_set(settings_with_data(data), "ms_marco", "retrieval")
 
 
@@ -121,15 +128,22 @@ def test_wrong_schema_names_missing_fields(tmp_path: Path) -> None:
     data = copy_data(tmp_path)
     path = data / "squad_v2" / "dev-v2.0.sample.flat.jsonl"
     path.write_text(json.dumps({"id": "1", "title": "t", "context": "c", "query": "q?"}) + "\n")
-    with pytest.raises(DatasetError, match="wrong schema for squad_v2: missing field\\(s\\) question, answers"):
+    with pytest.raises(
+        DatasetError, match="wrong schema for squad_v2: missing field\\(s\\) question, answers"
+    ):
         load_eval_set(settings_with_data(data), "squad_v2", "qa")
 
 
 def test_wrong_row_type_names_the_row(tmp_path: Path) -> None:
     data = copy_data(tmp_path)
     path = data / "squad_v2" / "dev-v2.0.sample.flat.jsonl"
-    good = {"id": "1", "title": "t", "context": "Some context.", "question": "What?",
-            "answers": {"text": ["x"], "answer_start": [0]}}
+    good = {
+        "id": "1",
+        "title": "t",
+        "context": "Some context.",
+        "question": "What?",
+        "answers": {"text": ["x"], "answer_start": [0]},
+    }
     path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "id": "2", "question": ""}) + "\n")
     with pytest.raises(DatasetError, match="row 2: 'question' must be a non-empty string"):
         load_eval_set(settings_with_data(data), "squad_v2", "qa")
@@ -147,8 +161,13 @@ def test_empty_dataset(tmp_path: Path) -> None:
 
 def test_no_usable_examples(tmp_path: Path) -> None:
     data = copy_data(tmp_path)
-    row = {"query_id": 7, "query": "q", "query_type": "x", "answers": [],
-           "passages": {"is_selected": [0], "passage_text": ["p"], "url": ["u"]}}
+    row = {
+        "query_id": 7,
+        "query": "q",
+        "query_type": "x",
+        "answers": [],
+        "passages": {"is_selected": [0], "passage_text": ["p"], "url": ["u"]},
+    }
     (data / "ms_marco" / "ms_marco_v1.1_train_sample200.json").write_text(json.dumps([row]))
     with pytest.raises(DatasetError, match="no usable examples for retrieval"):
         load_eval_set(settings_with_data(data), "ms_marco", "retrieval")
@@ -165,7 +184,9 @@ def test_unknown_names() -> None:
 def test_hub_source_offline_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     # HF_DATASETS_OFFLINE=1 (conftest): the Hub cannot be reached; the error names the dataset, not a traceback
     settings = settings_with_data(**{"eval.source": "hub", "eval.hub_max_rows": 5})
-    with pytest.raises(DatasetError, match=r"hf://datasets/rajpurkar/squad_v2 validation\[:5\]: could not load"):
+    with pytest.raises(
+        DatasetError, match=r"hf://datasets/rajpurkar/squad_v2 validation\[:5\]: could not load"
+    ):
         load_eval_set(settings, "squad_v2", "qa")
 
 
@@ -184,5 +205,9 @@ def test_every_table_entry_has_its_code_and_its_file() -> None:
             assert tasks.eval_spec(task, name).primary == tasks.SCORERS[evaluation.scorer].metrics[0]
     for name, task_spec in tasks.TASK_SPECS.items():
         assert name in BACKENDS and task_spec.default_eval is not None
-        assert tasks.eval_spec(name, "a-custom-set").spec == task_spec.default_eval  # custom sets: the default
-    assert tasks.task_of_pipeline("sentence-similarity") == "retrieval" and tasks.task_of_pipeline("x") is None
+        assert (
+            tasks.eval_spec(name, "a-custom-set").spec == task_spec.default_eval
+        )  # custom sets: the default
+    assert (
+        tasks.task_of_pipeline("sentence-similarity") == "retrieval" and tasks.task_of_pipeline("x") is None
+    )

@@ -53,13 +53,33 @@ def hub() -> Iterator[HubDatasetsStandIn]:
 
 
 def load_in_child(hub: HubDatasetsStandIn, home: Path, *wanted: str) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_CACHE", "HF_HUB_CACHE",
-                        "HUGGINGFACE_HUB_CACHE", "HF_TOKEN", "HF_TOKEN_PATH")}
-    env.update(HF_ENDPOINT=hub.url, HF_HUB_DISABLE_TELEMETRY="1", HF_HOME=str(home),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "lib"), env.get("PYTHONPATH")])))
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(MAX_ROWS), str(LIMIT), *wanted],
-                          env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "HF_DATASETS_OFFLINE",
+            "HF_HUB_OFFLINE",
+            "HF_DATASETS_CACHE",
+            "HF_HUB_CACHE",
+            "HUGGINGFACE_HUB_CACHE",
+            "HF_TOKEN",
+            "HF_TOKEN_PATH",
+        )
+    }
+    env.update(
+        HF_ENDPOINT=hub.url,
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HOME=str(home),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "lib"), env.get("PYTHONPATH")])),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(MAX_ROWS), str(LIMIT), *wanted],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -75,7 +95,8 @@ def test_hub_source_streams_from_the_hub(hub: HubDatasetsStandIn, tmp_path: Path
     assert squad["location"] == f"hf://datasets/rajpurkar/squad_v2 validation[:{MAX_ROWS}]"
     assert squad["available"] == MAX_ROWS
     assert [e["id"] for e in squad["examples"]] == [
-        i for i in by_id if i in set(sample_ids("squad_v2", list(by_id), LIMIT))]
+        i for i in by_id if i in set(sample_ids("squad_v2", list(by_id), LIMIT))
+    ]
     for example in squad["examples"]:
         assert example["query"] == by_id[example["id"]]["question"].strip()
         assert example["answers"] == by_id[example["id"]]["answers"]["text"]
@@ -91,13 +112,16 @@ def test_hub_source_streams_from_the_hub(hub: HubDatasetsStandIn, tmp_path: Path
     for example in marco["examples"]:
         row = usable[example["id"]]
         assert example["query"] == row["query"].strip()
-        assert example["relevant"] == [f"{example['id']}#{j}"
-                                       for j, sel in enumerate(row["passages"]["is_selected"]) if sel]
+        assert example["relevant"] == [
+            f"{example['id']}#{j}" for j, sel in enumerate(row["passages"]["is_selected"]) if sel
+        ]
         assert set(example["relevant"]) <= set(marco["corpus"])
 
     # The data came from the stand-in: card, repo info, listing, and the data files through /resolve/.
-    for repo, data_file in (("rajpurkar/squad_v2", "squad_v2/validation.jsonl"),
-                            ("microsoft/ms_marco", "v1.1/validation.jsonl")):
+    for repo, data_file in (
+        ("rajpurkar/squad_v2", "squad_v2/validation.jsonl"),
+        ("microsoft/ms_marco", "v1.1/validation.jsonl"),
+    ):
         log = hub.requests_for(repo)
         assert any(line.endswith("/resolve/main/README.md") for line in log), log
         assert any(line.startswith(f"GET /api/datasets/{repo}/revision/") for line in log), log
@@ -109,7 +133,9 @@ def test_hub_source_missing_repo_is_a_clear_error(hub: HubDatasetsStandIn, tmp_p
     hub.missing_repos.add("rajpurkar/squad_v2")
     out = load_in_child(hub, tmp_path / "hf-home", "squad_v2:qa")
     message = out["squad_v2:qa"]["error"]
-    assert message.startswith(f"hf://datasets/rajpurkar/squad_v2 validation[:{MAX_ROWS}]: could not load from the Hub")
+    assert message.startswith(
+        f"hf://datasets/rajpurkar/squad_v2 validation[:{MAX_ROWS}]: could not load from the Hub"
+    )
     assert "rajpurkar/squad_v2" in message and "doesn't exist on the Hub" in message
     assert "Traceback" not in message
     assert hub.requests_for("rajpurkar/squad_v2")  # it did ask the stand-in

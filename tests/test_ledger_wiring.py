@@ -47,8 +47,9 @@ def test_refine_fallback_is_used_while_the_allowance_lasts(
     assert result.bypass_reason != "budget_exhausted"
 
 
-def test_eval_on_the_api_refuses_to_start(db_path: str, standin: InferenceStandIn,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_eval_on_the_api_refuses_to_start(
+    db_path: str, standin: InferenceStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = spent_settings(db_path, standin.url, monkeypatch)
     with pytest.raises(EvalError, match="eval not started"):
         runs.submit_run(db_path, "acme/embed", "retrieval", "ms_marco", 3, settings, enqueue=False)

@@ -24,24 +24,31 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 
 @pytest.fixture
 def qa_files(tmp_path: Path) -> tuple[str, str]:
-    preds = write_jsonl(tmp_path / "p.jsonl", [
-        {"id": "q1", "prediction_text": "The Normans"},
-        {"id": "q2", "prediction_text": "a cat sat down"},
-        {"id": "q3", "prediction_text": ""},
-        {"id": "q4", "prediction_text": "France"},
-    ])
-    refs = write_jsonl(tmp_path / "r.jsonl", [
-        {"id": "q1", "answers": {"text": ["Normans"], "answer_start": [4]}},
-        {"id": "q2", "answers": {"text": ["the cat sat"], "answer_start": [0]}},
-        {"id": "q3", "answers": {"text": [], "answer_start": []}},
-        {"id": "q4", "answers": {"text": [], "answer_start": []}},
-    ])
+    preds = write_jsonl(
+        tmp_path / "p.jsonl",
+        [
+            {"id": "q1", "prediction_text": "The Normans"},
+            {"id": "q2", "prediction_text": "a cat sat down"},
+            {"id": "q3", "prediction_text": ""},
+            {"id": "q4", "prediction_text": "France"},
+        ],
+    )
+    refs = write_jsonl(
+        tmp_path / "r.jsonl",
+        [
+            {"id": "q1", "answers": {"text": ["Normans"], "answer_start": [4]}},
+            {"id": "q2", "answers": {"text": ["the cat sat"], "answer_start": [0]}},
+            {"id": "q3", "answers": {"text": [], "answer_start": []}},
+            {"id": "q4", "answers": {"text": [], "answer_start": []}},
+        ],
+    )
     return preds, refs
 
 
 def test_score_qa_json(capsys: pytest.CaptureFixture[str], qa_files: tuple[str, str]) -> None:
-    code, out, err = run_cli(capsys, "score", "--task", "qa", "--predictions", qa_files[0],
-                             "--references", qa_files[1], "--json")
+    code, out, err = run_cli(
+        capsys, "score", "--task", "qa", "--predictions", qa_files[0], "--references", qa_files[1], "--json"
+    )
     assert code == 0, err
     result = json.loads(out)
     assert set(result) == {*scoring.SQUAD_V2_KEYS, "rougeL", "bleu"}
@@ -49,22 +56,29 @@ def test_score_qa_json(capsys: pytest.CaptureFixture[str], qa_files: tuple[str, 
     assert result["f1"] == pytest.approx(70.0)
     assert result["HasAns_f1"] == pytest.approx(90.0) and result["NoAns_exact"] == pytest.approx(50.0)
     # ROUGE-L / BLEU over the answerable questions: "The Normans"~"Normans", "a cat sat down"~"the cat sat"
-    assert result["rougeL"] == pytest.approx(scoring.rouge_l(["The Normans", "a cat sat down"],
-                                                             [["Normans"], ["the cat sat"]]))
+    assert result["rougeL"] == pytest.approx(
+        scoring.rouge_l(["The Normans", "a cat sat down"], [["Normans"], ["the cat sat"]])
+    )
 
 
 def test_score_qa_table(capsys: pytest.CaptureFixture[str], qa_files: tuple[str, str]) -> None:
-    code, out, _ = run_cli(capsys, "score", "--task", "qa", "--predictions", qa_files[0], "--references", qa_files[1])
+    code, out, _ = run_cli(
+        capsys, "score", "--task", "qa", "--predictions", qa_files[0], "--references", qa_files[1]
+    )
     assert code == 0
     assert "HasAns_f1" in out and "90.0000" in out
 
 
 def test_score_retrieval_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    preds = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "ranked": ["d1", "d2", "d3"]},
-                                               {"id": "b", "ranked": ["d3", "d1"]}])
-    refs = write_jsonl(tmp_path / "r.jsonl", [{"id": "a", "relevant": ["d2"]}, {"id": "b", "relevant": ["d3"]}])
-    code, out, err = run_cli(capsys, "score", "--task", "retrieval", "--predictions", preds, "--references", refs,
-                             "--json")
+    preds = write_jsonl(
+        tmp_path / "p.jsonl", [{"id": "a", "ranked": ["d1", "d2", "d3"]}, {"id": "b", "ranked": ["d3", "d1"]}]
+    )
+    refs = write_jsonl(
+        tmp_path / "r.jsonl", [{"id": "a", "relevant": ["d2"]}, {"id": "b", "relevant": ["d3"]}]
+    )
+    code, out, err = run_cli(
+        capsys, "score", "--task", "retrieval", "--predictions", preds, "--references", refs, "--json"
+    )
     assert code == 0, err
     result = json.loads(out)
     assert set(result) == {*scoring.RETRIEVAL_KEYS, "total"}
@@ -72,15 +86,22 @@ def test_score_retrieval_json(capsys: pytest.CaptureFixture[str], tmp_path: Path
     assert result["recall@1"] == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize(("bad_line", "message"), [
-    ('{"id": "q2", "prediction_text": "x"', "line 2: not valid JSON"),
-    ('["q2", "x"]', "line 2: expected a JSON object"),
-    ('{"id": "q2"}', "line 2: missing field 'prediction_text'"),
-    ('{"id": "q2", "prediction_text": 5}', "line 2: field 'prediction_text' must be a string (got a number)"),
-    ('{"id": "q1", "prediction_text": "dup"}', "line 2: duplicate id 'q1'"),
-])
-def test_malformed_line_names_its_number(capsys: pytest.CaptureFixture[str], tmp_path: Path, bad_line: str,
-                                         message: str) -> None:
+@pytest.mark.parametrize(
+    ("bad_line", "message"),
+    [
+        ('{"id": "q2", "prediction_text": "x"', "line 2: not valid JSON"),
+        ('["q2", "x"]', "line 2: expected a JSON object"),
+        ('{"id": "q2"}', "line 2: missing field 'prediction_text'"),
+        (
+            '{"id": "q2", "prediction_text": 5}',
+            "line 2: field 'prediction_text' must be a string (got a number)",
+        ),
+        ('{"id": "q1", "prediction_text": "dup"}', "line 2: duplicate id 'q1'"),
+    ],
+)
+def test_malformed_line_names_its_number(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, bad_line: str, message: str
+) -> None:
     preds = write_jsonl(tmp_path / "p.jsonl", [{"id": "q1", "prediction_text": "x"}, bad_line])
     refs = write_jsonl(tmp_path / "r.jsonl", [{"id": "q1", "answers": {"text": ["x"], "answer_start": [0]}}])
     code, out, err = run_cli(capsys, "score", "--task", "qa", "--predictions", preds, "--references", refs)
@@ -90,10 +111,16 @@ def test_malformed_line_names_its_number(capsys: pytest.CaptureFixture[str], tmp
 
 
 def test_missing_ids_between_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    preds = write_jsonl(tmp_path / "p.jsonl", [{"id": "q1", "prediction_text": "x"},
-                                               {"id": "extra", "prediction_text": "y"}])
-    refs = write_jsonl(tmp_path / "r.jsonl", [{"id": "q1", "answers": {"text": ["x"], "answer_start": [0]}},
-                                              {"id": "q9", "answers": {"text": [], "answer_start": []}}])
+    preds = write_jsonl(
+        tmp_path / "p.jsonl", [{"id": "q1", "prediction_text": "x"}, {"id": "extra", "prediction_text": "y"}]
+    )
+    refs = write_jsonl(
+        tmp_path / "r.jsonl",
+        [
+            {"id": "q1", "answers": {"text": ["x"], "answer_start": [0]}},
+            {"id": "q9", "answers": {"text": [], "answer_start": []}},
+        ],
+    )
     code, _, err = run_cli(capsys, "score", "--task", "qa", "--predictions", preds, "--references", refs)
     assert code == 2
     assert "r.jsonl: line 2: 1 reference id(s) have no prediction in" in err and "(e.g. q9)" in err
@@ -104,15 +131,27 @@ def test_empty_and_missing_files(capsys: pytest.CaptureFixture[str], tmp_path: P
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n")
     refs = write_jsonl(tmp_path / "r.jsonl", [{"id": "a", "relevant": ["d"]}])
-    code, _, err = run_cli(capsys, "score", "--task", "retrieval", "--predictions", str(empty), "--references", refs)
+    code, _, err = run_cli(
+        capsys, "score", "--task", "retrieval", "--predictions", str(empty), "--references", refs
+    )
     assert code == 2 and "empty.jsonl: no rows" in err
-    code, _, err = run_cli(capsys, "score", "--task", "retrieval", "--predictions", str(tmp_path / "nope.jsonl"),
-                           "--references", refs)
+    code, _, err = run_cli(
+        capsys,
+        "score",
+        "--task",
+        "retrieval",
+        "--predictions",
+        str(tmp_path / "nope.jsonl"),
+        "--references",
+        refs,
+    )
     assert code == 2 and "nope.jsonl: file not found" in err
 
 
 def test_retrieval_reference_without_relevant_ids(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     preds = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "ranked": ["d"]}])
     refs = write_jsonl(tmp_path / "r.jsonl", [{"id": "a", "relevant": []}])
-    code, _, err = run_cli(capsys, "score", "--task", "retrieval", "--predictions", preds, "--references", refs)
+    code, _, err = run_cli(
+        capsys, "score", "--task", "retrieval", "--predictions", preds, "--references", refs
+    )
     assert code == 2 and "id 'a' has no relevant ids" in err

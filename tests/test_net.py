@@ -48,7 +48,9 @@ def server() -> Iterator[LocalServer]:
 
 def test_scrub_removes_token_shapes_and_configured_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HUGGINGFACE_WRITE_TOKEN", "not-token-shaped-but-secret")
-    text = f"Bearer {TOKEN} then not-token-shaped-but-secret and Authorization: Basic dXNlcjpwYXNz token=abc123"
+    text = (
+        f"Bearer {TOKEN} then not-token-shaped-but-secret and Authorization: Basic dXNlcjpwYXNz token=abc123"
+    )
     out = net.scrub(text)
     assert TOKEN not in out and "not-token-shaped-but-secret" not in out
     assert "dXNlcjpwYXNz" not in out and "abc123" not in out
@@ -150,5 +152,7 @@ def test_describe_is_one_scrubbed_line(server: LocalServer) -> None:
 
 
 def test_describe_names_a_connection_failure() -> None:
-    message = net.describe(ConnectionRefusedError("refused"), what="downloading org/name", where="http://127.0.0.1:9")
+    message = net.describe(
+        ConnectionRefusedError("refused"), what="downloading org/name", where="http://127.0.0.1:9"
+    )
     assert message.startswith("downloading org/name: cannot reach the service at http://127.0.0.1:9")

@@ -20,13 +20,31 @@ from hfops.store import connect, utcnow, write_tx
 
 def add_model(db, model_id: str, pipeline_tag: str = "text-generation", score: float = 0.5, **extra) -> None:
     now = utcnow()
-    row = {"model_id": model_id, "pipeline_tag": pipeline_tag, "license": "mit", "library_name": "transformers",
-           "raw": "{}", "record_hash": "h", "source": "test", "first_seen": now, "last_seen": now,
-           "downloads": 100, "likes": 1, **extra}
+    row = {
+        "model_id": model_id,
+        "pipeline_tag": pipeline_tag,
+        "license": "mit",
+        "library_name": "transformers",
+        "raw": "{}",
+        "record_hash": "h",
+        "source": "test",
+        "first_seen": now,
+        "last_seen": now,
+        "downloads": 100,
+        "likes": 1,
+        **extra,
+    }
     with write_tx(db):
         db["models"].insert(row)
-        db["candidates"].insert({"model_id": model_id, "status": "candidate", "score": score,
-                                 "created_at": now, "updated_at": now})
+        db["candidates"].insert(
+            {
+                "model_id": model_id,
+                "status": "candidate",
+                "score": score,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
 
 
 def test_status_change_is_audited_with_reason_actor_and_evidence(db_path: str) -> None:
@@ -35,16 +53,29 @@ def test_status_change_is_audited_with_reason_actor_and_evidence(db_path: str) -
     set_status(db, "a/m", "evaluating", "nightly run", actor="ops", evidence="eval_run:7")
     set_status(db, "a/m", "shadow", "passed")
     history = status_history(db, "a/m")
-    assert [(h["from_status"], h["to_status"]) for h in history] == [("candidate", "evaluating"), ("evaluating", "shadow")]
-    assert history[0]["actor"] == "ops" and history[0]["evidence"] == "eval_run:7" and history[0]["reason"] == "nightly run"
+    assert [(h["from_status"], h["to_status"]) for h in history] == [
+        ("candidate", "evaluating"),
+        ("evaluating", "shadow"),
+    ]
+    assert (
+        history[0]["actor"] == "ops"
+        and history[0]["evidence"] == "eval_run:7"
+        and history[0]["reason"] == "nightly run"
+    )
     assert get_model(db, "a/m")["candidate"]["status"] == "shadow"
 
 
 @pytest.mark.parametrize(
     ("to", "reason", "message"),
-    [("shadow", "  ", "reason is required"), ("bogus", "x", "unknown status"), ("candidate", "x", "already candidate")],
+    [
+        ("shadow", "  ", "reason is required"),
+        ("bogus", "x", "unknown status"),
+        ("candidate", "x", "already candidate"),
+    ],
 )
-def test_invalid_changes_are_refused_and_leave_no_trace(db_path: str, to: str, reason: str, message: str) -> None:
+def test_invalid_changes_are_refused_and_leave_no_trace(
+    db_path: str, to: str, reason: str, message: str
+) -> None:
     db = connect(db_path)
     add_model(db, "a/m")
     with pytest.raises(RegistryError, match=message):
@@ -56,7 +87,9 @@ def test_disallowed_transition_names_the_allowed_ones(db_path: str) -> None:
     db = connect(db_path)
     add_model(db, "a/m")
     set_status(db, "a/m", "rejected", "bad licence")
-    with pytest.raises(RegistryError, match="cannot move a/m from rejected to promoted .allowed: candidate, retired"):
+    with pytest.raises(
+        RegistryError, match="cannot move a/m from rejected to promoted .allowed: candidate, retired"
+    ):
         set_status(db, "a/m", "promoted", "x")
     with pytest.raises(RegistryError, match="no candidate"):
         set_status(db, "zz/unknown", "shadow", "x")
@@ -83,23 +116,58 @@ def test_sql_paging_sorting_and_filters_over_100k_rows(db_path: str) -> None:
     tags = ["text-generation", "feature-extraction", "sentence-similarity", "text2text-generation"]
     with write_tx(db):
         db["models"].insert_all(
-            ({"model_id": f"org/m{i:06d}", "pipeline_tag": tags[i % 4], "license": "mit" if i % 2 else "apache-2.0",
-              "library_name": "transformers", "quantization": "gguf" if i % 10 == 0 else "", "raw": "{}",
-              "record_hash": "h", "source": "t", "first_seen": now, "last_seen": now, "downloads": i, "likes": 0}
-             for i in range(100_000)), batch_size=5000)
+            (
+                {
+                    "model_id": f"org/m{i:06d}",
+                    "pipeline_tag": tags[i % 4],
+                    "license": "mit" if i % 2 else "apache-2.0",
+                    "library_name": "transformers",
+                    "quantization": "gguf" if i % 10 == 0 else "",
+                    "raw": "{}",
+                    "record_hash": "h",
+                    "source": "t",
+                    "first_seen": now,
+                    "last_seen": now,
+                    "downloads": i,
+                    "likes": 0,
+                }
+                for i in range(100_000)
+            ),
+            batch_size=5000,
+        )
         db["candidates"].insert_all(
-            ({"model_id": f"org/m{i:06d}", "status": "candidate", "score": (i % 1000) / 1000, "created_at": now,
-              "updated_at": now} for i in range(100_000)), batch_size=5000)
+            (
+                {
+                    "model_id": f"org/m{i:06d}",
+                    "status": "candidate",
+                    "score": (i % 1000) / 1000,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(100_000)
+            ),
+            batch_size=5000,
+        )
     page, total = list_candidates(db, CandidateFilter(), sort="downloads", page=3, page_size=25)
     assert total == 100_000 and len(page) == 25
     assert [r["downloads"] for r in page] == list(range(99_949, 99_924, -1))
-    page, total = list_candidates(db, CandidateFilter(pipeline_tags=["feature-extraction"], licenses=["mit"],
-                                                      quantization=["gguf"], min_score=0.5))
+    page, total = list_candidates(
+        db,
+        CandidateFilter(
+            pipeline_tags=["feature-extraction"], licenses=["mit"], quantization=["gguf"], min_score=0.5
+        ),
+    )
     assert total == 0  # feature-extraction rows are i % 4 == 1 (odd, mit) but gguf needs i % 10 == 0 (even)
-    page, total = list_candidates(db, CandidateFilter(pipeline_tags=["text-generation"], quantization=["gguf"],
-                                                      text="m0000"))
-    assert {r["model_id"] for r in page} == {"org/m000000", "org/m000020", "org/m000040", "org/m000060",
-                                             "org/m000080"} and total == 5
+    page, total = list_candidates(
+        db, CandidateFilter(pipeline_tags=["text-generation"], quantization=["gguf"], text="m0000")
+    )
+    assert {r["model_id"] for r in page} == {
+        "org/m000000",
+        "org/m000020",
+        "org/m000040",
+        "org/m000060",
+        "org/m000080",
+    } and total == 5
     page, total = list_candidates(db, CandidateFilter(text="100%_"))
     assert total == 0  # LIKE wildcards in the search text are literal
     assert facet_values(db)["quantization"] == ["none", "gguf"]
@@ -111,14 +179,20 @@ def test_typed_records_keep_transitional_mapping_access(db_path: str) -> None:
     db = connect(db_path)
     add_model(db, "a/m")
     change = set_status(db, "a/m", "evaluating", "first look")
-    assert (change.from_status, change.to_status) == (change["from"], change["to"]) == ("candidate", "evaluating")
+    assert (
+        (change.from_status, change.to_status)
+        == (change["from"], change["to"])
+        == ("candidate", "evaluating")
+    )
     (row,), _ = list_candidates(db)
     assert row.model_id == row["model_id"] == "a/m" and row.get("no such column") is None
     with pytest.raises(KeyError):
         row["no such column"]
     model = get_model(db, "a/m")
     assert model is not None and model.candidate is not None and model.candidate.status == "evaluating"
-    assert model.history[0].reason == "first look" and model.to_dict()["history"][0]["to_status"] == "evaluating"
+    assert (
+        model.history[0].reason == "first look" and model.to_dict()["history"][0]["to_status"] == "evaluating"
+    )
 
 
 def test_registry_rows_kit_stores_what_a_sync_stores(tmp_path, db_path: str) -> None:
@@ -136,16 +210,44 @@ def test_registry_rows_kit_stores_what_a_sync_stores(tmp_path, db_path: str) -> 
     sync_snapshot(synced_path, tmp_path / "one.jsonl")
     synced = get_model(connect(synced_path), "microsoft/phi-2")
     assert synced is not None and synced.candidate is not None
-    facts = {k: synced[k] for k in ("author", "sha", "pipeline_tag", "library_name", "license", "tags", "siblings",
-                                    "downloads", "downloads_all_time", "likes", "trending_score", "created_at",
-                                    "last_modified", "gated", "safetensors", "quantization")}
+    facts = {
+        k: synced[k]
+        for k in (
+            "author",
+            "sha",
+            "pipeline_tag",
+            "library_name",
+            "license",
+            "tags",
+            "siblings",
+            "downloads",
+            "downloads_all_time",
+            "likes",
+            "trending_score",
+            "created_at",
+            "last_modified",
+            "gated",
+            "safetensors",
+            "quantization",
+        )
+    }
     add_candidates(db_path, [{"model_id": "microsoft/phi-2", **facts}])
     kit = get_model(connect(db_path), "microsoft/phi-2")
     assert kit is not None and kit.candidate is not None
-    ignored = {"raw", "record_hash", "rule_hash", "source", "first_seen", "last_seen", "last_sync_id", "candidate",
-               "history"}
+    ignored = {
+        "raw",
+        "record_hash",
+        "rule_hash",
+        "source",
+        "first_seen",
+        "last_seen",
+        "last_sync_id",
+        "candidate",
+        "history",
+    }
     assert {k: v for k, v in kit.to_dict().items() if k not in ignored} == {
-        k: v for k, v in synced.to_dict().items() if k not in ignored}
+        k: v for k, v in synced.to_dict().items() if k not in ignored
+    }
     assert kit.candidate.score == pytest.approx(synced.candidate.score, abs=1e-3)
     assert set(kit.candidate.score_breakdown) == set(synced.candidate.score_breakdown)
     for term, entry in synced.candidate.score_breakdown.items():

@@ -39,10 +39,15 @@ FLIP = textwrap.dedent(
 def test_two_writer_processes_never_hit_database_is_locked(db_path: str) -> None:
     sync_snapshot(db_path, HUB_SNAPSHOT, Settings())
     procs = [
-        subprocess.Popen([sys.executable, "-c", SYNC, db_path, str(HUB_SNAPSHOT)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True),
-        subprocess.Popen([sys.executable, "-c", FLIP, db_path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True),
+        subprocess.Popen(
+            [sys.executable, "-c", SYNC, db_path, str(HUB_SNAPSHOT)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ),
+        subprocess.Popen(
+            [sys.executable, "-c", FLIP, db_path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ),
     ]
     outputs = [p.communicate(timeout=240) for p in procs]
     for proc, (_out, err) in zip(procs, outputs, strict=True):

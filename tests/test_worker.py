@@ -43,6 +43,7 @@ def finished_job(db_path: str, job_id: int) -> Callable[[], dict[str, Any] | Non
     def check() -> dict[str, Any] | None:
         job = jobs.get_job(connect(db_path), job_id)
         return job if job and job["status"] in ("succeeded", "failed") else None
+
     return check
 
 
@@ -53,9 +54,13 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[[str], subprocess.Popen[by
 
     def start(db_path: str) -> subprocess.Popen[bytes]:
         with open(tmp_path / f"worker-{len(started)}.log", "wb") as log:  # the child keeps its own handle
-            proc = subprocess.Popen([*hfops_command(), "worker", "--db", db_path], stdout=log,
-                                    stderr=subprocess.STDOUT, cwd=tmp_path,
-                                    env=dict(os.environ, HF_HUB_DISABLE_TELEMETRY="1"))
+            proc = subprocess.Popen(
+                [*hfops_command(), "worker", "--db", db_path],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=tmp_path,
+                env=dict(os.environ, HF_HUB_DISABLE_TELEMETRY="1"),
+            )
         started.append(proc)
         return proc
 
@@ -111,7 +116,9 @@ def test_killed_worker_job_is_rerun_on_restart(
     job_id = jobs.enqueue(db_path, "sync", {"snapshot": str(big), "config": str(config)})
 
     worker = start_worker(db_path)
-    wait_until(lambda: (jobs.get_job(connect(db_path), job_id)["done"] or 0) >= 1000, what="progress past 1000")
+    wait_until(
+        lambda: (jobs.get_job(connect(db_path), job_id)["done"] or 0) >= 1000, what="progress past 1000"
+    )
     worker.kill()
     worker.wait()
     db = connect(db_path)
@@ -126,7 +133,9 @@ def test_killed_worker_job_is_rerun_on_restart(
     assert job["started_at"] == killed["started_at"]  # the same job, re-run, not a new one
     db = connect(db_path)
     assert db.execute("SELECT COUNT(*), COUNT(DISTINCT model_id) FROM models").fetchone() == (
-        2 * len(records), 2 * len(records))
+        2 * len(records),
+        2 * len(records),
+    )
     runs = db.execute("SELECT status FROM sync_runs ORDER BY id").fetchall()
     assert [r[0] for r in runs] == ["interrupted", "succeeded"]
     assert [j["id"] for j in jobs.list_jobs(db)] == [job_id]

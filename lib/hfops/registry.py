@@ -52,7 +52,6 @@ CANDIDATE_COLUMNS = (
 )
 
 
-
 class RowAccess:
     """TRANSITION: mapping-style access (``r["x"]``, ``r.get("x")``) for callers written against the former
     dict rows (views, evals, tests). Use attributes in new code; :meth:`to_dict` gives plain data."""
@@ -394,10 +393,19 @@ def set_status(
                         [utcnow(), holder],
                     )
                     _record_transition(
-                        db, holder, "promoted", "shadow", f"replaced in production by {model_id}", actor, evidence
+                        db,
+                        holder,
+                        "promoted",
+                        "shadow",
+                        f"replaced in production by {model_id}",
+                        actor,
+                        evidence,
                     )
                     demoted.append(holder)
-        db.execute("UPDATE candidates SET status = ?, updated_at = ? WHERE model_id = ?", [to_status, utcnow(), model_id])
+        db.execute(
+            "UPDATE candidates SET status = ?, updated_at = ? WHERE model_id = ?",
+            [to_status, utcnow(), model_id],
+        )
         _record_transition(db, model_id, current, to_status, reason, actor, evidence)
     return StatusChange(model_id, current, to_status, demoted)
 

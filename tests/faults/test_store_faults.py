@@ -24,7 +24,9 @@ from hfops.store import connect, write_tx
 AS_ROOT = os.geteuid() == 0
 
 
-def hfops(*args: str, read_only: Path | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def hfops(
+    *args: str, read_only: Path | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the CLI; ``read_only``: with that folder mounted read-only (root) or its modes dropped (others)."""
     command = [sys.executable, "-m", "hfops.cli", *args]
     if read_only is not None and AS_ROOT:
@@ -95,7 +97,9 @@ def test_uncreatable_parent_names_the_folder(tmp_path: Path) -> None:
     assert_one_line_error(hfops("init", "--db", str(store)), str(store), "cannot create folder")
 
 
-NEEDS_MOUNT = pytest.mark.skipif(AS_ROOT and shutil.which("unshare") is None, reason="needs unshare for a ro mount")
+NEEDS_MOUNT = pytest.mark.skipif(
+    AS_ROOT and shutil.which("unshare") is None, reason="needs unshare for a ro mount"
+)
 
 
 @NEEDS_MOUNT
@@ -106,7 +110,9 @@ def test_read_only_store_is_refused(ro_dir: Path) -> None:
     db.conn.close()
     before = store.read_bytes()
     make_read_only(ro_dir)
-    result = hfops("status", "set", "nobody/none", "shadow", "--reason", "x", "--db", str(store), read_only=ro_dir)
+    result = hfops(
+        "status", "set", "nobody/none", "shadow", "--reason", "x", "--db", str(store), read_only=ro_dir
+    )
     line = assert_one_line_error(result, str(store))
     assert "read-only" in line or "cannot be opened" in line
     assert store.read_bytes() == before
@@ -129,7 +135,9 @@ def test_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     db.conn.close()
     line = assert_one_line_error(hfops("candidates", "--db", str(store)), "newer hfops", "9999_future")
     assert str(store) in line
-    rows = sqlite3.connect(store).execute("SELECT COUNT(*) FROM schema_migrations WHERE version = '9999_future'")
+    rows = sqlite3.connect(store).execute(
+        "SELECT COUNT(*) FROM schema_migrations WHERE version = '9999_future'"
+    )
     assert rows.fetchone()[0] == 1  # refused, not "repaired"
 
 

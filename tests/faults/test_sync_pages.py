@@ -25,7 +25,11 @@ from tests.standins.hub import HubStandIn, Reply
 
 UNREADABLE = {
     "truncated": (lambda body: body[: len(body) // 2], "application/json", "not JSON"),
-    "object": (lambda body: json.dumps({"models": json.loads(body)}).encode(), "application/json", "JSON but an object"),
+    "object": (
+        lambda body: json.dumps({"models": json.loads(body)}).encode(),
+        "application/json",
+        "JSON but an object",
+    ),
     "html": (lambda body: b"<!doctype html><html><body>Service busy</body></html>", "text/html", "HTML"),
     "empty": (lambda body: b"", "application/json", "empty"),
     "deep": (lambda body: b"[" * 100_000 + b"]" * 100_000, "application/json", "not JSON"),
@@ -65,8 +69,9 @@ def test_an_unreadable_page_makes_the_pass_partial_and_the_next_pass_fetches_it(
     run = sync_with_token(db_path, settings, monkeypatch, mode="full")
     assert run.status == "partial" and run.lost_pages == 1
     what = UNREADABLE[kind][2]
-    assert any(f"page 2 of query text-generation x apache-2.0 was lost: its body is {what}" in e
-               for e in run.errors), run.errors
+    assert any(
+        f"page 2 of query text-generation x apache-2.0 was lost: its body is {what}" in e for e in run.errors
+    ), run.errors
     assert "1 page(s) lost" in (run.message or "")
     assert not unlisted_flags(db_path)
     hub.rewrite = None
@@ -118,7 +123,11 @@ def test_nan_and_infinity_in_a_page_cost_only_their_records(
 ) -> None:
     def non_standard(served: int, reply: Reply) -> Reply:
         records = json.loads(reply.body)
-        records[0]["likes"], records[1]["downloads"], records[2]["trendingScore"] = "NaN", "Infinity", "-Infinity"
+        records[0]["likes"], records[1]["downloads"], records[2]["trendingScore"] = (
+            "NaN",
+            "Infinity",
+            "-Infinity",
+        )
         text = json.dumps(records)
         for word in ("NaN", "Infinity", "-Infinity"):
             text = text.replace(f'"{word}"', word)
@@ -135,6 +144,8 @@ def test_nan_and_infinity_in_a_page_cost_only_their_records(
 def test_a_list_of_non_objects_is_read_and_each_item_skipped(
     hub: HubStandIn, db_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    hub.rewrite = on_page(1, lambda served, reply: Reply(200, b'[1, "two", null, [3]]', reply.headers, reply.path))
+    hub.rewrite = on_page(
+        1, lambda served, reply: Reply(200, b'[1, "two", null, [3]]', reply.headers, reply.path)
+    )
     run = sync_with_token(db_path, settings_for(hub), monkeypatch)
     assert run.skipped == 4 and run.skip_reasons == {"wrong type": 4}

@@ -110,7 +110,9 @@ def test_the_page_cap_bounds_a_listing_that_never_ends(
     def endless(number: int, reply: Reply) -> Reply:  # fresh ids on every page, always a next link
         import json
 
-        records = [{**template, "id": f"endless/m-{number}-{i}", "tags": ["license:apache-2.0"]} for i in range(50)]
+        records = [
+            {**template, "id": f"endless/m-{number}-{i}", "tags": ["license:apache-2.0"]} for i in range(50)
+        ]
         reply.body = json.dumps(records).encode()
         return with_link(reply, f"{hub.url}/api/models?pipeline_tag=text-generation&page={number}")
 

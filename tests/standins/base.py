@@ -17,8 +17,13 @@ class QuietHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         return
 
-    def send_bytes(self, status: int, body: bytes, headers: dict[str, str] | None = None,
-                   content_type: str = "application/json; charset=utf-8") -> None:
+    def send_bytes(
+        self,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json; charset=utf-8",
+    ) -> None:
         """Send a complete response; a client that already hung up is not an error."""
         try:
             self.send_response(status)

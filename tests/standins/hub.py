@@ -41,8 +41,17 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from tests.standins.base import LocalServer, QuietHandler
 
 DEFAULT_LIST_FIELDS = (
-    "_id", "id", "likes", "trendingScore", "private", "downloads", "tags", "pipeline_tag", "library_name",
-    "createdAt", "modelId",
+    "_id",
+    "id",
+    "likes",
+    "trendingScore",
+    "private",
+    "downloads",
+    "tags",
+    "pipeline_tag",
+    "library_name",
+    "createdAt",
+    "modelId",
 )
 SORT_KEYS = {"downloads", "likes", "lastModified", "createdAt", "trendingScore"}
 
@@ -101,7 +110,9 @@ class HubStandIn(LocalServer):
         return [p for p in self.log if p.startswith("/api/models")]
 
     def _result_set(self, query: dict[str, list[str]]) -> list[dict[str, Any]]:
-        key = json.dumps({k: v for k, v in sorted(query.items()) if k in ("pipeline_tag", "filter", "search", "sort")})
+        key = json.dumps(
+            {k: v for k, v in sorted(query.items()) if k in ("pipeline_tag", "filter", "search", "sort")}
+        )
         sort = (query.get("sort") or [""])[0]
         cache_key = (key, sort)
         if cache_key not in self._sorted_cache:
@@ -113,10 +124,16 @@ class HubStandIn(LocalServer):
 
     def _encoded(self, query: dict[str, list[str]], fields: tuple[str, ...]) -> list[bytes]:
         """The result set's records projected on ``fields``, each JSON-encoded once (pages only join them)."""
-        key = ("encoded", json.dumps(sorted((k, v) for k, v in query.items() if k not in ("limit", "cursor"))), fields)
+        key = (
+            "encoded",
+            json.dumps(sorted((k, v) for k, v in query.items() if k not in ("limit", "cursor"))),
+            fields,
+        )
         if key not in self._sorted_cache:
             found = self._result_set(query)
-            self._sorted_cache[key] = [json.dumps({k: r[k] for k in fields if k in r}).encode() for r in found]
+            self._sorted_cache[key] = [
+                json.dumps({k: r[k] for k in fields if k in r}).encode() for r in found
+            ]
         return self._sorted_cache[key]
 
     def _take_fault(self) -> tuple[int, str | None]:
@@ -184,7 +201,7 @@ class HubStandIn(LocalServer):
                     next_query["cursor"] = [base64.urlsafe_b64encode(str(offset + limit).encode()).decode()]
                     pairs = [(k, v) for k, vs in next_query.items() for v in vs]
                     headers["Link"] = f'<{standin.url}/api/models?{urlencode(pairs)}>; rel="next"'
-                page = b"[" + b", ".join(found[offset:offset + limit]) + b"]"
+                page = b"[" + b", ".join(found[offset : offset + limit]) + b"]"
                 payload = b"{not json" if fault == "malformed" else page
                 reply = Reply(200, payload, headers, self.path)
                 if standin.rewrite is not None:

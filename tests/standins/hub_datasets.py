@@ -71,16 +71,19 @@ def default_repos() -> dict[str, dict[str, bytes]]:
     marco = ms_marco_rows()
     return {
         "rajpurkar/squad_v2": {
-            "README.md": _card({"squad_v2": {"train": "squad_v2/train.jsonl",
-                                             "validation": "squad_v2/validation.jsonl"}}),
+            "README.md": _card(
+                {"squad_v2": {"train": "squad_v2/train.jsonl", "validation": "squad_v2/validation.jsonl"}}
+            ),
             "squad_v2/train.jsonl": _jsonl(squad[-50:]),
             "squad_v2/validation.jsonl": _jsonl(squad),
         },
         "microsoft/ms_marco": {
-            "README.md": _card({
-                "v1.1": {"validation": "v1.1/validation.jsonl", "train": "v1.1/train.jsonl"},
-                "v2.1": {"validation": "v2.1/validation.jsonl"},
-            }),
+            "README.md": _card(
+                {
+                    "v1.1": {"validation": "v1.1/validation.jsonl", "train": "v1.1/train.jsonl"},
+                    "v2.1": {"validation": "v2.1/validation.jsonl"},
+                }
+            ),
             "v1.1/validation.jsonl": _jsonl(marco),
             "v1.1/train.jsonl": _jsonl(marco[::-1]),
             "v2.1/validation.jsonl": _jsonl(marco[100:]),
@@ -105,18 +108,32 @@ class HubDatasetsStandIn(LocalServer):
 
     def file_downloads(self, repo: str) -> list[str]:
         """Logged GETs of ``repo`` files through ``/resolve/``."""
-        return [line for line in self.requests_for(repo)
-                if line.startswith("GET /datasets/") and "/resolve/" in line]
+        return [
+            line
+            for line in self.requests_for(repo)
+            if line.startswith("GET /datasets/") and "/resolve/" in line
+        ]
 
     def _entry(self, repo: str, path: str) -> dict[str, Any] | None:
         files = self.repos[repo]
         if path in files:
             body = files[path]
-            return {"type": "file", "oid": hashlib.sha1(body).hexdigest(), "size": len(body), "path": path,
-                    "lastCommit": None, "securityFileStatus": None}
+            return {
+                "type": "file",
+                "oid": hashlib.sha1(body).hexdigest(),
+                "size": len(body),
+                "path": path,
+                "lastCommit": None,
+                "securityFileStatus": None,
+            }
         prefix = path.rstrip("/") + "/"
         if path and any(p.startswith(prefix) for p in files):
-            return {"type": "directory", "oid": hashlib.sha1(prefix.encode()).hexdigest(), "size": 0, "path": path}
+            return {
+                "type": "directory",
+                "oid": hashlib.sha1(prefix.encode()).hexdigest(),
+                "size": 0,
+                "path": path,
+            }
         return None
 
     def _tree(self, repo: str, path: str, recursive: bool) -> list[dict[str, Any]]:
@@ -125,7 +142,7 @@ class HubDatasetsStandIn(LocalServer):
         for file in self.repos[repo]:
             if not file.startswith(prefix):
                 continue
-            parts = file[len(prefix):].split("/")
+            parts = file[len(prefix) :].split("/")
             if recursive:
                 names.update(prefix + "/".join(parts[:i]) for i in range(1, len(parts) + 1))
             else:
@@ -136,9 +153,19 @@ class HubDatasetsStandIn(LocalServer):
     def _info(self, repo: str) -> dict[str, Any]:
         sha = self.shas[repo]
         return {
-            "_id": sha[:24], "id": repo, "author": repo.split("/")[0], "sha": sha, "private": False,
-            "gated": False, "disabled": False, "downloads": 0, "likes": 0, "tags": [],
-            "lastModified": LAST_MODIFIED, "createdAt": LAST_MODIFIED, "cardData": {},
+            "_id": sha[:24],
+            "id": repo,
+            "author": repo.split("/")[0],
+            "sha": sha,
+            "private": False,
+            "gated": False,
+            "disabled": False,
+            "downloads": 0,
+            "likes": 0,
+            "tags": [],
+            "lastModified": LAST_MODIFIED,
+            "createdAt": LAST_MODIFIED,
+            "cardData": {},
             "siblings": [{"rfilename": name} for name in sorted(self.repos[repo])],
         }
 
@@ -160,10 +187,10 @@ class HubDatasetsStandIn(LocalServer):
                     self.send_bytes(status, body, headers)
 
             def _repo_and_rest(self, path: str, prefix: str) -> tuple[str | None, str]:
-                rest = path[len(prefix):]
+                rest = path[len(prefix) :]
                 for repo in server.repos:
                     if rest == repo or rest.startswith(repo + "/"):
-                        return repo, rest[len(repo):].lstrip("/")
+                        return repo, rest[len(repo) :].lstrip("/")
                 return None, rest
 
             def _revision_ok(self, repo: str, revision: str) -> bool:
@@ -198,12 +225,12 @@ class HubDatasetsStandIn(LocalServer):
                 assert repo is not None
                 if not rest.startswith("resolve/"):
                     return self._error(404, "NotFound", "not served by the stand-in", head)
-                revision, _, file = rest[len("resolve/"):].partition("/")
+                revision, _, file = rest[len("resolve/") :].partition("/")
                 if not self._revision_ok(repo, revision):
                     return self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}", head)
                 body = server.repos[repo].get(file)
                 if body is None:
-                    return self._error(404, "EntryNotFound", f"{file} does not exist on \"{revision}\"", head)
+                    return self._error(404, "EntryNotFound", f'{file} does not exist on "{revision}"', head)
                 headers = {
                     "X-Repo-Commit": server.shas[repo],
                     "ETag": '"' + hashlib.sha1(body).hexdigest() + '"',
@@ -212,13 +239,13 @@ class HubDatasetsStandIn(LocalServer):
                 status = 200
                 wanted = self.headers.get("Range", "")
                 if wanted.startswith("bytes=") and body:
-                    start_s, _, end_s = wanted[len("bytes="):].partition("-")
+                    start_s, _, end_s = wanted[len("bytes=") :].partition("-")
                     start = int(start_s) if start_s else max(len(body) - int(end_s), 0)
                     end = min(int(end_s), len(body) - 1) if start_s and end_s else len(body) - 1
                     if start >= len(body):
                         return self.send_bytes(416, b"", {"Content-Range": f"bytes */{len(body)}"})
                     headers["Content-Range"] = f"bytes {start}-{end}/{len(body)}"
-                    body, status = body[start:end + 1], 206
+                    body, status = body[start : end + 1], 206
                 if head:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/octet-stream")
@@ -229,7 +256,9 @@ class HubDatasetsStandIn(LocalServer):
                     return None
                 return self.send_bytes(status, body, headers, content_type="application/octet-stream")
 
-            def _api(self, path: str, query: dict[str, list[str]], form: dict[str, list[str]], method: str) -> None:
+            def _api(
+                self, path: str, query: dict[str, list[str]], form: dict[str, list[str]], method: str
+            ) -> None:
                 repo, rest = self._repo_and_rest(path, "/api/datasets/")
                 if not self._known(repo, method == "HEAD"):
                     return
@@ -244,7 +273,7 @@ class HubDatasetsStandIn(LocalServer):
                     if not self._revision_ok(repo, revision):
                         return self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
                     if sub and server._entry(repo, sub) is None:
-                        return self._error(404, "EntryNotFound", f"{sub} does not exist on \"{revision}\"")
+                        return self._error(404, "EntryNotFound", f'{sub} does not exist on "{revision}"')
                     recursive = (query.get("recursive") or ["false"])[0].lower() in ("1", "true")
                     return self.send_bytes(200, json.dumps(server._tree(repo, sub, recursive)).encode())
                 if kind == "paths-info" and method == "POST":

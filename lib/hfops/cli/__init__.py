@@ -44,7 +44,9 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # type: ignore[override]
         found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
         if found:
-            choices = re.findall(r"'([^']*)'", found.group(2)) or [c.strip() for c in found.group(2).split(",")]
+            choices = re.findall(r"'([^']*)'", found.group(2)) or [
+                c.strip() for c in found.group(2).split(",")
+            ]
             close = difflib.get_close_matches(found.group(1), choices, n=1, cutoff=0.6)
             if close:
                 message += f"; did you mean '{close[0]}'?"
@@ -54,7 +56,9 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every available verb."""
     parser = Parser(prog="hfops", description="Hugging Face free-tier operator console")
-    parser.add_argument("--config", metavar="PATH", help="TOML config file (default: ./hfops.toml if present)")
+    parser.add_argument(
+        "--config", metavar="PATH", help="TOML config file (default: ./hfops.toml if present)"
+    )
     db_help = "SQLite store (default: [store] path, var/hfops.db)"
     parser.add_argument("--db", metavar="PATH", help=db_help)
     common = Parser(add_help=False)  # --db is accepted before or after the verb
@@ -95,8 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {one_line(exc, 2000)}", file=sys.stderr)
         return 2
     except sqlite3.DatabaseError as exc:  # a store failure outside a write transaction
-        print(f"error: {one_line(describe_db_error(getattr(args, 'db', None) or '(store)', exc), 2000)}",
-              file=sys.stderr)
+        print(
+            f"error: {one_line(describe_db_error(getattr(args, 'db', None) or '(store)', exc), 2000)}",
+            file=sys.stderr,
+        )
         return 2
     except BrokenPipeError:  # output piped into e.g. head
         sys.stderr.close()

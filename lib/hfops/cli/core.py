@@ -67,9 +67,21 @@ def cmd_candidates(args: argparse.Namespace, settings: Settings) -> int:
     if args.status and args.status not in registry.STATUSES:
         raise HfopsError(f"unknown status {args.status!r}; choose one of {', '.join(registry.STATUSES)}")
     found, total = registry.list_candidates(db, flt, sort=args.sort, page=1, page_size=args.limit)
-    keys = ("model_id", "pipeline_tag", "license", "library", "downloads", "likes", "safetensors", "quantization",
-            "score", "status")
-    out = [{k: (r.quantization_methods if k == "quantization" else getattr(r, k)) for k in keys} for r in found]
+    keys = (
+        "model_id",
+        "pipeline_tag",
+        "license",
+        "library",
+        "downloads",
+        "likes",
+        "safetensors",
+        "quantization",
+        "score",
+        "status",
+    )
+    out = [
+        {k: (r.quantization_methods if k == "quantization" else getattr(r, k)) for k in keys} for r in found
+    ]
     from hfops.evals import runnable
 
     facts = runnable.facts(db, [(c.model_id, c.pipeline_tag) for c in found], settings)
@@ -86,16 +98,19 @@ def cmd_candidates(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{total} candidates" + (f" (showing {len(out)})" if total > len(out) else ""))
     for r in out:
         quant = ",".join(r["quantization"]) or "-"
-        print(f"{r['score']:.3f}  {r['status']:<10} {r['pipeline_tag'] or '-':<20} {r['license'] or '-':<14} "
-              f"{quant:<10} {r['model_id']}")
+        print(
+            f"{r['score']:.3f}  {r['status']:<10} {r['pipeline_tag'] or '-':<20} {r['license'] or '-':<14} "
+            f"{quant:<10} {r['model_id']}"
+        )
     return 0
 
 
 def cmd_status_set(args: argparse.Namespace, settings: Settings) -> int:
     """Change a candidate's status with a reason (audited)."""
     db = get_db(settings.store.path)
-    result = registry.set_status(db, args.model_id, args.status, args.reason, actor=args.actor,
-                                 evidence=args.evidence)
+    result = registry.set_status(
+        db, args.model_id, args.status, args.reason, actor=args.actor, evidence=args.evidence
+    )
     print(f"{result.model_id}: {result.from_status} -> {result.to_status}")
     for demoted in result.demoted:
         print(f"{demoted}: promoted -> shadow (replaced in production)")
@@ -110,7 +125,13 @@ def cmd_status_show(args: argparse.Namespace, settings: Settings) -> int:
     last = discovery.last_sync_run(db)
     counts = registry.counts_by_status(db)
     if args.json:
-        print_json({"store": str(settings.store.path), "counts": counts, "last_sync": last.to_dict() if last else None})
+        print_json(
+            {
+                "store": str(settings.store.path),
+                "counts": counts,
+                "last_sync": last.to_dict() if last else None,
+            }
+        )
     else:
         print(f"store: {settings.store.path}")
         for status, n in counts.items():
@@ -129,8 +150,10 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
         print_json([h.to_dict() for h in history])
     else:
         for h in history:
-            print(f"{h.at}  {h.from_status or '-'} -> {h.to_status}  by {h.actor}: {h.reason}"
-                  + (f" [{h.evidence}]" if h.evidence else ""))
+            print(
+                f"{h.at}  {h.from_status or '-'} -> {h.to_status}  by {h.actor}: {h.reason}"
+                + (f" [{h.evidence}]" if h.evidence else "")
+            )
     return 0
 
 
@@ -201,12 +224,29 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     children = []
     if not args.demo:
         children.append(subprocess.Popen(hfops_cmd, env=env))
-    children.append(subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app.py"), "--server.port", str(args.port),
-         "--server.address", args.host, "--browser.gatherUsageStats", "false"],
-        env=env, cwd=str(REPO_ROOT),
-    ))
-    print(f"console on http://{args.host}:{args.port} (Ctrl-C stops the console and the worker)", file=sys.stderr)
+    children.append(
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(REPO_ROOT / "app.py"),
+                "--server.port",
+                str(args.port),
+                "--server.address",
+                args.host,
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            env=env,
+            cwd=str(REPO_ROOT),
+        )
+    )
+    print(
+        f"console on http://{args.host}:{args.port} (Ctrl-C stops the console and the worker)",
+        file=sys.stderr,
+    )
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -235,9 +275,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     src = p.add_mutually_exclusive_group()
     src.add_argument("--endpoint", metavar="URL", help="Hub endpoint (default: [hub] endpoint)")
     src.add_argument("--snapshot", metavar="FILE", help="a JSON / JSON Lines file of API records")
-    p.add_argument("--mode", choices=("auto", "full", "incremental"), default="auto",
-                   help="Hub passes: full, incremental (changed since the last pass), or auto (default: "
-                        "incremental while the last full pass is younger than [hub] full_sync_hours)")
+    p.add_argument(
+        "--mode",
+        choices=("auto", "full", "incremental"),
+        default="auto",
+        help="Hub passes: full, incremental (changed since the last pass), or auto (default: "
+        "incremental while the last full pass is younger than [hub] full_sync_hours)",
+    )
     p.add_argument("--json", action="store_true", help="print the sync run as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=cmd_sync, setting_overrides=lambda a: {"hub.endpoint": a.endpoint})
@@ -268,8 +312,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("init", parents=[common], help="create the store; load the embedded default if empty")
-    p.add_argument("--no-starter-runs", action="store_true",
-                   help="do not queue the starter shadow runs on a fresh store ([eval] starter_runs)")
+    p.add_argument(
+        "--no-starter-runs",
+        action="store_true",
+        help="do not queue the starter shadow runs on a fresh store ([eval] starter_runs)",
+    )
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("worker", parents=[common], help="run the job worker (huey) in the foreground")

@@ -25,7 +25,6 @@ MAX_STORED_ERRORS = 50
 UNLISTED_FLAG = "not listed by the last complete sync of its source"
 
 
-
 def with_packaged_facts(facts: ModelFacts) -> ModelFacts:
     """``facts`` completed by what an installed packaged copy's files carry (its licence, its weights format).
 
@@ -44,6 +43,7 @@ def with_packaged_facts(facts: ModelFacts) -> ModelFacts:
         quantization=quantization,
         tags=[*facts.tags, *(t for t in ("packaged", extra.format) if t not in facts.tags)],
     )
+
 
 def printable(text: str) -> str:
     """``text`` with control, format and unpaired-surrogate characters written as ``\\uXXXX`` (Hub text is
