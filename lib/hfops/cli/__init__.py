@@ -41,7 +41,7 @@ CREATING_VERBS = frozenset({"init", "console"})
 class Parser(argparse.ArgumentParser):
     """argparse with "did you mean" for a mistyped verb or choice."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
         if found:
             choices = re.findall(r"'([^']*)'", found.group(2)) or [

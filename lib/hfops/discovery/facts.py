@@ -188,7 +188,7 @@ def parse_record(record: Any) -> tuple[ModelInfo, ModelFacts]:
         raise ValueError(f"record is {type(record).__name__}, not an object")
     check_model_id(record.get("id"))
     try:
-        info = ModelInfo(**record)  # type: ignore[no-untyped-call]  # huggingface_hub leaves it untyped
+        info = ModelInfo(**record)
     except KeyError as exc:
         raise ValueError(f"missing field {exc}") from None
     except (TypeError, AttributeError) as exc:
