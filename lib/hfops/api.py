@@ -292,6 +292,9 @@ def create_app(
         # folds them into the message), and an access line holds only the client, method, path and status.
         for name in (None, "uvicorn"):
             install_log_scrubber(logging.getLogger(name) if name else None)
+        from hfops import ledger
+
+        ledger.install(settings.store.path, settings)  # the fallback's Inference calls into the shared ledger
         if warm:
             await run_in_threadpool(warm_up, settings)
         yield
