@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from hfops.console import demo_requested, settings, settings_problem, show_settings_problem
+from hfops.console import demo_requested, record_hub_usage, settings, settings_problem, show_settings_problem
 
 HERE = Path(__file__).parent
 
@@ -39,4 +39,5 @@ page = st.navigation(available)
 if problem is not None:
     show_settings_problem(problem)
 else:
+    record_hub_usage(settings())
     page.run()

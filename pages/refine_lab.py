@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from hfops.config import api_key, secret_status
-from hfops.console import demo_mode, operator_errors, plain, settings
+from hfops.console import demo_mode, operator_errors, plain, require_settings, settings
 from hfops.refine.bank import load_samples
 from hfops.refine.lab import (
     BulkView,
@@ -202,6 +202,7 @@ def show_history() -> None:
             st.caption("No calls yet.")
 
 
+require_settings()  # a configuration that does not load: its explanation instead of the page
 st.title("Refine Lab")
 start_warm_up(settings())
 samples = load_samples()

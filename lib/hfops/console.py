@@ -68,6 +68,13 @@ def require_settings() -> Settings:
     return settings()
 
 
+def record_hub_usage(cfg: Settings) -> None:
+    """Hub and Inference responses of this console process go into the store's free-tier ledger (idempotent)."""
+    from hfops import ledger
+
+    ledger.install(cfg.store.path, cfg)
+
+
 def db() -> sqlite_utils.Database:
     """This session thread's connection to the store (one connection per thread)."""
     return get_db(settings().store.path)
