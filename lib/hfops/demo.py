@@ -14,6 +14,7 @@ Nothing here writes to the store except the refine call log (query hashes), whic
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -100,7 +101,9 @@ class PassageSearch:
         self.source_of = {e.query.casefold(): set(e.relevant) for e in self.evalset.examples}
         self._lock = threading.Lock()
         if background:
-            threading.Thread(target=self._load_dense, name="demo-minilm", daemon=True).start()
+            loader = threading.Thread(target=self._load_dense, name="demo-minilm", daemon=True)
+            loader.start()
+            atexit.register(loader.join, 120.0)  # exiting mid-load would abort the process (torch threads)
         else:
             self._load_dense()
 

@@ -8,6 +8,7 @@ up and classifies the query, without suggestions.
 
 from __future__ import annotations
 
+import atexit
 import difflib
 import gc
 import logging
@@ -258,6 +259,7 @@ class LocalRefiner:
                 target=self.load, args=(torch_threads,), name="hfops-refine-load", daemon=True
             )
             self._background.start()
+            atexit.register(_finish_load, self._background)
 
     def _similarities(self, texts: list[str]) -> np.ndarray:
         """Cosine similarity of each of ``texts`` to every bank question (one row per text).
@@ -368,3 +370,9 @@ def get_local_refiner() -> LocalRefiner:
         if _refiner is None:
             _refiner = LocalRefiner()
         return _refiner
+
+
+def _finish_load(thread: threading.Thread, timeout: float = 120.0) -> None:
+    """At interpreter exit, let a model load in progress finish: a process that exits while torch or the
+    tokenizer is mid-load in a daemon thread aborts ("terminate called without an active exception")."""
+    thread.join(timeout)
