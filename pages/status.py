@@ -54,6 +54,28 @@ def show_last_sync() -> None:
         st.dataframe(view.earlier_syncs(db()), hide_index=True, key="status_sync_runs")
 
 
+def show_free_tier() -> None:
+    """What is left of the Hub's rate-limit windows and of the month's Inference allowance."""
+    st.subheader("Free tier")
+    panel = view.free_tier(db(), settings())
+    if panel.empty:
+        st.info(panel.empty)
+    for group, bars in (
+        ("Hub rate-limit windows", panel.hub_bars),
+        ("Inference this month", panel.inference_bars),
+    ):
+        if not bars:
+            continue
+        st.caption(group)
+        for bar in bars:
+            if bar.fraction is not None:
+                st.progress(min(1.0, max(0.0, bar.fraction)), text=f"{bar.label}: {bar.short}")
+            st.text(bar.text)
+    st.caption(f"Inference allowance resets in {panel.days_to_reset:.1f} days ({panel.resets_at}).")
+    for note in panel.notes:
+        st.caption(note)
+
+
 def show_jobs() -> bool:
     """The most recent jobs, newest first; True when one is still queued or running."""
     st.subheader("Recent jobs")
@@ -105,6 +127,7 @@ def sync_now() -> None:
 require_settings()  # a configuration that does not load: its explanation instead of the page
 st.title("Status")
 show_settings()
+show_free_tier()
 if not demo_mode():
     sync_now()
 active = view.any_active(db())

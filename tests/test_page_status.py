@@ -204,3 +204,40 @@ def test_demo_mode_has_no_sync_button(db_path: str, monkeypatch: pytest.MonkeyPa
     assert "status_sync_now" not in [b.key for b in at.button]
     assert not at.radio
     assert "HUGGINGFACE_API_KEY: not set" in texts(at)
+
+
+def test_free_tier_panel_shows_windows_and_the_monthly_allowance(
+    db_path: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import time
+
+    from huggingface_hub.utils import parse_ratelimit_headers
+
+    from hfops.ledger import hub_window, inference_usage
+    from hfops.ledger.install import origin_key
+    from hfops.store import get_db
+
+    info = parse_ratelimit_headers(
+        {"RateLimit": '"api";r=120;t=55', "RateLimit-Policy": '"fixed window";"api";q=500;w=300'}
+    )
+    assert info is not None
+    hub_window.observe(get_db(db_path), origin_key("https://huggingface.co"), "api", info, time.time())
+    for _ in range(3):
+        inference_usage.record_inference(get_db(db_path), "some/model", "https://router.huggingface.co")
+    config = tmp_path / "c.toml"
+    config.write_text("[inference]\nmonthly_requests = 4\n")
+    at = open_page(db_path, monkeypatch, HFOPS_CONFIG=str(config)).run()
+    assert not at.exception
+    assert "Free tier" in [h.value for h in at.subheader]
+    shown = everything_rendered(at)
+    assert "120 / 500" in shown  # the api window's remaining / quota
+    assert "3 / 4" in shown  # requests used / allowance this month
+
+
+def test_free_tier_panel_on_a_fresh_store_says_nothing_is_known_yet(
+    db_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_page(db_path, monkeypatch).run()
+    assert not at.exception
+    assert "Free tier" in [h.value for h in at.subheader]
+    assert any("rate-limit" in i.value or "No Hub" in i.value for i in [*at.info, *at.caption])

@@ -15,6 +15,7 @@ Nothing here writes to the store except the refine call log (query hashes), whic
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -102,8 +103,11 @@ class PassageSearch:
         self._lock = threading.Lock()
         if background:
             loader = threading.Thread(target=self._load_dense, name="demo-minilm", daemon=True)
+            with contextlib.suppress(RuntimeError):  # registering during interpreter shutdown
+                atexit.register(
+                    loader.join, 120.0
+                )  # exiting mid-load would abort the process (torch threads)
             loader.start()
-            atexit.register(loader.join, 120.0)  # exiting mid-load would abort the process (torch threads)
         else:
             self._load_dense()
 

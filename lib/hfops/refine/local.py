@@ -9,6 +9,7 @@ up and classifies the query, without suggestions.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import difflib
 import gc
 import logging
@@ -258,8 +259,11 @@ class LocalRefiner:
             self._background = threading.Thread(
                 target=self.load, args=(torch_threads,), name="hfops-refine-load", daemon=True
             )
+            with contextlib.suppress(
+                RuntimeError
+            ):  # "can't register atexit after shutdown": nothing to wait for
+                atexit.register(_finish_load, self._background)
             self._background.start()
-            atexit.register(_finish_load, self._background)
 
     def _similarities(self, texts: list[str]) -> np.ndarray:
         """Cosine similarity of each of ``texts`` to every bank question (one row per text).

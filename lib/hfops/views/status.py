@@ -158,3 +158,11 @@ def sync_now(settings: Settings, source: str) -> int:
     else:
         params["endpoint"] = discovery.endpoint_in_use(settings)
     return jobs.enqueue(settings.store.path, "sync", params, settings)
+
+
+def free_tier(db: sqlite_utils.Database, settings: Settings) -> Any:
+    """The free-tier panel: each Hub rate-limit window's remaining/quota and reset, the month's Inference use
+    against its allowance, days to reset (:func:`hfops.ledger.status.panel`)."""
+    from hfops.ledger.status import panel
+
+    return panel(db, settings)
