@@ -213,9 +213,15 @@ def show_detail(model: view.ModelDetail) -> None:
     if model.use_restricted:
         st.info("Licence is use-restricted (RAIL): check the use restrictions before production.")
 
-    tab_score, tab_facts, tab_files, tab_history, tab_raw = st.tabs(
-        ["Score breakdown", "Facts & tags", "Files", "Status history", "Raw Hub record"]
+    tab_score, tab_facts, tab_published, tab_files, tab_history, tab_raw = st.tabs(
+        ["Score breakdown", "Facts & tags", "Published scores", "Files", "Status history", "Raw Hub record"]
     )
+    with tab_published:
+        if model.published:
+            st.caption(plain(model.published_note))
+            st.dataframe(model.published, hide_index=True, key="cand_published")
+        else:
+            st.caption("No published MTEB scores for this model.")
     with tab_score:
         if model.breakdown:
             st.dataframe(model.breakdown, hide_index=True, key="cand_breakdown")

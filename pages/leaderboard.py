@@ -73,8 +73,10 @@ else:
     sort_left, sort_right = st.columns([3, 1])
     sort_by = sort_left.selectbox("Sort by", view.sort_options(task, dataset), key=K_SORT)
     ascending = sort_right.toggle("Ascending", value=False, key=K_ASC)
-    frame = view.sorted_board(frame, sort_by, ascending)
+    frame = view.with_published(db(), view.sorted_board(frame, sort_by, ascending), task)
     st.caption(view.board_caption(task, dataset))
+    if notice := view.ranking_notice(frame, task, dataset):
+        st.warning(plain(notice))
     st.dataframe(view.mark_production(frame, prod), hide_index=True, key="board_table")
     if not demo_mode():
         promote_form(frame)

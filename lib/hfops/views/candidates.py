@@ -236,6 +236,8 @@ class ModelDetail:
     history: pd.DataFrame
     raw: dict[str, Any]
     next_statuses: tuple[str, ...] = field(default=())
+    published: list[dict[str, str]] = field(default_factory=list)  # published MTEB scores, one row per task
+    published_note: str = ""  # source, revision and how it matches; our own measurement beside it
 
     @property
     def chart_terms(self) -> dict[str, float]:
@@ -281,7 +283,39 @@ def model_detail(db: sqlite_utils.Database, model_id: str, settings: Settings) -
         history=pd.DataFrame(model.get("history") or [], columns=list(HISTORY_COLUMNS)),
         raw=model.get("raw") or {},
         next_statuses=registry.TRANSITIONS.get(status or "", ()),
+        **published_scores(db, model["model_id"]),
     )
+
+
+def published_scores(db: sqlite_utils.Database, model_id: str) -> dict[str, Any]:
+    """The published MTEB scores of ``model_id`` and a note naming their source and revision, with the measured
+    nDCG@10 of our own latest MS MARCO run beside the published MSMARCO one (two kinds of number, kept apart)."""
+    from hfops import reference
+    from hfops.evals import queries
+
+    ref = reference.references_for_models(db, [model_id]).get(model_id)
+    if ref is None:
+        return {}
+    rows = [
+        {"task": task, "published": f"{value:.3f}", "metric": reference.METRIC_OF_TASK.get(task, "")}
+        for task, value in sorted(ref.scores.items())
+    ]
+    match = (
+        "registry revision unknown"
+        if ref.revision_match is None
+        else "matches the registry revision"
+        if ref.revision_match
+        else "differs from the registry revision"
+    )
+    note = f"Published by {ref.source}, revision {ref.revision} ({match})."
+    measured = [s for s in queries.latest_scores(db) if s.model_id == model_id and s.dataset == "ms_marco"]
+    ours = next((s.value for s in measured if s.metric == "ndcg@10"), None)
+    if ours is not None and ref.msmarco is not None:
+        note += (
+            f" Our measured nDCG@10 on the MS MARCO sample: {ours:.3f}; published MSMARCO nDCG@10: "
+            f"{ref.msmarco:.3f} (different measurements: compare orders, not values)."
+        )
+    return {"published": rows, "published_note": note}
 
 
 def change_status(db: sqlite_utils.Database, model_id: str, to_status: str, reason: str) -> str:

@@ -185,3 +185,36 @@ def rollback(db: sqlite_utils.Database, task: str, reason: str = "") -> str:
     return (
         f"Rolled back {task}: {prod.model_id} moved to shadow; the baseline {tasks.baseline_of(task)} serves."
     )
+
+
+PUBLISHED_COLUMN = "published MTEB MSMARCO nDCG@10"  # the published number, never in our metric columns
+
+
+def with_published(db: sqlite_utils.Database, frame: pd.DataFrame, task: str) -> pd.DataFrame:
+    """Retrieval boards get the published MTEB MSMARCO nDCG@10 as a column of its own (empty when none)."""
+    if frame.empty or task != "retrieval":
+        return frame
+    from hfops import reference
+
+    published = reference.published_retrieval_scores(reference.references_for_models(db, frame["model_id"]))
+    return frame.assign(**{PUBLISHED_COLUMN: frame["model_id"].map(published)})
+
+
+def ranking_notice(frame: pd.DataFrame, task: str, dataset: str) -> str | None:
+    """Where our measured and the published ranking of two models disagree, say so plainly (or None)."""
+    if (
+        task != "retrieval"
+        or dataset != "ms_marco"
+        or PUBLISHED_COLUMN not in frame
+        or "ndcg@10" not in frame
+    ):
+        return None
+    from hfops import reference
+
+    both = frame.dropna(subset=["ndcg@10", PUBLISHED_COLUMN])
+    measured = dict(zip(both["model_id"], both["ndcg@10"].astype(float), strict=True))
+    published = dict(zip(both["model_id"], both[PUBLISHED_COLUMN].astype(float), strict=True))
+    queries = (
+        int(both["examples"].max()) if "examples" in both and not both["examples"].isna().all() else None
+    )
+    return reference.disagreement_notice(measured, published, queries=queries)
