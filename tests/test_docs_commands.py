@@ -231,7 +231,10 @@ def write_config(ctx: Context, verb: str) -> Path:
     path = ctx.workdir / "hfops.toml"
     path.write_text(
         f'[hub]\nendpoint = "{endpoint}"\n\n[inference]\nbase_url = "{ctx.inference.url}"\n\n'
-        f'[store]\npath = "{ctx.store}"\n',
+        f'[store]\npath = "{ctx.store}"\n\n'
+        # Documented commands run for real, on small slices: a nightly over the embedded default's runnable
+        # candidates (packaged MiniLM and SmolLM2 on both datasets) would otherwise take many minutes.
+        "[eval]\ndefault_limit = 5\nstarter_runs = false\n",
         encoding="utf-8",
     )
     return path
