@@ -316,6 +316,7 @@ EXPECTED: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {
     ("sarvanom_hf_sync_runs_total", (("status", "succeeded"),)): 2,
     ("sarvanom_hf_sync_runs_total", (("status", "failed"),)): 1,
     ("sarvanom_hf_sync_runs_total", (("status", "interrupted"),)): 0,
+    ("sarvanom_hf_sync_runs_total", (("status", "partial"),)): 0,
     ("sarvanom_hf_sync_errors_total", ()): 3,
     # the free-tier ledger (nothing recorded; without settings no allowance gauge)
     ("sarvanom_hf_inference_used_requests", ()): 0,
