@@ -253,12 +253,6 @@ def hub_get(
         response = get_session().get(url, headers=request_headers, timeout=timeout, follow_redirects=False)
     except (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError) as exc:
         raise RetryableHubError(f"{type(exc).__name__} on {short}") from None
-    if 300 <= response.status_code < 400:  # never followed: a redirect could lead the token anywhere
-        location = response.headers.get("location", "")
-        raise RemoteError(
-            f"HTTP {response.status_code} redirect from {short} to {location[:80]!r} not followed",
-            status=response.status_code,
-        )
     if response.status_code in RETRYABLE_STATUS:
         raise RetryableHubError(
             f"HTTP {response.status_code} from {short}",
