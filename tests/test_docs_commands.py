@@ -20,6 +20,9 @@ How a documented command is turned into a run (the rules are the test's, the com
   stand-in. No secret is set unless the doc's command sets one (``HUGGINGFACE_WRITE_TOKEN=... hfops publish``
   gets the write stand-in's token). The commands of one file run in order, in-process (``hfops.cli.main``),
   and must exit 0.
+- **Shown, not run.** An ``hfops`` command in any other fence fails the test, unless the line before the fence
+  is ``<!-- not run: why -->`` (operator-owned files, a second machine); the generated ``docs/cli.md`` is usage
+  text, checked against the parser by ``tests/test_cli_reference.py``.
 - **Commands that run until stopped** (``worker``, ``console``, ``serve``, ``metrics`` without a one-shot flag)
   are started as processes on a free port (``--port`` added or replaced), checked healthy
   (``/_stcore/health``, ``/healthz``, ``/metrics``; the worker: alive and announcing its store), then stopped
@@ -60,6 +63,8 @@ from tests.standins.inference import InferenceStandIn
 pytestmark = pytest.mark.xdist_group("docs")  # one worker: the prepared store is built once
 ROOT = Path(__file__).resolve().parent.parent
 SHELL_FENCES = {"", "sh", "bash", "shell", "console", "zsh", "crontab", "cron"}
+# `<!-- not run: why -->` on the line before a non-shell fence: its hfops commands are shown, not run.
+NOT_RUN_MARKER = re.compile(r"^\s*<!--\s*not run:\s*\S.*-->\s*$")
 WRITE_TOKEN = "hf_docs_write_token_for_the_standin"
 API_KEY = "hf_docs_read_key_for_the_inference_standin"
 # Verbs that serve until stopped: health path (None = the worker: alive and announcing its store).
@@ -468,18 +473,27 @@ def test_the_docs_have_commands_and_all_are_found() -> None:
     assert "hfops sync --quiet" in by_file["docs/models/auto_upgrade.md"]  # from the crontab line
     assert "hfops space build dist/space" in by_file["docs/models/hf_spaces_demo.md"]
     assert by_file["docs/models/registry_contract.md"]
-    # No hfops command hides in a fence that is not run (```text, ```python...).
+    # No hfops command hides in a fence that is not run (```text, ```python...), unless the fence says why
+    # (NOT_RUN_MARKER on the line before it). docs/cli.md is generated usage, checked by test_cli_reference.
     hidden = []
     for path, _ in DOCUMENTED:
-        info = None
+        if path.relative_to(ROOT).as_posix() == "docs/cli.md":
+            continue
+        info, excused, previous = None, False, ""
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             marker = re.match(r"^\s*(```+|~~~+)\s*([\w+-]*)", line)
             if marker:
-                info = None if info is not None else marker.group(2).lower()
+                opening = info is None
+                info = marker.group(2).lower() if opening else None
+                excused = opening and NOT_RUN_MARKER.match(previous) is not None
+                previous = line
                 continue
+            if line.strip():
+                previous = line
             if (
                 info is not None
                 and info not in SHELL_FENCES
+                and not excused
                 and re.search(r"(^|[\s;&/$])hfops\s+[a-z]", line)
             ):
                 hidden.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
