@@ -127,7 +127,7 @@ def test_console_loads_the_default_starts_worker_and_ui_and_stops_both(tmp_path:
         assert len(children) >= 3  # console, worker, streamlit
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=60)  # the worker stops its jobs at their next batch
     assert "loaded the embedded default" in out
     time.sleep(1)
     left = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -101,10 +102,10 @@ def test_failed_job_records_its_error_and_the_worker_keeps_going(
     assert job["status"] == "succeeded" and job["result"]["seen"] == 40
 
 
-def test_killed_worker_job_is_rerun_on_restart(
-    db_path: str, tmp_path: Path, start_worker: Callable[[str], subprocess.Popen[bytes]]
-) -> None:
-    # Real records, replicated with distinct ids, in small pages: long enough to kill mid-way.
+def enqueue_long_sync(db_path: str, tmp_path: Path) -> tuple[int, int]:
+    """A sync job over the real records twice (distinct ids) in small pages: long enough to stop mid-way.
+
+    Returns the job id and the number of records the job stores in the end."""
     records = [json.loads(line) for line in HUB_SNAPSHOT.read_text().splitlines() if line.strip()]
     big = tmp_path / "big.jsonl"
     with big.open("w") as out:
@@ -113,7 +114,13 @@ def test_killed_worker_job_is_rerun_on_restart(
                 out.write(json.dumps({**record, "id": f"{record['id']}-copy{copy}"}) + "\n")
     config = tmp_path / "small-pages.toml"
     config.write_text("[hub]\npage_size = 200\n")
-    job_id = jobs.enqueue(db_path, "sync", {"snapshot": str(big), "config": str(config)})
+    return jobs.enqueue(db_path, "sync", {"snapshot": str(big), "config": str(config)}), 2 * len(records)
+
+
+def test_killed_worker_job_is_rerun_on_restart(
+    db_path: str, tmp_path: Path, start_worker: Callable[[str], subprocess.Popen[bytes]]
+) -> None:
+    job_id, total = enqueue_long_sync(db_path, tmp_path)
 
     worker = start_worker(db_path)
     wait_until(
@@ -125,17 +132,37 @@ def test_killed_worker_job_is_rerun_on_restart(
     killed = jobs.get_job(db, job_id)
     assert killed["status"] == "running", "the job finished before the worker could be killed"
     stored_before = db.execute("SELECT COUNT(*) FROM models").fetchone()[0]
-    assert 0 < stored_before < 2 * len(records)
+    assert 0 < stored_before < total
 
     start_worker(db_path)
     job = wait_until(finished_job(db_path, job_id), what="the re-run job")
     assert job["status"] == "succeeded", job["error"]
     assert job["started_at"] == killed["started_at"]  # the same job, re-run, not a new one
     db = connect(db_path)
-    assert db.execute("SELECT COUNT(*), COUNT(DISTINCT model_id) FROM models").fetchone() == (
-        2 * len(records),
-        2 * len(records),
-    )
+    assert db.execute("SELECT COUNT(*), COUNT(DISTINCT model_id) FROM models").fetchone() == (total, total)
     runs = db.execute("SELECT status FROM sync_runs ORDER BY id").fetchall()
     assert [r[0] for r in runs] == ["interrupted", "succeeded"]
     assert [j["id"] for j in jobs.list_jobs(db)] == [job_id]
+
+
+def test_ctrl_c_stops_the_worker_at_the_next_page_and_the_job_resumes_on_restart(
+    db_path: str, tmp_path: Path, start_worker: Callable[[str], subprocess.Popen[bytes]]
+) -> None:
+    job_id, total = enqueue_long_sync(db_path, tmp_path)
+    worker = start_worker(db_path)
+    wait_until(
+        lambda: (jobs.get_job(connect(db_path), job_id)["done"] or 0) >= 1000, what="progress past 1000"
+    )
+    worker.send_signal(signal.SIGINT)  # huey's graceful stop would wait for the whole pass
+    assert worker.wait(timeout=60) == 0
+    db = connect(db_path)
+    stopped = jobs.get_job(db, job_id)
+    assert stopped.status == "running", "the job finished before the worker could be stopped"
+    assert stopped.message == jobs.STOPPED_WITH_THE_WORKER and stopped.interrupted_at
+    assert 0 < db.execute("SELECT COUNT(*) FROM models").fetchone()[0] < total
+
+    start_worker(db_path)
+    job = wait_until(finished_job(db_path, job_id), what="the resumed job")
+    assert job.status == "succeeded", job.error
+    db = connect(db_path)
+    assert db.execute("SELECT COUNT(*), COUNT(DISTINCT model_id) FROM models").fetchone() == (total, total)

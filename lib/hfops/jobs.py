@@ -13,6 +13,7 @@ twice is an error, as huey refuses duplicate task names). The console enqueues (
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -77,7 +78,14 @@ class JobContext:
     progress: Progress
 
     def cancelled(self) -> bool:
-        """Whether an operator asked this job to stop (poll between batches; return a partial result)."""
+        """Whether to stop now (poll between batches; return a partial result): an operator asked this job
+        to stop, or the worker running it is stopping."""
+        if WORKER_STOPPING.is_set():
+            return True
+        return self.cancel_requested()
+
+    def cancel_requested(self) -> bool:
+        """Whether an operator asked this job to stop."""
         row = (
             get_db(self.db_path)
             .execute("SELECT cancel_requested_at FROM jobs WHERE id = ?", [self.job_id])
@@ -87,6 +95,11 @@ class JobContext:
 
 
 Handler = Callable[[JobContext], dict[str, Any]]
+
+# Set while the worker of this process stops (Ctrl-C): running jobs stop at their next batch and stay
+# resumable; the next worker re-runs them (:func:`interrupted_jobs`).
+WORKER_STOPPING = threading.Event()
+STOPPED_WITH_THE_WORKER = "stopped with the worker; resumes when a worker starts"
 
 
 @dataclass
@@ -273,9 +286,16 @@ def execute_job(db_path: str, job_id: int, handlers: HandlerTable | Mapping[str,
         else:
             log.error("job %s failed unexpectedly", job_id, exc_info=True)
         return {"error": message}
-    if context.cancelled():
+    if context.cancel_requested():
         _finish(db, job_id, "cancelled", result=dumps(result))
         return {**result, "cancelled": True}
+    if WORKER_STOPPING.is_set():  # left running: the next worker's start re-runs it where it stopped
+        with write_tx(db):
+            db.execute(
+                "UPDATE jobs SET message = ?, interrupted_at = ? WHERE id = ?",
+                [STOPPED_WITH_THE_WORKER, utcnow(), job_id],
+            )
+        return {**result, "interrupted": True}
     with write_tx(db):
         db.execute(
             "UPDATE jobs SET status = 'succeeded', result = ?, finished_at = ?, done = MAX(done, COALESCE(total, 0)) "

@@ -56,6 +56,18 @@ def build_handlers() -> jobs.HandlerTable:
 HANDLERS = build_handlers()
 
 
+class JobConsumer(Consumer):
+    """huey's consumer, whose stop also tells the running jobs to stop at their next batch.
+
+    huey's graceful stop (Ctrl-C) waits for the running tasks; an eval run or a full sync can take many
+    minutes, so each job instead stops at its next batch and stays resumable (:data:`jobs.WORKER_STOPPING`).
+    """
+
+    def stop(self, graceful: bool = False) -> None:
+        jobs.WORKER_STOPPING.set()
+        super().stop(graceful=graceful)
+
+
 def execute_job(db_path: str, job_id: int) -> dict[str, Any]:
     """Run job ``job_id`` to completion in this process with the worker's handlers."""
     return jobs.execute_job(db_path, job_id, HANDLERS)
@@ -107,7 +119,7 @@ def run_worker(db_path: str, settings: Settings | None = None, workers: int = 1,
     for job_id in jobs.interrupted_jobs(db):
         log.warning("re-queuing job %s left running by a previous worker", job_id)
         queue.submit(db_path, job_id, settings)
-    consumer = Consumer(
+    consumer = JobConsumer(
         huey,
         workers=workers,
         worker_type="thread",
@@ -119,8 +131,10 @@ def run_worker(db_path: str, settings: Settings | None = None, workers: int = 1,
     )
     if compute is not None:
         compute.start()
+    jobs.WORKER_STOPPING.clear()
     try:
         consumer.run()
     finally:
+        jobs.WORKER_STOPPING.clear()  # the jobs have stopped; jobs run in this process later are not stopped
         if compute is not None:
             compute.stop()

@@ -209,6 +209,10 @@ def _worker_overrides(args: argparse.Namespace) -> dict[str, object]:
     return overrides
 
 
+# How long the console waits for its worker and Streamlit after Ctrl-C: running jobs stop at their next batch.
+CHILD_STOP_SECONDS = 20
+
+
 def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     """Load the embedded default if needed, start the worker and the Streamlit console; Ctrl-C stops both."""
     cmd_init(args, settings)
@@ -263,9 +267,10 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
                 child.send_signal(signal.SIGINT)
         for child in children:
             try:
-                child.wait(timeout=10)
+                child.wait(timeout=CHILD_STOP_SECONDS)
             except subprocess.TimeoutExpired:
                 child.kill()
+                child.wait()  # reaped: no process is left behind
     return 0
 
 
