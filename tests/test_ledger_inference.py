@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from hfops import config, ledger
-from hfops.errors import EvalError
+from hfops.errors import BackendError, EvalError
 from hfops.ledger import inference_usage
 from hfops.store import get_db
 from tests.processes import free_port
@@ -83,6 +83,29 @@ def test_usage_of_real_chat_completions_adds_up_exactly(db_path: str, inference:
             sum(u["completion_tokens"] for u in mine),
         )
         assert model.base_url == inference.url
+
+
+def test_a_call_with_its_own_base_url_is_an_inference_request_of_that_base(
+    db_path: str, inference: RateLimitedHub
+) -> None:
+    # The process was installed with the default router; a job enqueued with another base calls it.
+    from hfops.evals.backends.generators import ChatApiGenerator
+    from hfops.ledger import hub_window
+
+    ledger.install(db_path, _settings(db_path, "https://router.huggingface.co"))
+    inference.behaviour = "rate_limited"  # a 429 with Retry-After: an Inference refusal, not a Hub window
+    job_settings = _settings(db_path, inference.url)
+    job_settings.eval.max_retries = 0
+    with pytest.raises(BackendError, match="429"):
+        ChatApiGenerator("org/a", job_settings).generate([{"role": "user", "content": "too many"}], 8)
+    inference.behaviour = "ok"
+    reply = ChatApiGenerator("org/a", job_settings).generate([{"role": "user", "content": "fine now"}], 8)
+    assert reply
+    assert hub_window.buckets(get_db(db_path)) == []  # never recorded (nor paced) as a Hub window
+    assert inference_usage.flush()
+    usage = inference_usage.month_summary(get_db(db_path))
+    assert usage.requests == 2 and usage.failures == {"rate_limited": 1}
+    assert [m.base_url for m in usage.models] == [inference.url]
 
 
 def test_failures_are_counted_by_kind_and_a_402_closes_the_month(

@@ -388,3 +388,23 @@ def _clean_env() -> dict[str, str]:
     return {
         k: v for k, v in os.environ.items() if k not in ("HUGGINGFACE_API_KEY", "HF_TOKEN", "HF_HUB_OFFLINE")
     }
+
+
+def test_a_hub_rate_limit_wait_never_holds_a_fallback_past_its_deadline(
+    db_path: str, tmp_path: Path, standin: InferenceStandIn, with_key: str
+) -> None:
+    # The process's ledger belongs to another store whose settings name another Inference base, so the
+    # stand-in's origin counts as a Hub server there, with a window exhausted for a minute.
+    from hfops import ledger
+    from hfops.ledger import hub_window
+    from hfops.ledger.install import origin_key
+
+    other = str(tmp_path / "other.db")
+    ledger.install(other, load_settings(None, **{"store.path": other}))
+    hub_window.observe_exhausted(connect(other), origin_key(standin.url), "pages", 60, time.time())
+    settings = make_settings(db_path, standin.url, **DEADLINE)
+    started = time.monotonic()
+    result = refine(LOW_CONFIDENCE_QUERY, settings)
+    assert (time.monotonic() - started) * 1000 < 5000  # not the minute's wait
+    assert result.source == "local" and result.bypass_reason == "http_error" and result.within_budget
+    assert standin.count == 0  # refused before sending, not sent late

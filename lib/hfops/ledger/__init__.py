@@ -12,6 +12,6 @@ See docs/free_tier.md.
 
 from __future__ import annotations
 
-from hfops.ledger.install import install, installed, uninstall
+from hfops.ledger.install import inference_calls, install, installed, uninstall
 
-__all__ = ["install", "installed", "uninstall"]
+__all__ = ["inference_calls", "install", "installed", "uninstall"]

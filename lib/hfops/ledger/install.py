@@ -20,10 +20,12 @@ points call :func:`install` once, after loading settings (worker, API server, co
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,26 @@ def origin_key(url: str) -> str:
 def _under(url: str, base: str) -> bool:
     cleaned = inference_usage.clean_base_url(url)
     return cleaned == base or cleaned.startswith(base + "/")
+
+
+_calling_inference: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "hfops_inference_base", default=None
+)
+
+
+@contextlib.contextmanager
+def inference_calls(base_url: str) -> Iterator[None]:
+    """Within this block (this thread), requests under ``base_url`` are Inference requests.
+
+    The caller that builds an ``InferenceClient`` from its own settings says so: a job enqueued with
+    another ``[inference] base_url`` than the process's is counted in the Inference ledger and never paced
+    as a Hub request.
+    """
+    token = _calling_inference.set(inference_usage.clean_base_url(base_url))
+    try:
+        yield
+    finally:
+        _calling_inference.reset(token)
 
 
 class LedgerHooks:
@@ -120,8 +142,15 @@ class LedgerHooks:
         except Exception as exc:  # the ledger must never fail the request it only paces
             log.error("rate-limit pacing skipped: %s", net.one_line(str(exc), 200))
 
+    def _inference_base_of(self, url: str) -> str | None:
+        """The Inference base ``url`` is under (the caller's :func:`inference_calls`, else the process's)."""
+        for base in (_calling_inference.get(), self.inference_base):
+            if base and _under(url, base):
+                return base
+        return None
+
     def _is_inference(self, url: str) -> bool:
-        return bool(self.inference_base) and _under(url, self.inference_base)
+        return self._inference_base_of(url) is not None
 
     # --- response --------------------------------------------------------------------------------------
 
@@ -168,15 +197,12 @@ class LedgerHooks:
         if status < 300 and not inference_usage.is_streaming(body):
             usage = inference_usage.usage_of_body(response.content)
         outcome = inference_usage.outcome_of_status(status)
-        model = inference_usage.model_of_request(self.inference_base, url, body)
-        record = inference_usage.make_record(
-            model, self.inference_base, usage, None if outcome == "ok" else outcome, now
-        )
+        base = self._inference_base_of(url) or self.inference_base
+        model = inference_usage.model_of_request(base, url, body)
+        record = inference_usage.make_record(model, base, usage, None if outcome == "ok" else outcome, now)
         inference_usage.queue_record(self.db_path, record)
         if status == 402 and self.close_month_on_402:
-            inference_usage.close_month(
-                get_db(self.db_path), "credits_exhausted", status, self.inference_base, now
-            )
+            inference_usage.close_month(get_db(self.db_path), "credits_exhausted", status, base, now)
 
 
 def _request_body(request: Any) -> bytes | None:

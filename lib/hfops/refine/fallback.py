@@ -152,13 +152,21 @@ def attempt(settings: Settings, token: str, query: str, deadline: float, timeout
     try:
         from huggingface_hub import InferenceClient
 
+        from hfops.ledger import hub_window, inference_calls
+
         client = InferenceClient(base_url=settings.inference.base_url, token=token, timeout=timeout_s)
-        reply = client.chat_completion(
-            messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": query}],
-            model=model,
-            max_tokens=settings.refine.max_tokens,
-            temperature=0.0,
-        )
+        # An Inference request by these settings; no rate-limit pacing may outlast the deadline (a wait
+        # longer than what is left raises unsent).
+        with (
+            inference_calls(settings.inference.base_url),
+            hub_window.scope(max_wait_seconds=max(0.0, deadline - time.monotonic())),
+        ):
+            reply = client.chat_completion(
+                messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": query}],
+                model=model,
+                max_tokens=settings.refine.max_tokens,
+                temperature=0.0,
+            )
         try:
             content = reply.choices[0].message.content
         except (AttributeError, IndexError, KeyError, TypeError):

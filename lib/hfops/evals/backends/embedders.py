@@ -14,6 +14,7 @@ from hfops.config import Settings
 from hfops.errors import BackendError
 from hfops.evals.backends.base import API_BATCH, ENCODE_BATCH, quiet_transformers, shared_model
 from hfops.evals.backends.retries import call_with_retries
+from hfops.ledger import inference_calls
 
 
 class Embedder(ABC):
@@ -92,7 +93,8 @@ class InferenceApiEmbedder(Embedder):
         parts = []
         for start in range(0, len(texts), API_BATCH):
             batch = list(texts[start : start + API_BATCH])
-            raw = call_with_retries(lambda b=batch: client.feature_extraction(b), self.settings)  # type: ignore[misc]
+            with inference_calls(self.settings.inference.base_url):
+                raw = call_with_retries(lambda b=batch: client.feature_extraction(b), self.settings)  # type: ignore[misc]
             try:
                 array = np.asarray(raw, dtype=np.float32)
             except (TypeError, ValueError):

@@ -11,6 +11,7 @@ from hfops.config import Settings
 from hfops.errors import BackendError
 from hfops.evals.backends.base import quiet_transformers, shared_model
 from hfops.evals.backends.retries import call_with_retries
+from hfops.ledger import inference_calls
 
 
 class ChatGenerator(Protocol):
@@ -53,12 +54,13 @@ class ChatApiGenerator(Generator):
             token=hfconfig.api_key(),
             timeout=self.settings.inference.timeout_seconds,
         )
-        reply: Any = call_with_retries(
-            lambda: client.chat_completion(
-                messages, model=self.model_id, max_tokens=max_new_tokens, temperature=0.0
-            ),
-            self.settings,
-        )
+        with inference_calls(self.settings.inference.base_url):
+            reply: Any = call_with_retries(
+                lambda: client.chat_completion(
+                    messages, model=self.model_id, max_tokens=max_new_tokens, temperature=0.0
+                ),
+                self.settings,
+            )
         try:
             content = reply.choices[0].message.content
         except (AttributeError, IndexError, TypeError):
