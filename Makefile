@@ -28,7 +28,7 @@ run: setup
 	$(BIN)/hfops console
 
 test: setup sysdeps lint
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=40
 
 # ruff (lint + format) and mypy on lib/ (configured in pyproject.toml).
 lint: setup
