@@ -303,6 +303,11 @@ class HubSource:
         if following and self.since and self._first_limit() != self.hub.page_size:
             following = with_limit(following, self.hub.page_size)  # past the probe: full pages
         capped = bool(self.hub.max_models) and walk.fetched >= self.hub.max_models
+        if capped and (following or query + 1 < len(queries)):  # the listing goes on: not a complete pass
+            lost.append(
+                f"the pass stopped at [hub] max_models = {self.hub.max_models} records; the rest of the "
+                "listing is not listed by this pass"
+            )
         cursor_after: Cursor | None
         if following and not capped:
             cursor_after = {"query": query, "url": following}
