@@ -106,7 +106,8 @@ class RefineConfig:
     )
     max_tokens: int = 200  # completion cap for the HF fallback
     limiter_path: str = ""  # shared rate-limit file; empty = next to the store (<store>.ratelimit.sqlite)
-    torch_threads: int = 1  # CPU threads for the local embedding model (1 = steady latency on a busy machine; 0 = torch default)
+    # CPU threads for the local embedding model (1 = steady latency on a busy machine; 0 = torch default)
+    torch_threads: int = 1
 
 
 @dataclass
@@ -128,7 +129,10 @@ class ModelsConfig:
 
 @dataclass
 class QueueConfig:
-    """``[queue]``: where jobs wait. ``sqlite`` (the store's own file) or ``redis`` (``url``) for many machines."""
+    """``[queue]``: where jobs wait.
+
+    ``sqlite`` (the store's own file) or ``redis`` (``url``) for many machines.
+    """
 
     backend: str = "sqlite"
     url: str = ""  # redis://host:6379/0 when backend = "redis"
@@ -291,7 +295,8 @@ def validate(settings: Settings) -> Settings:
         )
     if settings.refine.fallback_deadline_ms > settings.refine.budget_ms:
         raise ConfigError(
-            f"{where}[refine] fallback_deadline_ms = {settings.refine.fallback_deadline_ms} exceeds budget_ms = "
+            f"{where}[refine] fallback_deadline_ms = {settings.refine.fallback_deadline_ms} "
+            "exceeds budget_ms = "
             f"{settings.refine.budget_ms}: the fallback must answer inside the budget"
         )
     if settings.queue.backend == "redis" and not settings.queue.url.startswith(
@@ -302,9 +307,10 @@ def validate(settings: Settings) -> Settings:
 
 
 def settings_to_mapping(settings: Settings) -> dict[str, Any]:
-    """The sections of ``settings`` as a plain mapping (what a job stores; :func:`settings_from_mapping` reads it).
+    """The sections of ``settings`` as a plain mapping.
 
-    Holds no secret: secrets never live in Settings.
+    This is what a job stores; :func:`settings_from_mapping` reads it. Holds no secret: secrets never live in
+    Settings.
     """
     data = dataclasses.asdict(settings)
     data.pop("source_file", None)

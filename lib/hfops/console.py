@@ -60,7 +60,10 @@ def show_settings_problem(problem: ConfigProblem) -> None:
 
 
 def require_settings() -> Settings:
-    """The settings, or (when they do not load) the explanation page and a stop: every page calls this first."""
+    """The settings, or (when they do not load) the explanation page and a stop.
+
+    Every page calls this first.
+    """
     problem = settings_problem()
     if problem is not None:
         show_settings_problem(problem)
@@ -69,7 +72,7 @@ def require_settings() -> Settings:
 
 
 def record_hub_usage(cfg: Settings) -> None:
-    """Hub and Inference responses of this console process go into the store's free-tier ledger (idempotent)."""
+    """Log this console process's Hub and Inference responses in the store's free-tier ledger (idempotent)."""
     from hfops import ledger
 
     ledger.install(cfg.store.path, cfg)

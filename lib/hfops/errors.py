@@ -65,7 +65,10 @@ class PublishError(HfopsError, RuntimeError):
 
 
 class SyncError(HfopsError, RuntimeError):
-    """A sync gave up (deadline in back-off, refused listing, foreign or cyclic pagination, unreadable snapshot)."""
+    """A sync gave up.
+
+    Causes: deadline in back-off, refused listing, foreign or cyclic pagination, unreadable snapshot.
+    """
 
 
 class SpaceBundleError(HfopsError, RuntimeError):
@@ -88,7 +91,10 @@ class RemoteError(HfopsError, ConnectionError):
 
 
 class RetryableHubError(RemoteError):
-    """A request that may succeed later (408/429/5xx, timeout, connection error); ``retry_after`` in seconds."""
+    """A request that may succeed later (408/429/5xx, timeout, connection error).
+
+    ``retry_after`` is in seconds.
+    """
 
     def __init__(self, message: str, retry_after: float | None = None, status: int | None = None) -> None:
         super().__init__(message, status)
@@ -96,7 +102,10 @@ class RetryableHubError(RemoteError):
 
 
 class ForeignOriginError(RemoteError):
-    """A URL (pagination link, redirect) points outside the configured endpoint's origin; it is not followed."""
+    """A URL (pagination link, redirect) points outside the configured endpoint's origin.
+
+    It is not followed.
+    """
 
 
 # --- model acquisition (hfops.models) ---------------------------------------------------------------------

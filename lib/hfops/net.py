@@ -121,7 +121,10 @@ def same_origin(url: str, base: str) -> bool:
 
 
 def check_same_origin(url: str, base: str, what: str = "link") -> None:
-    """Raise :class:`ForeignOriginError` unless ``url`` is on ``base``'s origin (the URL is shown host-only)."""
+    """Raise :class:`ForeignOriginError` unless ``url`` is on ``base``'s origin.
+
+    The URL is shown host-only in the message.
+    """
     if not same_origin(url, base):
         scheme, host, port = origin(url)
         shown = f"{scheme}://{host}:{port}" if host else repr(url[:80])
@@ -148,7 +151,10 @@ def status_of(exc: BaseException) -> int | None:
 
 
 def header_of(source: BaseException | Any, name: str) -> str | None:
-    """Header ``name`` of a response, or of the response behind an exception (None when absent or unreadable)."""
+    """Header ``name`` of a response, or of the response behind an exception.
+
+    None when absent or unreadable.
+    """
     response = getattr(source, "response", source)
     headers = getattr(response, "headers", None)
     if headers is None:
@@ -209,7 +215,10 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def server_message(source: BaseException | Any, limit: int = 200) -> str:
-    """What the server said about a failed request (``X-Error-Message`` or a JSON ``error``), scrubbed, one line."""
+    """What the server said about a failed request, scrubbed, on one line.
+
+    Taken from ``X-Error-Message`` or a JSON ``error``.
+    """
     response = getattr(source, "response", source)
     text = header_of(response, "X-Error-Message") or ""
     if not text and response is not None and hasattr(response, "json"):
@@ -236,7 +245,9 @@ def server_message(source: BaseException | Any, limit: int = 200) -> str:
 def hub_get(
     url: str, *, endpoint: str, token: str | None, timeout: float, headers: Mapping[str, str] | None = None
 ) -> Any:
-    """GET ``url`` on the Hub at ``endpoint`` through huggingface_hub's session; the response (an ``httpx2.Response``).
+    """GET ``url`` on the Hub at ``endpoint`` through huggingface_hub's session.
+
+    Returns the response (an ``httpx2.Response``).
 
     Refuses a URL off the endpoint's origin (:class:`ForeignOriginError`), sends the token only there, raises
     :class:`RetryableHubError` (with ``retry_after``) for 408/429/5xx and network failures, and otherwise goes
@@ -279,7 +290,10 @@ def describe(exc: BaseException, *, what: str, where: str = "", token: str | Non
     if isinstance(exc, RemoteError) and not isinstance(exc, RetryableHubError):
         text = f"{what}: {exc}"
     elif isinstance(exc, GatedRepoError):
-        text = f"{what}: the repo is gated; accept its access conditions on the Hub with the account of HUGGINGFACE_API_KEY"
+        text = (
+            f"{what}: the repo is gated; accept its access conditions on the Hub with the account of "
+            "HUGGINGFACE_API_KEY"
+        )
     elif isinstance(exc, RepositoryNotFoundError) or status == 404:
         text = f"{what}: not found{place} (404), or private and not visible to the token in use"
     elif status == 401:

@@ -50,7 +50,10 @@ def _key(db_path: str, settings: Settings | None) -> tuple[str, str]:
 
 
 def get_huey(db_path: str, settings: Settings | None = None) -> Huey:
-    """The jobs queue for ``settings`` (the store's SQLite file by default), its ``run_job`` task registered once."""
+    """The jobs queue for ``settings`` (the store's SQLite file by default).
+
+    Its ``run_job`` task is registered once.
+    """
     key = _key(db_path, settings)
     if key not in _HUEYS:
         from huey import RedisHuey, SqliteHuey

@@ -98,11 +98,17 @@ def describe_db_error(path: str | Path, exc: BaseException) -> str:
             "(for the -wal and -shm files)"
         )
     if "unable to open" in low:
-        return f"store {path} cannot be opened ({text}): check that the file and its folder exist and are writable"
+        return (
+            f"store {path} cannot be opened ({text}): "
+            "check that the file and its folder exist and are writable"
+        )
     if "full" in low:
         return f"store {path}: the disk is full ({text})"
     if "locked" in low or "busy" in low:
-        return f"store {path} is busy ({text}): another process held the write lock over {BUSY_TIMEOUT_MS // 1000} s"
+        return (
+            f"store {path} is busy ({text}): "
+            f"another process held the write lock over {BUSY_TIMEOUT_MS // 1000} s"
+        )
     return f"store {path}: {text}"
 
 
