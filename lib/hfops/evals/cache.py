@@ -75,7 +75,8 @@ class InferenceCache:
             return
         with write_tx(self.db):
             self.db.conn.executemany(
-                "INSERT OR REPLACE INTO inference_cache (backend, model, revision, input_hash, kind, value, created_at) "
+                "INSERT OR REPLACE INTO inference_cache "
+                "(backend, model, revision, input_hash, kind, value, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )

@@ -90,9 +90,10 @@ def iter_rows(
     max_line_bytes: int | None = None,
     max_depth: int | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, row)`` for every non-blank line of a JSON Lines file; ``error(message)`` on anything else.
+    """``(line number, row)`` for every non-blank line of a JSON Lines file.
 
-    Limits default to :data:`MAX_LINE_BYTES` and :data:`MAX_DEPTH` (read at call time).
+    Raises ``error(message)`` on anything else. Limits default to :data:`MAX_LINE_BYTES` and
+    :data:`MAX_DEPTH` (read at call time).
     """
     max_line_bytes = max_line_bytes or MAX_LINE_BYTES
     max_depth = max_depth or MAX_DEPTH

@@ -41,7 +41,10 @@ def get_run(db: sqlite_utils.Database, run_id: int) -> EvalRun | None:
 
 
 def summary(db: sqlite_utils.Database, run_id: int) -> RunSummary:
-    """The headline of a run (what the job returns and the CLI prints); :class:`EvalError` when there is none."""
+    """The headline of a run (what the job returns and the CLI prints).
+
+    :class:`EvalError` when there is none.
+    """
     run = get_run(db, run_id)
     if run is None:
         raise EvalError(f"no eval run {run_id}")
@@ -110,7 +113,8 @@ def leaderboard_entries(
     version = version or latest_version(db, task, dataset)
     latest = rows(
         db,
-        "SELECT em.model_id, MAX(em.run_id) AS run_id FROM eval_metrics em JOIN eval_runs r ON r.id = em.run_id "
+        "SELECT em.model_id, MAX(em.run_id) AS run_id "
+        "FROM eval_metrics em JOIN eval_runs r ON r.id = em.run_id "
         "WHERE r.task = ? AND r.dataset = ? AND r.dataset_version = ? AND r.status = 'succeeded' "
         "AND em.system != 'delta' GROUP BY em.model_id",
         [task, dataset, version],
@@ -169,7 +173,8 @@ def latest_scores(db: sqlite_utils.Database) -> list[LatestScore]:
     """Latest value of every (model, task, dataset, metric) from succeeded runs (for observability)."""
     found = rows(
         db,
-        "SELECT em.model_id, r.task, r.dataset, em.metric, em.value, em.ci_low, em.ci_high, em.run_id, r.finished_at "
+        "SELECT em.model_id, r.task, r.dataset, em.metric, em.value, em.ci_low, em.ci_high, em.run_id, "
+        "r.finished_at "
         "FROM eval_metrics em JOIN eval_runs r ON r.id = em.run_id "
         "WHERE r.status = 'succeeded' AND em.system != 'delta' AND em.run_id = ("
         "  SELECT MAX(em2.run_id) FROM eval_metrics em2 JOIN eval_runs r2 ON r2.id = em2.run_id "

@@ -2,7 +2,8 @@
 
 Each is a dataclass. Mapping-style reads (``run["status"]``, ``run.get("total")``) keep callers written
 against the former ``dict`` rows working (the same habit as :class:`hfops.jobs.Job`); new code uses
-attributes, and :meth:`Record.to_dict` gives plain JSON-able data (what a job returns, what ``--json`` prints).
+attributes, and :meth:`Record.to_dict` gives plain JSON-able data (what a job returns, what ``--json``
+prints).
 """
 
 from __future__ import annotations

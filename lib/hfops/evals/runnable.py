@@ -64,7 +64,10 @@ def runnable_ids(db: sqlite_utils.Database, settings: Any) -> set[str]:
 
 
 def short_label(fact: checks.Evaluability) -> str:
-    """A table-cell label (at most ~10 characters): ``packaged``, ``cached``, ``↓ 0.10 GB``, ``api only``, ..."""
+    """A table-cell label (at most ~10 characters).
+
+    ``packaged``, ``cached``, ``↓ 0.10 GB``, ``api only``, ...
+    """
     if fact.state == "downloadable" and fact.size_bytes is not None:
         return f"↓ {fact.size_bytes / 1e9:.2f} GB"
     return SHORT_LABELS.get(fact.state, fact.state)

@@ -360,7 +360,10 @@ def _check_relevant(file: Path, line: int, row: dict[str, Any]) -> list[str]:
 def read_scored_file(
     path: str | Path, field: str, check: Callable[[Path, int, dict[str, Any]], Any]
 ) -> dict[str, tuple[int, Any]]:
-    """``{id: (line, checked value of field)}`` of a JSON Lines file; any malformed line is a :class:`ScoreError`."""
+    """``{id: (line, checked value of field)}`` of a JSON Lines file.
+
+    Any malformed line is a :class:`ScoreError`.
+    """
     file = Path(path)
     found: dict[str, tuple[int, Any]] = {}
     for line, row in iter_rows(file, ScoreError):
@@ -379,7 +382,10 @@ def read_scored_file(
 
 
 def read_jsonl(path: str | Path, required: dict[str, type | tuple[type, ...]]) -> dict[str, dict[str, Any]]:
-    """Rows of a JSON Lines file keyed by ``id``, each field in ``required`` present with its type (strict reader)."""
+    """Rows of a JSON Lines file keyed by ``id`` (strict reader).
+
+    Each field in ``required`` is present with its type.
+    """
     file = Path(path)
     rows: dict[str, dict[str, Any]] = {}
     lines: dict[str, int] = {}

@@ -4,7 +4,8 @@ One place holds the task x dataset knowledge that code used to spell as string c
 (``dataset == "squad_v2"``), as lighteval's task and metric registries do:
 
 - :data:`TASK_SPECS` — one :class:`TaskSpec` per task (``retrieval``, ``qa``): its baseline system, the
-  field holding the gold truth, the scale of its metrics, the pipeline tags of its models, its model-index type.
+  field holding the gold truth, the scale of its metrics, the pipeline tags of its models, its model-index
+  type.
 - :data:`SCORERS` — one :class:`ScorerSpec` per scoring family (``retrieval``, ``squad_v2``, ``rouge_l``):
   the metrics it reports, primary first.
 - :data:`DATASET_SPECS` — one :class:`DatasetSpec` per built-in dataset: where its rows come from (shipped
@@ -250,7 +251,10 @@ def baseline_of(task: str) -> str:
 
 
 def is_ranking(task: str) -> bool:
-    """Whether ``task``'s systems rank documents (gold truth: relevant ids) rather than answer (gold answers)."""
+    """Whether ``task``'s systems rank documents rather than answer.
+
+    Gold truth: relevant ids for ranking, gold answers for answering.
+    """
     return task_spec(task).expected_field == "relevant"
 
 

@@ -2,7 +2,8 @@
 
 - :mod:`~hfops.evals.backends.base`: :class:`System`, :class:`Outcome`, the shared model cache.
 - :mod:`~hfops.evals.backends.retries`: HF Inference API retries and messages (on :mod:`hfops.net`).
-- :mod:`~hfops.evals.backends.embedders`: the packaged MiniLM / HF-cache sentence-transformers / Inference API.
+- :mod:`~hfops.evals.backends.embedders`: the packaged MiniLM / HF-cache sentence-transformers / Inference
+  API.
 - :mod:`~hfops.evals.backends.generators`: Inference API chat completion / local transformers generation.
 - :mod:`~hfops.evals.backends.systems`: dense and BM25 retrieval, generative and lexical QA.
 - :mod:`~hfops.evals.backends.resolve`: which backend serves a model (:func:`resolve_system`).

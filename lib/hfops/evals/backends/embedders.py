@@ -73,7 +73,10 @@ class SentenceTransformerEmbedder(Embedder):
 
 
 class InferenceApiEmbedder(Embedder):
-    """HF Inference API feature extraction at ``{base_url}/hf-inference/models/{id}/pipeline/feature-extraction``."""
+    """HF Inference API feature extraction.
+
+    At ``{base_url}/hf-inference/models/{id}/pipeline/feature-extraction``.
+    """
 
     backend = "hf-inference:feature-extraction"
     revision = "main"

@@ -15,7 +15,10 @@ from hfops.ledger import inference_calls
 
 
 class ChatGenerator(Protocol):
-    """What a generative QA system needs: anything with these attributes and ``generate`` (e.g. a GGUF model)."""
+    """What a generative QA system needs.
+
+    Anything with these attributes and ``generate`` (e.g. a GGUF model).
+    """
 
     model_id: str
     backend: str

@@ -1,4 +1,7 @@
-"""Retries and operator messages for HF Inference API calls, on the shared network layer (:mod:`hfops.net`)."""
+"""Retries and operator messages for HF Inference API calls.
+
+Built on the shared network layer (:mod:`hfops.net`).
+"""
 
 from __future__ import annotations
 
@@ -40,7 +43,10 @@ def describe_error(exc: BaseException) -> str:
 
 
 def retry_wait(exc: BaseException, attempt: int, cap: float) -> float:
-    """Seconds before retry ``attempt + 1``: ``Retry-After`` (seconds or HTTP-date) when given, else 1, 2, 4 …; at most ``cap``."""
+    """Seconds before retry ``attempt + 1``, at most ``cap``.
+
+    ``Retry-After`` (seconds or HTTP-date) when given, else 1, 2, 4 …
+    """
     told = net.retry_after_seconds(net.header_of(exc, "retry-after"), cap=cap)
     return told if told is not None else min(2.0 ** (attempt - 1), cap)
 

@@ -45,7 +45,7 @@ def _rank(scores: np.ndarray, ids: Sequence[str], k: int = TOP_K) -> list[str]:
     return [ids[i] for i in order]
 
 
-# --- retrieval -----------------------------------------------------------------------------------------------
+# --- retrieval ----------------------------------------------------------------------------------------------
 
 
 class DenseRetriever(System):
@@ -149,11 +149,14 @@ class BM25Retriever(System):
         return outcomes
 
 
-# --- question answering --------------------------------------------------------------------------------------
+# --- question answering -------------------------------------------------------------------------------------
 
 
 def qa_messages(example: Example, dataset: str) -> list[dict[str, str]]:
-    """The prompt of a generative QA system (fixed, so cached replies stay valid); its style from the task table."""
+    """The prompt of a generative QA system.
+
+    Fixed, so cached replies stay valid; its style comes from the task table.
+    """
     style = SPAN_STYLE if eval_spec("qa", dataset).span_answers else SENTENCE_STYLE
     context = example.context[:MAX_CONTEXT_CHARS]
     return [
