@@ -92,6 +92,32 @@ def test_bad_transitions_are_clear_errors(synced: str) -> None:
     assert proc.returncode == 2 and "already candidate" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_status_set_refuses_evidence_that_does_not_exist(synced: str) -> None:
+    before = hfops("history", "microsoft/phi-2", "--json", "--db", synced).stdout
+    for evidence, says in (
+        ("eval_run:999", "no eval run 999 in the store"),
+        ("the-report", "is not one of eval_run:<run id>"),
+    ):
+        proc = hfops(
+            "status", "set", "microsoft/phi-2", "shadow", "--reason", "x", "--evidence", evidence,
+            "--db", synced, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert proc.stderr.count("\n") == 1 and says in proc.stderr and proc.stderr.startswith("error: ")
+    assert hfops("history", "microsoft/phi-2", "--json", "--db", synced).stdout == before
+    shown = json.loads(hfops("status", "show", "--json", "--db", synced).stdout)
+    assert shown["counts"]["shadow"] == 0
+
+
+def test_a_mistyped_verb_or_action_gets_did_you_mean(synced: str) -> None:
+    proc = hfops("candidats", "--db", synced, check=False)
+    assert proc.returncode == 2 and "did you mean 'candidates'?" in proc.stderr
+    proc = hfops("status", "sohw", "--db", synced, check=False)
+    assert proc.returncode == 2 and "did you mean 'show'?" in proc.stderr
+    proc = hfops("zzzz", check=False)
+    assert proc.returncode == 2 and "did you mean" not in proc.stderr
+
+
 def test_sync_of_a_missing_snapshot_is_a_clear_error(db_path: str) -> None:
     proc = hfops("sync", "--snapshot", "nope.jsonl", "--db", db_path, check=False)
     assert proc.returncode == 2 and "snapshot file not found: nope.jsonl" in proc.stderr

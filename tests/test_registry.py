@@ -47,9 +47,22 @@ def add_model(db, model_id: str, pipeline_tag: str = "text-generation", score: f
         )
 
 
+def add_run(db, model_id: str, production_id: str = "baseline:lexical", run_id: int | None = None) -> int:
+    """An eval run row (what evidence ``eval_run:<id>`` cites); its id."""
+    now = utcnow()
+    with write_tx(db):
+        cursor = db.execute(
+            "INSERT INTO eval_runs (id, model_id, production_id, task, dataset, dataset_source, dataset_version, "
+            "status, created_at, updated_at) VALUES (?, ?, ?, 'qa', 'squad_v2', 'local', 'v1', 'succeeded', ?, ?)",
+            [run_id, model_id, production_id, now, now],
+        )
+    return int(cursor.lastrowid)
+
+
 def test_status_change_is_audited_with_reason_actor_and_evidence(db_path: str) -> None:
     db = connect(db_path)
     add_model(db, "a/m")
+    add_run(db, "a/m", run_id=7)
     set_status(db, "a/m", "evaluating", "nightly run", actor="ops", evidence="eval_run:7")
     set_status(db, "a/m", "shadow", "passed")
     history = status_history(db, "a/m")
@@ -83,6 +96,47 @@ def test_invalid_changes_are_refused_and_leave_no_trace(
     assert status_history(db, "a/m") == []
 
 
+@pytest.mark.parametrize(
+    ("evidence", "message"),
+    [
+        ("eval_run:999", r"evidence 'eval_run:999': no eval run 999 in the store"),
+        ("eval_run:1", r"run 1 evaluated other/m vs baseline:lexical, not a/m"),
+        ("eval_run:x1", r"the run id must be a number"),
+        ("eval_run:", r"is not one of eval_run:<run id>, sync_run:<sync id> or rollback:<model id>"),
+        ("https://example.org/report", r"is not one of eval_run:"),
+        ("sync_run:5", r"no sync run 5 in the store"),
+        ("rollback:no/such", r"no model 'no/such' in the registry"),
+    ],
+)
+def test_evidence_that_cites_nothing_real_is_refused_and_nothing_is_written(
+    db_path: str, evidence: str, message: str
+) -> None:
+    db = connect(db_path)
+    add_model(db, "a/m")
+    add_model(db, "other/m")
+    add_run(db, "other/m")
+    with pytest.raises(RegistryError, match=message):
+        set_status(db, "a/m", "promoted", "looks better", evidence=evidence)
+    assert status_history(db, "a/m") == [] and get_model(db, "a/m")["candidate"]["status"] == "candidate"
+    assert production_model(db, "qa") is None
+
+
+def test_evidence_may_cite_either_side_of_a_run_a_sync_or_a_rollback(db_path: str) -> None:
+    db = connect(db_path)
+    add_model(db, "a/m")
+    add_model(db, "b/m")
+    run = add_run(db, "b/m", production_id="a/m")  # a/m was the production side of b/m's run
+    set_status(db, "a/m", "shadow", "beaten by b/m", evidence=f" eval_run:{run} ")
+    with write_tx(db):
+        sync_id = (
+            db["sync_runs"].insert({"source": "test", "status": "succeeded", "started_at": utcnow()}).last_pk
+        )
+    set_status(db, "b/m", "shadow", "listed again", evidence=f"sync_run:{sync_id}")
+    set_status(db, "a/m", "candidate", "undo", evidence="rollback:b/m")
+    assert [h["evidence"] for h in status_history(db, "a/m")] == [f"eval_run:{run}", "rollback:b/m"]
+    assert status_history(db, "b/m")[-1]["evidence"] == f"sync_run:{sync_id}"
+
+
 def test_disallowed_transition_names_the_allowed_ones(db_path: str) -> None:
     db = connect(db_path)
     add_model(db, "a/m")
@@ -102,6 +156,7 @@ def test_promotion_demotes_the_previous_production_model_of_the_same_task(db_pat
     add_model(db, "emb/one", pipeline_tag="sentence-similarity")
     set_status(db, "gen/old", "promoted", "first")
     set_status(db, "emb/one", "promoted", "embedding prod")
+    add_run(db, "gen/new", "gen/old", run_id=3)
     result = set_status(db, "gen/new", "promoted", "better F1", evidence="eval_run:3")
     assert result["demoted"] == ["gen/old"]
     assert production_model(db, "qa") == "gen/new" and production_model(db, "retrieval") == "emb/one"

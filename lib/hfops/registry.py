@@ -345,6 +345,43 @@ def _record_transition(
     )
 
 
+# What evidence may cite (the audit trail's own forms): a run of this model, the sync that listed it, a rollback.
+EVIDENCE_FORMS = "eval_run:<run id>, sync_run:<sync id> or rollback:<model id>"
+
+
+def check_evidence(db: sqlite_utils.Database, model_id: str, evidence: str | None) -> str | None:
+    """``evidence`` stripped (None when empty), or :class:`RegistryError` when it cites nothing real.
+
+    ``eval_run:<id>`` must name a stored run in which ``model_id`` took part (candidate or production side),
+    ``sync_run:<id>`` a stored sync run, ``rollback:<model>`` a model in the registry. Other forms are refused.
+    """
+    if evidence is None or not evidence.strip():
+        return None
+    evidence = evidence.strip()
+    kind, _, ref = evidence.partition(":")
+    if kind not in ("eval_run", "sync_run", "rollback") or not ref.strip():
+        raise RegistryError(f"evidence {evidence!r} is not one of {EVIDENCE_FORMS}")
+    if kind == "rollback":
+        if one(db, "SELECT 1 AS found FROM models WHERE model_id = ?", [ref]) is None:
+            raise RegistryError(f"evidence {evidence!r}: no model {ref!r} in the registry")
+        return evidence
+    if not (ref.isascii() and ref.isdigit()):
+        raise RegistryError(f"evidence {evidence!r}: the run id must be a number ({kind}:12)")
+    if kind == "sync_run":
+        if one(db, "SELECT 1 AS found FROM sync_runs WHERE id = ?", [int(ref)]) is None:
+            raise RegistryError(f"evidence {evidence!r}: no sync run {int(ref)} in the store")
+        return f"sync_run:{int(ref)}"
+    run = one(db, "SELECT model_id, production_id FROM eval_runs WHERE id = ?", [int(ref)])
+    if run is None:
+        raise RegistryError(f"evidence {evidence!r}: no eval run {int(ref)} in the store (hfops eval --list)")
+    if model_id not in (run["model_id"], run["production_id"]):
+        raise RegistryError(
+            f"evidence {evidence!r}: run {int(ref)} evaluated {run['model_id']} vs {run['production_id']}, "
+            f"not {model_id}"
+        )
+    return f"eval_run:{int(ref)}"
+
+
 def set_status(
     db: sqlite_utils.Database,
     model_id: str,
@@ -356,6 +393,7 @@ def set_status(
     """Move a candidate to ``to_status`` with a reason, recorded in the audit trail.
 
     Promoting a model demotes the task's current production model to ``shadow`` (also audited).
+    ``evidence`` is checked by :func:`check_evidence` in the same transaction: cited evidence exists.
     """
     if to_status not in STATUSES:
         raise RegistryError(f"unknown status {to_status!r}; choose one of {', '.join(STATUSES)}")
@@ -378,6 +416,7 @@ def set_status(
         if to_status not in TRANSITIONS[current]:
             allowed = ", ".join(TRANSITIONS[current])
             raise RegistryError(f"cannot move {model_id} from {current} to {to_status} (allowed: {allowed})")
+        evidence = check_evidence(db, model_id, evidence)
         if to_status == "promoted":
             task = TASK_OF_PIPELINE.get(row["pipeline_tag"] or "")
             tags = [t for t, k in TASK_OF_PIPELINE.items() if k == task]

@@ -305,7 +305,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     q.add_argument("status", choices=registry.STATUSES)
     q.add_argument("--reason", required=True)
     q.add_argument("--actor", default=os.environ.get("USER") or "operator")
-    q.add_argument("--evidence", help="link to the evidence, e.g. eval_run:12")
+    q.add_argument(
+        "--evidence",
+        help=f"what the change rests on, checked to exist: {registry.EVIDENCE_FORMS}",
+    )
     q.set_defaults(func=cmd_status_set)
     q = status_sub.add_parser("show", parents=[common], help="counts by status and the last sync")
     q.add_argument("--json", action="store_true")
