@@ -33,6 +33,18 @@ K_RESUME = "evals_resume"
 K_FLASH = "evals_flash"
 K_PUBLISH = "evals_publish"
 K_PUBLISH_REPO = "evals_publish_repo"
+K_SET_TASK = "evals_set_task"
+K_SET_FILE = "evals_set_file"
+K_SET_CORPUS = "evals_set_corpus"
+K_SET_MAP = "evals_set_map_"  # + field (corpus fields: + "corpus_" + field)
+K_SET_LIMIT = "evals_set_limit"
+K_SET_NAME = "evals_set_name"
+K_SET_REPLACE = "evals_set_replace"
+K_SET_SAVE = "evals_set_save"
+K_SET_FLASH = "evals_set_flash"
+K_SET_PICK = "evals_set_pick"  # (task, name) to select in the launch form on the next run
+K_SET_MEMO = "evals_set_memo_"
+UPLOAD_TYPES = ["csv", "jsonl", "json", "parquet"]
 EXAMPLE_TYPES = {
     "delta": st.column_config.NumberColumn("delta", format="%+.3f", width=70),
     "candidate": st.column_config.NumberColumn("candidate", format="%.3f", width=80),
@@ -48,6 +60,8 @@ LEVELS = {"info": st.info, "success": st.success, "error": st.error, "warning": 
 def launch_form() -> None:
     """Model, task, dataset, sample size -> a queued eval_run job."""
     cfg = settings()
+    if picked := st.session_state.pop(K_SET_PICK, None):  # a set saved below: select it (before the widgets)
+        st.session_state[K_TASK], st.session_state[K_DATASET] = picked
     st.subheader("Launch a shadow run")
     left, middle, right = st.columns(3)
     task = left.selectbox("Task", TASKS, key=K_TASK)
@@ -66,6 +80,113 @@ def launch_form() -> None:
                 f"Queued eval run {run_id} (job {job_id}); the worker runs it and this page shows its "
                 "progress."
             )
+
+
+def memo(name: str, key: tuple[Any, ...], make: Any) -> Any:
+    """``make()`` once per ``key`` in this session (an upload is read and checked once, not on every rerun)."""
+    slot = K_SET_MEMO + name
+    kept = st.session_state.get(slot)
+    if kept is None or kept[0] != key:
+        kept = (key, make())
+        st.session_state[slot] = kept
+    return kept[1]
+
+
+def staged(label: str, key: str, name: str) -> view.Staged | None:
+    """A file uploader; the uploaded file kept beside the store and previewed (its first rows), or None."""
+    cfg = settings()
+    upload = st.file_uploader(label, type=UPLOAD_TYPES, key=key)
+    if upload is None:
+        return None
+    kept: view.Staged = memo(
+        name, (upload.file_id, upload.name), lambda: view.stage_upload(cfg, upload.name, upload.getvalue())
+    )
+    if kept.error:
+        st.error(f"Cannot read {plain(upload.name)}: {plain(kept.error)}")
+        return None
+    st.caption(f"{plain(upload.name)}: {kept.total} rows; the first {len(kept.raw)} as read")
+    st.dataframe(kept.raw, hide_index=True, key=f"{key}_raw")
+    return kept
+
+
+def mapping_widgets(choices: list[view.FieldChoice], prefix: str) -> dict[str, str]:
+    chosen = {}
+    columns = st.columns(min(len(choices), 3))
+    for i, choice in enumerate(choices):
+        label = choice.field + ("" if choice.required else " (optional)")
+        chosen[choice.field] = columns[i % len(columns)].selectbox(
+            label,
+            choice.options,
+            index=choice.options.index(choice.default),
+            key=f"{K_SET_MAP}{prefix}{choice.field}",
+            help=choice.help,
+        )
+    return view.mapping_of(chosen)
+
+
+def custom_set_form() -> None:
+    """Upload a file, map its columns (previews of the rows as read and as mapped), check every row, save."""
+    cfg = settings()
+    st.markdown("**Add a custom eval set**")
+    st.caption(
+        "The same reader and checks as `hfops dataset add`: every row is checked before anything is stored; "
+        "the file is kept beside the store."
+    )
+    task = st.selectbox("Task of the set", TASKS, key=K_SET_TASK)
+    source = staged("Examples file (CSV, JSON Lines, JSON, parquet)", K_SET_FILE, "file")
+    if source is None or source.path is None:
+        return
+    st.markdown("Map the columns")
+    choices = view.field_choices(task, source.columns)
+    mapping = mapping_widgets(choices, "")
+    corpus_path = None
+    if task == "retrieval" and "passages" not in mapping:
+        corpus = staged("Corpus file (documents: doc_id, doc_text)", K_SET_CORPUS, "corpus")
+        if corpus is not None and corpus.path is not None:
+            mapping |= mapping_widgets(view.field_choices(task, corpus.columns, corpus=True), "corpus_")
+            corpus_path = corpus.path
+    limit = int(
+        st.number_input("Only the first N rows (0 = all)", min_value=0, value=0, step=100, key=K_SET_LIMIT)
+    )
+    if missing := view.unmapped_required(choices, mapping):
+        st.info(f"Choose the column for {' and '.join(missing)}.")
+        return
+    check: view.MappedCheck = memo(
+        "check",
+        (task, source.path, tuple(sorted(mapping.items())), corpus_path, limit),
+        lambda: view.check_mapping(cfg, task, source.path or "", mapping, corpus_path, limit),
+    )
+    if check.error:
+        st.error(f"The mapping does not fit the file: {plain(check.error)}")
+        return
+    st.success(check.summary)
+    st.dataframe(check.examples, hide_index=True, key="evals_set_mapped")
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    name = left.text_input("Set name", value=view.suggested_set_name(source.filename), key=K_SET_NAME)
+    replace = right.checkbox("Replace", key=K_SET_REPLACE, help="store these rows as the set's new version")
+    if st.button("Save set", type="primary", key=K_SET_SAVE):
+        saved = view.save_set(db(), cfg, name, task, source.path, mapping, corpus_path, limit, replace)
+        if saved.error:
+            st.error(f"Not saved: {plain(saved.error)}")
+        else:
+            st.session_state[K_SET_FLASH] = saved.message
+            st.session_state[K_SET_PICK] = (saved.task, saved.name)
+            st.rerun()
+
+
+def custom_sets() -> None:
+    """The stored custom sets; the upload form unless in the read-only demo."""
+    st.subheader("Custom eval sets")
+    if flash := st.session_state.pop(K_SET_FLASH, None):
+        st.success(plain(flash))
+    table = view.custom_sets_table(db())
+    if table.empty:
+        st.caption("No custom eval sets yet.")
+    else:
+        st.dataframe(table, hide_index=True, key="evals_sets_table")
+    if not demo_mode():
+        with st.expander("Add a custom eval set", expanded=table.empty):
+            custom_set_form()
 
 
 def live_runs(polling: bool) -> None:
@@ -204,6 +325,7 @@ require_settings()  # a configuration that does not load: its explanation instea
 st.title("Evals")
 if not demo_mode():
     launch_form()
+custom_sets()
 active_now = bool(view.active_eval_jobs(db()))
 st.fragment(live_runs, run_every=POLL_SECONDS if active_now else None)(active_now)
 run_ids = view.run_ids(db())

@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from hfops import jobs, registry
-from hfops.evals import runs
+from hfops.evals import custom, runs
 from hfops.store import get_db, write_tx
 from tests.console_kit import open_console
 from tests.registry_rows import add_candidates
@@ -438,3 +438,237 @@ def test_demo_mode_has_no_cancel_or_resume(
     at = open_page(db_path, EVALS, monkeypatch, HFOPS_DEMO="1")
     assert any("waiting for the worker" in i.value for i in at.info)  # the job is shown...
     assert f"evals_cancel_{made['job_id']}" not in [b.key for b in at.button]  # ...without its Cancel
+
+
+# --- custom eval sets: upload, map, check, save (issue 15) ---------------------------------------------------
+
+MARCO_JSON = (
+    Path(__file__).resolve().parent.parent / "data" / "ms_marco" / "ms_marco_v1.1_train_sample200.json"
+)
+CSV_WITH_NEWLINES = (
+    'ticket,q,body,gold\r\nt1,How do I reset my password?,"Go to ""Settings"",\nthen ""Security"".",'
+    '"[""Settings, then Security"", ""click reset""]"\r\nt2,Which plan has SSO?,SSO is Enterprise only.,'
+    "Enterprise\r\nt3,Is there a phone line?,We answer by e-mail only.,\r\n"
+)
+
+
+def set_field(at: AppTest, field: str, column: str) -> None:
+    at.selectbox(key=f"evals_set_map_{field}").set_value(column).run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def unescaped(text: str) -> str:
+    """Text as the operator reads it (the page escapes Markdown in what it shows)."""
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def errors(at: AppTest) -> list[str]:
+    return [unescaped(e.value) for e in at.error]
+
+
+def successes(at: AppTest) -> list[str]:
+    return [unescaped(s.value) for s in at.success]
+
+
+def test_upload_map_check_and_save_a_csv_then_launch_on_it(
+    db_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUGGINGFACE_API_KEY", API_KEY)
+    config = write_config(tmp_path / "c.toml")
+    at = open_page(db_path, EVALS, monkeypatch, HFOPS_CONFIG=config)
+    assert any("No custom eval sets yet." in c.value for c in at.caption)
+    at.selectbox(key="evals_set_task").set_value("qa").run()
+    at.file_uploader(key="evals_set_file").set_value(
+        ("Support Tickets.csv", CSV_WITH_NEWLINES.encode(), "text/csv")
+    ).run()
+    assert not at.exception and not errors(at)
+    raw = frame_with(at, "body")  # the rows as read, before any mapping
+    assert list(raw.columns) == ["ticket", "q", "body", "gold"] and len(raw) == 3
+    assert raw["body"][0] == 'Go to "Settings", then "Security".'  # one bounded line per cell
+    assert at.selectbox(key="evals_set_map_id").value == "(none)"  # no column named id: the row number
+    for field, column in (("id", "ticket"), ("question", "q"), ("context", "body"), ("answers", "gold")):
+        set_field(at, field, column)
+    assert not errors(at)
+    assert any("Every row checked: 3 examples · 1 unanswerable" in s for s in successes(at))
+    mapped = frame_with(at, "answers")
+    assert list(mapped["id"]) == ["t1", "t2", "t3"]
+    assert list(mapped["answers"]) == [
+        "Settings, then Security | click reset",
+        "Enterprise",
+        "(unanswerable)",
+    ]
+    assert at.text_input(key="evals_set_name").value == "support-tickets"
+    assert custom.set_names(get_db(db_path)) == []  # checking stores nothing
+    at.button(key="evals_set_save").click().run()
+    assert not at.exception and not errors(at)
+
+    stored = custom.get_set(get_db(db_path), "support-tickets")
+    assert (stored.task, stored.examples, stored.unanswerable, stored.source) == ("qa", 3, 1, "file")
+    assert stored.mapping == {"id": "ticket", "question": "q", "context": "body", "answers": "gold"}
+    examples = {e.id: e for e in custom.stored_examples(get_db(db_path), "support-tickets")}
+    assert examples["t1"].context == 'Go to "Settings",\nthen "Security".'  # the quoted newline kept
+    assert examples["t1"].answers == ["Settings, then Security", "click reset"]
+    assert Path(stored.location).read_bytes() == CSV_WITH_NEWLINES.encode()  # the upload is kept as sent
+    assert any(
+        f"added: support-tickets, a qa set of 3 examples, version {stored.version}" in s
+        for s in successes(at)
+    )
+    assert list(frame_with(at, "unanswerable")["name"]) == ["support-tickets"]
+    assert at.selectbox(key="evals_task").value == "qa"  # selected in the launch form
+    assert at.selectbox(key="evals_dataset").value == "support-tickets"
+
+    at.selectbox(key="evals_model").set_value("(other model id)").run()
+    at.text_input(key="evals_model_text").input("acme/chat").run()
+    at.button(key="evals_launch").click().run()
+    assert not at.exception and not errors(at), errors(at)
+    run = runs.get_run(get_db(db_path), 1)
+    assert (run["dataset"], run["dataset_source"], run["model_id"]) == (
+        "support-tickets",
+        "custom",
+        "acme/chat",
+    )
+
+
+def test_a_real_json_file_with_nested_passages_maps_by_dotted_paths(
+    db_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = json.loads(MARCO_JSON.read_text())
+    at = open_page(db_path, EVALS, monkeypatch)
+    at.selectbox(key="evals_set_task").set_value("qa").run()
+    at.file_uploader(key="evals_set_file").set_value(
+        (MARCO_JSON.name, MARCO_JSON.read_bytes(), "application/json")
+    )
+    at.run()
+    assert not at.exception and not errors(at), errors(at)
+    assert any(f"{MARCO_JSON.name}: {len(rows)} rows" in unescaped(c.value) for c in at.caption)
+    options = at.selectbox(key="evals_set_map_context").options
+    assert "passages.passage_text" in options and "passages.is_selected" in options  # nested columns offered
+    set_field(at, "id", "query_id")
+    set_field(at, "question", "query")
+    set_field(at, "context", "passages.passage_text")
+    unanswerable = sum(1 for r in rows if not r["answers"])
+    assert any(f"{len(rows)} examples · {unanswerable} unanswerable" in s for s in successes(at))
+    at.text_input(key="evals_set_name").input("marco-qa").run()
+    at.button(key="evals_set_save").click().run()
+    assert not at.exception and not errors(at), errors(at)
+    first = next(
+        e for e in custom.stored_examples(get_db(db_path), "marco-qa") if e.id == str(rows[0]["query_id"])
+    )
+    assert first.query == rows[0]["query"] and first.answers == rows[0]["answers"]
+    assert first.context.startswith("[1] " + rows[0]["passages"]["passage_text"][0])
+
+
+def test_a_retrieval_set_from_parquet_queries_and_a_csv_corpus(
+    db_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(
+        pa.table(
+            {"qid": ["a", "b", "c"], "text": ["x?", "y?", "z?"], "gold": [["d1"], ["d2", "d3"], ["d3"]]}
+        ),
+        buffer,
+    )
+    at = open_page(db_path, EVALS, monkeypatch)
+    at.selectbox(key="evals_set_task").set_value("retrieval").run()
+    at.file_uploader(key="evals_set_file").set_value(
+        ("queries.parquet", buffer.getvalue(), "application/octet-stream")
+    )
+    at.run()
+    set_field(at, "id", "qid")
+    set_field(at, "query", "text")
+    set_field(at, "relevant", "gold")
+    assert any("a retrieval set needs documents" in e for e in errors(at))  # no corpus yet
+    corpus = "doc,body\nd1,one\nd2,two\nd3,three\nd4,four\n"
+    at.file_uploader(key="evals_set_corpus").set_value(("docs.csv", corpus.encode(), "text/csv")).run()
+    at.selectbox(key="evals_set_map_corpus_doc_id").set_value("doc").run()
+    at.selectbox(key="evals_set_map_corpus_doc_text").set_value("body").run()
+    assert not errors(at), errors(at)
+    assert any("3 examples · 4 documents" in s for s in successes(at))
+    mapped = frame_with(at, "first relevant document")
+    assert list(mapped["first relevant document"]) == ["one", "two", "three"]
+    at.button(key="evals_set_save").click().run()
+    assert not errors(at), errors(at)
+    stored = custom.get_set(get_db(db_path), "queries")
+    assert (stored.task, stored.examples, stored.documents) == ("retrieval", 3, 4)
+    assert custom.stored_documents(get_db(db_path), "queries") == {
+        "d1": "one",
+        "d2": "two",
+        "d3": "three",
+        "d4": "four",
+    }
+
+
+def test_bad_files_and_mappings_are_clear_errors_that_store_nothing(
+    db_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_page(db_path, EVALS, monkeypatch)
+    at.selectbox(key="evals_set_task").set_value("qa").run()
+    rows = [{"qid": f"q{i}", "question": f"question {i}?", "gold": [f"answer {i}"]} for i in range(1, 5)]
+    with_duplicate = "".join(json.dumps(r) + "\n" for r in [*rows, rows[1]])
+    at.file_uploader(key="evals_set_file").set_value(
+        ("mine.jsonl", with_duplicate.encode(), "application/jsonl")
+    )
+    at.run()
+    set_field(at, "id", "qid")
+    set_field(at, "answers", "gold")
+    assert any(
+        "mine.jsonl: line 5, column 'qid': duplicate id 'q2' (first at line 2)" in e for e in errors(at)
+    ), errors(at)
+    assert not [e for e in errors(at) if "uploads" in e]  # the kept file's folder is not shown
+    assert "evals_set_save" not in {b.key for b in at.button}  # nothing to save
+
+    at.file_uploader(key="evals_set_file").set_value(
+        ("broken.json", b'[{"a": 1}, {"a": ', "application/json")
+    )
+    at.run()
+    assert not at.exception
+    assert any(e.startswith("Cannot read broken.json: broken.json: not valid JSON") for e in errors(at)), (
+        errors(at)
+    )
+
+    short_row = b"q,gold\nwhat?,a\nwhy?\n"
+    at.file_uploader(key="evals_set_file").set_value(("short.csv", short_row, "text/csv")).run()
+    assert any("short.csv: row 2 (line 3): 1 field(s), the header has 2" in e for e in errors(at)), errors(at)
+    assert custom.set_names(get_db(db_path)) == []
+
+
+def test_saving_over_a_set_needs_replace_and_gives_a_new_version(
+    db_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_page(db_path, EVALS, monkeypatch)
+    at.selectbox(key="evals_set_task").set_value("qa").run()
+
+    def upload(text: str) -> None:
+        at.file_uploader(key="evals_set_file").set_value(("faq.csv", text.encode(), "text/csv")).run()
+        assert not errors(at), errors(at)
+
+    upload("question,answers\nWho?,Ann\nWhen?,Monday\n")
+    at.button(key="evals_set_save").click().run()
+    first = custom.get_set(get_db(db_path), "faq").version
+    upload("question,answers\nWho?,Ann\nWhen?,Tuesday\n")  # one row changed
+    at.button(key="evals_set_save").click().run()
+    assert any("Not saved:" in e and "exists" in e and "Replace" in e for e in errors(at)), errors(at)
+    assert custom.get_set(get_db(db_path), "faq").version == first  # nothing stored
+    assert at.file_uploader(key="evals_set_file").value is not None  # the upload and the mapping stay
+    at.checkbox(key="evals_set_replace").check().run()
+    at.button(key="evals_set_save").click().run()
+    second = custom.get_set(get_db(db_path), "faq").version
+    assert second != first and any(f"replaced (was {first}): faq" in s for s in successes(at))
+
+
+def test_demo_mode_lists_sets_without_the_upload_form(
+    db_path: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "faq.csv"
+    path.write_text("question,answers\nWho?,Ann\n")
+    custom.add_from_file(get_db(db_path), "faq", "qa", str(path))
+    at = open_page(db_path, EVALS, monkeypatch, HFOPS_DEMO="1")
+    assert list(frame_with(at, "unanswerable")["name"]) == ["faq"]
+    assert not at.file_uploader
+    keys = {getattr(w, "key", None) for w in [*at.button, *at.selectbox, *at.text_input, *at.checkbox]}
+    assert not {k for k in keys if k and k.startswith("evals_set_")}

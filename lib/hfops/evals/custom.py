@@ -16,6 +16,7 @@ runs call :func:`find_set`, :func:`check_task`, :func:`load_custom_set`, :func:`
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,7 +190,7 @@ def _store(
         raise DatasetError(
             f"a set named {name!r} exists ({existing.task}, version {existing.version}, "
             f"{existing.examples} examples); the new rows have version {version}: "
-            "add with --replace to store them as the new version"
+            "replace the set to store them as the new version (--replace; on the Evals page: Replace)"
         )
     now = utcnow()
     with write_tx(db):
@@ -230,9 +231,12 @@ def _store(
     )
 
 
-def _map(task: str, source: SourceRows, mapping_text: str | None, corpus_path: str | None) -> MappedSet:
+Mapping = str | dict[str, str] | None  # ``FIELD=COLUMN,...`` (the CLI) or ``{field: column}`` (a page)
+
+
+def _map(task: str, source: SourceRows, mapping_given: Mapping, corpus_path: str | None) -> MappedSet:
     tasks.task_spec(task)
-    mapping = custom_rows.parse_mapping(mapping_text, task)
+    mapping = custom_rows.parse_mapping(mapping_given, task)
     corpus = None
     if corpus_path:
         if task != "retrieval":
@@ -241,21 +245,32 @@ def _map(task: str, source: SourceRows, mapping_text: str | None, corpus_path: s
     return custom_rows.map_rows(task, source, mapping, corpus)
 
 
+def map_file(
+    task: str,
+    path: str | Path,
+    mapping: Mapping = None,
+    corpus: str | None = None,
+    limit: int | None = None,
+) -> MappedSet:
+    """Read, map and validate a file as :func:`add_from_file` does, storing nothing (a form's check step)."""
+    if limit is not None and limit < 1:
+        raise DatasetError("--limit must be at least 1")
+    return _map(task, custom_rows.read_file(path, limit), mapping, corpus)
+
+
 def add_from_file(
     db: sqlite_utils.Database,
     name: str,
     task: str,
     path: str,
-    mapping: str | None = None,
+    mapping: Mapping = None,
     corpus: str | None = None,
     limit: int | None = None,
     replace: bool = False,
 ) -> AddResult:
     """Read, map, validate and store a set from a file; nothing is stored when any row is wrong."""
     name = check_name(name)
-    if limit is not None and limit < 1:
-        raise DatasetError("--limit must be at least 1")
-    mapped = _map(task, custom_rows.read_file(path, limit), mapping, corpus)
+    mapped = map_file(task, path, mapping, corpus, limit)
     options = {
         "file": str(path),
         "format": Path(path).suffix.lower().lstrip("."),
@@ -273,7 +288,7 @@ def add_from_hub(
     repo: str,
     config: str | None = None,
     split: str = "validation",
-    mapping: str | None = None,
+    mapping: Mapping = None,
     corpus: str | None = None,
     limit: int | None = None,
     replace: bool = False,
@@ -303,6 +318,90 @@ def add_from_hub(
     mapped = _map(task, source, mapping, corpus)
     options = {"repo": repo, "config": config, "split": split, "limit": rows_wanted, "corpus": corpus}
     return _store(db, name, mapped, "hub", options, replace)
+
+
+# --- uploads (the Evals page) ------------------------------------------------------------------------------------
+
+UPLOADS = "uploads"
+
+
+def upload_folder(store_path: str | Path) -> Path:
+    """Where uploaded files are kept: ``uploads/`` beside the store (a set's location names its file there)."""
+    return Path(store_path).resolve().parent / UPLOADS
+
+
+def save_upload(folder: str | Path, filename: str, data: bytes) -> Path:
+    """Keep an uploaded file as ``folder/<sha256 of its bytes>/<its name>`` and return that path; the same bytes
+    land at the same path, so the file read, checked and stored is the one uploaded. Refused: a type the
+    readers do not read, an empty file."""
+    original = Path((filename or "").replace("\\", "/")).name
+    suffix = Path(original).suffix.lower()
+    if suffix not in custom_rows.FORMATS:
+        raise DatasetError(
+            f"{original or 'the upload'}: unsupported file type {suffix or '(none)'} "
+            f"(use {', '.join(custom_rows.FORMATS)})"
+        )
+    if not data:
+        raise DatasetError(f"{original}: the file is empty")
+    stem = re.sub(r'[\x00-\x1f\x7f/\\:*?"<>|]+', "_", Path(original).stem).strip(" .") or "upload"
+    target = Path(folder) / hashlib.sha256(data).hexdigest()[:16] / f"{stem[:80]}{suffix}"
+    if target.is_file() and target.stat().st_size == len(data):
+        return target
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".part")
+        partial.write_bytes(data)
+        partial.replace(target)
+    except OSError as exc:
+        raise DatasetError(
+            f"cannot keep the upload in {target.parent}: {exc.strerror or type(exc).__name__}"
+        ) from None
+    return target
+
+
+def suggest_name(filename: str) -> str:
+    """A valid set name made from a file name (``Support Tickets.csv`` -> ``support-tickets``)."""
+    stem = Path((filename or "").replace("\\", "/")).stem.lower()
+    name = re.sub(r"[^a-z0-9_.-]+", "-", stem).strip("-_.")[:60].rstrip("-_.") or "custom"
+    return f"{name}-set" if tasks.is_builtin(name) else name
+
+
+# --- published reports ---------------------------------------------------------------------------------------
+
+
+def report_facts(db: sqlite_utils.Database, run: Any) -> dict[str, Any] | None:
+    """What a published eval report says of a run's custom set, never its rows: name, version (content hash),
+    size (examples), documents, unanswerable questions and where it came from; None for a built-in dataset.
+
+    The sizes are those of the stored set when it still holds the run's version. A set replaced or removed
+    since keeps only what the run shows: its size when the run used every example (no sample limit, or fewer
+    examples than the limit), else None; ``current`` says which."""
+    name = run["dataset"]
+    if tasks.is_builtin(name):
+        return None
+    version = run["dataset_version"] or None
+    found = find_set(db, name)
+    if found is not None and version and found.version == version:
+        return {
+            "name": name,
+            "version": version,
+            "size": found.examples,
+            "documents": found.documents,
+            "unanswerable": found.unanswerable if found.task == "qa" else None,
+            "source": found.source,
+            "current": True,
+        }
+    total, limit = run["total"], run["sample_limit"]
+    whole = total is not None and (not limit or total < limit)
+    return {
+        "name": name,
+        "version": version,
+        "size": total if whole else None,
+        "documents": None,
+        "unanswerable": None,
+        "source": None,
+        "current": False,
+    }
 
 
 # --- loading for runs ------------------------------------------------------------------------------------------

@@ -237,12 +237,34 @@ def read_hub(repo: str, config: str | None, split: str, limit: int, token: str |
 # --- mapping ---------------------------------------------------------------------------------------------------
 
 
-def parse_mapping(text: str | None, task: str) -> dict[str, str]:
-    """``FIELD=COLUMN,FIELD=COLUMN`` -> ``{field: column}``; unknown fields and malformed pairs are errors."""
+def mapping_fields(task: str) -> tuple[str, ...]:
+    """The fields a ``task`` mapping may name (retrieval: also the corpus fields ``doc_id``, ``doc_text``)."""
     if task not in FIELDS:
         raise DatasetError(f"unknown task {task!r} (choose {' or '.join(TASK_NAMES)})")
-    known = (*FIELDS[task], *(CORPUS_FIELDS if task == "retrieval" else ()))
+    return (*FIELDS[task], *(CORPUS_FIELDS if task == "retrieval" else ()))
+
+
+def _check_field(task: str, known: tuple[str, ...], mapping: dict[str, str], name: str) -> None:
+    if name not in known:
+        raise DatasetError(f"--map: unknown field {name!r} for a {task} set (fields: {', '.join(known)})")
+    if name in mapping:
+        raise DatasetError(f"--map: field {name!r} is mapped twice")
+
+
+def parse_mapping(text: str | dict[str, str] | None, task: str) -> dict[str, str]:
+    """``FIELD=COLUMN,FIELD=COLUMN`` (the CLI's ``--map``) or ``{field: column}`` (a page's form) ->
+    ``{field: column}``; unknown fields and malformed pairs are errors, the same for both forms. A field
+    mapped to an empty column in a dict is left unmapped."""
+    known = mapping_fields(task)
     mapping: dict[str, str] = {}
+    if isinstance(text, dict):
+        for name, column in text.items():
+            name, column = str(name).strip(), str(column or "").strip()
+            if not column:
+                continue
+            _check_field(task, known, mapping, name)
+            mapping[name] = column
+        return mapping
     for part in (text or "").split(","):
         if not part.strip():
             continue
@@ -250,12 +272,35 @@ def parse_mapping(text: str | None, task: str) -> dict[str, str]:
         name, column = name.strip(), column.strip()
         if not sep or not name or not column:
             raise DatasetError(f"--map: {part.strip()!r} is not FIELD=COLUMN")
-        if name not in known:
-            raise DatasetError(f"--map: unknown field {name!r} for a {task} set (fields: {', '.join(known)})")
-        if name in mapping:
-            raise DatasetError(f"--map: field {name!r} is mapped twice")
+        _check_field(task, known, mapping, name)
         mapping[name] = column
     return mapping
+
+
+def column_paths(rows: list[dict[str, Any]], limit: int = 200) -> list[str]:
+    """Every column :func:`lookup` can reach in ``rows``: the top-level columns, then dotted paths into nested
+    objects and lists of objects (``passages.passage_text``), in first-seen order (at most ``limit``)."""
+    seen: dict[str, None] = {}
+
+    def walk(prefix: str, value: Any, depth: int) -> None:
+        if depth > 3 or len(seen) >= limit:
+            return
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for item in value[:20]:
+                walk(prefix, item, depth)
+            return
+        if not isinstance(value, dict):
+            return
+        for key, inner in value.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            seen.setdefault(path, None)
+            walk(path, inner, depth + 1)
+
+    for row in rows:
+        seen.update(dict.fromkeys(str(k) for k in row))
+    for row in rows:
+        walk("", row, 0)
+    return list(seen)[:limit]
 
 
 def lookup(row: dict[str, Any], column: str) -> Any:

@@ -6,8 +6,11 @@ module's rule (:data:`hfops.evals.runs.EVALUABLE_STATUSES`); publishing is :mod:
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -16,7 +19,8 @@ import sqlite_utils
 
 from hfops import jobs, publish
 from hfops.config import Settings
-from hfops.evals import custom, runs, tasks
+from hfops.errors import HfopsError
+from hfops.evals import custom, custom_rows, runs, tasks
 from hfops.evals.stats import metric_names
 from hfops.store import parse_ts
 from hfops.views import as_dict
@@ -125,6 +129,213 @@ def launch(settings: Settings, model_id: str, task: str, dataset: str, limit: in
         settings.store.path, model_id, task, dataset, limit, settings, config_path=settings.source_file
     )
     return int(made["run_id"]), int(made["job_id"])
+
+
+# --- custom eval sets: upload, map, check, save ---------------------------------------------------------------
+
+NONE = "(none)"
+PREVIEW_ROWS = 5
+SET_COLUMNS = [
+    "name",
+    "task",
+    "examples",
+    "documents",
+    "unanswerable",
+    "version",
+    "source",
+    "file",
+    "updated_at",
+]
+FIELD_HELP = {
+    "id": "optional: the row number when unmapped",
+    "question": "the question text",
+    "context": "optional: a string, or a list of passages",
+    "answers": "a list of answers, one answer, or empty = unanswerable",
+    "query": "the query text",
+    "relevant": "with a corpus file: the relevant document ids (a list or one id); with a passages column: "
+    "their 0-based positions",
+    "passages": "a column of each query's own passages (instead of a corpus file)",
+    "selected": "with a passages column: one 0/1 flag per passage",
+    "doc_id": "the corpus file's document id column",
+    "doc_text": "the corpus file's document text column",
+}
+CORPUS_FIELDS = custom_rows.CORPUS_FIELDS
+
+
+@dataclass
+class Staged:
+    """An uploaded file kept beside the store (``path``), its columns and first rows, or why it cannot be read."""
+
+    filename: str
+    path: str | None
+    columns: list[str]
+    raw: pd.DataFrame
+    total: int
+    error: str | None = None
+
+
+@dataclass
+class FieldChoice:
+    """One field of the mapping form: the columns offered (``NONE`` first when the field may stay unmapped)
+    and the one chosen by default (the column named like the field, as the CLI's ``--map`` defaults)."""
+
+    field: str
+    required: bool
+    options: list[str]
+    default: str
+    help: str
+
+
+@dataclass
+class MappedCheck:
+    """The mapping checked on every row: a summary and the first mapped examples, or the error."""
+
+    summary: str
+    examples: pd.DataFrame
+    version: str | None
+    error: str | None = None
+
+
+@dataclass
+class Saved:
+    """What saving a set did: the message, or the error; the set's name and task to select for a run."""
+
+    message: str
+    name: str | None = None
+    task: str | None = None
+    error: str | None = None
+
+
+def _upload_error(exc: Exception, folder: Path) -> str:
+    """An error as the operator reads it: the kept file's folder left out (``support.csv: line 3, ...``)."""
+    return re.sub(re.escape(str(folder)) + r"[/\\][0-9a-f]{16}[/\\]", "", str(exc))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, str):
+        return short(value)
+    return short(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def stage_upload(settings: Settings, filename: str, data: bytes) -> Staged:
+    """Keep an uploaded file beside the store and read its columns and first rows with the CLI's reader."""
+    folder = custom.upload_folder(settings.store.path)
+    empty = pd.DataFrame()
+    try:
+        path = custom.save_upload(folder, filename, data)
+        source = custom_rows.read_file(path)
+    except HfopsError as exc:
+        return Staged(filename, None, [], empty, 0, _upload_error(exc, folder))
+    first = [row for _, row in source.rows[:PREVIEW_ROWS]]
+    raw = pd.DataFrame([{c: _cell(r.get(c)) for c in source.columns} for r in first], columns=source.columns)
+    paths = custom_rows.column_paths([row for _, row in source.rows[:100]])
+    return Staged(filename, str(path), paths, raw, len(source.rows))
+
+
+def field_choices(task: str, columns: list[str], corpus: bool = False) -> list[FieldChoice]:
+    """The mapping form's fields for ``task`` (``corpus``: the corpus file's ``doc_id`` and ``doc_text``)."""
+    fields = CORPUS_FIELDS if corpus else custom_rows.FIELDS[task]
+    required = CORPUS_FIELDS if corpus else custom_rows.REQUIRED[task]
+    choices = []
+    for name in fields:
+        same = name in columns
+        options = list(columns) if same else [NONE, *columns]  # a same-named column is always used
+        choices.append(FieldChoice(name, name in required, options, name if same else NONE, FIELD_HELP[name]))
+    return choices
+
+
+def unmapped_required(choices: list[FieldChoice], mapping: dict[str, str]) -> list[str]:
+    """The required fields the form has not mapped yet (the page asks for them before checking the rows)."""
+    return [c.field for c in choices if c.required and c.field not in mapping]
+
+
+def mapping_of(chosen: dict[str, str]) -> dict[str, str]:
+    """The form's choices as a mapping (fields left at ``NONE`` unmapped)."""
+    return {f: c for f, c in chosen.items() if c and c != NONE}
+
+
+def _example_row(task: str, example: Any, corpus: dict[str, str]) -> dict[str, Any]:
+    if task == "qa":
+        return {
+            "id": example.id,
+            "question": short(example.query),
+            "context": short(example.context),
+            "answers": short(" | ".join(example.answers)) if example.answers else "(unanswerable)",
+        }
+    first = (example.relevant or [""])[0]
+    return {
+        "id": example.id,
+        "query": short(example.query),
+        "relevant": short(example.relevant or []),
+        "first relevant document": short(corpus.get(first, ""), PASSAGE_WIDTH),
+        "documents": len(example.candidates) if example.candidates is not None else len(corpus),
+    }
+
+
+def check_mapping(
+    settings: Settings,
+    task: str,
+    path: str,
+    mapping: dict[str, str],
+    corpus_path: str | None = None,
+    limit: int | None = None,
+) -> MappedCheck:
+    """Map and validate every row as ``hfops dataset add`` would, storing nothing: the set's summary and its
+    first mapped examples, or the error naming the row and the column."""
+    folder = custom.upload_folder(settings.store.path)
+    try:
+        mapped = custom.map_file(task, path, mapping, corpus_path, limit or None)
+    except HfopsError as exc:
+        return MappedCheck("", pd.DataFrame(), None, _upload_error(exc, folder))
+    parts = [f"{len(mapped.examples)} examples"]
+    if mapped.corpus:
+        parts.append(f"{len(mapped.corpus)} documents" + (" (each query's own)" if mapped.per_query else ""))
+    if mapped.unanswerable:
+        parts.append(f"{mapped.unanswerable} unanswerable")
+    if mapped.skipped:
+        parts.append(f"{len(mapped.skipped)} row(s) left out without a relevant document")
+    parts.append(f"version {mapped.version}")
+    rows = [_example_row(task, e, mapped.corpus) for e in mapped.examples[:PREVIEW_ROWS]]
+    return MappedCheck("Every row checked: " + " · ".join(parts), pd.DataFrame(rows), mapped.version)
+
+
+def save_set(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    name: str,
+    task: str,
+    path: str,
+    mapping: dict[str, str],
+    corpus_path: str | None = None,
+    limit: int | None = None,
+    replace: bool = False,
+) -> Saved:
+    """Store the set as ``hfops dataset add`` does (nothing is stored on an error)."""
+    folder = custom.upload_folder(settings.store.path)
+    try:
+        result = custom.add_from_file(db, name, task, path, mapping, corpus_path, limit or None, replace)
+    except HfopsError as exc:
+        return Saved("", error=_upload_error(exc, folder))
+    found = result.set
+    change = f" (was {result.previous_version})" if result.previous_version else ""
+    message = (
+        f"{result.status}{change}: {found.name}, a {found.task} set of {found.examples} examples, version "
+        f"{found.version}; selected in the launch form"
+    )
+    return Saved(message, found.name, found.task)
+
+
+def suggested_set_name(filename: str) -> str:
+    return custom.suggest_name(filename)
+
+
+def custom_sets_table(db: sqlite_utils.Database) -> pd.DataFrame:
+    """The stored custom sets (their files by name only)."""
+    found = [
+        {**s.to_dict(), "file": Path(s.location).name if s.source == "file" else s.location}
+        for s in custom.list_sets(db)
+    ]
+    return pd.DataFrame(found, columns=SET_COLUMNS)
 
 
 # --- progress and the runs list -----------------------------------------------------------------------------
