@@ -420,3 +420,96 @@ def test_only_the_publish_hub_module_reads_the_write_token() -> None:
         if re.search(r"(?<!def )\bwrite_token\(", p.read_text())
     )
     assert users == ["lib/hfops/publish/hub.py"]
+
+
+# --- a run on a custom eval set (issue 15): the set's name, version and size, never its rows -------------------
+
+
+@pytest.fixture
+def custom_run(tmp_path: Path, inference: InferenceStandIn) -> dict[str, Any]:
+    """A succeeded QA run on a 12-example custom set, 5 of them sampled."""
+    from hfops.evals import custom
+    from tests.standins.hub_datasets import squad_rows
+
+    rows = [
+        {"id": r["id"], "question": r["question"], "context": r["context"], "answers": r["answers"]}
+        for r in squad_rows()[:12]
+    ]
+    path = tmp_path / "support.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = tmp_path / "hfops.toml"
+    config.write_text(f'[inference]\nbase_url = "{inference.url}"\n')
+    db_path = str(tmp_path / "hfops.db")
+    custom.add_from_file(connect(db_path), "support", "qa", str(path))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HUGGINGFACE_API_KEY", "hf_readkey_for_the_inference_standin")
+        settings = load_settings(config, **{"store.path": db_path})
+        made = runs.submit_run(
+            db_path, QA_CANDIDATE, "qa", "support", 5, settings, enqueue=False, config_path=str(config)
+        )
+        worker.execute_job(db_path, made["job_id"])
+    run = runs.get_run(connect(db_path), made["run_id"])
+    assert run is not None and run["status"] == "succeeded" and run["total"] == 5
+    return {"db": db_path, "run": run, "rows": rows, "path": path}
+
+
+def test_a_custom_set_report_carries_its_name_version_and_size_never_its_rows(
+    custom_run: dict[str, Any],
+) -> None:
+    from hfops.evals import custom
+    from hfops.publish import report as report_module
+
+    db, run = connect(custom_run["db"]), custom_run["run"]
+    stored = custom.get_set(db, "support")
+    built = report_module.build_report(run, "2026-12-01T00:00:00Z", custom.report_facts(db, run))
+    facts = built["dataset"]["custom_set"]
+    assert facts == {
+        "name": "support",
+        "version": stored.version,
+        "size": 12,
+        "documents": 0,
+        "unanswerable": stored.unanswerable,
+        "source": "file",
+    }
+    assert built["dataset"]["version"] == run["dataset_version"] == stored.version
+    assert built["dataset"]["location"] == "support.jsonl"  # the file's name, no machine path
+    assert built["sample_size"]["examples"] == 5  # the run's sample, beside the set's size
+    files = {f.path: f.content.decode() for f in report_module.report_files(built)}
+    assert f"`support`, version `{stored.version}`, 12 examples" in files["eval_summary.md"]
+    card = ModelCard(files["README.md"]).data
+    assert {r.dataset_name for r in card.eval_results} == {"support (custom eval set, 12 examples)"}
+    assert {r.dataset_revision for r in card.eval_results} == {stored.version}
+    for example in custom.stored_examples(db, "support"):  # no row of the set in any published file
+        for text in files.values():
+            assert example.query not in text and example.context not in text
+
+
+def test_a_report_on_a_replaced_custom_set_keeps_the_runs_version(custom_run: dict[str, Any]) -> None:
+    from hfops.evals import custom
+
+    db, run = connect(custom_run["db"]), custom_run["run"]
+    rows = custom_run["rows"]
+    rows[0] = {**rows[0], "question": rows[0]["question"] + " (edited)"}
+    custom_run["path"].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    custom.add_from_file(db, "support", "qa", str(custom_run["path"]), replace=True)
+    assert custom.get_set(db, "support").version != run["dataset_version"]
+    facts = custom.report_facts(db, run)  # 5 of 12 sampled: the size of the old version is not known
+    assert facts is not None and (facts["version"], facts["size"], facts["current"]) == (
+        run["dataset_version"],
+        None,
+        False,
+    )
+    whole = runs.get_run(db, run["id"])
+    assert whole is not None
+    whole.sample_limit = None  # a run that used every example of the old version shows its size
+    assert (custom.report_facts(db, whole) or {})["size"] == 5
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hfops.publish.publisher.build_report does not pass custom.report_facts(db, run) to "
+    "report.build_report yet (publisher.py is the lead's): the published report has no size",
+)
+def test_publishing_a_custom_set_run_carries_its_size(custom_run: dict[str, Any]) -> None:
+    built = publish.build_report(connect(custom_run["db"]), custom_run["run"]["id"])
+    assert built["dataset"]["custom_set"]["size"] == 12

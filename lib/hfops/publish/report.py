@@ -1,7 +1,8 @@
 """The eval report of a succeeded run and its model card: pure (imports neither the store nor jobs).
 
 - ``eval_report.json``: every metric of the candidate, the production model and their delta with its 95% CI
-  and n, the dataset (Hub id, split, source, version), the sample size, both models' backend and revision,
+  and n, the dataset (Hub id, split, source, version; for a custom eval set ``dataset.custom_set``: its name,
+  version (content hash) and size, never its rows), the sample size, both models' backend and revision,
   the recommendation and the rule it came from (:func:`build_report` from a run record);
 - ``eval_summary.md``: the same as a Markdown table (:func:`summary_markdown`);
 - ``README.md``: a model card whose metadata carries the candidate's metrics as ``model-index`` eval results
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,8 +80,23 @@ def check_publishable(run: Any, run_id: int) -> None:
         )
 
 
-def dataset_info(run: Any) -> dict[str, Any]:
-    """Name, Hub id, config, split, source, version and location of a run's dataset."""
+def _custom_facts(run: Any, custom_set: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The custom set's name, version (content hash) and size as a report carries them (never its rows)."""
+    given = dict(custom_set or {})
+    return {
+        "name": run["dataset"],
+        "version": run["dataset_version"] or given.get("version"),
+        "size": given.get("size"),
+        "documents": given.get("documents"),
+        "unanswerable": given.get("unanswerable"),
+        "source": given.get("source"),
+    }
+
+
+def dataset_info(run: Any, custom_set: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Name, Hub id, config, split, source, version and location of a run's dataset; for a custom eval set
+    also its size, documents and unanswerable questions from ``custom_set``
+    (:func:`hfops.evals.custom.report_facts`: the store's facts of the set at the run's version)."""
     name = run["dataset"]
     local = run["dataset_source"] != "hub"
     if tasks.is_builtin(name):
@@ -96,7 +113,7 @@ def dataset_info(run: Any) -> dict[str, Any]:
             "custom",
             "custom eval set",
         )
-    return {
+    info = {
         "name": name,
         "pretty_name": pretty,
         "hub_id": hub_id,
@@ -108,10 +125,15 @@ def dataset_info(run: Any) -> dict[str, Any]:
         "location": _relative_location(run["dataset_location"]),
         "licence": licence,
     }
+    if not tasks.is_builtin(name):
+        info["custom_set"] = _custom_facts(run, custom_set)
+    return info
 
 
-def build_report(run: Any, generated_at: str) -> dict[str, Any]:
-    """The eval report of a succeeded run record (plain JSON-able data)."""
+def build_report(run: Any, generated_at: str, custom_set: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The eval report of a succeeded run record (plain JSON-able data); ``custom_set``: what the store knows
+    of the run's custom eval set (:func:`hfops.evals.custom.report_facts`), carried as ``dataset.custom_set``
+    (name, version, size; never its rows)."""
     from hfops import __version__
 
     check_publishable(run, run["id"])
@@ -130,7 +152,7 @@ def build_report(run: Any, generated_at: str) -> dict[str, Any]:
         "generated_at": generated_at,
         "run": {k: run[k] for k in ("id", "status", "created_at", "started_at", "finished_at")},
         "task": run["task"],
-        "dataset": dataset_info(run),
+        "dataset": dataset_info(run, custom_set),
         "sample_size": {
             "examples": run["total"],
             "scored": run["done"],
@@ -177,6 +199,15 @@ def _cell(value: dict[str, Any] | None, signed: bool = False) -> str:
     return text
 
 
+def _custom_line(facts: dict[str, Any]) -> str:
+    size = f"{facts['size']} examples" if facts.get("size") is not None else "size not known"
+    if facts.get("documents"):
+        size += f", {facts['documents']} documents"
+    if facts.get("unanswerable"):
+        size += f", {facts['unanswerable']} unanswerable"
+    return f"`{facts['name']}`, version `{facts['version']}`, {size} (its rows are not published)"
+
+
 def summary_markdown(report: dict[str, Any], heading: str = "#") -> str:
     """The report as Markdown: what was compared on which data, the metric table and the recommendation."""
     ds, cand, prod = report["dataset"], report["candidate"], report["production"]
@@ -195,6 +226,8 @@ def summary_markdown(report: dict[str, Any], heading: str = "#") -> str:
         f"- **Production:** `{prod['model_id']}` ({prod['backend']}, revision `{prod['revision']}`)",
         f"- **Recommendation:** **{rec['decision']}** — {rec['reason']}",
     ]
+    if ds.get("custom_set"):
+        lines.insert(3, "- **Custom eval set:** " + _custom_line(ds["custom_set"]))
     if rec["rule"]:
         lines.append(f"- **Rule** `{rec['rule'].get('name', '')}`: {rec['rule'].get('text', '')}")
     lines += [
@@ -220,6 +253,11 @@ def summary_markdown(report: dict[str, Any], heading: str = "#") -> str:
     return "\n".join(lines)
 
 
+def _size_note(ds: dict[str, Any]) -> str:
+    size = (ds.get("custom_set") or {}).get("size")
+    return f", {size} examples" if size is not None else ""
+
+
 def card_results(report: dict[str, Any]) -> list[Any]:
     """The candidate's metrics as huggingface_hub ``EvalResult`` s (one per metric with a value)."""
     from huggingface_hub import EvalResult
@@ -240,7 +278,7 @@ def card_results(report: dict[str, Any]) -> list[Any]:
                 task_type=spec.model_index_type,
                 task_name=spec.title,
                 dataset_type=ds["hub_id"],
-                dataset_name=f"{ds['pretty_name']} ({ds['sample']})",
+                dataset_name=f"{ds['pretty_name']} ({ds['sample']}{_size_note(ds)})",
                 dataset_config=ds["config"],
                 dataset_split=ds["split"],
                 dataset_revision=ds["version"],
