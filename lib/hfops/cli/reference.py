@@ -11,12 +11,15 @@ import sys
 
 from hfops.cli import build_parser
 
-HEADER = """# Command-line reference
-
-Generated from the parser by `python -m hfops.cli.reference > docs/cli.md`; a test keeps it in step with the code.
-Every verb takes `--db PATH` (the store, default `[store] path`) and `hfops --config PATH VERB` reads a TOML file.
-Expected failures print one `error: ...` line and exit 2.
-"""
+HEADER = (
+    "# Command-line reference\n"
+    "\n"
+    "Generated from the parser by `python -m hfops.cli.reference > docs/cli.md`; a test keeps it in step "
+    "with the code.\n"
+    "Every verb takes `--db PATH` (the store, default `[store] path`) and `hfops --config PATH VERB` reads "
+    "a TOML file.\n"
+    "Expected failures print one `error: ...` line and exit 2.\n"
+)
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

@@ -16,8 +16,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "refine",
         parents=[common],
         help="refine a query (local first, HF Inference fallback if configured)",
-        description="Refine a search/QA query: clean-up, intent and up to 3 suggestions. Uses the HF Inference "
-        "fallback only when HUGGINGFACE_API_KEY is set, within the [refine] budget and limits.",
+        description="Refine a search/QA query: clean-up, intent and up to 3 suggestions. "
+        "Uses the HF Inference fallback only when HUGGINGFACE_API_KEY is set, within the [refine] budget "
+        "and limits.",
     )
     p.add_argument("query", help="the raw query (1-2000 characters)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -72,7 +73,10 @@ def cmd_refine(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
-    """Run the refine API with uvicorn until interrupted (``hfops serve``; the load benchmark starts it too)."""
+    """Run the refine API with uvicorn until interrupted.
+
+    This is ``hfops serve``; the load benchmark starts it too.
+    """
     import uvicorn
 
     from hfops.api import create_app

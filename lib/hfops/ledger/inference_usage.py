@@ -10,7 +10,8 @@
   processes. :func:`check_allowance` answers for a ``purpose``: ``refine`` may spend all of it, ``eval``
   all but ``[inference] refine_reserve`` (a fraction kept for query refinement). A 402 (credits
   exhausted) closes the month for Inference (``inference_closures``) until the month rolls over or an
-  operator reopens it (``[inference] close_on_credits_exhausted = false`` leaves 402s to the refiner's cooldown).
+  operator reopens it (``[inference] close_on_credits_exhausted = false`` leaves 402s to the refiner's
+  cooldown).
 - Concurrency: a check reads the ledger, then the caller sends; callers deciding at the same moment can
   each send one request past the allowance (at most one per caller in flight).
 - Never stored: tokens, prompts, replies, error messages. Base URLs lose any credentials and query.
@@ -141,7 +142,8 @@ def make_record(
 
 
 _UPSERT = """
-INSERT INTO inference_usage (month, base_url, model, outcome, requests, input_tokens, output_tokens, first_at, last_at)
+INSERT INTO inference_usage (month, base_url, model, outcome, requests, input_tokens, output_tokens, \
+first_at, last_at)
 VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)
 ON CONFLICT (month, base_url, model, outcome) DO UPDATE SET
     requests = requests + 1,
@@ -184,7 +186,10 @@ def record_inference(
 
 
 def queue_record(db_path: str | Path, record: UsageRecord) -> None:
-    """Queue one record for this process's background writer (counted by :func:`check_allowance` meanwhile)."""
+    """Queue one record for this process's background writer.
+
+    :func:`check_allowance` counts it meanwhile.
+    """
     writer.submit(
         db_path,
         lambda db: write_record(db, record),
@@ -256,7 +261,8 @@ def close_month(
     current = _now(now)
     with write_tx(db):
         db.execute(
-            "INSERT INTO inference_closures (month, reason, status_code, base_url, closed_at) VALUES (?, ?, ?, ?, ?)"
+            "INSERT INTO inference_closures (month, reason, status_code, base_url, closed_at)"
+            " VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (month) DO UPDATE SET reason = excluded.reason, status_code = excluded.status_code,"
             " base_url = excluded.base_url, closed_at = excluded.closed_at, reopened_at = NULL"
             " WHERE reopened_at IS NOT NULL",
@@ -442,7 +448,8 @@ def check_allowance(
     limits = allowance(settings)
     requests_limit, tokens_limit = limits.limits_for(purpose)
     total = db.execute(
-        "SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(input_tokens + output_tokens), 0) FROM inference_usage"
+        "SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(input_tokens + output_tokens), 0)"
+        " FROM inference_usage"
         " WHERE month = ?",
         [month],
     ).fetchone()
@@ -474,21 +481,24 @@ def check_allowance(
         return decide(
             False,
             "credits_exhausted",
-            f"HF Inference answered {closed.status_code or 402} (credits exhausted) on {closed.closed_at[:10]}: "
+            f"HF Inference answered {closed.status_code or 402} (credits exhausted) "
+            f"on {closed.closed_at[:10]}: "
             f"Inference is closed until {reset_text} unless an operator reopens it once credits are added",
         )
     kept = (
         ""
         if purpose == "refine"
         else (
-            f" (evals may use {100 - round(limits.refine_reserve * 100)} % of it; the rest is kept for query refinement)"
+            f" (evals may use {100 - round(limits.refine_reserve * 100)} % of it; "
+            "the rest is kept for query refinement)"
         )
     )
     if requests_limit is not None and requests_used >= requests_limit:
         return decide(
             False,
             "budget_exhausted",
-            f"monthly Inference allowance reached for {purpose}: {requests_used} of {limits.requests} requests"
+            f"monthly Inference allowance reached for {purpose}: "
+            f"{requests_used} of {limits.requests} requests"
             f" used{kept}; it resets on {reset_text}",
         )
     if tokens_limit is not None and tokens_used >= tokens_limit:
@@ -504,7 +514,10 @@ def check_allowance(
 def ensure_eval_allowed(
     db: sqlite_utils.Database, settings: Settings, now: datetime | None = None
 ) -> Decision:
-    """For evals that call the Inference API: raise :class:`EvalError` with the reason when they may not start."""
+    """For evals that call the Inference API.
+
+    Raise :class:`EvalError` with the reason when they may not start.
+    """
     decision = check_allowance(db, settings, "eval", now)
     if not decision.allowed:
         raise EvalError(f"eval not started: {decision.message}")

@@ -4,7 +4,8 @@ The observability collector yields :func:`families` next to its own (same read t
 (``ns`` = ``[metrics] namespace``):
 
 - ``ns_hub_ratelimit_remaining{resource}``: requests left in the Hub's current window (the quota once the
-  announced reset has passed); ``ns_hub_ratelimit_quota{resource}``; ``ns_hub_ratelimit_reset_seconds{resource}``;
+  announced reset has passed); ``ns_hub_ratelimit_quota{resource}``;
+  ``ns_hub_ratelimit_reset_seconds{resource}``;
 - ``ns_hub_ratelimit_waits_total{resource}`` and ``ns_hub_ratelimit_wait_seconds_total{resource}``: waits
   taken instead of spending a window's reserve (every process, since the store exists);
 - ``ns_hf_inference_used_requests``, ``ns_hf_inference_used_tokens{direction}``: this month's Inference use;
@@ -33,7 +34,8 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
     (
         "hub_ratelimit_remaining",
         "gauge",
-        "Requests left in the Hub's current rate-limit window, by resource (the quota once the window reset).",
+        "Requests left in the Hub's current rate-limit window, by resource "
+        "(the quota once the window reset).",
     ),
     ("hub_ratelimit_quota", "gauge", "Requests per window the Hub allows, by resource (RateLimit-Policy q)."),
     ("hub_ratelimit_reset_seconds", "gauge", "Seconds until the Hub's current window resets, by resource."),
@@ -71,8 +73,11 @@ def families(
     hub_origin: str | None = None,
     now: float | None = None,
 ) -> Iterator[Metric]:
-    """The ledger's families. ``settings`` gives the allowance (its gauges are absent without it) and the Hub
-    whose buckets are reported (``hub_origin``, ``scheme://host:port``, overrides it; default: huggingface.co)."""
+    """The ledger's families.
+
+    ``settings`` gives the allowance (its gauges are absent without it) and the Hub whose buckets are
+    reported (``hub_origin``, ``scheme://host:port``, overrides it; default: huggingface.co).
+    """
     current = time.time() if now is None else now
     docs = {suffix: doc for suffix, _, doc in FAMILIES}
 

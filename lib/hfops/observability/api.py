@@ -1,4 +1,7 @@
-"""``GET /metrics`` on the refine API (``hfops serve``), mounted through :func:`hfops.api.mount_extensions`."""
+"""``GET /metrics`` on the refine API (``hfops serve``).
+
+Mounted through :func:`hfops.api.mount_extensions`.
+"""
 
 from __future__ import annotations
 

@@ -65,7 +65,8 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
     (
         "hf_eval_scores",
         "gauge",
-        "Latest eval score (0-1) of each model per task, dataset and metric (latest succeeded run it took part in).",
+        "Latest eval score (0-1) of each model per task, dataset and metric "
+        "(latest succeeded run it took part in).",
     ),
     (
         "hf_production_model",
@@ -75,7 +76,8 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
     (
         "refiner_latency_hf_api_seconds",
         "histogram",
-        "Time a refine call waited for the HF Inference answer (requests sent only; capped by the fallback deadline).",
+        "Time a refine call waited for the HF Inference answer "
+        "(requests sent only; capped by the fallback deadline).",
     ),
     (
         "refine_latency_seconds",
@@ -86,7 +88,8 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
     (
         "hf_inference_attempts",
         "counter",
-        "HF Inference requests the refiner wanted to send: sent + refused by the shared limiter or a cooldown.",
+        "HF Inference requests the refiner wanted to send: "
+        "sent + refused by the shared limiter or a cooldown.",
     ),
     (
         "hf_inference_rate_limited",

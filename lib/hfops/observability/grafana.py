@@ -1,8 +1,9 @@
 """The Grafana dashboard (``docs/observability/grafana-dashboard.json``), generated from the thresholds.
 
 One panel per tile of :data:`hfops.observability.thresholds.DASHBOARD_TILES`: the console's Observability
-page tiles in the same order, then the free tier (Hub windows, the month's Inference allowance). A tile backed by an alert draws the alert's own value expression (same window) and its
-threshold as a line, so what the graph shows is what the alert evaluates. The datasource is a template
+page tiles in the same order, then the free tier (Hub windows, the month's Inference allowance). A tile
+backed by an alert draws the alert's own value expression (same window) and its threshold as a line, so
+what the graph shows is what the alert evaluates. The datasource is a template
 variable, so the file works both when provisioned from disk and when imported by hand.
 """
 
@@ -154,12 +155,14 @@ def panels(ns: str) -> list[dict[str, Any]]:
                 _target(0, latency.value_promql(ns), "p95 end to end (alert value)"),
                 _target(
                     1,
-                    f"histogram_quantile(0.95, sum by (le, source) (rate({ns}_refine_latency_seconds_bucket[{RATE}])))",
+                    "histogram_quantile(0.95, sum by (le, source) "
+                    f"(rate({ns}_refine_latency_seconds_bucket[{RATE}])))",
                     "p95 {{source}}",
                 ),
                 _target(
                     2,
-                    f"histogram_quantile(0.95, sum by (le) (rate({ns}_refiner_latency_hf_api_seconds_bucket[{RATE}])))",
+                    "histogram_quantile(0.95, sum by (le) "
+                    f"(rate({ns}_refiner_latency_hf_api_seconds_bucket[{RATE}])))",
                     "p95 HF API wait",
                 ),
             ],

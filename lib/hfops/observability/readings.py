@@ -36,7 +36,7 @@ def epoch_sql(column: str) -> str:
     return f"((julianday({column}) - 2440587.5) * 86400.0)"
 
 
-# --- histograms ----------------------------------------------------------------------------------------------
+# --- histograms ---------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -64,7 +64,10 @@ class Histogram:
 
 
 def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
-    """PromQL ``histogram_quantile`` over cumulative ``(le, count)`` buckets (last le = +Inf); None if empty."""
+    """PromQL ``histogram_quantile`` over cumulative ``(le, count)`` buckets (last le = +Inf).
+
+    None if empty.
+    """
     if not buckets or buckets[-1][1] <= 0 or math.isnan(q):
         return None
     if q < 0:
@@ -84,7 +87,7 @@ def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> floa
     return start + (end - start) * ((rank - below) / in_bucket) if in_bucket else end
 
 
-# --- refine call log -----------------------------------------------------------------------------------------
+# --- refine call log ----------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -134,9 +137,11 @@ def refine_totals(
     n_buckets = len(LATENCY_BUCKETS_MS)
     requested = "hf_requested = 1 AND hf_latency_ms IS NOT NULL"
     sql = (
-        f"SELECT {group or 'NULL'} AS g, source, hf_requested, outcome, bypass_reason, COUNT(*), SUM(latency_ms), "
+        f"SELECT {group or 'NULL'} AS g, source, hf_requested, outcome, bypass_reason, COUNT(*), "
+        "SUM(latency_ms), "
         f"{_bucket_columns('latency_ms')}, "
-        f"SUM(CASE WHEN {requested} THEN 1 ELSE 0 END), SUM(CASE WHEN {requested} THEN hf_latency_ms ELSE 0 END), "
+        f"SUM(CASE WHEN {requested} THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN {requested} THEN hf_latency_ms ELSE 0 END), "
         f"{_bucket_columns('hf_latency_ms', requested)} "
         f"FROM refine_calls WHERE {where} GROUP BY g, source, hf_requested, outcome, bypass_reason"
     )
@@ -170,7 +175,7 @@ def max_refine_id(db: sqlite_utils.Database) -> int:
     return int(db.execute("SELECT COALESCE(MAX(id), 0) FROM refine_calls").fetchone()[0])
 
 
-# --- registry, evals, sync -----------------------------------------------------------------------------------
+# --- registry, evals, sync ----------------------------------------------------------------------------------
 
 
 def candidates_found(db: sqlite_utils.Database) -> list[dict[str, Any]]:
@@ -217,7 +222,8 @@ def eval_run_counts(db: sqlite_utils.Database) -> dict[tuple[str, str], int]:
 def last_eval_run_end(db: sqlite_utils.Database) -> float | None:
     """Unix time the most recent eval run ended (succeeded or failed), or None."""
     found = db.execute(
-        "SELECT finished_at FROM eval_runs WHERE status IN ('succeeded', 'failed') AND finished_at IS NOT NULL "
+        "SELECT finished_at FROM eval_runs "
+        "WHERE status IN ('succeeded', 'failed') AND finished_at IS NOT NULL "
         "ORDER BY julianday(finished_at) DESC LIMIT 1"
     ).fetchone()
     return _epoch(found[0]) if found else None
@@ -305,14 +311,16 @@ def sync_health(db: sqlite_utils.Database) -> SyncHealth:
     runs = dict.fromkeys(SYNC_END_STATUSES, 0)
     errors = 0
     for status, n, errs in db.execute(
-        "SELECT status, COUNT(*), SUM(CASE WHEN json_valid(errors) THEN json_array_length(errors) ELSE 0 END) "
+        "SELECT status, COUNT(*), "
+        "SUM(CASE WHEN json_valid(errors) THEN json_array_length(errors) ELSE 0 END) "
         "FROM sync_runs GROUP BY status"
     ):
         errors += int(errs or 0)
         if status in runs:
             runs[status] = int(n)
     last = db.execute(
-        "SELECT started_at, finished_at FROM sync_runs WHERE status = 'succeeded' AND finished_at IS NOT NULL "
+        "SELECT started_at, finished_at FROM sync_runs "
+        "WHERE status = 'succeeded' AND finished_at IS NOT NULL "
         "ORDER BY julianday(finished_at) DESC, id DESC LIMIT 1"
     ).fetchone()
     started, finished = (_epoch(last[0]), _epoch(last[1])) if last else (None, None)

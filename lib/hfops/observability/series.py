@@ -82,7 +82,7 @@ def _timestamp(epoch: float) -> pd.Timestamp:
     return pd.Timestamp(datetime.fromtimestamp(float(epoch), UTC))
 
 
-# --- tiles -----------------------------------------------------------------------------------------------------
+# --- tiles --------------------------------------------------------------------------------------------------
 
 
 def candidates_breakdown(db: sqlite_utils.Database) -> pd.DataFrame:
@@ -218,8 +218,10 @@ def sync_runs_series(db: sqlite_utils.Database, w: Window) -> pd.DataFrame:
         db,
         f"SELECT id, {epoch_sql('started_at')} AS started, status, "
         f"{epoch_sql('finished_at')} - {epoch_sql('started_at')} AS duration_seconds, "
-        "CASE WHEN json_valid(errors) THEN json_array_length(errors) ELSE 0 END AS errors, seen FROM sync_runs "
-        "WHERE julianday(started_at) >= julianday(?) AND julianday(started_at) < julianday(?) ORDER BY id",
+        "CASE WHEN json_valid(errors) THEN json_array_length(errors) ELSE 0 END AS errors, seen "
+        "FROM sync_runs "
+        "WHERE julianday(started_at) >= julianday(?) AND julianday(started_at) < julianday(?) "
+        "ORDER BY id",
         [since, until],
     )
     frame = pd.DataFrame(found, columns=["id", "started", "status", "duration_seconds", "errors", "seen"])
@@ -227,7 +229,7 @@ def sync_runs_series(db: sqlite_utils.Database, w: Window) -> pd.DataFrame:
     return frame
 
 
-# --- alert states ------------------------------------------------------------------------------------------------
+# --- alert states -------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -317,8 +319,8 @@ def _score_states(db: sqlite_utils.Database) -> list[AlertState]:
                     None,
                     labels,
                     note=(
-                        f"No {task} model is promoted: the baseline {serves.model} serves, and the bar applies to a "
-                        "promoted model only."
+                        f"No {task} model is promoted: the baseline {serves.model} serves, "
+                        "and the bar applies to a promoted model only."
                     ),
                 )
             )
@@ -452,8 +454,8 @@ def onboarding(db: sqlite_utils.Database) -> list[str]:
         out.append(
             f"{NO_EVAL_RUN_YET} {active} run(s) are queued or running: the eval tiles fill when they end."
             if active
-            else f"{NO_EVAL_RUN_YET} Start one on the Evals page or with `hfops eval`; the worker's nightly job runs "
-            "them too."
+            else f"{NO_EVAL_RUN_YET} Start one on the Evals page or with `hfops eval`; "
+            "the worker's nightly job runs them too."
         )
     for serves in readings.serving(db).values():
         if not serves.promoted:

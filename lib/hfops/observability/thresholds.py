@@ -76,7 +76,10 @@ PRODUCTION_ROLES: tuple[str, ...] = ("promoted", "baseline")
 
 
 def eval_datasets(custom: Iterable[str] = ()) -> tuple[str, ...]:
-    """The built-in datasets followed by the custom eval sets ``custom`` (no duplicates, table order first)."""
+    """The built-in datasets followed by the custom eval sets ``custom``.
+
+    No duplicates; table order first.
+    """
     return tuple(dict.fromkeys((*EVAL_DATASETS, *custom)))
 
 
@@ -456,8 +459,8 @@ def _never_rule(
         threshold=threshold,
         query=f"(time() - max({{ns}}_store_created_timestamp_seconds) unless on () max({{ns}}_{last} > 0))",
         summary=f"No {what} yet, more than {after} after the store was created",
-        description=f"The store was created {{{{ $value | humanizeDuration }}}} ago and no {what} has happened "
-        f"yet. {hint}",
+        description="The store was created {{ $value | humanizeDuration }} ago "
+        f"and no {what} has happened yet. {hint}",
         severity="info",
         unit="seconds",
     )

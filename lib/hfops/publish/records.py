@@ -1,4 +1,7 @@
-"""Publication rows (``eval_publications``: each attempt, its mode, files, commit) and a run's publish jobs."""
+"""Publication rows and a run's publish jobs.
+
+``eval_publications`` holds each attempt, its mode, files and commit.
+"""
 
 from __future__ import annotations
 

@@ -73,7 +73,7 @@ def promote(db: sqlite_utils.Database, frame: pd.DataFrame, model_id: str, reaso
     return f"{model_id} promoted (was {result['from']}){demoted}."
 
 
-# --- what is production, warnings, rollback --------------------------------------------------------------------
+# --- what is production, warnings, rollback -----------------------------------------------------------------
 
 PRODUCTION_MARK = "★ production"
 PRODUCTION_BASELINE_MARK = "★ production (baseline)"
@@ -148,7 +148,10 @@ def mark_production(frame: pd.DataFrame, prod: Production) -> pd.DataFrame:
 
 
 def warnings(frame: pd.DataFrame, prod: Production) -> list[str]:
-    """What an operator must not miss: rejected latest runs, and a production model that lost its latest run."""
+    """What an operator must not miss.
+
+    Rejected latest runs, and a production model that lost its latest run.
+    """
     out = []
     for row in frame.to_dict("records"):
         if row.get("recommendation") != "reject":
