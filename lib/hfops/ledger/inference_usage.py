@@ -447,18 +447,17 @@ def check_allowance(
     month = month_of(current)
     limits = allowance(settings)
     requests_limit, tokens_limit = limits.limits_for(purpose)
+    # Queued records first: the writer commits a record before it leaves the queue, so a record is counted
+    # once or (committed between the two reads) twice, never missed.
+    db_file = _file_of(db)
+    queued_requests, queued_tokens = writer.pending(db_file, ("inference", month)) if db_file else (0, 0)
     total = db.execute(
         "SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(input_tokens + output_tokens), 0)"
         " FROM inference_usage"
         " WHERE month = ?",
         [month],
     ).fetchone()
-    requests_used, tokens_used = int(total[0]), int(total[1])
-    db_file = _file_of(db)
-    if db_file is not None:
-        queued_requests, queued_tokens = writer.pending(db_file, ("inference", month))
-        requests_used += queued_requests
-        tokens_used += queued_tokens
+    requests_used, tokens_used = int(total[0]) + queued_requests, int(total[1]) + queued_tokens
     resets = month_end(current)
     resets_at = resets.strftime("%Y-%m-%dT%H:%M:%SZ")
     reset_text = f"{resets:%Y-%m-%d} 00:00 UTC ({days_to_reset(current):.1f} days)"
