@@ -380,3 +380,97 @@ def test_a_process_scope_covers_threads_without_their_own(db_path: str) -> None:
     assert hub_window.waits_for_run(db, RunRef("job", 3)).count == 1
     assert hub_window.waits_for_run(db, RunRef("sync", 4)).count == 1
     assert hub_window.current_scope() == (None, None)
+
+
+# --- a sync run's own waits (issue 14) ---------------------------------------------------------------------
+
+
+def _sync_config(tmp_path: Path, endpoint: str) -> Path:
+    """A config whose rule lists the stand-in's records in one query, two records per page."""
+    path = tmp_path / "hfops.toml"
+    path.write_text(
+        f'[hub]\nendpoint = "{endpoint}"\npage_size = 2\n'
+        '[discovery]\npipeline_tags = ["feature-extraction"]\nlicenses = ["mit"]\n'
+        "min_downloads = 0\nmin_likes = 0\nrequire_safetensors = false\n"
+    )
+    return path
+
+
+def _assert_waits_on_the_sync_row(db_path: str, run_id: int) -> hub_window.WaitTotals:
+    """The run's row counts exactly the waits the ledger recorded against ``RunRef("sync", id)``."""
+    db = get_db(db_path)
+    row = rows(db, "SELECT hub_waits, hub_wait_seconds, message FROM sync_runs WHERE id = ?", [run_id])[0]
+    totals = hub_window.waits_for_run(db, RunRef("sync", run_id))
+    assert totals.count >= 1  # 30 pages at 9 per window: the sync had to wait
+    assert row["hub_waits"] == totals.count
+    assert row["hub_wait_seconds"] == pytest.approx(totals.seconds, abs=0.01)
+    assert (
+        f"waited {totals.count}x, {totals.seconds:.0f} s in all, for the Hub's rate-limit window"
+        in (row["message"])
+    )
+    unattributed = rows(
+        db, "SELECT COUNT(*) n FROM hub_ratelimit_waits WHERE resource = 'api' AND run_id IS NULL"
+    )
+    assert unattributed[0]["n"] == 0  # the prefetch thread's waits are the run's too
+    return totals
+
+
+def test_a_sync_and_downloads_in_two_processes_never_meet_a_429_and_the_run_shows_its_waits(
+    db_path: str, tmp_path: Path
+) -> None:
+    """The real `hfops sync` (its next page prefetched on another thread) beside downloads in another process."""
+    with RateLimitedHub(QUOTA, WINDOW, models=60, page_size=2) as hub:
+        get_db(db_path)
+        config_path = _sync_config(tmp_path, hub.url)
+        sync = subprocess.Popen(
+            [sys.executable, "-m", "hfops.cli", "--config", str(config_path), "sync", "--db", db_path,
+             "--mode", "full", "--json", "--quiet"],
+            cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        download = _child("download", db_path, hub.url, "--files", "8", "--cache", str(tmp_path / "cache"))
+        out, err = sync.communicate(timeout=240)
+        assert sync.returncode == 0, err[-3000:]
+        synced, downloaded = json.loads(out), _result(download)
+        assert synced["status"] == "succeeded" and synced["seen"] == 60, synced
+        assert len(downloaded["files"]) == 8
+        assert hub.rejected == 0
+        totals = _assert_waits_on_the_sync_row(db_path, synced["id"])
+        assert "waited" in synced["message"]
+        waits = rows(get_db(db_path), "SELECT * FROM hub_ratelimit_waits WHERE run_kind = 'sync' ORDER BY id")
+        assert len(waits) == totals.count
+        sync_pid = waits[0]["pid"]
+        _waits_end_in_a_later_window(hub, waits, {sync_pid: "api"})
+
+
+def test_a_sync_job_records_its_waits_on_the_sync_run_and_tells_the_job(
+    db_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hfops import jobs, worker
+    from hfops.discovery import get_sync_run
+
+    told: list[str] = []
+    report = jobs.Progress.__call__
+
+    def spy(self: jobs.Progress, done: int, total: int | None = None, message: str | None = None,
+            force: bool = False) -> None:  # fmt: skip
+        told.append(message or "")
+        report(self, done, total, message, force)
+
+    monkeypatch.setattr(jobs.Progress, "__call__", spy)
+    with RateLimitedHub(QUOTA, WINDOW, models=30, page_size=2) as hub:
+        settings = config.load_settings(str(_sync_config(tmp_path, hub.url)), **{"store.path": db_path})
+        ledger.install(db_path, settings)
+        job_id = jobs.create_job(get_db(db_path), "sync", {"mode": "full"}, settings)
+        result = worker.execute_job(db_path, job_id)
+        assert hub.rejected == 0
+    assert result["status"] == "succeeded" and result["seen"] == 30
+    totals = _assert_waits_on_the_sync_row(db_path, result["id"])
+    assert len([m for m in told if m.startswith("waiting ") and "api window" in m]) == totals.count
+    run = get_sync_run(get_db(db_path), result["id"])
+    assert run is not None and (run.hub_waits, run.hub_wait_seconds) == (
+        totals.count,
+        round(totals.seconds, 3),
+    )
+    assert run.to_dict()["hub_waits"] == totals.count  # what `hfops status show --json` prints
+    # recorded against the sync run the job ran, not against the job
+    assert hub_window.waits_for_run(get_db(db_path), RunRef("job", job_id)).count == 0

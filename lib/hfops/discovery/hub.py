@@ -6,6 +6,7 @@ that keep pagination on the listing (no store).
 
 from __future__ import annotations
 
+import contextvars
 import fnmatch
 import json
 import math
@@ -335,13 +336,15 @@ class HubSource:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfops-prefetch") as pool:
             url = self._url({"query": query, "url": (cursor or {}).get("url")}, queries)
             walk.requested.add(canonical_url(url))
-            pending = pool.submit(self.fetch, url)
+            # each fetch runs in a copy of the caller's context: its rate-limit scope (the run a wait is
+            # recorded against, who is told) holds on the prefetch thread too
+            pending = pool.submit(contextvars.copy_context().run, self.fetch, url)
             while True:
                 page = self._read(url, pending, query, queries, walk)
                 if page.next_cursor is not None:  # fetch the next page while this one is stored
                     url_next = self._url(page.next_cursor, queries)
                     walk.requested.add(canonical_url(url_next))
-                    pending = pool.submit(self.fetch, url_next)
+                    pending = pool.submit(contextvars.copy_context().run, self.fetch, url_next)
                 yield page
                 if page.next_cursor is None:
                     return

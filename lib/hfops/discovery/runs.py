@@ -41,6 +41,8 @@ class SyncRun:
     flagged: int = 0
     retries: int = 0
     retry_wait_seconds: float = 0.0
+    hub_waits: int = 0  # waits for the Hub's rate-limit window before a request (also in hub_ratelimit_waits)
+    hub_wait_seconds: float = 0.0  # their planned seconds, summed
     skip_reasons: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     resume_cursor: dict[str, Any] | None = None

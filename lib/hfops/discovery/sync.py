@@ -27,6 +27,7 @@ from hfops.discovery.snapshot import SnapshotSource
 from hfops.discovery.sources import Source
 from hfops.discovery.storing import SyncCounts, duplicates_note, flag_unlisted, line, take_page
 from hfops.errors import RemoteError, SyncError
+from hfops.ledger import hub_window
 from hfops.paths import HUB_SNAPSHOT
 from hfops.store import dumps, get_db, utcnow, write_tx
 
@@ -71,24 +72,45 @@ def run_sync(
                 progress(counts.seen, None, message, force=True)
 
         source.on_retry = on_retry
+    outer_on_wait, _ = hub_window.current_scope()
+
+    def on_wait(notice: hub_window.WaitNotice) -> None:
+        """A wait for the Hub's rate-limit window (recorded in the ledger against this run) on the run's row."""
+        wait_db = get_db(db_path)  # may run on the prefetch thread: its own connection
+        with write_tx(wait_db):
+            wait_db.execute(
+                "UPDATE sync_runs SET hub_waits = hub_waits + 1, hub_wait_seconds = hub_wait_seconds + ?, "
+                "message = ?, heartbeat_at = ? WHERE id = ?",
+                [round(notice.seconds, 3), notice.message, utcnow(), sync_id],
+            )
+        if progress:
+            progress(counts.seen, None, notice.message, force=True)
+        elif outer_on_wait is not None:
+            outer_on_wait(notice)
+
     try:
-        for page in source.pages(cursor):
-            with write_tx(db):
-                take_page(db, page, counts, rule, source, sync_id, pass_id, now_dt)
-                state = resume_state(source, pass_id, page.next_cursor, counts.pass_lost + counts.lost_pages)
-                save_run(db, sync_id, counts, resume_cursor=dumps(state) if page.next_cursor else None)
-            if progress:
-                progress(
-                    counts.seen, page.total, f"page {counts.pages}: {counts.seen} models, "
-                    f"{counts.new_candidates} new candidates" + (f", {counts.lost_pages} pages lost" if counts.lost_pages else ""),
-                )  # fmt: skip
-            if page.next_cursor is not None and cancelled is not None and cancelled():
+        # every Hub request of the pass (the prefetch thread's too: it runs in a copy of this context) waits
+        # for the rate-limit window against this run
+        with hub_window.scope(on_wait, hub_window.RunRef("sync", sync_id)):
+            for page in source.pages(cursor):
                 with write_tx(db):
-                    save_run(
-                        db, sync_id, counts, status="interrupted", finished_at=utcnow(),
-                        message="cancelled by the operator; the next sync resumes from the last stored page",
+                    take_page(db, page, counts, rule, source, sync_id, pass_id, now_dt)
+                    state = resume_state(
+                        source, pass_id, page.next_cursor, counts.pass_lost + counts.lost_pages
+                    )
+                    save_run(db, sync_id, counts, resume_cursor=dumps(state) if page.next_cursor else None)
+                if progress:
+                    progress(
+                        counts.seen, page.total, f"page {counts.pages}: {counts.seen} models, "
+                        f"{counts.new_candidates} new candidates" + (f", {counts.lost_pages} pages lost" if counts.lost_pages else ""),
                     )  # fmt: skip
-                return get_sync_run(db, sync_id) or _missing(sync_id)
+                if page.next_cursor is not None and cancelled is not None and cancelled():
+                    with write_tx(db):
+                        save_run(
+                            db, sync_id, counts, status="interrupted", finished_at=utcnow(),
+                            message="cancelled by the operator; the next sync resumes from the last stored page",
+                        )  # fmt: skip
+                    return get_sync_run(db, sync_id) or _missing(sync_id)
     except (SyncError, RemoteError, httpx2.HTTPError, sqlite3.Error) as exc:
         if isinstance(exc, SyncError):
             message = net.scrub(exc, token)
@@ -112,13 +134,14 @@ def run_sync(
     resumed = f" (resumed the pass of run {pass_id})" if pass_id != sync_id else ""
     with write_tx(db):
         elapsed = time.monotonic() - started
+        waited = _waits_note(db, sync_id)
         if lost:
             state = resume_state(source, pass_id, None, lost)
             save_run(
                 db, sync_id, counts, status="partial", finished_at=utcnow(), resume_cursor=dumps(state),
                 message=line(
                     f"partial: {lost} page(s) lost, so the pass is incomplete and no candidate was flagged as "
-                    f"unlisted; the next sync fetches them again. {counts.seen} models in {elapsed:.1f} s{resumed}. "
+                    f"unlisted; the next sync fetches them again. {counts.seen} models in {elapsed:.1f} s{resumed}{waited}. "
                     f"Lost: {'; '.join(counts.lost)}", 1000),
             )  # fmt: skip
         else:
@@ -126,11 +149,19 @@ def run_sync(
                 flag_unlisted(db, source.name, pass_id, counts)
             save_run(
                 db, sync_id, counts, status="succeeded", finished_at=utcnow(), resume_cursor=None,
-                message=f"{counts.seen} models in {elapsed:.1f} s{resumed}" + duplicates_note(counts),
+                message=f"{counts.seen} models in {elapsed:.1f} s{resumed}{waited}" + duplicates_note(counts),
             )  # fmt: skip
     if progress:
         progress(counts.seen, counts.seen, "done", force=True)
     return get_sync_run(db, sync_id) or _missing(sync_id)
+
+
+def _waits_note(db: sqlite_utils.Database, sync_id: int) -> str:
+    """``; waited 2x, 84 s for the Hub's rate-limit window`` when the run waited (else empty)."""
+    found = db.execute("SELECT hub_waits, hub_wait_seconds FROM sync_runs WHERE id = ?", [sync_id]).fetchone()
+    if not found or not found[0]:
+        return ""
+    return f"; waited {found[0]}x, {found[1]:.0f} s in all, for the Hub's rate-limit window"
 
 
 def _fail(db: sqlite_utils.Database, sync_id: int, counts: SyncCounts, message: str) -> None:
