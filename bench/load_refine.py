@@ -1,6 +1,8 @@
-"""``POST /refine`` under load: a real ``hfops serve`` (uvicorn) process and the inference stand-in, on 127.0.0.1.
+"""``POST /refine`` under load: a real ``hfops serve`` (uvicorn) process and the inference stand-in, on
+127.0.0.1.
 
-    .venv/bin/python bench/load_refine.py [--levels 1,5,20] [--requests 200] [--behaviour hanging] [--no-write]
+    .venv/bin/python bench/load_refine.py [--levels 1,5,20] [--requests 200]
+        [--behaviour hanging] [--no-write]
 
 The server runs with a fake key, ``local_threshold`` above 1 (every call consults the fallback: the worst
 case) and request limits raised so that every call reaches the stand-in, which by default hangs (5 s).
@@ -173,14 +175,16 @@ def first_calls(port: int, texts: list[str], n: int = 3) -> list[tuple[float, di
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| clients | calls | p50 ms | p95 ms | max ms | server p95 / max ms | within budget | non-200 | results (bypass_reason) | goal |",
+        "| clients | calls | p50 ms | p95 ms | max ms | server p95 / max ms | within budget | non-200 "
+        "| results (bypass_reason) | goal |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in rows:
         met = r["p95"] <= GOAL_P95_MS and r["max"] <= GOAL_MAX_MS and r["over"] == 0 and r["non_200"] == 0
         lines.append(
             f"| {r['clients']} | {r['calls']} | {r['p50']:.0f} | {r['p95']:.0f} | {r['max']:.0f} | "
-            f"{r['server_p95']:.0f} / {r['server_max']:.0f} | {r['within']:.1%} | {r['non_200']} | {r['reasons']} | "
+            f"{r['server_p95']:.0f} / {r['server_max']:.0f} | {r['within']:.1%} | {r['non_200']} "
+            f"| {r['reasons']} | "
             f"{'met' if met else 'MISSED'} |"
         )
     return "\n".join(lines)
@@ -199,7 +203,8 @@ def write_doc(section: str) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # the first paragraph of the docstring, on one line
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--levels", default="1,5,20", help="concurrent clients per level (default 1,5,20)")
     parser.add_argument("--requests", type=int, default=200, help="calls per client (default 200)")
     parser.add_argument("--behaviour", default="hanging", choices=BEHAVIOURS, help="stand-in behaviour")
@@ -229,7 +234,8 @@ def main() -> int:
                 rows.append(row)
                 print(
                     f"{clients:3d} clients x {args.requests}: p50 {row['p50']:5.0f}  p95 {row['p95']:5.0f}  "
-                    f"max {row['max']:5.0f}  server p95 {row['server_p95']:5.0f} max {row['server_max']:5.0f}  "
+                    f"max {row['max']:5.0f}  server p95 {row['server_p95']:5.0f} "
+                    f"max {row['server_max']:5.0f}  "
                     f"within {row['within']:6.1%}  over {row['over']}  non-200 {row['non_200']} "
                     f"[{row['reasons']}] {row['errors'] or ''} ({row['wall_s']:.0f} s)",
                     flush=True,
@@ -241,11 +247,12 @@ def main() -> int:
         [
             SECTION,
             "",
-            f"`bench/load_refine.py`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPU cores, 1-minute load "
-            f"average {load_before[0]:.1f} at start and {load_after[0]:.1f} at the end.",
-            f"A real `hfops serve` process (uvicorn) and the inference stand-in answering `{args.behaviour}`, on "
-            "127.0.0.1; a fake key, `local_threshold` above 1 (every call consults the fallback) and limits raised "
-            f"so that every call reaches the stand-in; budget 800 ms, fallback deadline 500 ms. Each client thread "
+            f"`bench/load_refine.py`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPU cores, "
+            f"1-minute load average {load_before[0]:.1f} at start and {load_after[0]:.1f} at the end.",
+            "A real `hfops serve` process (uvicorn) and the inference stand-in answering "
+            f"`{args.behaviour}`, on 127.0.0.1; a fake key, `local_threshold` above 1 (every call consults "
+            "the fallback) and limits raised so that every call reaches the stand-in; budget 800 ms, "
+            "fallback deadline 500 ms. Each client thread "
             f"sends {args.requests} calls on one keep-alive connection; latency at the client. "
             f"Goal: p95 <= {GOAL_P95_MS:.0f} ms, max <= {GOAL_MAX_MS:.0f} ms, no `within_budget: false`.",
             "",
@@ -255,10 +262,11 @@ def main() -> int:
             + ", ".join(f"{ms:.0f} ms" for ms, _ in first)
             + ".",
             "",
-            "Before the fixes (issue 10): 20 clients x 200 gave p95 1,528 ms, max 3,974 ms and 838 answers over "
-            "budget. What held it, measured: micro-batched embeddings with the bank similarity in torch, deadlines "
-            "from arrival with a rules-only answer in time, a frozen heap (no 1.5 s garbage collections), an "
-            "in-process lock before the limiter's file lock; see [reliability.md](reliability.md#refine). The "
+            "Before the fixes (issue 10): 20 clients x 200 gave p95 1,528 ms, max 3,974 ms and 838 answers "
+            "over budget. What held it, measured: micro-batched embeddings with the bank similarity in "
+            "torch, deadlines from arrival with a rules-only answer in time, a frozen heap (no 1.5 s garbage "
+            "collections), an in-process lock before the limiter's file lock; see "
+            "[reliability.md](reliability.md#refine). The "
             "load average is that of the shared machine (other test suites running): on a quiet machine the "
             "tails are shorter.",
             "",

@@ -227,8 +227,10 @@ def downloads(repeat: int) -> dict[str, Any]:
 
 
 def qa_eval(n: int) -> dict[str, Any]:
-    """GenerativeQA (prompt, cache writes, answer parsing) over the GGUF generator vs bare ``generate`` calls of
-    the same prompts; fresh store (all cache misses), model loaded before timing, order alternated."""
+    """GenerativeQA (prompt, cache writes, answer parsing) over the GGUF generator vs bare ``generate`` calls.
+
+    The same prompts; fresh store (all cache misses), model loaded before timing, order alternated.
+    """
     from hfops import store
     from hfops.config import Settings
     from hfops.evals.backends import GenerativeQA, qa_messages

@@ -97,7 +97,10 @@ def run_row(
 
 
 def distinct_queries(calls: int) -> list[str]:
-    """``calls`` different messy queries: bank questions typed lower case with filler, every 7th one far off-topic."""
+    """``calls`` different messy queries.
+
+    Bank questions typed lower case with filler, every 7th one far off-topic.
+    """
     bank = load_bank()
     step = max(1, len(bank) // calls)
     out = []
@@ -116,7 +119,8 @@ def local_only(folder: Path, calls: int) -> dict:
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| behaviour | calls | p50 ms | p95 ms | max ms | within budget | answered by HF | server requests | results (bypass_reason) | goal |",
+        "| behaviour | calls | p50 ms | p95 ms | max ms | within budget | answered by HF | server requests "
+        "| results (bypass_reason) | goal |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in rows:
@@ -173,7 +177,8 @@ def main() -> int:
             rows.append(row)
             print(
                 f"{label:50s} p50 {row['p50']:6.0f}  p95 {row['p95']:6.0f}  max {row['max']:6.0f}  "
-                f"HF {row['hf_share']:4.0%}  requests {row['requests']:4d}  {'met' if row['ok'] else 'MISSED'}  "
+                f"HF {row['hf_share']:4.0%}  requests {row['requests']:4d}  "
+                f"{'met' if row['ok'] else 'MISSED'}  "
                 f"[{row['reasons']}]",
                 flush=True,
             )
@@ -184,8 +189,9 @@ def main() -> int:
         [
             "## Refine",
             "",
-            f"`bench/refine.py`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPU cores, 1-minute load "
-            f"average {load_before[0]:.1f} at start and {load_after[0]:.1f} at the end, {elapsed:.0f} s in total.",
+            f"`bench/refine.py`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPU cores, "
+            f"1-minute load average {load_before[0]:.1f} at start and {load_after[0]:.1f} at the end, "
+            f"{elapsed:.0f} s in total.",
             f"Every call goes through the real router and InferenceClient against the local stand-in, with "
             f"`local_threshold` above 1 (each call consults the fallback: the worst case), budget 800 ms, "
             f"fallback deadline 500 ms. Queries: the {len(queries)} guided samples, cycled. "
@@ -193,13 +199,16 @@ def main() -> int:
             "",
             table(rows),
             "",
-            f"Local refiner alone ({args.calls} distinct queries, model loaded, 1 torch thread): p50 {local['p50']:.1f} ms, "
+            f"Local refiner alone ({args.calls} distinct queries, model loaded, 1 torch thread): "
+            f"p50 {local['p50']:.1f} ms, "
             f"p95 {local['p95']:.1f} ms, max {local['max']:.1f} ms (goal p95 <= 20 ms: "
             f"{'met' if local['p95'] <= 20 else 'MISSED'}).",
             "",
-            "Reading the rows: `hanging` costs the full 500 ms deadline per call (the late answer is discarded); "
-            "a 429 with Retry-After 60 or a 402 sends one request, then the shared cooldown keeps every later call "
-            "local at once; with the default 10/min limit only the first 10 calls reach the server.",
+            "Reading the rows: `hanging` costs the full 500 ms deadline per call "
+            "(the late answer is discarded); "
+            "a 429 with Retry-After 60 or a 402 sends one request, then the shared cooldown keeps every "
+            "later call local at once; with the default 10/min limit only the first 10 calls reach the "
+            "server.",
             "",
         ]
     )

@@ -47,9 +47,11 @@ def show_limits() -> None:
     """Fallback configuration, permits left and any cooldown."""
     cfg = settings()
     st.caption(
-        f"HF fallback: HUGGINGFACE_API_KEY {secret_status(api_key())} · model `{cfg.refine.model or cfg.inference.model}` · "
+        f"HF fallback: HUGGINGFACE_API_KEY {secret_status(api_key())} · "
+        f"model `{cfg.refine.model or cfg.inference.model}` · "
         f"base URL `{cfg.inference.base_url}` · budget {cfg.refine.budget_ms} ms · fallback deadline "
-        f"{cfg.refine.fallback_deadline_ms} ms · local results at confidence >= {cfg.refine.local_threshold} skip HF"
+        f"{cfg.refine.fallback_deadline_ms} ms · "
+        f"local results at confidence >= {cfg.refine.local_threshold} skip HF"
     )
     with operator_errors("Reading the limiter"):
         state = limiter_state(cfg)
@@ -59,7 +61,8 @@ def show_limits() -> None:
         until.metric("Cooldown until", state["cooldown_until"] or "none")
         if state["credits_exhausted"]:
             st.warning(
-                f"HF Inference credits are exhausted (402): the fallback is paused until {state['cooldown_until']}."
+                "HF Inference credits are exhausted (402): the fallback is paused until "
+                f"{state['cooldown_until']}."
             )
         elif state["cooldown_reason"]:
             st.info(
@@ -114,7 +117,8 @@ def show_outcome() -> None:
         show_result(hf_col, "HF Inference", None, f"Fallback {explain(result)}.")
     budget = "within" if result.within_budget else "OVER"
     st.text(
-        f"Returned: {result.source} result in {result.latency_ms:.0f} ms ({budget} the {result.budget_ms} ms budget)"
+        f"Returned: {result.source} result in {result.latency_ms:.0f} ms "
+        f"({budget} the {result.budget_ms} ms budget)"
         f" · bypass_reason: {result.bypass_reason}"
     )
     st.plotly_chart(outcome_figure(outcome, settings()), key="refine_latency_chart")

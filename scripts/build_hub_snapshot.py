@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--benchmark",
         action="store_true",
-        help=f"use {LISTING_2024_FULL} (165,746 records) instead of {LISTING_2024}: for benchmarks, not shipping",
+        help=f"use {LISTING_2024_FULL} (165,746 records) instead of {LISTING_2024}: "
+        "for benchmarks, not shipping",
     )
     args = parser.parse_args(argv)
     sources = [LISTING_2024_FULL if s == LISTING_2024 and args.benchmark else s for s in SOURCES]
