@@ -102,7 +102,7 @@ def staged(label: str, key: str, name: str) -> view.Staged | None:
         name, (upload.file_id, upload.name), lambda: view.stage_upload(cfg, upload.name, upload.getvalue())
     )
     if kept.error:
-        st.error(f"Cannot read {plain(upload.name)}: {plain(kept.error)}")
+        st.error(f"Not read: {plain(kept.error)}")
         return None
     st.caption(f"{plain(upload.name)}: {kept.total} rows; the first {len(kept.raw)} as read")
     st.dataframe(kept.raw, hide_index=True, key=f"{key}_raw")
@@ -283,13 +283,15 @@ def show_run(run_id: int) -> view.RunView | None:
 
 
 def passages(run: Any) -> dict[str, str] | None:
-    """The run's passages (retrieval on a shipped sample), cached per dataset."""
-    return cached_corpus(run["task"], run["dataset"], run["dataset_source"])
+    """The run's passages (retrieval on a shipped sample or a custom set), cached per dataset version."""
+    return cached_corpus(run["task"], run["dataset"], run["dataset_source"], run["dataset_version"] or "")
 
 
 @st.cache_data(ttl=3600, show_spinner=False, max_entries=8)
-def cached_corpus(task: str, dataset: str, source: str) -> dict[str, str] | None:
-    return view.corpus_for(settings(), {"task": task, "dataset": dataset, "dataset_source": source})
+def cached_corpus(task: str, dataset: str, source: str, version: str) -> dict[str, str] | None:
+    return view.corpus_for(
+        settings(), {"task": task, "dataset": dataset, "dataset_source": source, "dataset_version": version}
+    )
 
 
 def publish_status(run_id: int, polling: bool) -> None:

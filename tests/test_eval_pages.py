@@ -627,8 +627,12 @@ def test_bad_files_and_mappings_are_clear_errors_that_store_nothing(
     )
     at.run()
     assert not at.exception
-    assert any(e.startswith("Cannot read broken.json: broken.json: not valid JSON") for e in errors(at)), (
-        errors(at)
+    assert any(e.startswith("Not read: broken.json: not valid JSON") for e in errors(at)), errors(at)
+
+    latin = "q,gold\nwho?,Ann\nwhé?,Bob\n".encode("latin-1")  # saved as Latin-1, not UTF-8
+    at.file_uploader(key="evals_set_file").set_value(("latin.csv", latin, "text/csv")).run()
+    assert any("latin.csv: line 3, byte 0xe9 at column 3: not valid UTF-8" in e for e in errors(at)), errors(
+        at
     )
 
     short_row = b"q,gold\nwhat?,a\nwhy?\n"
@@ -672,3 +676,31 @@ def test_demo_mode_lists_sets_without_the_upload_form(
     assert not at.file_uploader
     keys = {getattr(w, "key", None) for w in [*at.button, *at.selectbox, *at.text_input, *at.checkbox]}
     assert not {k for k in keys if k and k.startswith("evals_set_")}
+
+
+def test_a_run_on_a_custom_retrieval_set_shows_its_passages(
+    db_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUGGINGFACE_API_KEY", API_KEY)
+    docs = {f"d{i}": f"document number {i} about topic {i}" for i in range(1, 7)}
+    corpus = tmp_path / "docs.csv"
+    corpus.write_text("doc_id,doc_text\n" + "".join(f"{d},{t}\n" for d, t in docs.items()))
+    queries = tmp_path / "queries.csv"
+    queries.write_text("id,query,relevant\n" + "".join(f"q{i},topic {i}?,d{i}\n" for i in range(1, 5)))
+    custom.add_from_file(get_db(db_path), "topics", "retrieval", str(queries), corpus=str(corpus))
+    with InferenceStandIn() as server:
+        made = run_eval(
+            db_path, write_config(tmp_path / "c.toml", server.url), "acme/embed", "retrieval", "topics", None
+        )
+    assert made["status"] == "succeeded", made["error"]
+    at = open_page(db_path, EVALS, monkeypatch)
+    table = frame_with(at, "production output")
+    stored = {e["example_id"]: e for e in runs.run_examples(get_db(db_path), made["run_id"])}
+    assert len(table) == 4
+    for _, row in table.iterrows():
+        example = stored[row["example"]]
+        relevant = example["expected"]["relevant"][0]
+        assert row["expected"] == f"{relevant}: {docs[relevant]}"
+        top = example["candidate_output"][0]
+        mark = "✓" if top == relevant else "✗"
+        assert row["candidate output"] == f"{mark} {top}: {docs[top]}"

@@ -169,12 +169,21 @@ def _csv_rows(path: Path, limit: int | None) -> Iterator[tuple[str, dict[str, An
                 yield where, dict(zip(header, record, strict=True))
                 if limit and count >= limit:
                     return
-        except UnicodeDecodeError as exc:
-            raise DatasetError(
-                f"{path}: line {reader.line_num + 1}: not valid UTF-8 (byte {exc.start})"
-            ) from None
+        except UnicodeDecodeError:
+            raise DatasetError(f"{path}: {_first_bad_utf8(path)}: not valid UTF-8") from None
         except csv.Error as exc:
             raise DatasetError(f"{path}: line {reader.line_num}: not valid CSV ({exc})") from None
+
+
+def _first_bad_utf8(path: Path) -> str:
+    """Where a file first stops being UTF-8: ``line N, byte 0xNN at column C`` (the decoder reads ahead)."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return f"line {number}, byte 0x{raw[exc.start]:02x} at column {exc.start + 1}"
+    return "at the end"
 
 
 def _parquet_rows(path: Path, limit: int | None) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -583,12 +583,21 @@ def short(value: Any, width: int = TEXT_WIDTH) -> str:
 
 
 def corpus_for(settings: Settings, run: Any) -> dict[str, str] | None:
-    """The passages of a retrieval run's dataset (id -> text) from the shipped sample, or None when they cannot
-    be shown here (a QA run, a Hub-streamed or custom set, a dataset that no longer loads)."""
-    from hfops.errors import HfopsError
+    """The passages of a retrieval run's dataset (id -> text) from the shipped sample or the stored custom set,
+    or None when they cannot be shown here (a QA run, a Hub-streamed set, a custom set replaced or removed
+    since the run, a dataset that no longer loads)."""
     from hfops.evals.data import load_eval_set
+    from hfops.store import get_db
 
-    if tasks.task_spec(run["task"]).expected_field != "relevant" or run["dataset_source"] != "local":
+    if tasks.task_spec(run["task"]).expected_field != "relevant":
+        return None
+    if run["dataset_source"] == custom.SOURCE:
+        db = get_db(settings.store.path)
+        found = custom.find_set(db, run["dataset"])
+        if found is None or found.version != run.get("dataset_version"):
+            return None
+        return custom.stored_documents(db, run["dataset"])
+    if run["dataset_source"] != "local":
         return None
     if not tasks.is_builtin(run["dataset"]):
         return None
