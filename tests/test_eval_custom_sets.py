@@ -575,3 +575,56 @@ def test_custom_sets_are_planned_nightly_and_listed(
         "mine",
     )
     assert code == 2 and "mine is a qa set, not a retrieval set" in err
+
+
+# --- what the Evals page's mapping form builds on ------------------------------------------------------------
+
+
+def test_a_form_mapping_is_checked_as_the_cli_map_is(db_path: str, tmp_path: Path) -> None:
+    from hfops.evals import custom_rows
+
+    path = write_jsonl(tmp_path / "set.jsonl", QA_ROWS)
+    with pytest.raises(custom.DatasetError) as from_text:
+        custom.add_from_file(get_db(db_path), "mine", "qa", path, "id=qid,answer=gold")
+    with pytest.raises(custom.DatasetError) as from_form:
+        custom.add_from_file(get_db(db_path), "mine", "qa", path, {"id": "qid", "answer": "gold"})
+    assert str(from_form.value) == str(from_text.value)
+    assert custom_rows.parse_mapping({"id": "qid", "context": "", "answers": "gold"}, "qa") == {
+        "id": "qid",
+        "answers": "gold",
+    }  # a field left empty in the form stays unmapped
+    checked = custom.map_file("qa", path, {"id": "qid", "answers": "gold"})
+    added = custom.add_from_file(get_db(db_path), "mine", "qa", path, "id=qid,answers=gold")
+    assert checked.version == added.set.version and len(checked.examples) == added.set.examples == 4
+
+
+def test_the_columns_offered_reach_nested_values_of_real_rows() -> None:
+    from hfops.evals import custom_rows
+
+    source = custom_rows.read_file(MARCO_JSON)
+    rows = [row for _, row in source.rows]
+    paths = custom_rows.column_paths(rows[:100])
+    assert paths[: len(source.columns)] == source.columns  # the top-level columns first
+    assert {"passages.passage_text", "passages.is_selected", "passages.url"} <= set(paths)
+    for path in paths:  # every column offered is one the mapping can read
+        assert any(custom_rows.lookup(row, path) is not custom_rows.MISSING for row in rows)
+
+
+def test_an_upload_is_kept_by_its_bytes_and_refused_when_unreadable(tmp_path: Path) -> None:
+    data = MARCO_JSONL.read_bytes()
+    kept = custom.save_upload(tmp_path, "C:\\Users\\me\\../MS MARCO.jsonl", data)
+    assert kept.name == "MS MARCO.jsonl" and kept.parent.parent == tmp_path and kept.read_bytes() == data
+    assert custom.save_upload(tmp_path, "MS MARCO.jsonl", data) == kept  # the same bytes, the same file
+    assert custom_rows_of(kept) == custom_rows_of(MARCO_JSONL)
+    with pytest.raises(custom.DatasetError, match=r"notes.txt: unsupported file type \.txt"):
+        custom.save_upload(tmp_path, "notes.txt", b"x")
+    with pytest.raises(custom.DatasetError, match="empty.csv: the file is empty"):
+        custom.save_upload(tmp_path, "empty.csv", b"")
+    assert custom.suggest_name("Support Tickets (2026).CSV") == "support-tickets-2026"
+    assert custom.suggest_name("squad_v2.jsonl") == "squad_v2-set"  # never a built-in dataset's name
+
+
+def custom_rows_of(path: Path) -> list[dict[str, Any]]:
+    from hfops.evals import custom_rows
+
+    return [row for _, row in custom_rows.read_file(path).rows]
