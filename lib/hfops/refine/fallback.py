@@ -152,15 +152,11 @@ def attempt(settings: Settings, token: str, query: str, deadline: float, timeout
     try:
         from huggingface_hub import InferenceClient
 
-        from hfops.ledger import hub_window, inference_calls
+        from hfops.ledger import inference_calls
 
         client = InferenceClient(base_url=settings.inference.base_url, token=token, timeout=timeout_s)
-        # An Inference request by these settings; no rate-limit pacing may outlast the deadline (a wait
-        # longer than what is left raises unsent).
-        with (
-            inference_calls(settings.inference.base_url),
-            hub_window.scope(max_wait_seconds=max(0.0, deadline - time.monotonic())),
-        ):
+        # An Inference request of these settings (counted, never paced), whatever the process installed.
+        with inference_calls(settings.inference.base_url):
             reply = client.chat_completion(
                 messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": query}],
                 model=model,
