@@ -19,10 +19,10 @@ Use it from a test module::
         save_screenshot(chrome, artifacts, "candidates")
 
 Pieces usable without the fixtures: :func:`serve_console` (context manager -> :class:`ConsoleServer`),
-:func:`chrome_driver` (context manager -> selenium ``WebDriver``), :func:`ensure_chromium`, ``free_port`` (from tests.processes),
-and the page helpers :func:`wait_for`, :func:`wait_for_text`, :func:`wait_idle`, :func:`open_page`,
-:func:`choose_option`, :func:`save_screenshot`. When a test using ``chrome`` fails, a screenshot is saved
-as ``test-artifacts/FAILED-<test>.png``.
+:func:`chrome_driver` (context manager -> selenium ``WebDriver``), :func:`ensure_chromium`, ``free_port``
+(from tests.processes), and the page helpers :func:`wait_for`, :func:`wait_for_text`, :func:`wait_idle`,
+:func:`open_page`, :func:`choose_option`, :func:`save_screenshot`. When a test using ``chrome`` fails, a
+screenshot is saved as ``test-artifacts/FAILED-<test>.png``.
 
 Chromium comes from Debian (``chromium`` + ``chromium-driver``); ``make test`` installs them as root.
 When they are missing and cannot be installed, browser tests are skipped with the reason.
@@ -96,8 +96,11 @@ def _find(preferred: str, *names: str) -> str | None:
 
 
 def ensure_chromium() -> tuple[str, str]:
-    """Paths of Chromium and chromedriver; installs them as root when missing (``scripts/install-sysdeps.sh``),
-    else skips the calling test with the reason."""
+    """Paths of Chromium and chromedriver.
+
+    Installs them as root when missing (``scripts/install-sysdeps.sh``), else skips the calling test with the
+    reason.
+    """
     browser = _find(CHROMIUM, "chromium", "chromium-browser")
     driver = _find(CHROMEDRIVER, "chromedriver")
     if (browser is None or driver is None) and os.geteuid() == 0:

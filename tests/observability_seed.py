@@ -123,8 +123,9 @@ def seed(db_path: str, now: datetime | None = None) -> datetime:
             finished = ts(now - timedelta(hours=hours)) if hours is not None else None
             started = ts(now - timedelta(hours=(hours or 0) + 0.5))
             db.execute(
-                "INSERT INTO eval_runs (id, model_id, production_id, task, dataset, dataset_source, dataset_version, "
-                "status, created_at, started_at, finished_at, updated_at) VALUES (?, ?, ?, ?, ?, 'local', 'v1', ?, ?, ?, ?, ?)",
+                "INSERT INTO eval_runs (id, model_id, production_id, task, dataset, dataset_source, "
+                "dataset_version, status, created_at, started_at, finished_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, 'local', 'v1', ?, ?, ?, ?, ?)",
                 [
                     run_id,
                     model,
@@ -157,7 +158,8 @@ def seed(db_path: str, now: datetime | None = None) -> datetime:
         for status, hours, duration, errors in SYNCS:
             started = now - timedelta(hours=hours)
             db.execute(
-                "INSERT INTO sync_runs (source, mode, started_at, finished_at, status, errors) VALUES (?, 'full', ?, ?, ?, ?)",
+                "INSERT INTO sync_runs (source, mode, started_at, finished_at, status, errors) "
+                "VALUES (?, 'full', ?, ?, ?, ?)",
                 [
                     "http://hub.test",
                     ts(started),
@@ -186,8 +188,8 @@ def add_call(
     """Insert one refine_calls row (the columns the router writes)."""
     with write_tx(db):
         db.execute(
-            "INSERT INTO refine_calls (created_at, query_hash, query_chars, source, model, outcome, bypass_reason, "
-            "hf_requested, latency_ms, hf_latency_ms, budget_ms, within_budget, caller) "
+            "INSERT INTO refine_calls (created_at, query_hash, query_chars, source, model, outcome, "
+            "bypass_reason, hf_requested, latency_ms, hf_latency_ms, budget_ms, within_budget, caller) "
             "VALUES (?, 'h', 10, ?, 'm', ?, ?, ?, ?, ?, 800, ?, 'tests')",
             [
                 ts(now - timedelta(minutes=minutes_ago)),

@@ -53,7 +53,10 @@ def model_facts(model_id: str, fields: dict[str, Any]) -> ModelFacts:
 
 
 def model_row(model_id: str, **fields: Any) -> dict[str, Any]:
-    """A ``models`` row as discovery stores it; ``fields`` override facts and columns (lists/dicts JSON encoded)."""
+    """A ``models`` row as discovery stores it.
+
+    ``fields`` override facts and columns (lists/dicts JSON encoded).
+    """
     fields = dict(fields)
     facts = model_facts(model_id, fields)
     raw = fields.pop("raw", {"id": model_id, "tags": facts.tags})

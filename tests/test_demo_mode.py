@@ -30,8 +30,8 @@ TIMEOUT = 180  # the first Demo page run loads MiniLM and indexes the paragraphs
 # Labels of actions that change the store or the Hub. Reading actions (Refresh, Refine, Run the sample set,
 # asking a question) are not writes.
 WRITE_LABEL = re.compile(
-    r"\b(sync|change status|launch|promote|publish|lift cooldown|demote|retire|reject|delete|roll back|rollback|cancel|resume|"
-    r"save|queue)\b",
+    r"\b(sync|change status|launch|promote|publish|lift cooldown|demote|retire|reject|delete|roll back|"
+    r"rollback|cancel|resume|save|queue)\b",
     re.IGNORECASE,
 )
 # Pages whose write widgets exist in normal mode with this store (the control for the demo-mode check).

@@ -182,7 +182,8 @@ def test_unknown_names() -> None:
 
 
 def test_hub_source_offline_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    # HF_DATASETS_OFFLINE=1 (conftest): the Hub cannot be reached; the error names the dataset, not a traceback
+    # HF_DATASETS_OFFLINE=1 (conftest): the Hub cannot be reached; the error names the dataset, not a
+    # traceback
     settings = settings_with_data(**{"eval.source": "hub", "eval.hub_max_rows": 5})
     with pytest.raises(
         DatasetError, match=r"hf://datasets/rajpurkar/squad_v2 validation\[:5\]: could not load"
@@ -191,7 +192,10 @@ def test_hub_source_offline_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_every_table_entry_has_its_code_and_its_file() -> None:
-    """The task table is complete: each dataset's reader, each scorer's functions, each shipped sample exist."""
+    """The task table is complete.
+
+    Each dataset's reader, each scorer's functions and each shipped sample exist.
+    """
     from hfops.evals import data, stats, tasks
     from hfops.evals.backends.resolve import BACKENDS
     from hfops.paths import DATA_DIR

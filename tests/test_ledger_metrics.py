@@ -1,4 +1,7 @@
-"""The ledger's Prometheus families (values from the store, valid exposition) and its alert rules (promtool)."""
+"""The ledger's Prometheus families and its alert rules.
+
+Families: values from the store, valid exposition; rules: checked with promtool.
+"""
 
 from __future__ import annotations
 

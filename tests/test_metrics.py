@@ -107,7 +107,7 @@ def _official_evaluate(dataset, preds):
     return out
 
 
-# --- SQuAD v2: hand-checked ------------------------------------------------------------------------------------
+# --- SQuAD v2: hand-checked ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -258,7 +258,7 @@ def test_bleu_and_rouge_need_references() -> None:
         scoring.rouge_l(["x", "y"], [["x"]])
 
 
-# --- retrieval -----------------------------------------------------------------------------------------------
+# --- retrieval ----------------------------------------------------------------------------------------------
 
 
 def test_retrieval_hand_checked() -> None:

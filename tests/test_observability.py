@@ -44,7 +44,7 @@ def seeded(db_path: str) -> tuple[str, datetime]:
     return db_path, seed(db_path)
 
 
-# --- the scrape ------------------------------------------------------------------------------------------------
+# --- the scrape ---------------------------------------------------------------------------------------------
 
 
 def test_scrape_of_a_seeded_store_reports_exact_values(seeded: tuple[str, datetime]) -> None:
@@ -168,8 +168,9 @@ def test_rows_are_counted_once_and_uncommitted_rows_are_not_seen(seeded: tuple[s
     writer = connect(db_path)
     writer.conn.execute("BEGIN IMMEDIATE")  # another writer holds the lock with a new row not committed
     writer.execute(
-        "INSERT INTO refine_calls (created_at, query_hash, query_chars, source, model, outcome, hf_requested, "
-        "latency_ms, hf_latency_ms, budget_ms, within_budget) VALUES (?, 'h', 1, 'hf', 'm', 'ok', 1, 100, 90, 800, 1)",
+        "INSERT INTO refine_calls (created_at, query_hash, query_chars, source, model, outcome, "
+        "hf_requested, latency_ms, hf_latency_ms, budget_ms, within_budget) "
+        "VALUES (?, 'h', 1, 'hf', 'm', 'ok', 1, 100, 90, 800, 1)",
         [series.iso(now)],
     )
     assert parse(scrape(db_path))[ok] == 2  # the scrape is not blocked and does not see it
@@ -209,7 +210,7 @@ def test_namespace_is_configurable_and_checked(
     assert all("acme_" in r["expr"] and "sarvanom_" not in r["expr"] for r in rules)
 
 
-# --- quantiles and alert states -------------------------------------------------------------------------------
+# --- quantiles and alert states -----------------------------------------------------------------------------
 
 
 def test_histogram_quantile_interpolates_like_promql() -> None:
@@ -272,8 +273,9 @@ def test_an_old_store_that_never_ran_an_eval_says_so_and_an_old_stale_one_is_sta
     assert states["HfSyncNeverSucceeded"].state == "alert"
     with write_tx(db):
         db.execute(
-            "INSERT INTO eval_runs (model_id, production_id, task, dataset, dataset_source, dataset_version, status, "
-            "created_at, started_at, finished_at, updated_at) VALUES ('org/a', 'baseline:bm25', 'retrieval', "
+            "INSERT INTO eval_runs (model_id, production_id, task, dataset, dataset_source, dataset_version, "
+            "status, created_at, started_at, finished_at, updated_at) "
+            "VALUES ('org/a', 'baseline:bm25', 'retrieval', "
             "'ms_marco', 'local', 'v1', 'failed', ?, ?, ?, ?)",
             [series.iso(now - timedelta(days=2))] * 4,
         )
@@ -296,8 +298,9 @@ def test_the_score_alert_is_about_a_promoted_model_never_a_baseline(db_path: str
     now = datetime.now(UTC)
     with write_tx(db):
         db.execute(
-            "INSERT INTO eval_runs (id, model_id, production_id, task, dataset, dataset_source, dataset_version, "
-            "status, created_at, started_at, finished_at, updated_at) VALUES (1, 'org/emb', 'baseline:bm25', "
+            "INSERT INTO eval_runs (id, model_id, production_id, task, dataset, dataset_source, "
+            "dataset_version, status, created_at, started_at, finished_at, updated_at) "
+            "VALUES (1, 'org/emb', 'baseline:bm25', "
             "'retrieval', 'ms_marco', 'local', 'v1', 'succeeded', ?, ?, ?, ?)",
             [series.iso(now)] * 4,
         )
@@ -418,7 +421,8 @@ def test_thresholds_agree_with_the_modules_that_write_the_rows() -> None:
     for task, dataset in [*tasks.task_dataset_pairs(), *((t, "a-custom-set") for t in tasks.TASK_NAMES)]:
         assert thresholds.score_bar(task, dataset).metric == primary_metric(task, dataset)
     assert set(thresholds.SCORER_BARS) == set(tasks.SCORERS)
-    # a rule selects its scores by (task, metric): no scorer of a task reports another's primary as a secondary
+    # a rule selects its scores by (task, metric): no scorer of a task reports another's primary as a
+    # secondary
     for bar in SCORE_BARS:
         others = [s for t, s in thresholds._task_scorers() if t == bar.task and s != bar.scorer]
         assert all(bar.metric not in tasks.SCORERS[s].metrics for s in others), bar
@@ -500,7 +504,7 @@ def test_promtool_unit_tests_catch_a_wrong_threshold(tmp_path: Path) -> None:
     assert "HfInferenceSuccessLow" in result.stdout + result.stderr
 
 
-# --- CLI and API ---------------------------------------------------------------------------------------------
+# --- CLI and API --------------------------------------------------------------------------------------------
 
 
 def test_metrics_verb_once_rules_and_dashboard(
@@ -573,7 +577,7 @@ def test_page_series_use_the_store_and_the_window(seeded: tuple[str, datetime]) 
     assert syncs["duration_seconds"].round(3).tolist() == [30.0, 5.0, 12.5]
 
 
-# --- templates and charts ------------------------------------------------------------------------------------
+# --- templates and charts -----------------------------------------------------------------------------------
 
 
 def test_render_fills_templates_like_prometheus() -> None:

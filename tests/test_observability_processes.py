@@ -1,4 +1,7 @@
-"""The exporter as a real process: same numbers after a restart, consistent scrapes while another process writes."""
+"""The exporter as a real process.
+
+Same numbers after a restart, consistent scrapes while another process writes.
+"""
 
 from __future__ import annotations
 
@@ -45,20 +48,23 @@ WRITER = textwrap.dedent("""
 
     db_path, folder, per_phase = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
     db = connect(db_path)
-    CALL = ("INSERT INTO refine_calls (created_at, query_hash, query_chars, source, model, outcome, bypass_reason, "
-            "hf_requested, latency_ms, hf_latency_ms, budget_ms, within_budget) VALUES (?, 'h', 1, ?, 'm', ?, ?, ?, ?, ?, 800, 1)")
+    CALL = ("INSERT INTO refine_calls (created_at, query_hash, query_chars, source, model, outcome, "
+            "bypass_reason, hf_requested, latency_ms, hf_latency_ms, budget_ms, within_budget) "
+            "VALUES (?, 'h', 1, ?, 'm', ?, ?, ?, ?, ?, 800, 1)")
 
     def pair():
         # one transaction: an answered HF request and a limiter refusal, always together
         with write_tx(db):
             db.execute(CALL, [utcnow(), "hf", "ok", None, 1, 300.0, 250.0])
             db.execute(CALL, [utcnow(), "local", "skipped", "rate_limited", 0, 15.0, None])
-            db.execute("INSERT INTO eval_runs (model_id, production_id, task, dataset, dataset_source, dataset_version, "
-                       "status, created_at, finished_at, updated_at) VALUES ('m', 'baseline:bm25', 'retrieval', 'ms_marco', "
+            db.execute("INSERT INTO eval_runs (model_id, production_id, task, dataset, dataset_source, "
+                       "dataset_version, status, created_at, finished_at, updated_at) "
+                       "VALUES ('m', 'baseline:bm25', 'retrieval', 'ms_marco', "
                        "'local', 'v', 'running', ?, NULL, ?)", [utcnow(), utcnow()])
             run_id = db.execute("SELECT last_insert_rowid()").fetchone()[0]
         with write_tx(db):
-            db.execute("UPDATE eval_runs SET status = 'succeeded', finished_at = ? WHERE id = ?", [utcnow(), run_id])
+            db.execute("UPDATE eval_runs SET status = 'succeeded', finished_at = ? WHERE id = ?",
+                       [utcnow(), run_id])
 
     for _ in range(per_phase):
         pair()
@@ -72,7 +78,10 @@ WRITER = textwrap.dedent("""
 
 
 def check_consistent(samples: Samples) -> tuple[float, float]:
-    """Invariants every scrape must satisfy whatever the writer is doing; returns (ok requests, runs ended)."""
+    """Invariants every scrape must satisfy whatever the writer is doing.
+
+    Returns (ok requests, runs ended).
+    """
     ok = samples[("sarvanom_hf_inference_requests_total", (("outcome", "ok"),))]
     limiter = samples[("sarvanom_hf_inference_rate_limited_total", (("reason", "limiter"),))]
     assert ok == limiter  # written in one transaction: a scrape sees both or neither

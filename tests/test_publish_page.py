@@ -125,7 +125,10 @@ def test_a_bad_repo_id_is_refused_on_the_page(env: dict[str, Any], monkeypatch: 
 def test_a_runs_publish_job_is_found_among_many_newer_ones_of_other_runs(
     env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 9 defect: the page looked for the run's job among the 5 (or 50) newest publish jobs of any run."""
+    """Issue 9 defect.
+
+    The page looked for the run's job among the 5 (or 50) newest publish jobs of any run.
+    """
     db = connect(env["db"])
     mine = jobs.create_job(
         db, "publish", {"run_id": env["run_id"], "repo": "acme-org/mine", "dry_run": False}

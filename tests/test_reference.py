@@ -1,4 +1,7 @@
-"""Published MTEB reference scores: the shipped table, row choice by revision, the store join, rank disagreement."""
+"""Published MTEB reference scores.
+
+The shipped table, row choice by revision, the store join, rank disagreement.
+"""
 
 from __future__ import annotations
 

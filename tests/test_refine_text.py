@@ -1,4 +1,7 @@
-"""Pure parts of refinement: clean-up, intents, result rules, strict parsing of the model reply, Retry-After."""
+"""Pure parts of refinement.
+
+Clean-up, intents, result rules, strict parsing of the model reply, Retry-After.
+"""
 
 from __future__ import annotations
 

@@ -252,13 +252,16 @@ def test_rebuilding_needs_force_and_never_replaces_a_foreign_folder(tmp_path: Pa
     assert (foreign / "notes.txt").read_text() == "keep me"
 
 
-# --- the bundled app in a real browser -------------------------------------------------------------------------
+# --- the bundled app in a real browser ----------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def bundled_app(bundle: SpaceBundle) -> Iterator[ConsoleServer]:
-    """``streamlit run app.py`` from the bundle folder, this repo's .venv python, PYTHONPATH = the bundle's lib,
-    and nothing else: no HFOPS_* variables, so the bundle's own hfops.toml must select the store and demo mode."""
+    """``streamlit run app.py`` from the bundle folder, this repo's .venv python, PYTHONPATH = the bundle's
+    lib, and nothing else.
+
+    No HFOPS_* variables, so the bundle's own hfops.toml must select the store and demo mode.
+    """
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV and k != "PYTHONPATH"}
     env.update(PYTHONPATH=str(bundle.out_dir / "lib"), HF_HUB_DISABLE_TELEMETRY="1", PYTHONUNBUFFERED="1")
     port = free_port()

@@ -29,7 +29,8 @@ FLIP = textwrap.dedent(
     from hfops.store import connect
     db = connect(sys.argv[1])
     for i in range(40):
-        set_status(db, "microsoft/phi-2", "evaluating" if i % 2 == 0 else "candidate", f"flip {i}", actor="p2")
+        set_status(db, "microsoft/phi-2", "evaluating" if i % 2 == 0 else "candidate",
+                   f"flip {i}", actor="p2")
         create_job(db, "noop", {"i": i})
     print("flip ok")
     """

@@ -47,8 +47,8 @@ def listed_ids(records: list[dict], licence: str | None = None) -> set[str]:
 def settings_for(hub: HubStandIn, **hub_fields: object) -> Settings:
     settings = Settings()
     settings.hub = HubConfig(
-        endpoint=hub.url, page_size=50, deadline_seconds=3, max_backoff_seconds=0.1, request_timeout_seconds=5,
-        **hub_fields,  # type: ignore[arg-type]
+        endpoint=hub.url, page_size=50, deadline_seconds=3, max_backoff_seconds=0.1,
+        request_timeout_seconds=5, **hub_fields,  # type: ignore[arg-type]
     )  # fmt: skip
     settings.discovery = copy.deepcopy(RULE)
     return settings
@@ -106,7 +106,10 @@ def requested_urls(hub: HubStandIn) -> list[str]:
 
 
 class OtherOrigin(LocalServer):
-    """A server on another origin: answers ``[]`` to anything and records each path and Authorization header."""
+    """A server on another origin.
+
+    Answers ``[]`` to anything and records each path and Authorization header.
+    """
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, str | None]] = []

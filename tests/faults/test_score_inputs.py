@@ -1,5 +1,8 @@
-"""Faults for ``hfops score`` (issue 10 item 7): every malformed input is one ``error:`` line naming the file and
-the line, exit 2 — never a traceback, never silently scored. Runs the real CLI (``hfops.cli.main``)."""
+"""Faults for ``hfops score`` (issue 10 item 7).
+
+Every malformed input is one ``error:`` line naming the file and the line, exit 2 — never a traceback,
+never silently scored. Runs the real CLI (``hfops.cli.main``).
+"""
 
 from __future__ import annotations
 

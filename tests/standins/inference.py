@@ -1,4 +1,6 @@
-"""Stand-in for the HF Inference router: OpenAI-compatible chat completions and hf-inference feature extraction.
+"""Stand-in for the HF Inference router.
+
+It serves OpenAI-compatible chat completions and hf-inference feature extraction.
 
 Routes (same paths as https://router.huggingface.co):
 - ``POST /v1/chat/completions``: OpenAI chat body; replies ``{"choices": [{"message": {"content": ...}}]}``.

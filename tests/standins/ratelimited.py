@@ -8,8 +8,8 @@ is 429 with ``Retry-After: t`` and ``r=0``. Buckets: ``api`` (``/api/...``), ``r
 (``/{repo}/resolve/...``), or one ``api`` bucket for everything with ``shared_bucket=True``.
 
 Routes:
-- ``GET /api/models``: ``models`` records ``org/model-<i>``, ``page_size`` per page, ``Link: <...>; rel="next"``
-  pagination with a ``cursor`` offset (what ``HfApi.list_models`` follows);
+- ``GET /api/models``: ``models`` records ``org/model-<i>``, ``page_size`` per page,
+  ``Link: <...>; rel="next"`` pagination with a ``cursor`` offset (what ``HfApi.list_models`` follows);
 - ``HEAD`` / ``GET /{org}/{name}/resolve/main/{file}``: a small text file with ``ETag``, ``X-Repo-Commit``
   and ``Content-Length`` (what ``hf_hub_download`` needs);
 - ``POST /v1/chat/completions``: an OpenAI chat completion whose ``usage`` counts the words of the messages
