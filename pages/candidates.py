@@ -18,6 +18,13 @@ from hfops.views import candidates as view
 COLUMN_TYPES = {
     "model_id": st.column_config.TextColumn("Model", width=162),
     "score": st.column_config.NumberColumn("Score", format="%.3f", width=55),
+    view.PUBLISHED: st.column_config.NumberColumn(
+        "Published",
+        format="%.3f",
+        width=70,
+        help="published MTEB MSMARCO nDCG@10 (full benchmark; not our measurement: see the detail's "
+        "Published scores tab)",
+    ),
     "status": st.column_config.TextColumn("Status", width=80),
     "runnable": st.column_config.TextColumn(
         "Runs here",
@@ -66,12 +73,19 @@ FILTER_DEFAULTS: dict[str, Any] = {
     "cand_flagged": False,
     "cand_runnable": False,
 }
+K_PUBLISHED = "cand_published_column"
 
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=16)
 def cached_facets(store_path: str, marker: tuple[Any, ...]) -> dict[str, list[str]]:
     """Filter options, cached until the next sync run changes the models."""
     return view.facets(store_path)
+
+
+@st.cache_data(ttl=600, show_spinner=False, max_entries=16)
+def cached_published(store_path: str, marker: tuple[Any, ...]) -> dict[str, float]:
+    """Published retrieval scores of the stored models, cached until the next sync run changes the models."""
+    return view.published_values(store_path)
 
 
 def _reset_page() -> None:
@@ -133,6 +147,11 @@ def filter_widgets(facets: dict[str, list[str]]) -> tuple[view.Filter, str, bool
         on_change=_reset_page,
     )
     descending = col[1].toggle("Descending", value=True, key="cand_desc", on_change=_reset_page)
+    col[1].toggle(
+        "Published score column",
+        key=K_PUBLISHED,
+        help="the published MTEB MSMARCO nDCG@10 beside our score (also shown when sorting by it)",
+    )
     page_size = col[2].selectbox(
         "Rows per page",
         view.PAGE_SIZES,
@@ -168,7 +187,7 @@ def show_table(found: view.CandidatePage) -> None:
         found.frame(),
         hide_index=True,
         column_config=COLUMN_TYPES,
-        column_order=list(view.TABLE_COLUMNS),
+        column_order=found.columns,
         on_select="rerun",
         selection_mode="single-row",
         key=K_TABLE,
@@ -276,6 +295,7 @@ store_path = settings().store.path
 flt, sort, descending, page_size, page_slot = filter_widgets(
     cached_facets(store_path, view.facets_marker(conn))
 )
+with_published = sort == view.PUBLISHED or bool(st.session_state.get(K_PUBLISHED))
 found = view.candidate_page(
     conn,
     flt,
@@ -285,6 +305,7 @@ found = view.candidate_page(
     page_size,
     settings=settings(),
     runnable_only=bool(st.session_state.get("cand_runnable")),
+    published=cached_published(store_path, view.published_marker(conn)) if with_published else None,
 )
 if found.page != st.session_state.get(K_PAGE):  # the result shrank under the page shown
     st.session_state[K_PAGE] = found.page

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from hfops import discovery, registry
 from hfops.store import connect, utcnow, write_tx
+from hfops.views import candidates as view
 from tests.console_kit import open_console
 from tests.registry_rows import add_candidates, model_row, numbered
 
@@ -440,3 +441,79 @@ def test_every_table_column_has_a_width_that_fits_the_wide_layout(
     assert widths["quantization"] >= 90 and widths["model_id"] >= 160 and widths["pipeline_tag"] >= 105
     dates = table.value["last_modified"].tolist()
     assert all(d == "" or re.fullmatch(r"\d{4}-\d\d-\d\d", d) for d in dates), dates  # a date, or nothing
+
+
+# --- the narrow tables behind the page (migration 0014) and the same answers as the registry ------------------
+
+JOINED = (
+    "SELECT c.model_id, c.score, c.status, c.flag, m.pipeline_tag, m.license, m.library_name, m.quantization, "
+    "m.downloads, m.likes, m.last_modified, m.created_at, m.use_restricted, m.safetensors "
+    "FROM candidates c JOIN models m ON m.model_id = c.model_id ORDER BY c.model_id"
+)
+NARROW = (
+    "SELECT model_id, score, status, flag, pipeline_tag, license, library_name, quantization, downloads, likes, "
+    "last_modified, created_at, use_restricted, safetensors FROM candidate_rows ORDER BY model_id"
+)
+
+
+def test_candidate_rows_follow_every_write(snapshot_store: str, db_path: str) -> None:
+    """Issue 17: the page reads candidate_rows / model_search; triggers keep them equal to the registry
+    through a sync, a re-sync of changed records, status changes, direct updates and deletes."""
+    with sqlite3.connect(snapshot_store) as src, sqlite3.connect(db_path) as dst:
+        src.backup(dst)
+    db = connect(db_path)
+    assert db.execute(NARROW).fetchall() == db.execute(JOINED).fetchall()
+    assert len(db.execute(NARROW).fetchall()) > 600
+
+    first = db.execute("SELECT model_id FROM candidate_rows ORDER BY score DESC LIMIT 1").fetchone()[0]
+    registry.set_status(db, first, "evaluating", "bench the narrow table", actor="tests")
+    with write_tx(db):
+        db.execute(
+            "UPDATE models SET downloads = 7, likes = 3, quantization = 'gguf' WHERE model_id = ?", [first]
+        )
+        db.execute("UPDATE candidates SET flag = 'no longer listed' WHERE model_id = ?", [first])
+        gone = db.execute("SELECT model_id FROM candidate_rows ORDER BY score LIMIT 1").fetchone()[0]
+        db.execute("DELETE FROM status_transitions WHERE model_id = ?", [gone])
+        db.execute("DELETE FROM candidates WHERE model_id = ?", [gone])
+    add_candidates(db_path, [{"model_id": "acme/new-one", "downloads": 123}])
+    assert db.execute(NARROW).fetchall() == db.execute(JOINED).fetchall()
+    row = db.execute(
+        "SELECT status, downloads, flag FROM candidate_rows WHERE model_id = ?", [first]
+    ).fetchone()
+    assert row == ("evaluating", 7, "no longer listed")
+
+    keys = dict(db.execute("SELECT model_id, search_key FROM model_search").fetchall())
+    ids = [r[0] for r in db.execute("SELECT model_id FROM models").fetchall()]
+    assert sorted(keys) == sorted(ids)
+    assert all(keys[m] == view.search_key(m) for m in ids if m.isascii())
+    assert keys["acme/new-one"] == "acmenewone"
+
+
+@pytest.mark.parametrize(
+    ("flt", "sort", "descending", "page"),
+    [
+        (registry.CandidateFilter(), "score", True, 1),
+        (registry.CandidateFilter(), "downloads", True, 3),
+        (registry.CandidateFilter(), "likes", False, 2),
+        (registry.CandidateFilter(pipeline_tags=["text-generation"]), "last_modified", True, 1),
+        (registry.CandidateFilter(licenses=["mit"], min_score=0.2), "created_at", False, 1),
+        (registry.CandidateFilter(quantization=["gguf"]), "model_id", True, 1),
+        (registry.CandidateFilter(quantization=["none"], text="bge"), "status", True, 1),
+        (
+            registry.CandidateFilter(libraries=["sentence-transformers"], flagged_only=False),
+            "score",
+            False,
+            2,
+        ),
+    ],
+)
+def test_the_page_query_answers_like_the_registry(
+    snapshot_store: str, flt: registry.CandidateFilter, sort: str, descending: bool, page: int
+) -> None:
+    """The page's query over candidate_rows gives exactly the rows and total of registry.list_candidates."""
+    db = connect(snapshot_store)
+    expected = registry.list_candidates(db, flt, sort, descending, page=page, page_size=25)
+    got = view.list_candidates(db, flt, sort, descending, page=page, page_size=25)
+    assert expected[1] > 0
+    assert got[1] == expected[1]
+    assert [r.to_dict() for r in got[0]] == [r.to_dict() for r in expected[0]]

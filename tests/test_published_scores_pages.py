@@ -8,6 +8,7 @@ import pytest
 
 from hfops.discovery import sync_snapshot
 from hfops.paths import HUB_SNAPSHOT
+from hfops.views import candidates as cand_view
 from hfops.views import leaderboard as board_view
 from tests.console_kit import open_console
 
@@ -67,3 +68,85 @@ def test_leaderboard_says_when_the_rankings_disagree() -> None:
     assert notice is not None and "disagree" in notice and "a/one" in notice
     agreeing = frame.assign(**{board_view.PUBLISHED_COLUMN: [0.41, 0.36]})
     assert board_view.ranking_notice(agreeing, "retrieval", "ms_marco") is None
+
+
+def published_of_candidates(store: str) -> dict[str, float]:
+    """The published MSMARCO nDCG@10 of every candidate, straight from hfops.reference."""
+    from hfops import reference, registry
+    from hfops.store import get_db
+
+    db = get_db(store)
+    found, _ = registry.list_candidates(db, page_size=100_000)
+    refs = reference.references_for_models(db, [str(r.model_id) for r in found])
+    return reference.published_retrieval_scores(refs)
+
+
+def test_candidates_table_sorts_by_the_published_score(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12: the published retrieval score as an optional column and sort key of the Candidates table."""
+    at = open_console(store, monkeypatch, "pages/candidates.py", timeout=60).run()
+    table = next(d for d in at.dataframe if d.key == "cand_table")
+    assert cand_view.PUBLISHED not in table.value.columns  # optional: not there by default
+
+    at.selectbox(key="cand_sort").set_value(cand_view.PUBLISHED).run()
+    assert not at.exception
+    table = next(d for d in at.dataframe if d.key == "cand_table").value
+    published = published_of_candidates(store)
+    assert len(published) >= 40  # the embedded default's candidates with an MSMARCO score
+    head = sorted(published, key=lambda m: (-published[m], m))[: len(table)]
+    assert table["model_id"].tolist()[: len(head)] == head
+    assert table[cand_view.PUBLISHED].tolist()[: len(head)] == pytest.approx([published[m] for m in head])
+    rest = table.iloc[len(head) :]  # then the models without a published score, by our score
+    assert rest[cand_view.PUBLISHED].isna().all()
+    assert rest["score"].tolist() == sorted(rest["score"], reverse=True)
+
+    at.toggle(key="cand_desc").set_value(False).run()
+    table = next(d for d in at.dataframe if d.key == "cand_table").value
+    assert table["model_id"].tolist()[:5] == sorted(published, key=lambda m: (published[m], m))[:5]
+
+
+def test_published_column_can_be_shown_beside_our_score(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_console(store, monkeypatch, "pages/candidates.py", timeout=60).run()
+    at.toggle(key="cand_published_column").set_value(True).run()
+    table = next(d for d in at.dataframe if d.key == "cand_table").value
+    columns = table.columns.tolist()
+    assert columns.index(cand_view.PUBLISHED) == columns.index("score") + 1  # its own column, never mixed
+    published = published_of_candidates(store)
+    for model_id, value in zip(table["model_id"], table[cand_view.PUBLISHED], strict=True):
+        if model_id in published:
+            assert value == pytest.approx(published[model_id])
+        else:
+            assert pd.isna(value)
+
+
+def test_published_sort_pages_through_both_parts(db_path: str) -> None:
+    """Models with a published score first (by it), then the others by our score, page after page."""
+    from hfops import registry
+    from hfops.store import connect
+    from tests.registry_rows import add_candidates, numbered
+
+    add_candidates(db_path, numbered(9))  # org/model-000 .. 008, scores descending
+    published = {"org/model-007": 0.41, "org/model-003": 0.52, "org/model-005": 0.41}
+    db = connect(db_path)
+    shown = []
+    for page in (1, 2, 3, 4):
+        rows, total = cand_view.list_candidates(
+            db, registry.CandidateFilter(), cand_view.PUBLISHED, True, page, 2, published
+        )
+        assert total == 9
+        shown += [r.model_id for r in rows]
+    rest = [f"org/model-{i:03d}" for i in (0, 1, 2, 4, 6)]
+    assert shown == ["org/model-003", "org/model-005", "org/model-007", *rest[:5]]
+    rows, _ = cand_view.list_candidates(
+        db, registry.CandidateFilter(min_score=0.985), cand_view.PUBLISHED, True, 1, 10, published
+    )
+    kept = [
+        "org/model-003",
+        "org/model-005",
+        "org/model-000",
+        "org/model-001",
+        "org/model-002",
+        "org/model-004",
+    ]
+    assert [r.model_id for r in rows] == kept  # scores 0.990 .. 0.985; model-007 is filtered out
+    with pytest.raises(registry.RegistryError):
+        cand_view.list_candidates(db, registry.CandidateFilter(), "published; DROP TABLE models")

@@ -24,6 +24,7 @@ from hfops.views import as_dict
 
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
+PUBLISHED = "published"  # the sort key and column of the published retrieval score (MTEB MSMARCO nDCG@10)
 SORT_LABELS = {
     "score": "Score",
     "downloads": "Downloads (30 days)",
@@ -32,6 +33,7 @@ SORT_LABELS = {
     "created_at": "Created",
     "model_id": "Model id",
     "status": "Status",
+    PUBLISHED: "Published retrieval score (MTEB)",
 }
 # The table's columns, in order (the page gives each a Streamlit column type).
 TABLE_COLUMNS = (
@@ -47,6 +49,8 @@ TABLE_COLUMNS = (
     "flag",
     "last_modified",
 )
+# The optional column, after the score: the published MSMARCO nDCG@10 (never mixed into our own columns).
+PUBLISHED_AFTER = "score"
 HISTORY_COLUMNS = ("at", "from_status", "to_status", "actor", "reason", "evidence")
 Filter = registry.CandidateFilter
 
@@ -67,9 +71,47 @@ def facets_marker(db: sqlite_utils.Database) -> tuple[Any, ...]:
 
 
 def facets(store_path: str) -> dict[str, list[str]]:
-    """Filter options: the distinct values among candidates (they scan the whole table: cache them under
-    :func:`facets_marker`)."""
-    return registry.facet_values(get_db(store_path))
+    """Filter options: the distinct values among candidates, as :func:`hfops.registry.facet_values` gives them,
+    read from the narrow ``candidate_rows`` (migration 0014). They scan the table: cache them under
+    :func:`facets_marker`."""
+    db = get_db(store_path)
+
+    def distinct(column: str) -> list[str]:
+        sql = (
+            f"SELECT DISTINCT {column} FROM candidate_rows WHERE {column} IS NOT NULL AND {column} != '' "
+            "ORDER BY 1"
+        )
+        return [r[0] for r in db.execute(sql).fetchall()]
+
+    quant: set[str] = set()
+    for (value,) in db.execute("SELECT DISTINCT quantization FROM candidate_rows").fetchall():
+        quant.update(v for v in value.split(",") if v)
+    return {
+        "pipeline_tags": distinct("pipeline_tag"),
+        "licenses": distinct("license"),
+        "libraries": distinct("library_name"),
+        "quantization": ["none", *sorted(quant)],
+        "statuses": list(registry.STATUSES),
+    }
+
+
+# --- published reference scores ---------------------------------------------------------------------------
+
+
+def published_marker(db: sqlite_utils.Database) -> tuple[Any, ...]:
+    """The key under which :func:`published_values` may be cached: the models' revisions change only by sync."""
+    return facets_marker(db)
+
+
+def published_values(store_path: str) -> dict[str, float]:
+    """``{model_id: published MTEB MSMARCO nDCG@10}`` of the stored models that have one (a few hundred at most:
+    the shipped table's models), matched by id and by the stored revision (:mod:`hfops.reference`)."""
+    from hfops import reference
+
+    db = get_db(store_path)
+    return reference.published_retrieval_scores(
+        reference.references_for_models(db, reference.load_table().keys())
+    )
 
 
 # --- the table ----------------------------------------------------------------------------------------------
@@ -85,6 +127,9 @@ class CandidatePage:
     page_size: int
     text_used: str | None = None  # the id search that matched (a separator variant of what was typed)
     runnable: dict[str, str] = field(default_factory=dict)  # model id -> how it can run here (short label)
+    published: dict[str, float] | None = (
+        None  # model id -> published score; None: the column is not asked for
+    )
 
     @property
     def pages(self) -> int:
@@ -100,14 +145,115 @@ class CandidatePage:
     def ids(self) -> list[str]:
         return [str(row["model_id"]) for row in self.rows]
 
+    @property
+    def columns(self) -> list[str]:
+        """:data:`TABLE_COLUMNS`, with :data:`PUBLISHED` after the score when the column is asked for."""
+        columns = list(TABLE_COLUMNS)
+        if self.published is not None:
+            columns.insert(columns.index(PUBLISHED_AFTER) + 1, PUBLISHED)
+        return columns
+
     def frame(self) -> pd.DataFrame:
-        """The rows as a frame with :data:`TABLE_COLUMNS` (drawn on a canvas by the page: never HTML)."""
+        """The rows as a frame with :attr:`columns` (drawn on a canvas by the page: never HTML)."""
         frame = pd.DataFrame([as_dict(r) for r in self.rows], columns=list(TABLE_COLUMNS))
         modified = pd.to_datetime(frame["last_modified"], utc=True, errors="coerce")
         frame["last_modified"] = [d.strftime("%Y-%m-%d") if not pd.isna(d) else "" for d in modified]
         frame["flag"] = frame["flag"].fillna("")
         frame["runnable"] = [self.runnable.get(m, "unknown") for m in frame["model_id"]]
-        return frame
+        if self.published is not None:
+            values = self.published
+            frame[PUBLISHED] = pd.array([values.get(m) for m in frame["model_id"]], dtype="Float64")
+        return frame[self.columns]
+
+
+# The table's row, from candidate_rows (same fields as hfops.registry.list_candidates gives).
+ROW_COLUMNS = (
+    "r.model_id, r.pipeline_tag, r.license, r.library_name AS library, r.downloads, r.likes, r.safetensors, "
+    "r.quantization, r.score, r.status, r.flag, r.use_restricted, r.last_modified"
+)
+
+
+def _where(flt: registry.CandidateFilter) -> tuple[str, list[Any]]:
+    """The registry's filter (:func:`hfops.registry._where`: one definition of what each filter means) over
+    ``candidate_rows r``, which carries the same columns under the same names."""
+    where, params = registry._where(flt)
+    return re.sub(r"\b[mc]\.", "r.", where), params
+
+
+def count_candidates(db: sqlite_utils.Database, flt: registry.CandidateFilter) -> int:
+    """How many candidates match ``flt``."""
+    where, params = _where(flt)
+    return int(db.execute(f"SELECT COUNT(*) FROM candidate_rows r{where}", params).fetchone()[0])
+
+
+def list_candidates(
+    db: sqlite_utils.Database,
+    flt: registry.CandidateFilter,
+    sort: str = "score",
+    descending: bool = True,
+    page: int = 1,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    published: dict[str, float] | None = None,
+    only: set[str] | None = None,
+) -> tuple[list[registry.Candidate], int]:
+    """:func:`hfops.registry.list_candidates` over the narrow ``candidate_rows`` (same filters, order, rows and
+    errors), plus the sort key :data:`PUBLISHED`: models with a published score first (by that score), then
+    the rest by our score; ``published`` holds the values (:func:`published_values`). ``only``: keep these
+    model ids (a small set)."""
+    if sort not in registry.SORTABLE and sort != PUBLISHED:
+        raise registry.RegistryError(
+            f"cannot sort by {sort!r}; choose one of {', '.join([*registry.SORTABLE, PUBLISHED])}"
+        )
+    if page < 1 or page_size < 1:
+        raise registry.RegistryError("page and page_size must be >= 1")
+    where, params = _where(flt)
+    if only is not None:
+        kept = sorted(only)
+        where += (" AND " if where else " WHERE ") + f"r.model_id IN ({', '.join('?' for _ in kept)})"
+        params = [*params, *kept]
+    total = int(db.execute(f"SELECT COUNT(*) FROM candidate_rows r{where}", params).fetchone()[0])
+    offset = (page - 1) * page_size
+    if sort != PUBLISHED:
+        column = re.sub(r"\b[mc]\.", "r.", registry.SORTABLE[sort])
+        order = f"{column} {'DESC' if descending else 'ASC'}, r.model_id ASC"
+        return _rows(db, where, params, order, page_size, offset), total
+    # Published first: the few candidates with a published score (a few hundred at most) ordered here, then
+    # the others by our score, paged in SQL.
+    values = published or {}
+    ids = sorted(values)
+    listed = f"({', '.join('?' for _ in ids)})"
+    joiner = " AND " if where else " WHERE "
+    head = (
+        _rows(db, f"{where}{joiner}r.model_id IN {listed}", [*params, *ids], "r.model_id", len(ids) or 1, 0)
+        if ids
+        else []
+    )
+    head.sort(key=lambda r: r.model_id)
+    head.sort(key=lambda r: values[r.model_id], reverse=descending)
+    shown = head[offset : offset + page_size]
+    if len(shown) < page_size:
+        rest_where = f"{where}{joiner}r.model_id NOT IN {listed}" if ids else where
+        rest_offset = max(0, offset - len(head))
+        shown += _rows(
+            db,
+            rest_where,
+            [*params, *ids],
+            "r.score DESC, r.model_id ASC",
+            page_size - len(shown),
+            rest_offset,
+        )
+    return shown, total
+
+
+def _rows(
+    db: sqlite_utils.Database, where: str, params: list[Any], order: str, limit: int, offset: int
+) -> list[registry.Candidate]:
+    found = db.execute(
+        f"SELECT {ROW_COLUMNS} FROM candidate_rows r{where} ORDER BY {order} LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    )
+    names = [d[0] for d in found.description]
+    return [registry.Candidate.from_row(dict(zip(names, row, strict=True))) for row in found.fetchall()]
 
 
 def text_variants(text: str) -> list[str]:
@@ -128,11 +274,14 @@ def candidate_page(
     page_size: int,
     settings: Any = None,
     runnable_only: bool = False,
+    published: dict[str, float] | None = None,
 ) -> CandidatePage:
     """The requested page; the first page when the result shrank under it (``page`` tells which it is).
 
     With ``settings`` each row gets its evaluability label (:mod:`hfops.evals.runnable`, no network);
     ``runnable_only`` keeps the candidates that can run here (packaged, local, cached, or checked runnable).
+    ``published`` (:func:`published_values`) adds the published-score column and is what the sort key
+    :data:`PUBLISHED` orders by.
 
     A search whose words match no id as typed is tried with the words joined by id separators ("phi 2"
     finds phi-2); :attr:`CandidatePage.text_used` says which spelling matched.
@@ -143,17 +292,20 @@ def candidate_page(
     keep = runnable.runnable_ids(db, settings) if runnable_only and settings is not None else None
 
     def fetch(f: registry.CandidateFilter, at: int) -> CandidatePage:
-        if keep is None:
-            found, total = registry.list_candidates(db, f, sort, descending, page=at, page_size=page_size)
-        else:  # the runnable set is small and partly on disk: filter every match, then cut the page
-            everything, _ = registry.list_candidates(db, f, sort, descending, page=1, page_size=1_000_000)
-            kept = [r for r in everything if str(r["model_id"]) in keep]
-            found, total = kept[(at - 1) * page_size : at * page_size], len(kept)
+        found, total = list_candidates(db, f, sort, descending, at, page_size, published, only=keep)
         labels = {}
         if settings is not None:
             facts = runnable.facts(db, [(str(r["model_id"]), r["pipeline_tag"]) for r in found], settings)
             labels = {m: runnable.short_label(fact) for m, fact in facts.items()}
-        return CandidatePage(found, total, at, page_size, text_used=f.text.strip() or None, runnable=labels)
+        return CandidatePage(
+            found,
+            total,
+            at,
+            page_size,
+            text_used=f.text.strip() or None,
+            runnable=labels,
+            published=published,
+        )
 
     result = fetch(flt, page)
     if not result.total:
@@ -394,14 +546,25 @@ def search_models(db: sqlite_utils.Database, text: str, limit: int = SEARCH_LIMI
     if not key:
         return None
     escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    where = f"{_key_sql('m.model_id')} LIKE ? ESCAPE '\\'"
-    total = int(db.execute(f"SELECT COUNT(*) FROM models m WHERE {where}", [f"%{escaped}%"]).fetchone()[0])
-    found = db.execute(
-        "SELECT m.model_id, c.status, c.score, m.pipeline_tag, m.license, m.library_name, m.downloads, "
-        f"m.rule_failures FROM models m LEFT JOIN candidates c ON c.model_id = m.model_id WHERE {where} "
-        "ORDER BY c.model_id IS NULL, c.score DESC, m.downloads DESC, m.model_id LIMIT ?",
+    where = "s.search_key LIKE ? ESCAPE '\\'"  # model_search (migration 0014): the key of every synced model
+    picked = db.execute(  # one scan: the matches' count and the first ``limit`` of them
+        "SELECT s.model_id, COUNT(*) OVER () FROM model_search s "
+        f"LEFT JOIN candidate_rows r ON r.model_id = s.model_id WHERE {where} "
+        "ORDER BY r.model_id IS NULL, r.score DESC, s.downloads DESC, s.model_id LIMIT ?",
         [f"%{escaped}%", limit],
     ).fetchall()
+    total = int(picked[0][1]) if picked else 0
+    ids = [r[0] for r in picked]
+    details = {
+        row[0]: row
+        for row in db.execute(
+            "SELECT m.model_id, c.status, c.score, m.pipeline_tag, m.license, m.library_name, m.downloads, "
+            "m.rule_failures FROM models m LEFT JOIN candidates c ON c.model_id = m.model_id "
+            f"WHERE m.model_id IN ({', '.join('?' for _ in ids)})",
+            ids,
+        ).fetchall()
+    }
+    found = [details[m] for m in ids if m in details]
     rows = []
     for model_id, status, score, tag, licence, library, downloads, failures in found:
         clauses = [str(f) for f in loads(failures, [])]
@@ -454,7 +617,7 @@ def explain_empty(db: sqlite_utils.Database, flt: registry.CandidateFilter) -> s
         return (
             "The store holds no models yet: load the embedded snapshot or sync the Hub from the Status page."
         )
-    _, candidates = registry.list_candidates(db, registry.CandidateFilter(), page_size=1)
+    candidates = count_candidates(db, registry.CandidateFilter())
     if not candidates:
         return (
             f"{models:,} models are synced but none passes the candidate rule ([discovery] in the config): "
@@ -463,7 +626,7 @@ def explain_empty(db: sqlite_utils.Database, flt: registry.CandidateFilter) -> s
     filters = active_filters(flt)
     lifted = []
     for label, without in filters:
-        _, n = registry.list_candidates(db, without, page_size=1)
+        n = count_candidates(db, without)
         if n:
             lifted.append(f"without {label}: {n:,}")
     text = f"No candidate matches these filters ({candidates:,} candidates in the store)"
