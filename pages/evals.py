@@ -2,7 +2,9 @@
 
 A run page shows the metric table with 95% CIs, the recommendation and its rule, plotly charts
 (candidate vs production per metric with error bars, score distribution, latency histogram) and the
-per-example table, filterable to the disagreements. Launching and publishing are absent in the read-only demo.
+per-example table, filterable to the disagreements. The custom eval sets are listed, and one is added from an
+upload (previews of the rows as read and as mapped, every row checked as ``hfops dataset add`` does, then
+saved and selected in the launch form). Launching, adding sets and publishing are absent in the read-only demo.
 Widgets and layout only: the data comes from :mod:`hfops.views.evals`.
 """
 
