@@ -129,7 +129,6 @@ def mapping_widgets(choices: list[view.FieldChoice], prefix: str) -> dict[str, s
 def custom_set_form() -> None:
     """Upload a file, map its columns (previews of the rows as read and as mapped), check every row, save."""
     cfg = settings()
-    st.markdown("**Add a custom eval set**")
     st.caption(
         "The same reader and checks as `hfops dataset add`: every row is checked before anything is stored; "
         "the file is kept beside the store."
