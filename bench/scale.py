@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -49,16 +48,13 @@ from hfops.remote import broker  # noqa: E402
 from hfops.remote.executor import WINDOW  # noqa: E402
 from hfops.remote.payload import PING, SCHEMA_VERSION, example_data  # noqa: E402
 from hfops.store import connect, get_db  # noqa: E402
-from tests.processes import free_port, stop_process  # noqa: E402
+from tests.processes import stop_process  # noqa: E402
+from tests.redis_kit import beating_workers, hfops_command, redis_binary, write_config  # noqa: E402
+from tests.redis_kit import start_redis as start_redis_server  # noqa: E402
 
 PERFORMANCE = ROOT / "docs" / "performance.md"
 HEADING = "## Scale"
 DATASET = "squad_v2"
-
-
-def hfops_command() -> list[str]:
-    script = Path(sys.executable).with_name("hfops")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "hfops.cli"]
 
 
 class Processes:
@@ -83,46 +79,10 @@ class Processes:
 
 
 def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
-    binary = shutil.which("redis-server")
+    binary = redis_binary(install=False)
     if binary is None:
         raise SystemExit("redis-server is not installed (bash scripts/install-sysdeps.sh as root)")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    import redis
-
-    client = redis.Redis.from_url(url)
-    for _ in range(200):
-        try:
-            client.ping()
-            return proc, url
-        except redis.exceptions.ConnectionError:
-            time.sleep(0.05)
-    raise SystemExit("redis-server did not start")
-
-
-def write_config(path: Path, batch: int, url: str | None) -> str:
-    lines = ["[eval]", f"batch_size = {batch}", "bootstrap_samples = 200"]
-    if url:
-        lines += ["", "[queue]", 'backend = "redis"', f'url = "{url}"']
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
+    return start_redis_server(binary, folder)
 
 
 def timed_run(
@@ -203,9 +163,8 @@ def on_redis(folder: Path, url: str, workers: int, args: argparse.Namespace) -> 
     )
     for n in range(workers):
         procs.start([*hfops_command(), "worker", "--queue", url, "--role", "compute"], f"compute-{n}")
-    huey = broker.compute_huey(url)
     deadline = time.monotonic() + 120
-    while sum(1 for k in huey.all_results() if k.startswith("hfops:worker:")) < workers:
+    while len(beating_workers(url)) < workers:
         if time.monotonic() > deadline:
             raise SystemExit("compute workers did not start")
         time.sleep(0.1)
@@ -228,7 +187,7 @@ def round_trips(folder: Path, url: str, args: argparse.Namespace) -> dict[str, f
     payload = {"schema": SCHEMA_VERSION, "kind": PING, "examples": [example_data(e) for e in examples]}
     size = len(huey.serializer.serialize(payload))
     try:
-        while not any(k.startswith("hfops:worker:") for k in huey.all_results()):
+        while not beating_workers(url):
             time.sleep(0.1)
         seconds = []
         for n in range(args.pings + 5):

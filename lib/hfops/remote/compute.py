@@ -78,9 +78,16 @@ class BatchComputer:
         settings: Settings,
         cache: InferenceCache,
         backend: str = "auto",
+        systems: tuple[System, System] | None = None,
     ) -> None:
-        self.candidate: System = resolve_system(model_id, task, settings, backend)
-        self.production: System = resolve_system(production_id, task, settings)
+        """Resolve both systems here (the local path), or take ``systems`` a compute worker acquired."""
+        if systems is None:
+            systems = (
+                resolve_system(model_id, task, settings, backend),
+                resolve_system(production_id, task, settings),
+            )
+        self.candidate: System = systems[0]
+        self.production: System = systems[1]
         self.cache = cache
         self.lock = threading.Lock()  # systems are not thread-safe: one batch at a time
 

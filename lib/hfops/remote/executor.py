@@ -30,7 +30,7 @@ from hfops.evals.data import EvalSet, Example
 from hfops.evals.records import EvalRun
 from hfops.remote import broker
 from hfops.remote.compute import BatchComputer, BatchOutputs, Counts, MemoryCache
-from hfops.remote.payload import EVAL_BATCH, SCHEMA_VERSION, digest, example_data, outcomes_from
+from hfops.remote.payload import SCHEMA_VERSION, eval_batch, outcomes_from
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -143,21 +143,20 @@ class RemoteExecutor:
         self.payloads: list[dict[str, Any]] = []
         self.index: dict[tuple[str, ...], int] = {}
         for position, batch in enumerate(batches):
-            payload = {
-                "schema": SCHEMA_VERSION,
-                "kind": EVAL_BATCH,
-                "run_id": run.id,
-                "task": run.task,
-                "dataset": evalset.dataset,
-                "source": evalset.source,
-                "dataset_version": evalset.version,
-                "corpus_key": self.corpus_key,
-                "candidate": {"model_id": run.model_id, "backend": run.params.get("backend", "auto")},
-                "production": {"model_id": run.production_id},
-                "settings": mapping,
-                "examples": [example_data(e) for _, e in batch],
-            }
-            payload["key"] = f"eval_{run.id}_{digest(payload)}"
+            payload = eval_batch(
+                run.id,
+                run.task,
+                evalset,
+                {
+                    "model_id": run.model_id,
+                    "backend": run.params.get("backend", "auto"),
+                    "revision": run.candidate_revision or None,
+                },
+                {"model_id": run.production_id, "revision": run.production_revision or None},
+                mapping,
+                [e for _, e in batch],
+                self.corpus_key,
+            )
             self.payloads.append(payload)
             self.index[_ids(batch)] = position
         self.sent: set[int] = set()
@@ -287,7 +286,8 @@ class RemoteExecutor:
                     self._beats.pop(worker, None)
                     self._requeue(position, f"compute worker {worker} stopped while {claim.get('phase')}")
                     continue
-                computing.append(f"{worker} ({claim.get('phase')})")
+                detail = f": {claim['detail']}" if claim.get("detail") else ""
+                computing.append(f"{worker} ({claim.get('phase')}{detail})")
             elif key in queued:
                 self._orphans.pop(key, None)
             else:
@@ -321,7 +321,7 @@ class RemoteExecutor:
         if not isinstance(value, dict) or value.get("schema") != SCHEMA_VERSION:
             raise JobError(f"{where}: a result of another payload schema came back ({value!r:.200})")
         if value.get("failed"):
-            raise EvalError(str(value["failed"]))
+            raise EvalError(f"{where}: {value['failed']}")
         systems = value["systems"]
         if self.systems is None:
             self.systems = systems

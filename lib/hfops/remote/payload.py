@@ -7,17 +7,18 @@ reads its own ``HUGGINGFACE_API_KEY``; the settings in a payload hold none.
 
 Payload (``kind = "eval_batch"``)::
 
-    {"schema": 1, "kind": "eval_batch", "key": "...", "run_id": 7, "task": "retrieval", "dataset": "ms_marco",
+    {"schema": 2, "kind": "eval_batch", "key": "...", "run_id": 7, "task": "retrieval", "dataset": "ms_marco",
      "source": "local", "dataset_version": "...", "corpus_key": "hfops:corpus:<sha>" | "",
-     "candidate": {"model_id": "...", "backend": "auto"}, "production": {"model_id": "..."},
+     "candidate": {"model_id": "...", "backend": "auto", "revision": "<commit sha>" | "pypi:..." | null},
+     "production": {"model_id": "...", "revision": ...},
      "settings": {...settings_to_mapping...}, "examples": [{"id": ..., "query": ..., ...}, ...]}
 
 Result::
 
-    {"schema": 1, "key": "...", "worker": "host:pid", "systems": {"candidate": {...}, "production": {...}},
+    {"schema": 2, "key": "...", "worker": "host:pid", "systems": {"candidate": {...}, "production": {...}},
      "candidate": [{"output": ..., "latency_ms": ..., "cached": ..., "error": ...}, ...], "production": [...],
      "calls": 3, "cache_hits": 0, "cache_misses": 3, "seconds": 0.2}
-    or {"schema": 1, "key": "...", "worker": "...", "failed": "operator message"}
+    or {"schema": 2, "key": "...", "worker": "...", "failed": "operator message"}
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from typing import Any
 
 from hfops.errors import JobError
 from hfops.evals.backends import Outcome
-from hfops.evals.data import Example
+from hfops.evals.data import EvalSet, Example
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: each system carries the revision the store owner pinned (workers acquire it)
 EVAL_BATCH = "eval_batch"
 PING = "ping"  # answered at once (round-trip measurements, health checks)
 
@@ -61,6 +62,36 @@ def outcome_data(outcome: Outcome) -> dict[str, Any]:
 
 def outcomes_from(items: Sequence[dict[str, Any]]) -> list[Outcome]:
     return [Outcome(**item) for item in items]
+
+
+def eval_batch(
+    run_id: int,
+    task: str,
+    evalset: EvalSet,
+    candidate: dict[str, Any],
+    production: dict[str, Any],
+    settings: dict[str, Any],
+    examples: Sequence[Example],
+    corpus_key: str = "",
+) -> dict[str, Any]:
+    """The payload of one eval batch (``candidate``/``production``: model_id, backend, revision), keyed by its
+    content: the same batch of the same run always gets the same key (an owner that came back adopts it)."""
+    payload = {
+        "schema": SCHEMA_VERSION,
+        "kind": EVAL_BATCH,
+        "run_id": run_id,
+        "task": task,
+        "dataset": evalset.dataset,
+        "source": evalset.source,
+        "dataset_version": evalset.version,
+        "corpus_key": corpus_key,
+        "candidate": candidate,
+        "production": production,
+        "settings": settings,
+        "examples": [example_data(e) for e in examples],
+    }
+    payload["key"] = f"eval_{run_id}_{digest(payload)}"
+    return payload
 
 
 def check_schema(data: dict[str, Any], worker: str) -> None:
