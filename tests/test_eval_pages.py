@@ -548,9 +548,13 @@ def test_a_real_json_file_with_nested_passages_maps_by_dotted_paths(
     set_field(at, "context", "passages.passage_text")
     unanswerable = sum(1 for r in rows if not r["answers"])
     assert any(f"{len(rows)} examples · {unanswerable} unanswerable" in s for s in successes(at))
+    at.number_input(key="evals_set_limit").set_value(50).run()  # the first 50 rows only
+    first_50 = sum(1 for r in rows[:50] if not r["answers"])
+    assert any(f"Every row checked: 50 examples · {first_50} unanswerable" in s for s in successes(at))
     at.text_input(key="evals_set_name").input("marco-qa").run()
     at.button(key="evals_set_save").click().run()
     assert not at.exception and not errors(at), errors(at)
+    assert custom.get_set(get_db(db_path), "marco-qa").examples == 50
     first = next(
         e for e in custom.stored_examples(get_db(db_path), "marco-qa") if e.id == str(rows[0]["query_id"])
     )
@@ -704,3 +708,10 @@ def test_a_run_on_a_custom_retrieval_set_shows_its_passages(
         top = example["candidate_output"][0]
         mark = "✓" if top == relevant else "✗"
         assert row["candidate output"] == f"{mark} {top}: {docs[top]}"
+    board = open_page(db_path, BOARD, monkeypatch)  # and on the Leaderboard, as a built-in dataset is
+    board.selectbox(key="board_task").set_value("retrieval").run()
+    assert board.selectbox(key="board_dataset").options == ["squad_v2", "ms_marco", "topics"]
+    board.selectbox(key="board_dataset").set_value("topics").run()
+    ranked = frame_with(board, "ndcg@10")
+    assert set(ranked["model_id"]) == {"acme/embed", "baseline:bm25"}
+    assert set(ranked["latest_run"]) == {made["run_id"]}
