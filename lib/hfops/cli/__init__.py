@@ -12,11 +12,14 @@ import difflib
 import importlib
 import importlib.util
 import json
+import math
 import re
+import shutil
 import sqlite3
 import sys
+import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from hfops.config import Settings, load_settings
 from hfops.errors import HfopsError
@@ -79,6 +82,90 @@ def print_json(value: Any) -> None:
     """Write ``value`` as indented JSON to stdout."""
     json.dump(value, sys.stdout, indent=2, default=str, ensure_ascii=False)
     sys.stdout.write("\n")
+
+
+# Off a terminal (a pipe, a log file, CI) progress is plain lines: one per phase, else at most one per this many s.
+PLAIN_PROGRESS_SECONDS = 10.0
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class ProgressLine:
+    """Progress of a long verb on stderr, called as ``(done, total, message, force=False)`` like a job's progress.
+
+    On a terminal: one line rewritten in place (cut to the terminal's width). Anywhere else: plain lines, never a
+    carriage return: one when the phase changes (the message's wording or the total), one when ``force`` is set,
+    otherwise at most one per ``every`` seconds; :meth:`close` prints the last state if it was held back. Each line
+    carries the elapsed time and, once the phase has moved, an estimate of the time left in it. Nothing is
+    printed before there is something to say (no message, no total).
+    """
+
+    def __init__(self, stream: TextIO | None = None, every: float = PLAIN_PROGRESS_SECONDS) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty()
+        self.every = every
+        self.started = time.monotonic()
+        self._printed_at = -math.inf
+        self._shown = ""  # the last line printed, without its timing
+        self._held = ""  # the last line seen, with its timing, when it was not printed
+        self._phase: tuple[tuple[str, int | None], int, float] | None = (
+            None  # (shape, done, time) at its start
+        )
+
+    def __call__(
+        self, done: int, total: int | None = None, message: str | None = None, force: bool = False
+    ) -> None:
+        text = " ".join((message or "").split())
+        if not text and not total:
+            return
+        now = time.monotonic()
+        shape = (re.sub(r"\d+", "#", text), total)
+        changed = self._phase is None or self._phase[0] != shape
+        if changed:
+            self._phase = (shape, done, now)
+        core = f"{self.bar(done, total)} {text}".strip()
+        line = f"{core} ({self._timing(done, total, now)})"
+        if self.tty:
+            width = max(20, shutil.get_terminal_size().columns - 1)
+            self.stream.write(f"\r\033[K{line[:width]}")
+            self.stream.flush()
+            self._shown, self._held = core, ""
+            return
+        if force or changed or now - self._printed_at >= self.every:
+            if core != self._shown or now - self._printed_at >= self.every:
+                print(line, file=self.stream, flush=True)
+                self._printed_at, self._shown, self._held = now, core, ""
+                return
+        self._held = line if core != self._shown else ""
+
+    def _timing(self, done: int, total: int | None, now: float) -> str:
+        timing = f"{_duration(now - self.started)} elapsed"
+        if self._phase is None:
+            return timing
+        _, first, since = self._phase
+        if total and total > done > first and now - since >= 1:
+            timing += f", ~{_duration((total - done) * (now - since) / (done - first))} left"
+        return timing
+
+    @staticmethod
+    def bar(done: int, total: int | None, width: int = 30) -> str:
+        """``[####......] 3/10``; nothing without a total (the message says how far it got)."""
+        if not total:
+            return ""
+        filled = int(width * min(done, total) / total)
+        return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+
+    def close(self) -> None:
+        """End the progress display: the terminal's line is kept; a held-back plain line is printed."""
+        if self.tty and self._shown:
+            self.stream.write("\n")
+        elif self._held:
+            print(self._held, file=self.stream)
+        self.stream.flush()
+        self._held = ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

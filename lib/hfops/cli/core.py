@@ -8,10 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any
 
 from hfops import registry
-from hfops.cli import print_json
+from hfops.cli import ProgressLine, print_json
 from hfops.config import Settings
 from hfops.errors import HfopsError
 from hfops.paths import REPO_ROOT
@@ -23,28 +22,19 @@ SYNC_SUMMARY_FIELDS = (
 )  # fmt: skip
 
 
-def _progress_printer() -> Any:
-    """A one-line progress display on a terminal; silent when stderr is not a terminal."""
-    if not sys.stderr.isatty():
-        return None
-
-    def report(done: int, total: int | None = None, message: str | None = None, force: bool = False) -> None:
-        print(f"\r\033[K{message or done}", end="", file=sys.stderr, flush=True)
-
-    return report
-
-
 def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     """Sync the Hub (or a snapshot file) into the registry."""
     from hfops import discovery
 
-    report = None if args.quiet else _progress_printer()
-    if args.snapshot:
-        run = discovery.sync_snapshot(settings.store.path, args.snapshot, settings, report)
-    else:
-        run = discovery.sync_hub(settings.store.path, settings, report, mode=args.mode)
-    if report:
-        print(file=sys.stderr)
+    report = None if args.quiet else ProgressLine()  # plain lines when stderr is not a terminal
+    try:
+        if args.snapshot:
+            run = discovery.sync_snapshot(settings.store.path, args.snapshot, settings, report)
+        else:
+            run = discovery.sync_hub(settings.store.path, settings, report, mode=args.mode)
+    finally:
+        if report:
+            report.close()
     summary = {k: getattr(run, k) for k in SYNC_SUMMARY_FIELDS}
     if args.json:
         print_json(summary)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import io
+import logging
 import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from hfops import jobs  # light: the queue imports huey only when a job is handed to it
-from hfops.cli import print_json
+from hfops.cli import ProgressLine, print_json
 from hfops.config import Settings
 from hfops.errors import DatasetError, EvalError, HfopsError, ScoreError
 from hfops.evals.tasks import BACKEND_CHOICES, DATASET_NAMES, TASK_NAMES
@@ -21,47 +21,40 @@ if TYPE_CHECKING:
 from hfops.store import get_db
 
 
-def _bar(done: int, total: int | None, width: int = 30) -> str:
-    if not total:
-        return f"{done}"
-    filled = int(width * min(done, total) / total)
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+class _DropJobFailures(logging.Filter):
+    """The job runner's "job N failed" record (and traceback) of a job run here: its outcome is printed after."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
 
 
 def _run_job_with_progress(db_path: str, job_id: int, quiet: bool) -> dict[str, Any]:
-    """Execute a job in this process (a thread) while printing one progress line to stderr.
+    """Execute a job in this process (a thread) while printing its progress to stderr (:class:`ProgressLine`).
 
-    While it runs, library chatter on stderr (and the job runner's traceback of a failed run, whose
-    message is stored with the run and printed afterwards) is held back: the operator sees the progress
-    line and then the outcome, never a traceback.
+    Libraries are quiet at their source (:func:`hfops.evals.backends.base.quiet_libraries`); stderr is left
+    alone, so a real problem still shows. The job runner's log record of a failed job is dropped: the run's
+    stored error is printed with the outcome, without a traceback.
     """
+    from hfops.evals.backends.base import quiet_libraries
     from hfops.worker import execute_job
 
+    quiet_libraries()
     outcome: dict[str, Any] = {}
     worker = threading.Thread(target=lambda: outcome.update(execute_job(db_path, job_id)), daemon=True)
-    terminal = sys.stderr
-    tty = terminal.isatty()
-    last = ""
-    sys.stderr = io.StringIO()
+    progress = None if quiet else ProgressLine()
+    job_log, drop = logging.getLogger("hfops.jobs"), _DropJobFailures()
+    job_log.addFilter(drop)
     try:
         worker.start()
         while worker.is_alive():
             worker.join(0.3)
-            if quiet:
-                continue
-            job = jobs.get_job(get_db(db_path), job_id)
-            done, total, message = (job.done, job.total, job.message) if job else (0, None, "")
-            line = f"{_bar(done or 0, total)} {message or ''}".rstrip()
-            if line != last:
-                if tty:
-                    print(f"\r\033[K{line}", end="", file=terminal, flush=True)
-                else:
-                    print(line, file=terminal, flush=True)
-                last = line
+            job = None if progress is None else jobs.get_job(get_db(db_path), job_id)
+            if progress is not None and job is not None:
+                progress(job.done or 0, job.total, job.message)
     finally:
-        sys.stderr = terminal
-    if tty and not quiet:
-        print(file=terminal)
+        job_log.removeFilter(drop)
+        if progress is not None:
+            progress.close()
     return outcome
 
 
@@ -110,6 +103,33 @@ def _print_run(db_path: str, run_id: int) -> None:
     print(f"cache: {run.cache_hits} hits, {run.cache_misses} misses, {run.model_calls} model calls")
 
 
+NIGHTLY_NAMES_SHOWN = 3  # models named per skip reason (--json lists every one)
+
+
+def _print_nightly(result: dict[str, Any]) -> None:
+    """Each run, then the summary: runs by outcome and one line per skip reason (count, reason, a few names)."""
+    for item in result["runs"]:
+        status = f"error: {item['error']}" if item.get("error") else item.get("recommendation")
+        print(f"  run {item.get('run_id', '-')}: {item['model']} {item['task']}/{item['dataset']}: {status}")
+    runs = result["runs"]
+    failed = sum(1 for item in runs if item.get("error"))
+    ran = f"{len(runs)} of {result['planned']} runs, cancelled before the rest" if result.get("cancelled") else (
+        f"{len(runs)} runs"
+    )  # fmt: skip
+    skipped = result["skipped"]
+    print(
+        f"nightly: {ran} ({len(runs) - failed} finished, {failed} failed); {len(skipped)} models skipped"
+        + (" (--json lists every one):" if skipped else "")
+    )
+    for group in result.get("skipped_by_reason") or []:
+        names = group["models"][:NIGHTLY_NAMES_SHOWN]
+        more = group["count"] - len(names)
+        print(
+            f"  {group['count']} skipped: {group['reason']} - {', '.join(names)}"
+            + (f" and {more} more" if more else "")
+        )
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Run (or enqueue) a shadow evaluation, the nightly batch, or resume/show a run."""
     from hfops.evals import queries, runs
@@ -150,14 +170,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         if "error" in result:
             print(f"error: {result['error']}", file=sys.stderr)
             return 1
-        print(f"nightly: {result['planned']} runs planned, {len(result['skipped'])} models skipped")
-        for item in result["runs"]:
-            status = f"error: {item['error']}" if item.get("error") else item.get("recommendation")
-            print(
-                f"  run {item.get('run_id', '-')}: {item['model']} {item['task']}/{item['dataset']}: {status}"
-            )
-        for item in result["skipped"]:
-            print(f"  skipped {item['model']}: {item['reason']}")
+        _print_nightly(result)
         return 0
     if args.resume is not None:
         run = queries.get_run(db, args.resume)

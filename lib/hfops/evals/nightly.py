@@ -116,8 +116,26 @@ def nightly(
         "planned": len(planned),
         "runs": results,
         "skipped": [s.to_dict() for s in skipped],
+        "skipped_by_reason": skipped_by_reason(skipped),
         "cancelled": len(results) < len(planned) and stop(),
     }
+
+
+def skipped_by_reason(skipped: list[SkippedModel]) -> list[dict[str, Any]]:
+    """The skipped models grouped by why, most common first: ``{"reason", "count", "models"}``.
+
+    A reason names its model first ("org/name is not available locally ..."); the model is left out of the
+    grouped reason, so one cause shared by hundreds of models is one entry.
+    """
+    groups: dict[str, list[str]] = {}
+    for item in skipped:
+        reason = item.reason.strip()
+        if reason.startswith(item.model):  # "org/name is not available ..." -> "not available ..."
+            rest = reason[len(item.model) :].lstrip(":").strip()
+            reason = rest.removeprefix("is ").strip() or reason
+        groups.setdefault(reason, []).append(item.model)
+    ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    return [{"reason": reason, "count": len(models), "models": models} for reason, models in ordered]
 
 
 def nightly_job(ctx: JobContext) -> dict[str, Any]:

@@ -7,6 +7,9 @@ key (:func:`shared_model`), lazily, on the first cache miss, never at import.
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -61,12 +64,46 @@ class System(ABC):
         return {"model_id": self.model_id, "backend": self.backend, "revision": self.revision}
 
 
+# The model stack's own switches, read when the library is imported or its logger first configured
+# (transformers' progress bars follow huggingface_hub's switch; hfops' download reporting uses its own tqdm class,
+# which no switch turns off).
+QUIET_ENV = {
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+}
+# Libraries that log through Python logging without a handler of their own: their warnings would reach stderr
+# through logging's last-resort handler (e.g. sentence-transformers' "No sentence-transformers model found",
+# huggingface_hub's advice, llama.cpp's messages before a model sets its verbosity). Errors still show.
+QUIET_LOGGERS = ("sentence_transformers", "huggingface_hub", "datasets", "bm25s", "llama-cpp-python")
+
+
+def quiet_libraries() -> None:
+    """The model libraries quiet at their source (env switches, logger levels, progress bars), cheaply:
+    nothing is imported; transformers, when already loaded, is set directly. Call before running models."""
+    _quiet_switches()
+    if "transformers" in sys.modules:
+        quiet_transformers()
+
+
+def _quiet_switches() -> None:
+    for name, value in QUIET_ENV.items():
+        os.environ.setdefault(name, value)
+    if "huggingface_hub" in sys.modules:  # imported already: its environment was read
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def quiet_transformers() -> None:
-    """No weight-loading progress bars or advisory warnings in job logs."""
+    """No weight-loading progress bars or advisory warnings from transformers (nor the other model libraries)."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+    _quiet_switches()
 
 
 def shared_model(key: str, loader: Callable[[], Any]) -> Any:
