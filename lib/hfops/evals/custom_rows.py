@@ -191,11 +191,12 @@ def _parquet_rows(path: Path, limit: int | None) -> Iterator[tuple[str, dict[str
 
     try:
         table = pq.read_table(path)
+        if limit:
+            table = table.slice(0, limit)
+        found = table.to_pylist()
     except Exception as exc:  # pyarrow raises ArrowInvalid/OSError/... for a file that is not parquet
         raise DatasetError(f"{path}: not a readable parquet file ({type(exc).__name__}: {exc})") from None
-    if limit:
-        table = table.slice(0, limit)
-    for index, row in enumerate(table.to_pylist(), start=1):
+    for index, row in enumerate(found, start=1):
         yield f"row {index}", row
 
 
