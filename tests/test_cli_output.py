@@ -236,3 +236,33 @@ def test_nightly_ends_with_a_summary_of_the_skipped_models(tmp_path: Path, synce
         assert group["count"] <= 3 or named.endswith(f" and {group['count'] - 3} more")
         assert all(line.count(model) <= 1 for model in group["models"])  # each model named at most once
     assert all(PROGRESS.match(line) for line in proc.stderr.splitlines()), proc.stderr
+
+
+def test_an_embedding_model_asked_for_qa_is_told_what_it_is(db_path: str) -> None:
+    proc = hfops("eval", "--model", MINILM_ID, "--task", "qa", "--dataset", "squad_v2", "--db", db_path)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "HF cache" not in proc.stderr
+    assert f"{MINILM_ID} is an embedding model" in proc.stderr and "not a QA model" in proc.stderr
+
+
+HEAVY = ("torch", "transformers", "datasets", "streamlit", "sentence_transformers")
+
+
+@pytest.mark.parametrize(
+    "verb",
+    [["candidates"], ["status", "show"], ["history", MINILM_ID], ["metrics", "--once"], ["--help"]],
+    ids=lambda v: " ".join(v),
+)
+def test_read_only_verbs_import_no_model_or_ui_library(synced_store: Path, verb: list[str]) -> None:
+    args = verb if verb == ["--help"] else [*verb, "--db", str(synced_store)]
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "hfops.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imported = {
+        line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time")
+    }
+    assert "hfops.cli" in imported and not {m for m in imported if m.split(".")[0] in HEAVY}
