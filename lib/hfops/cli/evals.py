@@ -220,8 +220,10 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     try:
         outcome = _run_job_with_progress(db_path, job_id, args.quiet)
     except KeyboardInterrupt:
-        print(f"\ninterrupted; resume with: hfops eval --resume {run_id}", file=sys.stderr)
-        raise
+        print(
+            f"interrupted; resume with: hfops eval --resume {run_id}", file=sys.stderr
+        )  # progress ended its line
+        return 130  # the shell's code for Ctrl-C (main() would add a second "interrupted" line)
     if args.json:
         print_json(queries.summary(db, run_id).to_dict())
     else:
