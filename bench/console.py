@@ -247,7 +247,7 @@ def bench_candidates(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
 
 
 def bench_pickup(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
-    from hfops import jobs, worker
+    from hfops import jobs
     from hfops.paths import HUB_SNAPSHOT
 
     db_path = str(folder / "pickup.db")
@@ -261,7 +261,7 @@ def bench_pickup(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         time.sleep(5)  # the worker's start-up
         for n in range(args.pickups):
             time.sleep(args.idle)
-            job_id = worker.enqueue(db_path, "sync", {"snapshot": str(HUB_SNAPSHOT)})
+            job_id = jobs.enqueue(db_path, "sync", {"snapshot": str(HUB_SNAPSHOT)})
             deadline = time.monotonic() + 120
             while True:
                 job = jobs.get_job(connect(db_path), job_id)

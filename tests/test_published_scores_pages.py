@@ -150,3 +150,28 @@ def test_published_sort_pages_through_both_parts(db_path: str) -> None:
     assert [r.model_id for r in rows] == kept  # scores 0.990 .. 0.985; model-007 is filtered out
     with pytest.raises(registry.RegistryError):
         cand_view.list_candidates(db, registry.CandidateFilter(), "published; DROP TABLE models")
+
+
+def test_candidates_json_carries_the_published_reference(store: str) -> None:
+    """Issue 12: `hfops candidates --json` gives ``reference``: {source, revision, scores} or null."""
+    import json
+    import os
+    import subprocess
+
+    from hfops import reference
+    from tests.browser import hfops_command
+
+    out = subprocess.run(
+        [*hfops_command(), "candidates", "--json", "--limit", "5000", "--db", store],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+    rows = {r["model_id"]: r for r in json.loads(out.stdout)}
+    expected = reference.reference_for(MODEL, None)
+    assert expected is not None
+    got = rows[MODEL]["reference"]
+    assert got["source"] == expected.source and got["scores"]["MSMARCO"] == pytest.approx(expected.msmarco)
+    assert set(got) == {"source", "revision", "scores"} and got["revision"]
+    assert rows["HuggingFaceTB/SmolLM2-135M-Instruct"]["reference"] is None
