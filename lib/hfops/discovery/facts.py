@@ -7,6 +7,7 @@ then through :func:`facts_from`, which type-checks what the rule and the score r
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -182,13 +183,57 @@ def check_model_id(model_id: Any) -> str:
     return model_id
 
 
+# The Hub's own timestamp form, ``2024-07-11T08:15:02.123Z`` (fraction optional): read without strptime.
+_HUB_DATE = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z", re.ASCII)
+_DATE_KEYS = (("lastModified", "last_modified"), ("createdAt", "created_at"))
+
+
+def hub_datetime(text: str) -> datetime | None:
+    """``text`` read as :func:`huggingface_hub.utils.parse_datetime` reads it, when it has the Hub's exact form
+    and is a real date; else None (the caller then lets ``parse_datetime`` decide, and raise)."""
+    found = _HUB_DATE.fullmatch(text)
+    if found is None:
+        return None
+    year, month, day, hour, minute, second, fraction = found.groups()
+    micro = int(f"{(fraction or '')[:6]:0<6}")
+    try:
+        return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, UTC)
+    except ValueError:  # e.g. month 13: parse_datetime says so in its own words
+        return None
+
+
+def _model_info(record: dict[str, Any]) -> ModelInfo:
+    """``ModelInfo(**record)``, its two timestamps read by :func:`hub_datetime` when they have the Hub's form.
+
+    Same result and same errors as ``ModelInfo(**record)``: strptime, most of its cost in a listing, is only
+    left to ``parse_datetime`` for other spellings (which it may accept or refuse, as ever).
+    """
+    fields = record
+    dates: dict[str, datetime] = {}
+    for key, alias in _DATE_KEYS:
+        value = record.get(key)
+        if value and isinstance(value, str) and alias not in record:
+            parsed = hub_datetime(value)
+            if parsed is not None:
+                if fields is record:
+                    fields = dict(record)
+                del fields[key]
+                dates[alias] = parsed
+    info = ModelInfo(**fields)
+    for attribute, parsed in dates.items():
+        setattr(info, attribute, parsed)
+    if "last_modified" in dates:
+        info.lastModified = info.last_modified  # ModelInfo's backward-compatible alias
+    return info
+
+
 def parse_record(record: Any) -> tuple[ModelInfo, ModelFacts]:
     """Parse one API record through ModelInfo and extract its facts; ValueError names what is wrong."""
     if not isinstance(record, dict):
         raise ValueError(f"record is {type(record).__name__}, not an object")
     check_model_id(record.get("id"))
     try:
-        info = ModelInfo(**record)
+        info = _model_info(record)
     except KeyError as exc:
         raise ValueError(f"missing field {exc}") from None
     except (TypeError, AttributeError) as exc:

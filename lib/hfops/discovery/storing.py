@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,11 +26,20 @@ MAX_STORED_ERRORS = 50
 UNLISTED_FLAG = "not listed by the last complete sync of its source"
 
 
+@functools.cache
+def _packaged_ids() -> frozenset[str]:
+    from hfops.models.packaged import PACKAGED
+
+    return frozenset(p.model_id.lower() for p in PACKAGED)
+
+
 def with_packaged_facts(facts: ModelFacts) -> ModelFacts:
     """``facts`` completed by what an installed packaged copy's files carry (its licence, its weights format).
 
     Only for the ids of packaged models (hfops.models.packaged); the Hub record's own facts win where it has them.
     """
+    if facts.model_id.strip().lower() not in _packaged_ids():  # nearly every record: one set lookup
+        return facts
     from hfops.models.packaged import packaged_facts
 
     extra = packaged_facts(facts.model_id)
@@ -256,6 +266,12 @@ def store_page(
             if old["flag"] != flag:
                 counts.flagged += 1
             candidate_updates.append({"model_id": facts.model_id, "flag": flag, "updated_at": now})
+    # written in key order: consecutive rows land on the same B-tree pages (models, candidates and the rows
+    # their triggers keep are all keyed by model id), instead of one random page per row
+    for batch in (new_rows, changed_rows, new_candidates, candidate_updates):
+        batch.sort(key=_by_model_id)
+    transitions.sort()
+    unchanged_ids.sort()
     for start in range(0, len(unchanged_ids), 500):
         chunk = unchanged_ids[start : start + 500]
         db.execute(
@@ -298,6 +314,10 @@ def store_page(
             "UPDATE candidates SET flag = ?, updated_at = ? WHERE model_id = ?",
             [[c["flag"], c["updated_at"], c["model_id"]] for c in flagged],
         )
+
+
+def _by_model_id(row: dict[str, Any]) -> str:
+    return str(row["model_id"])
 
 
 def skip(counts: SyncCounts, record: Any, exc: Exception) -> None:

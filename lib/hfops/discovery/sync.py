@@ -8,9 +8,10 @@ flagged.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -51,6 +52,18 @@ def run_sync(
     most the page in flight. Raises :class:`SyncError` (after recording it) when the source gives up.
     ``cancelled`` is polled between pages: when it says so the run stops as ``interrupted`` (resumable).
     """
+    with _bulk_writes(get_db(db_path)):
+        return _run_sync(db_path, source, rule, progress, now, cancelled)
+
+
+def _run_sync(
+    db_path: str,
+    source: Source,
+    rule: DiscoveryConfig,
+    progress: ProgressFn | None,
+    now: datetime | None,
+    cancelled: Callable[[], bool] | None,
+) -> SyncRun:
     db = get_db(db_path)
     sync_id, pass_id, cursor, pass_lost = start_run(db, source)
     counts = SyncCounts(pass_lost=pass_lost)
@@ -154,6 +167,31 @@ def run_sync(
     if progress:
         progress(counts.seen, counts.seen, "done", force=True)
     return get_sync_run(db, sync_id) or _missing(sync_id)
+
+
+# A sync writes tens of thousands of rows in page-sized transactions. On its own connection, for the run only:
+# a larger page cache (the models / candidates B-trees stay in memory between pages) and a WAL checkpoint every
+# 64 MiB instead of every 4 MiB (a page of an index rewritten by many transactions is copied back once).
+SYNC_CACHE_KIB = 64 * 1024
+SYNC_WAL_CHECKPOINT_PAGES = 16_384
+
+
+@contextlib.contextmanager
+def _bulk_writes(db: sqlite_utils.Database) -> Iterator[None]:
+    """Per-connection settings for a run's writes, restored after it (durability and locking unchanged)."""
+    cache = db.execute("PRAGMA cache_size").fetchone()[0]
+    checkpoint = db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+    db.execute(f"PRAGMA cache_size = -{SYNC_CACHE_KIB}")
+    db.execute(f"PRAGMA wal_autocheckpoint = {SYNC_WAL_CHECKPOINT_PAGES}")
+    try:
+        yield
+    finally:
+        db.execute(f"PRAGMA cache_size = {int(cache)}")
+        db.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint)}")
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")  # never waits for readers
+        except sqlite3.Error:
+            pass
 
 
 def _waits_note(db: sqlite_utils.Database, sync_id: int) -> str:
