@@ -360,3 +360,44 @@ def test_an_incremental_pass_probes_each_query_with_a_small_page_then_takes_full
     assert busy.updated == 70 and busy.status == "succeeded"
     assert requests[0]["limit"] == str(hub_source.INCREMENTAL_PROBE) and "cursor" not in requests[0]
     assert requests[1]["limit"] == "50" and "cursor" in requests[1]  # past the probe, the page size
+
+
+# --- the parser's fast path for the Hub's timestamps (issue 17) ----------------------------------------------
+
+
+def _parsed(parse, record: dict) -> object:
+    """What ``parse(**record)`` gives: its attributes, or the ValueError's message."""
+    try:
+        return vars(parse(record))
+    except ValueError as exc:
+        return f"ValueError: {exc}"
+
+
+ODD_DATES = [
+    "2024-07-11T08:15:02.123Z", "2024-07-11T08:15:02Z", "2024-07-11T08:15:02.1234567891Z",
+    "2024-07-11T08:15:02.1Z", "2024-7-1T08:15:02Z", "2024-02-30T00:00:00.000Z", "2024-13-01T00:00:00Z",
+    "2024-07-11T24:00:00Z", "2024-07-11T08:15:02.Z", "2024-07-11T08:15:02+00:00", "2024-07-11",
+    "0000-01-01T00:00:00Z", "\u0662\u0660\u0662\u0664-07-11T08:15:02Z", "", " 2024-07-11T08:15:02Z",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("key", ["lastModified", "createdAt"])
+def test_timestamps_are_read_exactly_as_model_info_reads_them(key: str) -> None:
+    """``parse_record`` reads the Hub's timestamp form without strptime; every spelling, real or odd, gives
+    the same ModelInfo (or the same error) as ``ModelInfo(**record)``."""
+    from huggingface_hub.hf_api import ModelInfo
+
+    from hfops.discovery.facts import _model_info
+
+    def model_info(record: dict) -> ModelInfo:
+        return ModelInfo(**record)
+
+    real = [r for r in ALL_RECORDS[::7] if r.get(key)]
+    assert len(real) > 1000
+    for record in real:
+        assert _parsed(_model_info, record) == _parsed(model_info, record)
+    for text in ODD_DATES:
+        record = {**real[0], key: text}
+        assert _parsed(_model_info, record) == _parsed(model_info, record), text
+    both = {**real[0], "last_modified": "2020-01-01T00:00:00Z", key: "2024-07-11T08:15:02Z"}
+    assert _parsed(_model_info, both) == _parsed(model_info, both)
