@@ -266,3 +266,23 @@ def test_read_only_verbs_import_no_model_or_ui_library(synced_store: Path, verb:
         line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time")
     }
     assert "hfops.cli" in imported and not {m for m in imported if m.split(".")[0] in HEAVY}
+
+
+def test_each_verb_is_mapped_to_the_module_that_adds_it() -> None:
+    """`hfops VERB` builds only VERB's module's parser: the map must say which module adds which verb."""
+    import argparse
+    import importlib
+
+    added = {}
+    for name in cli.COMMAND_MODULES:
+        sub = argparse.ArgumentParser().add_subparsers(dest="verb")
+        importlib.import_module(name).register(sub, argparse.ArgumentParser(add_help=False))
+        added.update(dict.fromkeys(sub.choices, name))
+    assert cli.VERB_MODULES == added
+    assert [
+        cli._verb_of(a) for a in (["--db", "x", "status", "show"], ["-h", "eval"], ["--config=c", "eval"])
+    ] == [
+        "status",
+        None,
+        "eval",
+    ]

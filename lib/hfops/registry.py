@@ -345,15 +345,15 @@ def _record_transition(
     )
 
 
-# What evidence may cite (the audit trail's own forms): a run of this model, the sync that listed it, a rollback.
+# What evidence may cite (the audit trail's own forms): an eval run, the sync that listed the model, a rollback.
 EVIDENCE_FORMS = "eval_run:<run id>, sync_run:<sync id> or rollback:<model id>"
 
 
-def check_evidence(db: sqlite_utils.Database, model_id: str, evidence: str | None) -> str | None:
+def check_evidence(db: sqlite_utils.Database, evidence: str | None) -> str | None:
     """``evidence`` stripped (None when empty), or :class:`RegistryError` when it cites nothing real.
 
-    ``eval_run:<id>`` must name a stored run in which ``model_id`` took part (candidate or production side),
-    ``sync_run:<id>`` a stored sync run, ``rollback:<model>`` a model in the registry. Other forms are refused.
+    ``eval_run:<id>`` must name a stored eval run, ``sync_run:<id>`` a stored sync run, ``rollback:<model>`` a
+    model in the registry. Other forms are refused.
     """
     if evidence is None or not evidence.strip():
         return None
@@ -371,14 +371,8 @@ def check_evidence(db: sqlite_utils.Database, model_id: str, evidence: str | Non
         if one(db, "SELECT 1 AS found FROM sync_runs WHERE id = ?", [int(ref)]) is None:
             raise RegistryError(f"evidence {evidence!r}: no sync run {int(ref)} in the store")
         return f"sync_run:{int(ref)}"
-    run = one(db, "SELECT model_id, production_id FROM eval_runs WHERE id = ?", [int(ref)])
-    if run is None:
+    if one(db, "SELECT 1 AS found FROM eval_runs WHERE id = ?", [int(ref)]) is None:
         raise RegistryError(f"evidence {evidence!r}: no eval run {int(ref)} in the store (hfops eval --list)")
-    if model_id not in (run["model_id"], run["production_id"]):
-        raise RegistryError(
-            f"evidence {evidence!r}: run {int(ref)} evaluated {run['model_id']} vs {run['production_id']}, "
-            f"not {model_id}"
-        )
     return f"eval_run:{int(ref)}"
 
 
@@ -416,7 +410,7 @@ def set_status(
         if to_status not in TRANSITIONS[current]:
             allowed = ", ".join(TRANSITIONS[current])
             raise RegistryError(f"cannot move {model_id} from {current} to {to_status} (allowed: {allowed})")
-        evidence = check_evidence(db, model_id, evidence)
+        evidence = check_evidence(db, evidence)
         if to_status == "promoted":
             task = TASK_OF_PIPELINE.get(row["pipeline_tag"] or "")
             tags = [t for t, k in TASK_OF_PIPELINE.items() if k == task]

@@ -35,6 +35,18 @@ COMMAND_MODULES = (
     "hfops.cli.publish",
     "hfops.cli.models",
 )
+# The module that adds each verb (tests/test_cli_output.py checks it against the modules): running a verb imports
+# its module only; a verb missing here (or --help, a typo) builds the full parser.
+VERB_MODULES = {
+    **dict.fromkeys(
+        ("sync", "candidates", "status", "history", "init", "worker", "console"), "hfops.cli.core"
+    ),
+    **dict.fromkeys(("eval", "score", "dataset"), "hfops.cli.evals"),
+    **dict.fromkeys(("refine", "serve"), "hfops.cli.refine"),
+    "metrics": "hfops.cli.observability",
+    **dict.fromkeys(("publish", "space"), "hfops.cli.publish"),
+    **dict.fromkeys(("models", "pull"), "hfops.cli.models"),
+}
 # Verbs that never reach the Hub or the Inference API (no ledger hooks: they also start fastest).
 LOCAL_VERBS = frozenset({"candidates", "status", "history", "metrics", "score", "init", "console", "worker"})
 # Verbs that may create the store's folder; every other verb needs it to exist.
@@ -56,8 +68,22 @@ class Parser(argparse.ArgumentParser):
         return super().error(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser with every available verb."""
+def _verb_of(argv: Sequence[str]) -> str | None:
+    """The verb ``argv`` names (after the global options), or None (none yet, or ``--help``)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    pre.add_argument("--db")
+    pre.add_argument("verb", nargs="?")
+    try:
+        known, _ = pre.parse_known_args(list(argv))
+    except SystemExit:  # e.g. --db without its value: the full parser says so
+        return None
+    before = list(argv)[: list(argv).index(known.verb)] if known.verb in argv else []
+    return None if {"-h", "--help"} & set(before) else known.verb  # hfops -h VERB: the full help
+
+
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser: every available verb, or only ``verb`` and its siblings when its module is known."""
     parser = Parser(prog="hfops", description="Hugging Face free-tier operator console")
     parser.add_argument(
         "--config", metavar="PATH", help="TOML config file (default: ./hfops.toml if present)"
@@ -67,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = Parser(add_help=False)  # --db is accepted before or after the verb
     common.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS, help=db_help)
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True, parser_class=Parser)
-    for name in COMMAND_MODULES:
+    modules = (VERB_MODULES[verb],) if verb in VERB_MODULES else COMMAND_MODULES
+    for name in modules:
         if importlib.util.find_spec(name) is not None:
             importlib.import_module(name).register(sub, common)
     return parser
@@ -170,8 +197,9 @@ class ProgressLine:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hfops`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_verb_of(arguments))
+    args = parser.parse_args(arguments)
     try:
         settings = settings_for(args, **getattr(args, "setting_overrides", lambda a: {})(args))
         uses_store = getattr(args, "uses_store", True)
