@@ -505,11 +505,6 @@ def test_a_report_on_a_replaced_custom_set_keeps_the_runs_version(custom_run: di
     assert (custom.report_facts(db, whole) or {})["size"] == 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hfops.publish.publisher.build_report does not pass custom.report_facts(db, run) to "
-    "report.build_report yet (publisher.py is the lead's): the published report has no size",
-)
 def test_publishing_a_custom_set_run_carries_its_size(custom_run: dict[str, Any]) -> None:
     built = publish.build_report(connect(custom_run["db"]), custom_run["run"]["id"])
     assert built["dataset"]["custom_set"]["size"] == 12

@@ -17,11 +17,11 @@ from hfops.store import dumps, get_db, utcnow
 
 def build_report(db: sqlite_utils.Database, run_id: int) -> dict[str, Any]:
     """The eval report of the stored run ``run_id`` (:class:`PublishError` unless it succeeded)."""
-    from hfops.evals import runs
+    from hfops.evals import custom, runs
 
     run = runs.get_run(db, run_id)
     report.check_publishable(run, run_id)
-    return report.build_report(run, utcnow())
+    return report.build_report(run, utcnow(), custom.report_facts(db, run))
 
 
 def default_out_dir(settings: Settings, run_id: int) -> Path:
