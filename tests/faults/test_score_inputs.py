@@ -67,7 +67,6 @@ QA_PREDICTION_FAULTS: list[tuple[str, bytes, str, str]] = [
         "nested more than",
     ),
     ("BOM", b"\xef\xbb\xbf" + line(GOOD_QA_PRED), "line 1", "byte-order mark"),
-    ("CRLF", json.dumps(GOOD_QA_PRED).encode() + b"\r\n", "line 1", "carriage return"),
     ("NaN", b'{"id": "q1", "prediction_text": NaN}\n', "line 1", "NaN"),
     ("Infinity", b'{"id": "q1", "prediction_text": "x", "score": -Infinity}\n', "line 1", "Infinity"),
     ("float overflow", b'{"id": "q1", "prediction_text": "x", "score": 1e999}\n', "line 1", "out of range"),
@@ -334,13 +333,14 @@ def test_the_installed_command_prints_one_line_and_exits_2(tmp_path: Path) -> No
 
 
 def test_well_formed_files_still_score(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    """The strict reader accepts what it should: blank lines, integer ids, unicode, escapes, extra fields."""
+    """The strict reader accepts what it should: blank lines, integer ids, unicode, escapes, extra fields,
+    Windows line endings (jsonlines.org: the CR of CR LF is whitespace around the value)."""
     preds = _write(
         tmp_path / "p.jsonl",
         b"\n"
         + line({"id": 1, "prediction_text": "caf\u00e9 \u2603", "x": [1]})
-        + b"\n"
-        + line({"id": "q2", "prediction_text": ""}),
+        + b"\r\n"
+        + line({"id": "q2", "prediction_text": ""}).replace(b"\n", b"\r\n"),
     )
     refs = _write(
         tmp_path / "r.jsonl",

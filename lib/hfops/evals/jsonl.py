@@ -1,10 +1,11 @@
 """A strict JSON Lines reader: every malformed input is one clear error naming the file and the line.
 
 Used by ``hfops score`` and by custom eval sets. Refused, each with its own message: a file that is missing,
-unreadable, empty or a folder; a UTF-8 byte-order mark; Windows (CR LF) line endings; bytes that are not
+unreadable, empty or a folder; a UTF-8 byte-order mark; bytes that are not
 UTF-8 (or lone surrogates that are not Unicode text); a line longer than ``max_line_bytes``; text that is
 not JSON, nested deeper than ``max_depth``, or holding ``NaN``/``Infinity``/numbers too large to represent;
-a line that is not a JSON object. Blank lines are skipped. Nothing here raises anything but ``error``.
+a line that is not a JSON object. Blank lines are skipped; Windows (CR LF) line endings are read as the JSON
+Lines format defines them (the CR is whitespace around the value). Nothing here raises anything but ``error``.
 """
 
 from __future__ import annotations
@@ -126,10 +127,6 @@ def iter_rows(
             if line_no == 1 and raw.startswith(BOM):
                 raise error(
                     f"{where}: starts with a UTF-8 byte-order mark; save the file as UTF-8 without BOM"
-                )
-            if raw.endswith(b"\r\n") or raw.endswith(b"\r"):
-                raise error(
-                    f"{where}: ends with a carriage return (Windows CR LF line endings); use LF line endings"
                 )
             try:
                 text = raw.decode("utf-8")
