@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import os
 import statistics
 import subprocess
@@ -346,7 +347,7 @@ def bench_demo(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
 
     db_path = fresh_default_store(folder, "demo.db")
     usable, dense = [], []
-    for _ in range(args.repeats):
+    for _ in range(args.demo_repeats):
         server = start_console(db_path, folder, HFOPS_DEMO="1")
         try:
             with chrome_driver() as driver:
@@ -355,16 +356,22 @@ def bench_demo(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                 wait_for(driver, "[data-testid=stMarkdownContainer]", text="BM25", timeout=120)
                 wait_for(driver, "[data-testid=stCaptionContainer]", timeout=120)
                 usable.append(time.perf_counter() - start)
-                deadline = time.monotonic() + 180
-                while LOADING_NOTE[:40] in driver.find_element("css selector", "body").text:
-                    if time.monotonic() > deadline:
-                        raise SystemExit("MiniLM did not become ready in 180 s")
+                deadline = time.monotonic() + args.dense_timeout
+                ready = float("nan")  # not ready within the deadline
+                while time.monotonic() < deadline:
+                    if LOADING_NOTE[:40] not in driver.find_element("css selector", "body").text:
+                        ready = time.perf_counter() - start
+                        break
                     time.sleep(0.2)
-                dense.append(time.perf_counter() - start)
+                dense.append(ready)
         finally:
             server.stop()
         print(f"  demo usable {usable[-1]:.2f} s, MiniLM ready {dense[-1]:.2f} s", flush=True)
-    return {"usable": statistics.median(usable), "dense": statistics.median(dense)}
+    return {
+        "usable": statistics.median(usable),
+        "dense": statistics.median(dense),
+        "dense_timeout": args.dense_timeout,
+    }
 
 
 # --- CLI start-up ---------------------------------------------------------------------------------------------
@@ -444,7 +451,7 @@ def section(results: dict[str, Any], args: argparse.Namespace, loads: tuple[str,
             "### First paint in a real browser (issue 13)",
             "",
             "`streamlit run app.py` (file watcher off) over a fresh `hfops init --no-starter-runs` store, headless "
-            f"Chromium; medians of {args.repeats} fresh servers. Cold = the first load of a fresh server, until the "
+            f"Chromium; medians of {args.repeats} fresh servers ({args.demo_repeats} for the Demo). Cold = the first load of a fresh server, until the "
             "element is drawn; warm = a new load on the same server.",
             "",
             "| measure | figure | goal |",
@@ -461,7 +468,13 @@ def section(results: dict[str, Any], args: argparse.Namespace, loads: tuple[str,
             d = results["demo"]
             out += [
                 f"| Demo usable (BM25 answers shown), cold | {d['usable']:.2f} s | <= 5 s: {goal(d['usable'] <= 5)} |",
-                f"| Demo: MiniLM's ranking ready, cold | {d['dense']:.2f} s | - |",
+                "| Demo: MiniLM's ranking ready, cold | "
+                + (
+                    f"{d['dense']:.2f} s"
+                    if d["dense"] == d["dense"]
+                    else f"not within {d['dense_timeout']:.0f} s"
+                )
+                + " | - |",
             ]
     if "cli" in results:
         c = results["cli"]
@@ -518,6 +531,8 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=30.0, help="seconds of idling before each pickup")
     parser.add_argument("--pickups", type=int, default=5)
     parser.add_argument("--cli-repeats", type=int, default=5)
+    parser.add_argument("--demo-repeats", type=int, default=1, help="fresh servers for the Demo page")
+    parser.add_argument("--dense-timeout", type=float, default=150.0, help="seconds to wait for MiniLM")
     parser.add_argument("--keep", help="keep (and reuse) the built stores in this folder")
     parser.add_argument("--write", action="store_true", help="write the figures into docs/performance.md")
     args = parser.parse_args()
@@ -534,6 +549,8 @@ def main() -> None:
             folder.mkdir(parents=True, exist_ok=True)
             print(f"{part} (load {load_avg()})", flush=True)
             results[part] = PARTS[part](args, folder)
+            if args.keep:  # a later part that fails leaves these figures behind
+                (Path(args.keep) / "results.json").write_text(json.dumps(results, default=str, indent=1))
     text = section(results, args, (before, load_avg()))
     print()
     print(text)
