@@ -13,7 +13,9 @@ one run, medians of ``--repeats`` A/B-alternating repeats:
 - a full ``hfops`` sync into a fresh store, as a ratio of the bare client (goal <= 1.3);
 - an incremental (auto) re-sync with nothing changed, and after 1 % of the records changed (a new commit:
   likes and lastModified), as ratios of the full sync;
-- records/s and peak memory of each; and ``sync --snapshot`` of the same records from a file.
+- records/s and peak memory of each; and ``sync --snapshot`` of the same records from a file;
+- the CPU seconds of the bare client and of the full sync (each process's own, all threads) and their ratio:
+  on a shared machine the wall-clock ratio moves with the load, the CPU ratio much less.
 
 Usage: python bench/sync.py [--records FILE] [--replicate 50000] [--repeats 3] [--rows real,replicated]
 """
@@ -67,6 +69,7 @@ def child(args: argparse.Namespace) -> None:
     from hfops.discovery import EXPAND_FIELDS, HubSource, sync_hub, sync_snapshot
 
     start = time.perf_counter()
+    cpu_start = time.process_time()
     if args.child == "bare":
         settings = settings_for(args.url, args.row)
         api = HfApi(endpoint=args.url)
@@ -92,6 +95,9 @@ def child(args: argparse.Namespace) -> None:
         out = {"records": run.records, "mode": run.mode, "status": run.status, "updated": run.updated,
                "pages": run.pages}  # fmt: skip
     out["seconds"] = time.perf_counter() - start
+    out["cpu_seconds"] = (
+        time.process_time() - cpu_start
+    )  # this process's CPU (all threads): steadier under load
     out["peak_mib"] = peak_mib()
     print(json.dumps(out))
 
@@ -165,12 +171,16 @@ def bench_row(row: str, records: str, replicate: int, extra: list[str], repeats:
         server.kill()
         server.wait()
     med = {k: statistics.median(m["seconds"] for m in v) for k, v in (("bare", bare), ("full", full))}
+    cpu = {k: statistics.median(m["cpu_seconds"] for m in v) for k, v in (("bare", bare), ("full", full))}
     return {
         "row": row,
         "records_listed": full[-1]["records"],
         "bare_s": round(med["bare"], 2),
         "full_sync_s": round(med["full"], 2),
         "ratio_full_vs_bare": round(med["full"] / med["bare"], 2),
+        "bare_cpu_s": round(cpu["bare"], 2),
+        "full_sync_cpu_s": round(cpu["full"], 2),
+        "ratio_full_vs_bare_cpu": round(cpu["full"] / cpu["bare"], 2),
         "bare_records_per_s": round(bare[-1]["records"] / med["bare"]),
         "full_records_per_s": round(full[-1]["records"] / med["full"]),
         "incremental_nothing_changed_s": round(quiet["seconds"], 2),
