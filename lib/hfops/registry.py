@@ -463,3 +463,47 @@ def counts_by_status(db: sqlite_utils.Database) -> dict[str, int]:
     for status, n in db.execute("SELECT status, COUNT(*) FROM candidates GROUP BY status").fetchall():
         counts[status] = n
     return counts
+
+
+def add_candidate(
+    db: sqlite_utils.Database,
+    model_id: str,
+    score: float,
+    score_breakdown: Mapping[str, Any],
+    reason: str,
+    actor: str = "operator",
+    evidence: str | None = None,
+) -> CandidateRecord:
+    """Make a stored model a candidate (status ``candidate``), audited like every move (``None -> candidate``).
+
+    For models that enter the registry outside a sync (``hfops models add``); a sync adds its own.
+    :class:`RegistryError` when the model is not in ``models``, is already a candidate, or ``evidence``
+    cites nothing real (:func:`check_evidence`).
+    """
+    from hfops.store import dumps
+
+    if not reason or not reason.strip():
+        raise RegistryError("a reason is required for every status change")
+    with write_tx(db):
+        if one(db, "SELECT 1 AS found FROM models WHERE model_id = ?", [model_id]) is None:
+            raise RegistryError(f"no model {model_id!r} in the registry")
+        current = one(db, "SELECT status FROM candidates WHERE model_id = ?", [model_id])
+        if current is not None:
+            raise RegistryError(f"{model_id} is already a candidate ({current['status']})")
+        evidence = check_evidence(db, model_id, evidence)
+        now = utcnow()
+        db["candidates"].insert(
+            {
+                "model_id": model_id,
+                "status": "candidate",
+                "score": score,
+                "score_breakdown": dumps(score_breakdown),
+                "flag": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        _record_transition(db, model_id, None, "candidate", reason.strip(), actor, evidence)
+        row = one(db, "SELECT * FROM candidates WHERE model_id = ?", [model_id])
+    assert row is not None
+    return CandidateRecord.from_row(row)
