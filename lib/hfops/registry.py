@@ -490,9 +490,9 @@ def add_candidate(
         current = one(db, "SELECT status FROM candidates WHERE model_id = ?", [model_id])
         if current is not None:
             raise RegistryError(f"{model_id} is already a candidate ({current['status']})")
-        evidence = check_evidence(db, model_id, evidence)
+        evidence = check_evidence(db, evidence)
         now = utcnow()
-        db["candidates"].insert(
+        db.table("candidates").insert(
             {
                 "model_id": model_id,
                 "status": "candidate",
