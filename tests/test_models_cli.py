@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from hfops import cli
+from hfops import cli, registry
+from hfops.models.packaged import packaged_for, packaged_path
+from hfops.store import get_db
+from tests.console_kit import open_console
+from tests.registry_rows import add_candidates
 from tests.standins.hub_repos import SMOLLM_COPY, HubReposStandIn, add_packaged_repos
 
 PICKLE_ONLY = "standin-org/pickle-only"
@@ -117,3 +121,158 @@ def test_models_check_asks_the_hub(run) -> None:  # type: ignore[no-untyped-def]
     assert code == 0
     lines = out.splitlines()
     assert "downloadable (0.10 GB)" in lines[1] and "pickle weights only" in lines[2]
+
+
+def packaged_file(model_id: str) -> Path:
+    packaged = packaged_for(model_id)
+    path = packaged_path(packaged) if packaged is not None else None
+    if path is None:
+        pytest.skip(f"the packaged copy of {model_id} is not installed")
+    return path
+
+
+def minilm_folder(tmp_path: Path) -> Path:
+    """A real fine-tune-like folder: the packaged MiniLM's files copied (pickle-free) under a new name."""
+    import shutil
+
+    folder = tmp_path / "my-minilm"
+    shutil.copytree(packaged_file("sentence-transformers/all-MiniLM-L6-v2"), folder)
+    return folder
+
+
+def by_id(out: str, model_id: str) -> dict | None:  # type: ignore[type-arg]
+    return next((r for r in json.loads(out) if r["model_id"] == model_id), None)
+
+
+def test_an_added_folder_is_a_candidate_that_evaluates_then_remove_retires_it(  # type: ignore[no-untyped-def]
+    run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = minilm_folder(tmp_path)
+    model_id = "me/minilm-finetune"
+    code, out, err = run("models", "add", str(folder), "--id", model_id)
+    assert code == 0, err
+    assert "licence: apache-2.0; pipeline tag: sentence-similarity" in out
+    assert f"registry: {model_id} is now a candidate (source local)" in out
+    assert "downloads 0 < 1000" in out  # the rule would not list it: said, not applied
+    db_path = str(tmp_path / "h.db")
+    model = registry.get_model(get_db(db_path), model_id)
+    assert model is not None and model.source == "local" and model.license == "apache-2.0"
+    assert "local" in model.tags and model.task == "retrieval" and model.raw["sha"].startswith("local:")
+    assert model.candidate is not None and model.candidate.score > 0  # scored by discovery's score
+    code, out, _ = run("candidates", "--json")
+    listed = by_id(out, model_id)
+    assert listed is not None, out
+    assert (listed["status"], listed["pipeline_tag"], listed["license"], listed["library"]) == (
+        "candidate",
+        "sentence-similarity",
+        "apache-2.0",
+        "sentence-transformers",
+    )
+    assert listed["runnable"]["state"] == "local" and listed["runnable"]["runnable"] is True
+    code, out, _ = run("history", model_id, "--json")
+    (added,) = json.loads(out)
+    assert (added["from_status"], added["to_status"], added["actor"]) == (None, "candidate", "operator")
+    assert str(folder) in added["reason"] and "hfops models add" in added["reason"]
+
+    at = open_console(db_path, monkeypatch, "pages/candidates.py", timeout=60)
+    frame = at.dataframe[0].value
+    shown = frame[frame["model_id"] == model_id]
+    assert len(shown) == 1 and shown["runnable"].tolist() == ["local"], frame.head()
+
+    code, out, err = run(
+        "eval", "--model", model_id, "--task", "retrieval", "--dataset", "ms_marco", "--limit", "5", "--json"
+    )
+    assert code == 0, err
+    summary = json.loads(out)
+    assert (summary["status"], summary["done"], summary["status_after"]) == ("succeeded", 5, "shadow"), (
+        summary
+    )
+    assert summary["candidate_score"] is not None
+    source = summary["candidate_source"]
+    assert (source["source"], source["path"], source["revision"]) == ("local", str(folder), model.sha)
+    assert source["files"]["model.safetensors"]  # hashed
+    code, out, _ = run("history", model_id, "--json")
+    moves = [(h["from_status"], h["to_status"]) for h in json.loads(out)]
+    assert moves == [(None, "candidate"), ("candidate", "evaluating"), ("evaluating", "shadow")]
+
+    code, out, err = run("models", "remove", model_id)
+    assert code == 0, err
+    assert f"registry: {model_id} retired (was shadow)" in out and "history are kept" in out
+    assert (folder / "model.safetensors").is_file()  # the files stay
+    code, out, _ = run("history", model_id, "--json")
+    trail = json.loads(out)
+    assert len(trail) == 4 and (trail[-1]["from_status"], trail[-1]["to_status"]) == ("shadow", "retired")
+    code, out, _ = run("candidates", "--status", "retired", "--json")
+    assert by_id(out, model_id) is not None
+    code, _, err = run(
+        "eval", "--model", model_id, "--task", "retrieval", "--dataset", "ms_marco", "--limit", "5"
+    )
+    assert code != 0  # the folder is forgotten: nothing runs it
+
+    code, out, err = run("models", "add", str(folder), "--id", model_id, "--json")
+    assert code == 0, err
+    outcome = json.loads(out)["registry"]
+    assert (outcome["action"], outcome["status"]) == ("restored", "candidate")
+    code, out, _ = run("history", model_id, "--json")
+    assert [(h["from_status"], h["to_status"]) for h in json.loads(out)][-1] == ("retired", "candidate")
+
+
+def test_a_gguf_file_added_by_name_is_a_qa_candidate_with_its_own_facts(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    gguf = packaged_file("HuggingFaceTB/SmolLM2-135M-Instruct")
+    folder = tmp_path / "quants"
+    folder.mkdir()
+    (folder / gguf.name).symlink_to(gguf)
+    (folder / "SmolLM2-135M-Instruct.Q8_0.gguf").symlink_to(
+        gguf
+    )  # another quant beside it: not the one named
+    model_id = "me/smollm2-q4"
+    code, out, err = run("models", "add", str(folder / gguf.name), "--id", model_id, "--json")
+    assert code == 0, err
+    row = json.loads(out)
+    facts = row["facts"]
+    assert (row["format"], row["quantization"], facts["gguf_file"]) == ("gguf", "Q4_1", gguf.name)
+    assert (facts["license"], facts["license_source"]) == ("apache-2.0", "GGUF general.license")
+    assert (facts["pipeline_tag"], facts["gguf"]["architecture"]) == ("text-generation", "llama")
+    assert list(facts["files"]) == [gguf.name] and row["path"] == str(folder)
+    code, out, _ = run("candidates", "--json")
+    listed = by_id(out, model_id)
+    assert (
+        listed is not None
+        and listed["quantization"] == ["gguf"]
+        and listed["pipeline_tag"] == "text-generation"
+    )
+    assert listed["runnable"]["state"] == "local"
+    from hfops.config import load_settings
+    from hfops.models import resolve
+
+    settings = load_settings(str(tmp_path / "hfops.toml"))
+    resolved = resolve(model_id, settings, task="qa", allow_download=False, allow_api=False)
+    assert (resolved.source, resolved.path, resolved.quantization) == ("local", folder / gguf.name, "Q4_1")
+
+
+def test_adding_a_synced_id_keeps_its_hub_record(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import torch
+    from safetensors.torch import save_file
+
+    db_path = str(tmp_path / "h.db")
+    get_db(db_path)
+    (hub_id,) = add_candidates(db_path, [{"model_id": "acme/listed", "downloads": 7000}])
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    save_file({"embeddings.weight": torch.zeros(8, 4)}, str(folder / "model.safetensors"))
+    (folder / "README.md").write_text("---\nlicense: mit\npipeline_tag: feature-extraction\n---\n")
+    code, out, err = run("models", "add", str(folder), "--id", hub_id, "--json")
+    assert code == 0, err
+    assert json.loads(out)["registry"]["action"] == "kept"
+    model = registry.get_model(get_db(db_path), hub_id)
+    assert model is not None and (model.source, model.license, model.downloads) == (
+        "tests",
+        "apache-2.0",
+        7000,
+    )
+    assert len(model.history) == 0  # nothing moved
+    code, out, err = run("models", "remove", hub_id, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["removed"] == ["local"] and result["registry"]["action"] == "kept"
+    assert registry.get_model(get_db(db_path), hub_id).candidate.status == "candidate"  # type: ignore[union-attr]

@@ -42,16 +42,30 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     m.set_defaults(func=cmd_list)
     msub = m.add_subparsers(dest="models_verb", metavar="SUBCOMMAND")
     r = msub.add_parser(
-        "remove", parents=[common], help="remove a model from the HF cache / forget an added folder"
+        "remove",
+        parents=[common],
+        help="remove a model from the HF cache / forget an added folder (its candidate is retired)",
+        description="Delete every cached revision of MODEL_ID, or forget a folder added with 'models add' (its "
+        "files stay): its registry candidate is retired (audited), its record and history are kept.",
     )
     r.add_argument("model_id", metavar="MODEL_ID")
+    r.add_argument("--json", action="store_true", help="print what was removed as JSON")
     r.set_defaults(func=cmd_remove)
-    a = msub.add_parser("add", parents=[common], help="register a local folder (e.g. your own fine-tune)")
+    a = msub.add_parser(
+        "add",
+        parents=[common],
+        help="register a local folder (e.g. your own fine-tune) as a registry candidate",
+        description="Store a folder (config + *.safetensors, or a .gguf file) under ORG/NAME: the resolver runs "
+        "it, and it becomes a registry candidate with source 'local' (licence, pipeline tag, format from its "
+        "files; audited in its history). Pickle weights are never used.",
+    )
     a.add_argument("path", metavar="PATH", help="folder with config + *.safetensors, or a .gguf file")
     a.add_argument(
         "--id", required=True, metavar="ORG/NAME", dest="model_id", help="the id to register it under"
     )
-    a.add_argument("--json", action="store_true", help="print the stored record as JSON")
+    a.add_argument(
+        "--json", action="store_true", help="print the stored record and the registry outcome as JSON"
+    )
     a.set_defaults(func=cmd_add)
     c = msub.add_parser("check", parents=[common], help="how models can be evaluated here (asks the Hub)")
     c.add_argument("model_ids", nargs="+", metavar="MODEL_ID")
@@ -140,19 +154,25 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
-    from hfops.models import remove
+    from hfops.cli import print_json
+    from hfops.models.registered import remove_model
 
-    result = remove(args.model_id, settings)
+    result = remove_model(args.model_id, settings)
+    if args.json:
+        print_json(result)
+        return 0
     where = " and ".join({"cache": "the HF cache", "local": "the added models"}[w] for w in result["removed"])
     print(f"removed {args.model_id} from {where} ({result['freed']} freed)")
+    if result["registry"] is not None:
+        print(f"registry: {result['registry']['message']}")
     return 0
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     from hfops.cli import print_json
-    from hfops.models import add_local
+    from hfops.models.registered import add_model
 
-    row = add_local(args.path, args.model_id, settings)
+    row = add_model(args.path, args.model_id, settings)
     if args.json:
         print_json(row)
         return 0
@@ -161,9 +181,20 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"added {row['model_id']} ({row['format']}{quant}, {size_text(row['size_bytes'])}) at {row['revision']}"
     )
-    print(
-        f"licence: {facts.get('license') or 'not declared'}; files: {len(facts['files'])}; path: {row['path']}"
-    )
+    licence = facts.get("license") or "not declared"
+    pipeline = facts.get("pipeline_tag") or "not declared"
+    print(f"licence: {licence}; pipeline tag: {pipeline}; files: {len(facts['files'])}; path: {row['path']}")
+    outcome = row["registry"]
+    print(f"registry: {outcome['message']} (hfops candidates; hfops history {row['model_id']})")
+    if outcome["rule_failures"]:
+        print(
+            f"  (added by you: the candidate rule would not list it: {'; '.join(outcome['rule_failures'])})"
+        )
+    if not facts.get("pipeline_tag"):
+        print(
+            "warning: no pipeline tag (README.md front matter 'pipeline_tag:'): evaluate it with --task",
+            file=sys.stderr,
+        )
     if facts.get("blocker"):
         print(f"warning: cannot run locally: {facts['blocker']}", file=sys.stderr)
     return 0

@@ -230,8 +230,68 @@ def check_capacity(
     return need
 
 
-def folder_facts(folder: Path) -> dict[str, Any]:
-    """What a local folder says about itself: config, licence (card front matter), pipeline tag, library."""
+# Pipeline tags the Hub gives by library or architecture when a card declares none (what discovery and the
+# eval tasks read: feature-extraction / sentence-similarity -> retrieval, text-generation -> qa).
+KNOWN_PIPELINES = (
+    "sentence-similarity",
+    "feature-extraction",
+    "text-generation",
+    "text2text-generation",
+    "question-answering",
+)
+GGUF_EMBEDDING_ARCHITECTURES = ("bert", "nomic-bert", "jina-bert-v2", "nomic-bert-moe")
+
+
+def gguf_metadata(path: Path) -> dict[str, Any]:
+    """``general.*`` facts of a GGUF file (licence, architecture, name, organization); {} when unreadable."""
+    try:
+        from gguf import GGUFReader
+
+        fields = GGUFReader(str(path)).fields
+    except Exception:  # not a GGUF file we can read: it has no facts to tell
+        return {}
+    out: dict[str, Any] = {}
+    for key in ("license", "architecture", "name", "organization", "basename", "size_label"):
+        field_ = fields.get(f"general.{key}")
+        if field_ is None:
+            continue
+        try:
+            value = field_.contents()
+        except Exception:  # a malformed field: skip it
+            continue
+        if isinstance(value, str) and value.strip():
+            out[key] = value.strip()
+    if "tokenizer.chat_template" in fields:
+        out["chat_template"] = True
+    return out
+
+
+def inferred_pipeline(facts: dict[str, Any], card_tags: list[str]) -> tuple[str | None, str]:
+    """The pipeline tag when the card declares none, and how it was found (as the Hub infers it)."""
+    if facts.get("library_name") == "sentence-transformers":
+        return "sentence-similarity", "library sentence-transformers"
+    for tag in card_tags:
+        if tag in KNOWN_PIPELINES:
+            return tag, f"card tag {tag}"
+    architectures = [str(a) for a in (facts.get("config") or {}).get("architectures") or []]
+    for arch in architectures:
+        if arch.endswith(("ForCausalLM", "LMHeadModel")):
+            return "text-generation", f"architecture {arch}"
+        if arch.endswith("ForConditionalGeneration") and ("T5" in arch or "Bart" in arch):
+            return "text2text-generation", f"architecture {arch}"
+        if arch.endswith("ForQuestionAnswering"):
+            return "question-answering", f"architecture {arch}"
+    gguf_arch = (facts.get("gguf") or {}).get("architecture")
+    if gguf_arch:
+        if gguf_arch in GGUF_EMBEDDING_ARCHITECTURES:
+            return "feature-extraction", f"GGUF architecture {gguf_arch}"
+        return "text-generation", f"GGUF architecture {gguf_arch}"
+    return None, "not declared"
+
+
+def folder_facts(folder: Path, selection: FileSelection | None = None) -> dict[str, Any]:
+    """What a local folder says about itself: config, licence and pipeline tag (card front matter, else the
+    GGUF metadata, else inferred as the Hub does), library, and the GGUF file's ``general.*`` facts."""
     facts: dict[str, Any] = {}
     config_path = folder / "config.json"
     if config_path.is_file():
@@ -239,10 +299,13 @@ def folder_facts(folder: Path) -> dict[str, Any]:
             config = json.loads(config_path.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise ModelError(f"{config_path}: invalid JSON ({exc})") from None
+        if not isinstance(config, dict):
+            raise ModelError(f"{config_path}: not a JSON object")
         facts["config"] = {
             k: config[k] for k in ("architectures", "model_type", "quantization_config") if k in config
         }
         facts["quant_method"] = declared_quantization(config)
+    card_tags: list[str] = []
     readme = folder / "README.md"
     if readme.is_file():
         from huggingface_hub.repocard import metadata_load
@@ -254,6 +317,25 @@ def folder_facts(folder: Path) -> dict[str, Any]:
         for key in ("license", "pipeline_tag", "library_name", "base_model", "language"):
             if key in card:
                 facts[key] = card[key]
+        if isinstance(card.get("tags"), list):
+            card_tags = [str(t) for t in card["tags"]]
+    if isinstance(facts.get("license"), list):  # the card may list several; the first is the licence id
+        facts["license"] = facts["license"][0] if facts["license"] else None
     if (folder / "modules.json").is_file() and "library_name" not in facts:
         facts["library_name"] = "sentence-transformers"
+    if selection is not None and selection.format == "gguf":
+        meta = gguf_metadata(folder / selection.files[0])
+        facts["gguf"] = meta
+        if not facts.get("license") and meta.get("license"):
+            facts["license"] = str(meta["license"]).lower()
+            facts["license_source"] = "GGUF general.license"
+    if facts.get("license"):
+        facts["license"] = str(facts["license"]).strip().lower()
+        facts.setdefault("license_source", "README.md front matter")
+    if facts.get("pipeline_tag"):
+        facts["pipeline_tag_source"] = "README.md front matter"
+    else:
+        tag, how = inferred_pipeline(facts, card_tags)
+        if tag:
+            facts["pipeline_tag"], facts["pipeline_tag_source"] = tag, f"inferred from {how}"
     return facts

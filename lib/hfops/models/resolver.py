@@ -134,6 +134,11 @@ def from_cache(
     return _from_copy(copy, "cached", task) if copy is not None else None
 
 
+def named_selection(gguf_file: str) -> FileSelection:
+    """The selection of one named ``.gguf`` file (``hfops models add FILE.gguf``)."""
+    return FileSelection("gguf", [gguf_file], [gguf_file], gguf_quantization(gguf_file))
+
+
 def from_local(model_id: str, settings: Any, task: str = "") -> ResolvedModel | None:
     """A folder registered with ``hfops models add`` (read from the store)."""
     db_path = getattr(settings, "db_path", None)
@@ -149,7 +154,11 @@ def from_local(model_id: str, settings: Any, task: str = "") -> ResolvedModel | 
             f"{model_id} was added from {folder}, which no longer exists (hfops models remove it)"
         )
     facts = store.loads(row["facts"], {})
-    selection = select_local(folder, task, settings)
+    named = str(facts.get("gguf_file") or "")
+    if named and task != "retrieval" and (folder / named).is_file():
+        selection = named_selection(named)
+    else:
+        selection = select_local(folder, task, settings)
     if not selection.files:
         raise ModelRefusedError(f"{model_id} (local folder {folder}) {selection.message}", selection.refusal)
     files = {p: facts.get("files", {}).get(p, "") for p in selection.files}
@@ -245,39 +254,56 @@ def resolve(
 # --- hfops models add / list / remove ------------------------------------------------------------------------
 
 
-def add_local(path: str | Path, model_id: str, settings: Any) -> dict[str, Any]:
-    """Register a local folder (or one ``.gguf`` file's folder) as ``model_id``; its facts from the files."""
-    if model_id.count("/") != 1 or not all(model_id.split("/")):
+def local_row(path: str | Path, model_id: str, settings: Any) -> dict[str, Any]:
+    """The ``local_models`` row for a folder (or one ``.gguf`` file's folder) to add as ``model_id``, its
+    facts read from the files (hashes included; nothing stored). Refusals as :func:`add_local`'s."""
+    if model_id.count("/") != 1 or not all(model_id.split("/")) or model_id != model_id.strip():
         raise ModelError(f"--id must be ORG/NAME, got {model_id!r}")
-    folder = Path(path).expanduser().resolve()
-    if folder.is_file() and folder.suffix == ".gguf":
-        folder = folder.parent
+    given = Path(path).expanduser()
+    named_gguf = ""  # a .gguf file given by name is the one used, whatever else its folder holds
+    if given.is_file() and given.suffix == ".gguf":
+        folder, named_gguf = given.absolute().parent.resolve(), given.name
+    else:
+        folder = given.resolve()
     if not folder.is_dir():
         raise ModelError(f"{path} is not a folder")
-    selection = select_local(folder, "", settings)
+    selection = named_selection(named_gguf) if named_gguf else select_local(folder, "", settings)
     if selection.refusal:
         raise ModelRefusedError(f"{folder} {selection.message}; not added", selection.refusal)
-    facts = folder_facts(folder)
+    facts = folder_facts(folder, selection)
     blocker = quantization_blocker(facts.get("quant_method", ""))
     hashes = file_hashes(folder, selection.files)
     digest = hashlib.sha256("".join(f"{p}:{h}\n" for p, h in sorted(hashes.items())).encode()).hexdigest()
     size = sum((folder / p).stat().st_size for p in selection.files)
     quant = selection.quantization or facts.get("quant_method", "")
     facts.update(files=hashes, blocker=blocker, weights=selection.weights)
-    row = {
+    if named_gguf:
+        facts["gguf_file"] = named_gguf
+    return {
         "model_id": model_id,
         "path": str(folder),
         "format": selection.format,
         "quantization": quant,
         "revision": f"local:{digest[:12]}",
         "size_bytes": size,
-        "facts": store.dumps(facts),
+        "facts": facts,
         "added_at": store.utcnow(),
     }
-    db = store.get_db(settings.db_path)
+
+
+def save_local(db: Any, row: dict[str, Any]) -> None:
+    """Store (or replace) a :func:`local_row` in ``local_models`` (a savepoint inside a caller's transaction)."""
     with store.write_tx(db):
-        db.table("local_models").upsert(row, pk="model_id")
-    return {**row, "facts": facts}
+        db.table("local_models").upsert({**row, "facts": store.dumps(row["facts"])}, pk="model_id")
+
+
+def add_local(path: str | Path, model_id: str, settings: Any) -> dict[str, Any]:
+    """Store a local folder (or one ``.gguf`` file's folder) as ``model_id`` in ``local_models``, so the
+    resolver finds it; its facts from the files. The folder only: ``hfops models add`` also makes it a
+    registry candidate (:func:`hfops.models.registered.add_model`)."""
+    row = local_row(path, model_id, settings)
+    save_local(store.get_db(settings.db_path), row)
+    return row
 
 
 def list_local(settings: Any) -> list[dict[str, Any]]:
@@ -336,48 +362,76 @@ def list_local(settings: Any) -> list[dict[str, Any]]:
     return out
 
 
-def remove(model_id: str, settings: Any) -> dict[str, Any]:
-    """Remove ``model_id`` from the HF cache (every revision) and forget an added folder (its files stay)."""
-    freed, removed = 0, []
+def remove_cached(model_id: str, settings: Any) -> int | None:
+    """Delete every cached revision of ``model_id`` (and leftovers: partial files, refs without snapshots);
+    the bytes freed, or None when the HF cache has nothing of it."""
     folder = cache_dir(settings)
-    if folder.is_dir():
-        from huggingface_hub import scan_cache_dir
+    if not folder.is_dir():
+        return None
+    from huggingface_hub import scan_cache_dir
 
-        info = scan_cache_dir(folder)
-        revisions = [
-            r.commit_hash
-            for repo in info.repos
-            if repo.repo_type == "model" and repo.repo_id == model_id
-            for r in repo.revisions
-        ]
-        if revisions:
-            strategy = info.delete_revisions(*revisions)
-            freed = strategy.expected_freed_size
-            strategy.execute()
-            removed.append("cache")
-        storage = hubmod.storage_folder(model_id, settings)
-        if storage.is_dir():  # leftovers: partial downloads (*.incomplete), refs without snapshots
-            import shutil
+    freed: int | None = None
+    info = scan_cache_dir(folder)
+    revisions = [
+        r.commit_hash
+        for repo in info.repos
+        if repo.repo_type == "model" and repo.repo_id == model_id
+        for r in repo.revisions
+    ]
+    if revisions:
+        strategy = info.delete_revisions(*revisions)
+        freed = strategy.expected_freed_size
+        strategy.execute()
+    storage = hubmod.storage_folder(model_id, settings)
+    if storage.is_dir():  # leftovers: partial downloads (*.incomplete), refs without snapshots
+        import shutil
 
-            shutil.rmtree(storage, ignore_errors=True)
-            if "cache" not in removed:
-                removed.append("cache")
-    db_path = getattr(settings, "db_path", None)
-    if db_path is not None and Path(db_path).exists():
-        db = store.get_db(db_path)
-        with store.write_tx(db):
-            gone = db.execute("DELETE FROM local_models WHERE model_id = ?", [model_id]).rowcount
-            db.execute("DELETE FROM model_evaluability WHERE model_id = ?", [model_id])
-        if gone:
-            removed.append("local")
+        shutil.rmtree(storage, ignore_errors=True)
+        freed = freed or 0
+    return freed
+
+
+def forget_local(db: Any, model_id: str) -> dict[str, Any] | None:
+    """Forget an added folder (its files stay) and its stored evaluability; the ``local_models`` row that
+    was removed, or None. A savepoint inside a caller's transaction."""
+    with store.write_tx(db):
+        row = store.one(db, "SELECT * FROM local_models WHERE model_id = ?", [model_id])
+        if row is None:
+            return None
+        db.execute("DELETE FROM local_models WHERE model_id = ?", [model_id])
+        db.execute("DELETE FROM model_evaluability WHERE model_id = ?", [model_id])
+    return row
+
+
+def nothing_to_remove(model_id: str, settings: Any) -> ModelError:
+    """The error when ``model_id`` is neither cached nor added (a packaged model says how to remove it)."""
     packaged = packaged_for(model_id)
-    if not removed and packaged is not None and packaged_path(packaged) is not None:
-        raise ModelError(
+    if packaged is not None and packaged_path(packaged) is not None:
+        return ModelError(
             f"{model_id} is packaged (PyPI {packaged.distribution}); uninstall that package to remove it"
         )
+    return ModelError(f"{model_id} is not in the HF cache at {cache_dir(settings)} nor added locally")
+
+
+def remove(model_id: str, settings: Any) -> dict[str, Any]:
+    """Remove ``model_id`` from the HF cache (every revision) and forget an added folder (its files stay).
+    The registry is not touched: ``hfops models remove`` is :func:`hfops.models.registered.remove_model`."""
+    removed = []
+    freed = remove_cached(model_id, settings)
+    if freed is not None:
+        removed.append("cache")
+    db_path = getattr(settings, "db_path", None)
+    if db_path is not None and Path(db_path).exists():
+        if forget_local(store.get_db(db_path), model_id) is not None:
+            removed.append("local")
     if not removed:
-        raise ModelError(f"{model_id} is not in the HF cache at {folder} nor added locally")
-    return {"model_id": model_id, "removed": removed, "freed_bytes": freed, "freed": gigabytes(freed)}
+        raise nothing_to_remove(model_id, settings)
+    return {
+        "model_id": model_id,
+        "removed": removed,
+        "freed_bytes": freed or 0,
+        "freed": gigabytes(freed or 0),
+    }
 
 
 def local_model_record(row: dict[str, Any]) -> dict[str, Any]:
