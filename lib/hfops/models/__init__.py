@@ -7,7 +7,11 @@ Entry points (see docs/models/acquisition.md):
   ``.check_capacity(settings)`` before loading);
 - :func:`evaluability` (one model), :func:`check_models` / the ``models_check`` job (many, rate-limited),
   :func:`stored_evaluability` (what the pages show);
-- :func:`add_local`, :func:`list_local`, :func:`remove` (``hfops models ...``);
+- :func:`list_local` (``hfops models``); :func:`add_local` / :func:`remove` store or forget a folder and
+  delete cached copies; ``hfops models add`` / ``remove`` run :func:`hfops.models.registered.add_model` /
+  :func:`~hfops.models.registered.remove_model`, which also make the folder a registry candidate (source
+  ``local``, audited) and retire it (not imported here: it uses discovery's parser, which reads
+  :mod:`hfops.models.packaged`);
 - :class:`~hfops.models.gguf.GGUFGenerator` (``generate(messages, max_new_tokens)``) via :func:`gguf_generator`.
 """
 
