@@ -286,3 +286,40 @@ def test_each_verb_is_mapped_to_the_module_that_adds_it() -> None:
         None,
         "eval",
     ]
+
+
+def test_ctrl_c_cancels_the_run_at_its_next_batch_and_resume_finishes_it(
+    tmp_path: Path, db_path: str
+) -> None:
+    """Ctrl-C on an in-process eval: the run stops at its next batch, cancelled (not left `running`)."""
+    import signal
+    import time
+
+    from hfops import jobs
+    from hfops.evals.queries import get_run
+    from hfops.store import connect
+
+    config = tmp_path / "hfops.toml"
+    config.write_text("[eval]\nbatch_size = 1\n")  # one generated answer per batch
+    args = ["--config", str(config), "eval", "--model", SMOLLM2_ID, "--task", "qa", "--dataset", "squad_v2",
+            "--limit", "4", "--db", db_path]  # fmt: skip
+    proc = subprocess.Popen([*HFOPS, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while True:
+        run = get_run(connect(db_path), 1) if Path(db_path).exists() else None
+        if run is not None and (run.done or 0) >= 1:
+            break
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (out, err)
+    assert "stopping at the next batch" in err and "resume with: hfops eval --resume 1" in err
+    db = connect(db_path)
+    run = get_run(db, 1)
+    assert run is not None and run.status == "cancelled" and (run.done or 0) < 4
+    assert [job.status for job in jobs.list_jobs(db)] == ["cancelled"]
+    resumed = hfops("--config", str(config), "eval", "--resume", "1", "--quiet", "--db", db_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    finished = get_run(connect(db_path), 1)
+    assert finished is not None and finished.status == "succeeded" and finished.done == 4

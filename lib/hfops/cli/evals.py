@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from hfops import jobs  # light: the queue imports huey only when a job is handed to it
 from hfops.cli import ProgressLine, print_json
 from hfops.config import Settings
-from hfops.errors import DatasetError, EvalError, HfopsError, ScoreError
+from hfops.errors import DatasetError, EvalError, HfopsError, JobError, ScoreError
 from hfops.evals.tasks import BACKEND_CHOICES, DATASET_NAMES, TASK_NAMES
 
 if TYPE_CHECKING:
@@ -28,6 +28,9 @@ class _DropJobFailures(logging.Filter):
         return False
 
 
+CTRL_C_WAIT_SECONDS = 30.0  # how long Ctrl-C waits for the run's current batch before quitting anyway
+
+
 def _run_job_with_progress(db_path: str, job_id: int, quiet: bool) -> dict[str, Any]:
     """Execute a job in this process (a thread) while printing its progress to stderr (:class:`ProgressLine`).
 
@@ -40,17 +43,36 @@ def _run_job_with_progress(db_path: str, job_id: int, quiet: bool) -> dict[str, 
 
     quiet_libraries()
     outcome: dict[str, Any] = {}
-    worker = threading.Thread(target=lambda: outcome.update(execute_job(db_path, job_id)), daemon=True)
+    finished = threading.Event()  # Thread.join interrupted by Ctrl-C can return early later: the job says so
+
+    def run() -> None:
+        try:
+            outcome.update(execute_job(db_path, job_id))
+        finally:
+            finished.set()
+
+    worker = threading.Thread(target=run, daemon=True)
     progress = None if quiet else ProgressLine()
     job_log, drop = logging.getLogger("hfops.jobs"), _DropJobFailures()
     job_log.addFilter(drop)
     try:
         worker.start()
-        while worker.is_alive():
-            worker.join(0.3)
-            job = None if progress is None else jobs.get_job(get_db(db_path), job_id)
-            if progress is not None and job is not None:
-                progress(job.done or 0, job.total, job.message)
+        try:
+            while not finished.wait(0.3):
+                job = None if progress is None else jobs.get_job(get_db(db_path), job_id)
+                if progress is not None and job is not None:
+                    progress(job.done or 0, job.total, job.message)
+        except KeyboardInterrupt:  # Ctrl-C: the run stops at its next batch, cancelled and resumable
+            try:
+                jobs.cancel(get_db(db_path), job_id)
+            except JobError:  # it finished meanwhile
+                pass
+            if progress is not None:
+                progress.close()
+                progress = None
+            print("stopping at the next batch (Ctrl-C again to quit now)", file=sys.stderr)
+            finished.wait(CTRL_C_WAIT_SECONDS)
+            raise
     finally:
         job_log.removeFilter(drop)
         if progress is not None:
@@ -178,15 +200,14 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             raise EvalError(f"no eval run {args.resume} to resume")
         run_id, job_id = run.id, run.job_id
         job = jobs.get_job(db, job_id)
-        if job is not None and (job.status == "cancelled" or job.cancel_requested_at):
-            if not args.enqueue:
-                raise EvalError(
-                    f"run {run_id} was cancelled; resume it in the worker: hfops eval --resume {run_id} "
-                    "--enqueue"
-                )
-            jobs.resume(db_path, job_id)
-            print(f"eval run {run_id} queued again as job {job_id} (the worker resumes it: hfops worker)")
-            return 0
+        if job is not None and job.status == "running" and job.cancel_requested_at:
+            raise EvalError(f"run {run_id} is still stopping (cancelled while running); try again shortly")
+        if job is not None and job.status == "cancelled":
+            if args.enqueue:
+                jobs.resume(db_path, job_id)
+                print(f"eval run {run_id} queued again as job {job_id} (the worker resumes it: hfops worker)")
+                return 0
+            jobs.reopen(db, job_id)  # resumed here, where it stopped
     else:
         missing = [
             flag

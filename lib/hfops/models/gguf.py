@@ -12,6 +12,8 @@ lazily on the first call, once per process and file (after the capacity check).
 
 from __future__ import annotations
 
+import atexit
+import logging
 import os
 import threading
 from pathlib import Path
@@ -20,8 +22,12 @@ from typing import Any
 from hfops.errors import BackendError, ModelError
 from hfops.models.settings import models_settings
 
+log = logging.getLogger(__name__)
+
 _loaded: dict[tuple[str, ...], Any] = {}
+_use_locks: dict[tuple[str, ...], threading.Lock] = {}  # one per loaded model: a context is not thread-safe
 _load_lock = threading.Lock()
+EXIT_WAIT_SECONDS = 5.0  # at exit, how long to wait for a generation in progress before leaving its model be
 
 
 def _shared(key: tuple[str, ...], loader: Any) -> Any:
@@ -31,10 +37,35 @@ def _shared(key: tuple[str, ...], loader: Any) -> Any:
         return _loaded[key]
 
 
+def _use_lock(key: tuple[str, ...]) -> threading.Lock:
+    """The lock every user of the model loaded under ``key`` holds while it runs it."""
+    with _load_lock:
+        return _use_locks.setdefault(key, threading.Lock())
+
+
 def unload_all() -> None:
     """Forget every loaded model (tests, benchmarks)."""
     with _load_lock:
         _loaded.clear()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """Free the llama.cpp models while the interpreter is whole: left to ``Llama.__del__`` at shutdown, the
+    freeing runs after llama_cpp's own globals are gone (a TypeError, or a segfault)."""
+    with _load_lock:
+        models = [(model, _use_locks.setdefault(key, threading.Lock())) for key, model in _loaded.items()]
+        _loaded.clear()
+    for model, lock in models:
+        close = getattr(model, "close", None)
+        if not callable(close) or not lock.acquire(timeout=EXIT_WAIT_SECONDS):
+            continue  # a generation still runs on it (a daemon thread): freeing it under the thread crashes
+        try:
+            close()
+        except Exception as exc:  # exiting anyway: never turn an exit into a traceback
+            log.debug("closing a llama.cpp model at exit: %s", exc)
+        finally:
+            lock.release()
 
 
 def llama_cpp_available() -> bool:
@@ -66,7 +97,6 @@ class GGUFGenerator:
         self.n_threads = n_threads or 1
         self.n_threads_batch = n_threads or os.cpu_count() or 1
         self.settings = settings
-        self.lock = threading.Lock()  # one llama.cpp context is not safe to share between threads
 
     def _load(self) -> Any:
         # llama.cpp's OpenMP threads spin at barriers by default: on a busy 2-core machine a spinning thread
@@ -92,11 +122,17 @@ class GGUFGenerator:
             raise BackendError(f"{self.model_id}: cannot load {self.path.name}: {exc}") from None
 
     @property
+    def _key(self) -> tuple[str, ...]:
+        return ("llama.cpp", str(self.path), str(self.n_ctx), str(self.n_threads), str(self.n_threads_batch))
+
+    @property
     def model(self) -> Any:
-        return _shared(
-            ("llama.cpp", str(self.path), str(self.n_ctx), str(self.n_threads), str(self.n_threads_batch)),
-            self._load,
-        )
+        return _shared(self._key, self._load)
+
+    @property
+    def lock(self) -> threading.Lock:
+        """Held while generating: one llama.cpp context is not safe to share between threads."""
+        return _use_lock(self._key)
 
     def load(self) -> float:
         """Load now (outside any timed section); seconds it took (0 when already loaded)."""
