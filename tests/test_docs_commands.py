@@ -13,6 +13,8 @@ How a documented command is turned into a run (the rules are the test's, the com
   Hub, ``MODEL_ID`` a real candidate of the store, ``RUN_ID`` run 1, ``ORG/NAME`` a repo on the stand-in write
   Hub, ``P.jsonl``/``R.jsonl`` prediction/reference files...). ``--flag ...`` stands for the arguments of the
   previous command of the same verb in the same file. An unknown placeholder fails the test, naming it.
+- **Small slices.** ``--limit N`` runs with at most ``DOC_LIMIT`` (5) examples, the default limit too; the
+  prepared store has the nightly's runs done, so a documented ``hfops eval --nightly`` finds them.
 - **Where it runs.** Each doc file gets a copy of a prepared temporary store (the embedded Hub snapshot
   synced, eval run 1 = the packaged MiniLM against BM25 on SQuAD v2, runs 2-8 API-backed against the
   inference stand-in) and an ``hfops.toml`` pointing ``[hub] endpoint`` at a stand-in Hub (the listing
@@ -50,7 +52,7 @@ import pytest
 from hfops import discovery, registry, worker
 from hfops.cli import build_parser, main
 from hfops.config import load_settings
-from hfops.evals import runs
+from hfops.evals import nightly, runs
 from hfops.evals.backends import MINILM_ID
 from hfops.paths import DATA_DIR, HUB_SNAPSHOT
 from hfops.store import close_thread_connections, connect
@@ -76,6 +78,7 @@ LONG_RUNNING: dict[str, str | None] = {
 }
 ONE_SHOT_FLAGS = {"metrics": {"--once", "--rules", "--dashboard"}}
 PREPARED_RUNS = 8
+DOC_LIMIT = 5  # examples per documented eval ([eval] default_limit and the cap on a documented --limit)
 _BUILT: dict[str, Any] = {}
 
 
@@ -239,7 +242,7 @@ def write_config(ctx: Context, verb: str) -> Path:
         f'[store]\npath = "{ctx.store}"\n\n'
         # Documented commands run for real, on small slices: a nightly over the embedded default's runnable
         # candidates (packaged MiniLM and SmolLM2 on both datasets) would otherwise take many minutes.
-        "[eval]\ndefault_limit = 5\nstarter_runs = false\n",
+        f"[eval]\ndefault_limit = {DOC_LIMIT}\nstarter_runs = false\n",
         encoding="utf-8",
     )
     return path
@@ -319,6 +322,17 @@ def run_long(argv: list[str], command: DocCommand, ctx: Context) -> None:
                 process.wait()
 
 
+def capped_limit(argv: list[str]) -> list[str]:
+    """``--limit N`` at most :data:`DOC_LIMIT` examples: a documented eval runs for real, on a small slice."""
+    if "--limit" not in argv:
+        return argv
+    i = argv.index("--limit")
+    value = argv[i + 1] if i + 1 < len(argv) else ""
+    if not value.isdigit() or int(value) <= DOC_LIMIT:
+        return argv
+    return [*argv[: i + 1], str(DOC_LIMIT), *argv[i + 2 :]]
+
+
 def run_documented(
     command: DocCommand, ctx: Context, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -330,7 +344,7 @@ def run_documented(
         except SystemExit:
             pytest.fail(f"{command.where}: the documented form `{variant}` is not accepted by hfops")
     filled = fill(primary, ctx)
-    argv = shlex.split(filled)[1:]
+    argv = capped_limit(shlex.split(filled)[1:])
     verb = verb_of(argv)
     ctx.previous.append(primary)
     write_config(ctx, verb)
@@ -399,6 +413,11 @@ def prepared(
     db = connect(store)
     statuses = [r[0] for r in db.execute("SELECT status FROM eval_runs ORDER BY id")]
     assert statuses == ["succeeded"] * PREPARED_RUNS
+    # The nightly's work done once here (packaged MiniLM and SmolLM2 on both datasets, DOC_LIMIT examples):
+    # each doc file's `hfops eval --nightly` runs on a copy and finds it done instead of repeating it.
+    settings.eval.default_limit = DOC_LIMIT
+    summary = nightly.nightly(str(store), settings)
+    assert summary["planned"] and not [r for r in summary["runs"] if r.get("error")], summary
     top, _ = registry.list_candidates(db, registry.CandidateFilter(statuses=["candidate"]), page_size=1)
     close_thread_connections()
     squad = [json.loads(line) for line in (DATA_DIR / "squad_v2" / "dev-v2.0.sample.flat.jsonl").open()][:20]
