@@ -276,3 +276,35 @@ def test_adding_a_synced_id_keeps_its_hub_record(run, tmp_path: Path) -> None:  
     result = json.loads(out)
     assert result["removed"] == ["local"] and result["registry"]["action"] == "kept"
     assert registry.get_model(get_db(db_path), hub_id).candidate.status == "candidate"  # type: ignore[union-attr]
+
+
+def test_unchecked_candidates_are_checked_by_a_queued_job(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from hfops import jobs
+    from hfops.models.jobs import models_check_job
+
+    db_path = str(tmp_path / "h.db")
+    get_db(db_path)
+    add_candidates(
+        db_path,
+        [
+            {"model_id": SMOLLM_COPY, "pipeline_tag": "text-generation", "library_name": "transformers"},
+            {"model_id": PICKLE_ONLY, "pipeline_tag": "text-generation", "library_name": "transformers"},
+            {"model_id": "sentence-transformers/all-MiniLM-L6-v2"},  # packaged: known without a check
+        ],
+    )
+    code, out, _ = run("candidates", "--json")
+    assert by_id(out, SMOLLM_COPY)["runnable"]["state"] == "unknown"  # type: ignore[index]
+    code, out, err = run("models", "check", "--candidates", "--enqueue", "--json")
+    assert code == 0, err
+    queued = json.loads(out)
+    assert sorted(queued["model_ids"]) == sorted([SMOLLM_COPY, PICKLE_ONLY])
+    job = jobs.get_job(get_db(db_path), queued["job_id"])
+    assert job is not None and job.kind == "models_check" and job.status == "queued"
+    jobs.execute_job(db_path, queued["job_id"], {"models_check": models_check_job})  # what the worker runs
+    code, out, _ = run("candidates", "--json")
+    assert by_id(out, SMOLLM_COPY)["runnable"]["label"] == "downloadable (0.10 GB)"  # type: ignore[index]
+    assert by_id(out, PICKLE_ONLY)["runnable"]["state"] == "pickle_only"  # type: ignore[index]
+    code, out, _ = run("models", "check", "--candidates")
+    assert code == 0 and "every candidate is checked already" in out
+    code, _, err = run("models", "check")
+    assert code == 2 and "MODEL_ID" in err

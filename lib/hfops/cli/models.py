@@ -67,8 +67,26 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--json", action="store_true", help="print the stored record and the registry outcome as JSON"
     )
     a.set_defaults(func=cmd_add)
-    c = msub.add_parser("check", parents=[common], help="how models can be evaluated here (asks the Hub)")
-    c.add_argument("model_ids", nargs="+", metavar="MODEL_ID")
+    c = msub.add_parser(
+        "check",
+        parents=[common],
+        help="how models can be evaluated here (asks the Hub)",
+        description="One model_info + one tree call per model (local copies need none). --candidates checks "
+        "every registry candidate still 'unknown'; --enqueue hands the checks to the worker as a models_check "
+        "job (at most [models] check_per_minute, facts stored as they come, shown on the Candidates page).",
+    )
+    c.add_argument("model_ids", nargs="*", metavar="MODEL_ID")
+    c.add_argument(
+        "--candidates",
+        action="store_true",
+        help="also every candidate not checked yet (no local copy, no fact)",
+    )
+    c.add_argument(
+        "--limit", type=int, default=0, metavar="N", help="with --candidates: at most N (best first)"
+    )
+    c.add_argument(
+        "--enqueue", action="store_true", help="queue a models_check job for the worker (stores facts)"
+    )
     c.add_argument("--task", choices=TASKS, help="the task they would be evaluated on")
     c.add_argument("--offline", action="store_true", help="local facts only (no Hub request)")
     c.add_argument("--json", action="store_true", help="print JSON")
@@ -201,14 +219,32 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    from hfops import store
+    from hfops import jobs, store
     from hfops.cli import print_json
+    from hfops.errors import HfopsError
     from hfops.models import checks
 
-    facts = [
-        checks.evaluability(m, settings, task=args.task or "", remote=not args.offline)
-        for m in args.model_ids
-    ]
+    tasks = dict.fromkeys(args.model_ids, args.task or "")
+    if args.candidates:
+        found = checks.unchecked_candidates(store.get_db(settings.db_path), settings, limit=args.limit)
+        tasks.update({m: t for m, t in found.items() if m not in tasks})
+    if not tasks:
+        if args.candidates:
+            print("every candidate is checked already (or has a local copy)")
+            return 0
+        raise HfopsError("name MODEL_ID... or use --candidates")
+    if args.enqueue:
+        job_id = jobs.enqueue(
+            str(settings.db_path), "models_check", {"model_ids": list(tasks), "tasks": tasks}, settings
+        )
+        if args.json:
+            print_json({"job_id": job_id, "model_ids": list(tasks)})
+        else:
+            print(
+                f"models_check job {job_id} queued for {len(tasks)} model(s) (the worker runs it: hfops worker)"
+            )
+        return 0
+    facts = [checks.evaluability(m, settings, task=t, remote=not args.offline) for m, t in tasks.items()]
     if args.save:
         checks.save(store.get_db(settings.db_path), facts)
     if args.json:

@@ -249,3 +249,26 @@ def iter_checks(
 def check_models(model_ids: Iterable[str], settings: Any, **kwargs: Any) -> list[Evaluability]:
     """:func:`iter_checks` as a list."""
     return list(iter_checks(model_ids, settings, **kwargs))
+
+
+def unchecked_candidates(db: Any, settings: Any, *, limit: int = 0) -> dict[str, str]:
+    """``{model_id: task}`` of the registry's candidates (not rejected or retired) whose evaluability is
+    ``unknown``: no local copy and no stored check. What ``hfops models check --candidates`` checks. No network."""
+    from hfops import registry
+    from hfops.models.files import task_for
+
+    flt = registry.CandidateFilter(statuses=["candidate", "evaluating", "shadow", "promoted"])
+    out: dict[str, str] = {}
+    page = 1
+    while True:
+        found, total = registry.list_candidates(db, flt, sort="score", page=page, page_size=1000)
+        known = stored(db, [c.model_id for c in found])
+        for c in found:
+            task = task_for(c.pipeline_tag)
+            if c.model_id not in known and local_evaluability(c.model_id, settings, task) is None:
+                out[c.model_id] = task
+                if limit and len(out) >= limit:
+                    return out
+        if page * 1000 >= total:
+            return out
+        page += 1
