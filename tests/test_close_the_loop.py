@@ -34,7 +34,7 @@ from tests.console_kit import open_console
 from tests.registry_rows import add_candidates
 from tests.standins.hub_repos import MINILM_COPY, HubReposStandIn, add_packaged_repos
 
-QA_SLICE = 6  # SQuAD v2 questions per QA run here (a few seconds each on a busy 2-core machine)
+QA_SLICE = 4  # SQuAD v2 questions per QA run here (a few seconds each on a busy 2-core machine)
 
 pytestmark = pytest.mark.skipif(
     any(packaged_path(p) is None for p in filter(None, (packaged_for(MINILM_ID), packaged_for(SMOLLM2_ID)))),
@@ -136,8 +136,8 @@ def test_minilm_vs_bm25_then_promote_from_the_leaderboard(
 ) -> None:
     add_candidates(db_path, [{"model_id": MINILM_ID, "pipeline_tag": "sentence-similarity"}])
     settings = settings_for(write_config(tmp_path / "c.toml"), db_path)
-    run = run_once(db_path, settings, MINILM_ID, "retrieval", "ms_marco", 40)
-    assert run.status == "succeeded" and run.done == 40, run.error
+    run = run_once(db_path, settings, MINILM_ID, "retrieval", "ms_marco", 16)
+    assert run.status == "succeeded" and run.done == 16, run.error
     assert (run.candidate_source or {})["source"] == "packaged"
     assert (run.candidate_source or {})["files"]["model.safetensors"]  # hashed
     ours, bm25 = run.metric("candidate", "ndcg@10"), run.metric("production", "ndcg@10")
@@ -210,7 +210,7 @@ def test_download_then_eval_through_the_stand_in_hub(
 
 def small_starters(monkeypatch: pytest.MonkeyPatch) -> None:
     """The real starters with smaller slices (the same models, tasks and datasets)."""
-    limits = {"retrieval": 20, "qa": 4}
+    limits = {"retrieval": 8, "qa": 3}
     monkeypatch.setattr(
         starter, "STARTERS", tuple(dataclasses.replace(s, limit=limits[s.task]) for s in starter.STARTERS)
     )
