@@ -24,15 +24,7 @@ from hfops.discovery.rule import rule_failures, rule_fingerprint
 from hfops.discovery.score import quality_score
 from hfops.discovery.storing import model_row, raw_json
 from hfops.errors import ModelError
-from hfops.models.resolver import (
-    forget_local,
-    local_model_record,
-    local_row,
-    nothing_to_remove,
-    remove_cached,
-    save_local,
-)
-from hfops.models.settings import gigabytes
+from hfops.models.resolver import local_model_record, local_row, remove, save_local
 
 SOURCE = "local"  # models.source of an added folder (never a sync source's name: hub, snapshot:<path>)
 ACTOR = "operator"
@@ -199,25 +191,6 @@ def remove_model(model_id: str, settings: Any) -> dict[str, Any]:
     """``hfops models remove``: delete cached revisions, forget an added folder (its files stay) and retire
     its candidate in the same transaction (:func:`retire`). ``removed`` (``cache``, ``local``), the bytes
     freed and ``registry`` (a :class:`RegistryOutcome` as a dict, None when no folder was forgotten)."""
-    removed: list[str] = []
-    freed = remove_cached(model_id, settings)
-    if freed is not None:
-        removed.append("cache")
-    outcome: RegistryOutcome | None = None
-    db_path = getattr(settings, "db_path", None)
-    if db_path is not None and Path(db_path).exists():
-        db = store.get_db(db_path)
-        with store.write_tx(db):
-            gone = forget_local(db, model_id)
-            if gone is not None:
-                removed.append("local")
-                outcome = retire(db, model_id, gone["path"])
-    if not removed:
-        raise nothing_to_remove(model_id, settings)
-    return {
-        "model_id": model_id,
-        "removed": removed,
-        "freed_bytes": freed or 0,
-        "freed": gigabytes(freed or 0),
-        "registry": outcome.to_dict() if outcome is not None else None,
-    }
+    return remove(
+        model_id, settings, on_forget=lambda db, gone: retire(db, model_id, str(gone["path"])).to_dict()
+    )

@@ -9,6 +9,7 @@ a download from the Hub (when policy allows) -> the HF Inference API (only with 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -413,17 +414,31 @@ def nothing_to_remove(model_id: str, settings: Any) -> ModelError:
     return ModelError(f"{model_id} is not in the HF cache at {cache_dir(settings)} nor added locally")
 
 
-def remove(model_id: str, settings: Any) -> dict[str, Any]:
+def remove(
+    model_id: str,
+    settings: Any,
+    *,
+    on_forget: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Remove ``model_id`` from the HF cache (every revision) and forget an added folder (its files stay).
-    The registry is not touched: ``hfops models remove`` is :func:`hfops.models.registered.remove_model`."""
+
+    ``on_forget(db, forgotten_row)`` runs in the transaction that forgets the folder; what it returns is the
+    result's ``registry`` (None when no folder was forgotten). ``hfops models remove`` passes the registry
+    step (:func:`hfops.models.registered.remove_model`); without it the registry is not touched.
+    """
     removed = []
+    outcome: dict[str, Any] | None = None
     freed = remove_cached(model_id, settings)
     if freed is not None:
         removed.append("cache")
     db_path = getattr(settings, "db_path", None)
     if db_path is not None and Path(db_path).exists():
-        if forget_local(store.get_db(db_path), model_id) is not None:
-            removed.append("local")
+        db = store.get_db(db_path)
+        with store.write_tx(db):
+            gone = forget_local(db, model_id)
+            if gone is not None:
+                removed.append("local")
+                outcome = on_forget(db, gone) if on_forget is not None else None
     if not removed:
         raise nothing_to_remove(model_id, settings)
     return {
@@ -431,6 +446,7 @@ def remove(model_id: str, settings: Any) -> dict[str, Any]:
         "removed": removed,
         "freed_bytes": freed or 0,
         "freed": gigabytes(freed or 0),
+        "registry": outcome,
     }
 
 
