@@ -513,18 +513,12 @@ SEARCH_COLUMNS = (
 
 
 def search_key(text: str) -> str:
-    """``text`` lower-cased without separators: "Phi 2", "phi-2" and "PHI_2" are all ``phi2``."""
+    """``text`` lower-cased without separators: "Phi 2", "phi-2" and "PHI_2" are all ``phi2`` (the form
+    ``model_search.search_key`` holds, migration 0014)."""
     key = text.casefold()
     for sep in SEARCH_SEPARATORS:
         key = key.replace(sep, "")
     return "".join(key.split())
-
-
-def _key_sql(column: str) -> str:
-    expr = f"lower({column})"
-    for sep in SEARCH_SEPARATORS:
-        expr = f"replace({expr}, '{sep}', '')"
-    return expr
 
 
 @dataclass
