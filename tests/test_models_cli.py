@@ -308,3 +308,20 @@ def test_unchecked_candidates_are_checked_by_a_queued_job(run, tmp_path: Path) -
     assert code == 0 and "every candidate is checked already" in out
     code, _, err = run("models", "check")
     assert code == 2 and "MODEL_ID" in err
+
+
+def test_pull_enqueue_hands_the_download_to_a_job(run, hub: HubReposStandIn, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from hfops import jobs
+    from hfops.models.jobs import models_pull_job
+
+    before = len(hub.log)
+    code, out, err = run("pull", SMOLLM_COPY, "--enqueue", "--json")
+    assert code == 0, err
+    job_id = json.loads(out)["job_id"]
+    db_path = str(tmp_path / "h.db")
+    assert hub.log[before:] == []  # nothing asked of the Hub until the job runs
+    jobs.execute_job(db_path, job_id, {"models_pull": models_pull_job})  # what the worker runs
+    job = jobs.get_job(get_db(db_path), job_id)
+    assert job is not None and job.status == "succeeded" and job.done == job.total == 98362432
+    code, out, _ = run("models", "--json")
+    assert (SMOLLM_COPY, "cached") in {(r["model_id"], r["source"]) for r in json.loads(out)}

@@ -29,6 +29,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--task", choices=TASKS, help="what it will be evaluated on (default: from its pipeline tag)"
     )
     p.add_argument("--json", action="store_true", help="print the resolved record as JSON")
+    p.add_argument(
+        "--enqueue",
+        action="store_true",
+        help="queue a models_pull job for the worker (its progress bar shows in the console)",
+    )
     p.set_defaults(func=cmd_pull)
 
     m = sub.add_parser(
@@ -132,6 +137,16 @@ def cmd_pull(args: argparse.Namespace, settings: Settings) -> int:
     from hfops.cli import print_json
     from hfops.models import pull
 
+    if args.enqueue:
+        from hfops import jobs
+
+        params = {"model_id": args.model_id, "revision": args.revision, "task": args.task or ""}
+        job_id = jobs.enqueue(str(settings.db_path), "models_pull", params, settings)
+        if args.json:
+            print_json({"job_id": job_id, **params})
+        else:
+            print(f"pull of {args.model_id} queued as job {job_id} (the worker runs it: hfops worker)")
+        return 0
     line = ProgressLine(f"pull {args.model_id}")
     try:
         resolved = pull(args.model_id, settings, revision=args.revision, task=args.task or "", progress=line)
