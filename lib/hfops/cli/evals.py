@@ -58,7 +58,9 @@ def _run_job_with_progress(db_path: str, job_id: int, quiet: bool) -> dict[str, 
     try:
         worker.start()
         try:
-            while not finished.wait(0.3):
+            done = False
+            while not done:  # the job's state shown every 0.3 s, and once more when it has ended
+                done = finished.wait(0.3)
                 job = None if progress is None else jobs.get_job(get_db(db_path), job_id)
                 if progress is not None and job is not None:
                     progress(job.done or 0, job.total, job.message)

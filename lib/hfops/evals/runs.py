@@ -32,7 +32,7 @@ from hfops.config import Settings, load_settings
 from hfops.errors import BackendError, EvalError, HfopsError
 from hfops.evals import custom, tasks
 from hfops.evals.backends import Outcome
-from hfops.evals.backends.resolve import acquire_system, plan_system
+from hfops.evals.backends.resolve import plan_system
 from hfops.evals.cache import InferenceCache
 from hfops.evals.data import EvalSet, Example
 from hfops.evals.queries import (
@@ -489,15 +489,17 @@ def _acquire(db: sqlite_utils.Database, run: EvalRun, settings: Settings, report
             report(done, total, f"run {run.id}: {side} {message}")
 
         report(0, 1, f"run {run.id}: acquiring {side} {model_id}", force=True)
-        system, record = acquire_system(how, model_id, run.task, settings, backend, step)
+        from hfops.remote.acquire import owner_system  # with the Redis queue the compute workers acquire
+
+        got = owner_system(how, model_id, run.task, settings, backend, step)
         with write_tx(db):
             _update_run(
                 db,
                 run.id,
                 **{
-                    f"{side}_backend": system.backend,
-                    f"{side}_revision": system.revision,
-                    f"{side}_source": dumps(record) if record else None,
+                    f"{side}_backend": got.backend,
+                    f"{side}_revision": got.revision,
+                    f"{side}_source": dumps(got.record) if got.record else None,
                 },
             )
 
