@@ -35,6 +35,7 @@ def test_sync_json_reports_the_run(db_path: str) -> None:
     out = json.loads(hfops("sync", "--snapshot", str(HUB_SNAPSHOT), "--db", db_path, "--json").stdout)
     assert out["status"] == "succeeded" and out["mode"] == "full"
     assert out["seen"] == out["inserted"] > 8000 and out["new_candidates"] == out["matched"] > 0
+    assert (out["hub_waits"], out["hub_wait_seconds"]) == (0, 0)  # a snapshot never waits for the Hub
 
 
 def test_candidates_json_has_the_documented_keys(synced: str) -> None:

@@ -144,6 +144,8 @@ def test_last_sync_run_details(db_path: str, monkeypatch: pytest.MonkeyPatch) ->
                 "flagged": 2,
                 "retries": 4,
                 "retry_wait_seconds": 17.5,
+                "hub_waits": 2,
+                "hub_wait_seconds": 84.2,
                 "skip_reasons": dumps({"bad date in lastModified": 7, "missing id": 3}),
                 "errors": dumps(["gave up after the deadline: HTTP 429, Retry-After 60"]),
                 "message": "gave up after the deadline",
@@ -154,6 +156,7 @@ def test_last_sync_run_details(db_path: str, monkeypatch: pytest.MonkeyPatch) ->
     assert "Run 1: failed · source http://127.0.0.1:9/hub-standin" in shown
     assert any(t.endswith("duration 90.5 s") for t in shown)
     assert "Retries: 4 · waited 17.5 s in back-off (Retry-After honoured)" in shown
+    assert "Hub rate-limit window: waited 2x, 84 s (requests paced to keep the reserve)" in shown
     counts, reasons, errors = (f.value for f in at.dataframe[:3])
     assert counts.iloc[0][["seen", "inserted", "skipped", "matched", "flagged"]].tolist() == [
         2500,

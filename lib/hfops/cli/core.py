@@ -17,8 +17,9 @@ from hfops.paths import REPO_ROOT
 from hfops.store import get_db
 
 SYNC_SUMMARY_FIELDS = (
-    "id", "source", "mode", "status", "pages", "seen", "inserted", "updated", "unchanged", "skipped", "skip_reasons",
-    "matched", "new_candidates", "flagged", "retries", "retry_wait_seconds", "message",
+    "id", "source", "mode", "status", "pages", "seen", "inserted", "updated", "unchanged", "skipped",
+    "skip_reasons", "matched", "new_candidates", "flagged", "retries", "retry_wait_seconds", "hub_waits",
+    "hub_wait_seconds", "message",
 )  # fmt: skip
 
 

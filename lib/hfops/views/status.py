@@ -39,6 +39,8 @@ RUN_COLUMNS = [
     *RUN_COUNTS,
     "retries",
     "retry_wait_seconds",
+    "hub_waits",
+    "hub_wait_seconds",
     "message",
 ]
 RECENT_JOBS = 10
@@ -92,6 +94,8 @@ def last_sync(db: sqlite_utils.Database) -> SyncView | None:
         f"Started {run['started_at']} · finished {run.get('finished_at') or '—'} · duration {duration(run)}",
         f"Retries: {run['retries']} · waited {run['retry_wait_seconds']:.1f} s in back-off "
         "(Retry-After honoured)",
+        f"Hub rate-limit window: waited {run['hub_waits'] or 0}x, {run['hub_wait_seconds'] or 0:.0f} s "
+        "(requests paced to keep the reserve)",
     ]
     if run.get("message"):
         lines.append(f"Message: {run['message']}")
