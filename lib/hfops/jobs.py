@@ -174,7 +174,7 @@ def create_job(
     params: dict[str, Any] | None = None,
     settings: Settings | None = None,
 ) -> int:
-    """Insert a queued job row with its parameters and settings; returns its id (does not hand it to the worker)."""
+    """Insert a queued job row with its parameters and settings; returns its id (not handed to the worker)."""
     stored_settings = dumps(settings_to_mapping(settings)) if settings is not None else None
     with write_tx(db):
         cursor = db.execute(
@@ -245,7 +245,8 @@ def _finish(db: sqlite_utils.Database, job_id: int, status: str, **values: Any) 
 
 
 def execute_job(db_path: str, job_id: int, handlers: HandlerTable | Mapping[str, Handler]) -> dict[str, Any]:
-    """Run one job to completion in this process with ``handlers``, recording status, progress, result or error.
+    """Run one job to completion in this process with ``handlers``, recording status, progress, result or
+    error.
 
     The worker's table is :data:`hfops.worker.HANDLERS` (``hfops.worker.execute_job`` runs a job with it); a
     feature running its own job in-process passes ``{kind: its_handler}``.
@@ -298,7 +299,8 @@ def execute_job(db_path: str, job_id: int, handlers: HandlerTable | Mapping[str,
         return {**result, "interrupted": True}
     with write_tx(db):
         db.execute(
-            "UPDATE jobs SET status = 'succeeded', result = ?, finished_at = ?, done = MAX(done, COALESCE(total, 0)) "
+            "UPDATE jobs SET status = 'succeeded', result = ?, finished_at = ?, "
+            "done = MAX(done, COALESCE(total, 0)) "
             "WHERE id = ?",
             [dumps(result), utcnow(), job_id],
         )
@@ -318,7 +320,7 @@ def cancel(db: sqlite_utils.Database, job_id: int) -> Job:
 
 
 def reopen(db: sqlite_utils.Database, job_id: int) -> Job:
-    """Make a cancelled or failed job ``queued`` again without handing it to the worker (run it in-process)."""
+    """Make a cancelled or failed job ``queued`` again, not handed to the worker (to run it in-process)."""
     job = get_job(db, job_id)
     if job is None:
         raise JobError(f"no job {job_id}")
@@ -341,7 +343,8 @@ def resume(db_path: str, job_id: int) -> Job:
 
 
 def interrupted_jobs(db: sqlite_utils.Database) -> list[int]:
-    """Jobs left ``running`` by a killed worker, marked with the time they were found (the worker re-runs them)."""
+    """Jobs left ``running`` by a killed worker, marked with the time they were found (the worker re-runs
+    them)."""
     found = [r[0] for r in db.execute("SELECT id FROM jobs WHERE status = 'running' ORDER BY id")]
     if found:
         with write_tx(db):

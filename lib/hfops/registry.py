@@ -345,7 +345,8 @@ def _record_transition(
     )
 
 
-# What evidence may cite (the audit trail's own forms): an eval run, the sync that listed the model, a rollback.
+# What evidence may cite (the audit trail's own forms): an eval run, the sync that listed the model, a
+# rollback.
 EVIDENCE_FORMS = "eval_run:<run id>, sync_run:<sync id> or rollback:<model id>"
 
 
@@ -474,7 +475,8 @@ def add_candidate(
     actor: str = "operator",
     evidence: str | None = None,
 ) -> CandidateRecord:
-    """Make a stored model a candidate (status ``candidate``), audited like every move (``None -> candidate``).
+    """Make a stored model a candidate (status ``candidate``), audited like every move
+    (``None -> candidate``).
 
     For models that enter the registry outside a sync (``hfops models add``); a sync adds its own.
     :class:`RegistryError` when the model is not in ``models``, is already a candidate, or ``evidence``

@@ -41,7 +41,8 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
         print_json(summary)
     else:
         print(
-            f"sync {summary['id']} ({summary['mode']}) {summary['status']}: {summary['seen']} records, {summary['inserted']} new, "
+            f"sync {summary['id']} ({summary['mode']}) {summary['status']}: {summary['seen']} records, "
+            f"{summary['inserted']} new, "
             f"{summary['updated']} updated, {summary['unchanged']} unchanged, {summary['skipped']} skipped, "
             f"{summary['matched']} match the rule ({summary['new_candidates']} new candidates, "
             f"{summary['flagged']} flagged)"

@@ -224,8 +224,9 @@ def install(
     """Make this process's huggingface_hub session record into, and pace by, the ledger of ``db_path``.
 
     Call once per process after loading settings; calling again with the same store, settings and callbacks
-    changes nothing, otherwise the new hooks replace the old (the session is rebuilt: do that at start-up). ``on_wait`` receives every wait not inside a :func:`hfops.ledger.hub_window.scope` with its
-    own callback. ``clock`` / ``sleep`` are for tests.
+    changes nothing, otherwise the new hooks replace the old (the session is rebuilt: do that at start-up).
+    ``on_wait`` receives every wait not inside a :func:`hfops.ledger.hub_window.scope` with its own callback.
+    ``clock`` / ``sleep`` are for tests.
     """
     import httpx2
     from huggingface_hub.utils import set_client_factory
