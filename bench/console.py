@@ -78,7 +78,7 @@ def hfops_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "hfops.cli"]
 
 
-# --- stores ---------------------------------------------------------------------------------------------------
+# --- stores -------------------------------------------------------------------------------------------------
 
 
 def permissive() -> Settings:
@@ -163,7 +163,7 @@ def stores(args: argparse.Namespace, folder: Path) -> dict[str, str]:
     return found
 
 
-# --- candidates page ------------------------------------------------------------------------------------------
+# --- candidates page ----------------------------------------------------------------------------------------
 
 INTERACTIONS = (
     "first run",
@@ -244,7 +244,7 @@ def bench_candidates(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     return {"medians": medians, "paths": paths, "matches": matches}
 
 
-# --- job pickup -----------------------------------------------------------------------------------------------
+# --- job pickup ---------------------------------------------------------------------------------------------
 
 
 def bench_pickup(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
@@ -294,7 +294,7 @@ def _parse(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
-# --- first table and demo in a real browser -------------------------------------------------------------------
+# --- first table and demo in a real browser -----------------------------------------------------------------
 
 
 def fresh_default_store(folder: Path, name: str) -> str:
@@ -374,7 +374,7 @@ def bench_demo(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     }
 
 
-# --- CLI start-up ---------------------------------------------------------------------------------------------
+# --- CLI start-up -------------------------------------------------------------------------------------------
 
 
 def bench_cli(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
@@ -393,7 +393,7 @@ def bench_cli(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     return {label: statistics.median(found) for label, found in times.items()}
 
 
-# --- report ---------------------------------------------------------------------------------------------------
+# --- report -------------------------------------------------------------------------------------------------
 
 
 def goal(met: bool) -> str:
@@ -417,8 +417,8 @@ def section(results: dict[str, Any], args: argparse.Namespace, loads: tuple[str,
             "AppTest, the same interactions on both stores, built by the real snapshot sync from the real "
             "11 July 2024 listing under a permissive rule (any licence, thresholds at 0; the big store's "
             "61,909 real candidates topped up with copies of their records under new ids). A/B alternating, "
-            f"{args.repeats} repeats, medians; the first run clears Streamlit's caches and opens a new session. "
-            "Search: one model id matches the same one or two rows in both stores; `bert` matches "
+            f"{args.repeats} repeats, medians; the first run clears Streamlit's caches and opens a new "
+            "session. Search: one model id matches the same one or two rows in both stores; `bert` matches "
             f"{results['candidates']['matches']} (so the big store draws two 50-row tables where the small "
             "one draws one row each: output, not registry size, is most of that difference).",
             "",
@@ -437,8 +437,8 @@ def section(results: dict[str, Any], args: argparse.Namespace, loads: tuple[str,
             "",
             "### Job pickup after an idle spell (issue 13)",
             "",
-            f"A real `hfops worker` on a fresh store; {p['n']} jobs, each queued after {args.idle:.0f} s of idling; "
-            "latency = the job's `started_at - created_at`.",
+            f"A real `hfops worker` on a fresh store; {p['n']} jobs, each queued after {args.idle:.0f} s of "
+            "idling; latency = the job's `started_at - created_at`.",
             "",
             "| p50 | p95 | max | goal p95 <= 1 s |",
             "|---:|---:|---:|---|",
@@ -450,9 +450,10 @@ def section(results: dict[str, Any], args: argparse.Namespace, loads: tuple[str,
             "",
             "### First paint in a real browser (issue 13)",
             "",
-            "`streamlit run app.py` (file watcher off) over a fresh `hfops init --no-starter-runs` store, headless "
-            f"Chromium; medians of {args.repeats} fresh servers ({args.demo_repeats} for the Demo). Cold = the first load of a fresh server, until the "
-            "element is drawn; warm = a new load on the same server.",
+            "`streamlit run app.py` (file watcher off) over a fresh `hfops init --no-starter-runs` store, "
+            f"headless Chromium; medians of {args.repeats} fresh servers ({args.demo_repeats} for the Demo). "
+            "Cold = the first load of a fresh server, until the element is drawn; warm = a new load on the "
+            "same server.",
             "",
             "| measure | figure | goal |",
             "|---|---:|---|",
@@ -467,7 +468,8 @@ def section(results: dict[str, Any], args: argparse.Namespace, loads: tuple[str,
         if "demo" in results:
             d = results["demo"]
             out += [
-                f"| Demo usable (BM25 answers shown), cold | {d['usable']:.2f} s | <= 5 s: {goal(d['usable'] <= 5)} |",
+                f"| Demo usable (BM25 answers shown), cold | {d['usable']:.2f} s | "
+                f"<= 5 s: {goal(d['usable'] <= 5)} |",
                 "| Demo: MiniLM's ranking ready, cold | "
                 + (
                     f"{d['dense']:.2f} s"

@@ -290,7 +290,8 @@ def main() -> None:
         r = results[name]
         cold_rate, steady_rate = r["examples"] / r["cold"], r["steady_examples"] / r["steady"]
         table.append(
-            f"| {label} | {r['cold']:.1f} s | {cold_rate:.1f}/s | {cold_rate / (base['examples'] / base['cold']):.2f}x "
+            f"| {label} | {r['cold']:.1f} s | {cold_rate:.1f}/s | "
+            f"{cold_rate / (base['examples'] / base['cold']):.2f}x "
             f"| {steady_rate:.1f}/s | {steady_rate / (base['steady_examples'] / base['steady']):.2f}x |"
         )
     same = same_scores
@@ -303,23 +304,23 @@ def main() -> None:
     per_batch_ms = (results["redis-1"]["steady"] - base["steady"]) / max(1, n_batches - 1) * 1000
     summary = (
         f"{HEADING} (`bench/scale.py`)\n\n"
-        f"Retrieval shadow eval, packaged MiniLM vs BM25, on the shipped {DATASET} sample: {base['examples']} "
-        f"queries over 131 paragraphs, batches of {args.batch} ({n_batches} batches), fresh worker processes "
-        f"and a fresh store per variant, {args.threads} torch thread(s) per worker process, a real "
-        "`redis-server` 7.0 on 127.0.0.1. Cold = enqueue to end (each fresh worker loads MiniLM); steady = first "
-        f"stored batch to end. Best of {args.repeat} rounds (alternating order); ratios are against the embedded "
-        f"default, measured in the same run (1-minute load average {load_before:.1f} before, {load_after:.1f} "
-        "after: the machine is shared).\n\n"
+        f"Retrieval shadow eval, packaged MiniLM vs BM25, on the shipped {DATASET} sample: "
+        f"{base['examples']} queries over 131 paragraphs, batches of {args.batch} ({n_batches} batches), "
+        f"fresh worker processes and a fresh store per variant, {args.threads} torch thread(s) per worker "
+        "process, a real `redis-server` 7.0 on 127.0.0.1. Cold = enqueue to end (each fresh worker loads "
+        f"MiniLM); steady = first stored batch to end. Best of {args.repeat} rounds (alternating order); "
+        "ratios are against the embedded default, measured in the same run (1-minute load average "
+        f"{load_before:.1f} before, {load_after:.1f} after: the machine is shared).\n\n"
         "| variant | cold | cold rate | ratio | steady rate | ratio |\n|---|---|---|---|---|---|\n"
         + "\n".join(table)
         + "\n\n"
         f"Redis round trip of one batch-sized payload ({pings['bytes'] / 1024:.0f} KiB pickled, {args.batch} "
         f"examples; enqueue -> compute worker -> result read by the owner, no compute): median "
-        f"{pings['median_ms']:.1f} ms, p95 {pings['p95_ms']:.1f} ms over {args.pings} sequential pings. In a run "
-        f"the owner queues {WINDOW} batches ahead, so that hop overlaps the compute; steady redis-1 minus embedded, "
-        f"per batch: {per_batch_ms:+.0f} ms (the embedded default also writes every embedding to the store's "
-        "inference cache, a compute worker keeps them in memory; differences of this size are within the "
-        "shared machine's noise).\n\n"
+        f"{pings['median_ms']:.1f} ms, p95 {pings['p95_ms']:.1f} ms over {args.pings} sequential pings. "
+        f"In a run the owner queues {WINDOW} batches ahead, so that hop overlaps the compute; steady redis-1 "
+        f"minus embedded, per batch: {per_batch_ms:+.0f} ms (the embedded default also writes every "
+        "embedding to the store's inference cache, a compute worker keeps them in memory; differences of "
+        "this size are within the shared machine's noise).\n\n"
         f"Every variant and round stored exactly one row per example and the same scores: "
         f"{'yes' if same else 'NO'} "
         f"(ndcg@10 MiniLM {base['score'][0]:.4f} vs BM25 {base['score'][1]:.4f}).\n\n"

@@ -173,7 +173,8 @@ def filter_widgets(facets: dict[str, list[str]]) -> tuple[view.Filter, str, bool
 
 
 def follow_selection(table: str, rows: list[int], ids: list[str]) -> None:
-    """A newly selected row of ``table`` opens that model's detail (the selectbox below can still change it)."""
+    """A newly selected row of ``table`` opens that model's detail (the selectbox below can still
+    change it)."""
     picked = ids[rows[0]] if rows and 0 <= rows[0] < len(ids) else None
     if picked is not None and st.session_state.get(K_PICKED) != [table, picked]:
         st.session_state[K_PICKED] = [table, picked]

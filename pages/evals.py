@@ -1,10 +1,10 @@
 """Evals: launch a shadow run (a worker job), watch its progress, list runs, inspect one run, publish it.
 
-A run page shows the metric table with 95% CIs, the recommendation and its rule, plotly charts
-(candidate vs production per metric with error bars, score distribution, latency histogram) and the
-per-example table, filterable to the disagreements. The custom eval sets are listed, and one is added from an
-upload (previews of the rows as read and as mapped, every row checked as ``hfops dataset add`` does, then
-saved and selected in the launch form). Launching, adding sets and publishing are absent in the read-only demo.
+A run page shows the metric table with 95% CIs, the recommendation and its rule, plotly charts (candidate vs
+production per metric with error bars, score distribution, latency histogram) and the per-example table,
+filterable to the disagreements. The custom eval sets are listed, and one is added from an upload (previews of
+the rows as read and as mapped, every row checked as ``hfops dataset add`` does, then saved and selected in
+the launch form). Launching, adding sets and publishing are absent in the read-only demo.
 Widgets and layout only: the data comes from :mod:`hfops.views.evals`.
 """
 
@@ -85,7 +85,8 @@ def launch_form() -> None:
 
 
 def memo(name: str, key: tuple[Any, ...], make: Any) -> Any:
-    """``make()`` once per ``key`` in this session (an upload is read and checked once, not on every rerun)."""
+    """``make()`` once per ``key`` in this session (an upload is read and checked once, not on
+    every rerun)."""
     slot = K_SET_MEMO + name
     kept = st.session_state.get(slot)
     if kept is None or kept[0] != key:

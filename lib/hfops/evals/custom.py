@@ -142,7 +142,8 @@ def set_names(db: sqlite_utils.Database | None, task: str | None = None) -> list
 
 
 def dataset_choices(db: sqlite_utils.Database | None, task: str | None = None) -> list[str]:
-    """Every dataset a run can use (of ``task`` when given): the built-in ones, then the custom sets by name."""
+    """Every dataset a run can use (of ``task`` when given): the built-in ones, then the custom
+    sets by name."""
     builtin = [d for d, spec in tasks.DATASET_SPECS.items() if task is None or task in spec.tasks]
     return [*builtin, *set_names(db, task)]
 
@@ -164,7 +165,7 @@ def remove_set(db: sqlite_utils.Database, name: str) -> CustomSet:
     return found
 
 
-# --- adding ----------------------------------------------------------------------------------------------------
+# --- adding -------------------------------------------------------------------------------------------------
 
 
 def preview_file(path: str | Path, limit: int = PREVIEW_ROWS) -> Preview:
@@ -199,8 +200,9 @@ def _store(
             db.execute("DELETE FROM eval_dataset_examples WHERE dataset = ?", [name])
             db.execute(f"DELETE FROM {TABLE} WHERE name = ?", [name])
         db.execute(
-            f"INSERT INTO {TABLE} (name, task, version, source, location, mapping, options, examples, documents, "
-            "unanswerable, per_query, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {TABLE} (name, task, version, source, location, mapping, options, examples, "
+            "documents, unanswerable, per_query, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 name,
                 mapped.task,
@@ -293,7 +295,8 @@ def add_from_hub(
     limit: int | None = None,
     replace: bool = False,
 ) -> AddResult:
-    """Stream the first ``limit`` (default ``[eval] hub_max_rows``) rows of a Hub dataset and store them as a set.
+    """Stream the first ``limit`` (default ``[eval] hub_max_rows``) rows of a Hub dataset and store
+    them as a set.
 
     ``datasets`` reads the Hub at ``HF_ENDPOINT`` (fixed when it is imported); a configured ``[hub] endpoint``
     on another origin is refused rather than silently not used. The API key is sent only to that origin.
@@ -320,19 +323,20 @@ def add_from_hub(
     return _store(db, name, mapped, "hub", options, replace)
 
 
-# --- uploads (the Evals page) ------------------------------------------------------------------------------------
+# --- uploads (the Evals page) -------------------------------------------------------------------------------
 
 UPLOADS = "uploads"
 
 
 def upload_folder(store_path: str | Path) -> Path:
-    """Where uploaded files are kept: ``uploads/`` beside the store (a set's location names its file there)."""
+    """Where uploaded files are kept: ``uploads/`` beside the store (a set's location names its file
+    there)."""
     return Path(store_path).resolve().parent / UPLOADS
 
 
 def save_upload(folder: str | Path, filename: str, data: bytes) -> Path:
-    """Keep an uploaded file as ``folder/<sha256 of its bytes>/<its name>`` and return that path; the same bytes
-    land at the same path, so the file read, checked and stored is the one uploaded. Refused: a type the
+    """Keep an uploaded file as ``folder/<sha256 of its bytes>/<its name>`` and return that path; the same
+    bytes land at the same path, so the file read, checked and stored is the one uploaded. Refused: a type the
     readers do not read, an empty file."""
     original = Path((filename or "").replace("\\", "/")).name
     suffix = Path(original).suffix.lower()
@@ -366,7 +370,7 @@ def suggest_name(filename: str) -> str:
     return f"{name}-set" if tasks.is_builtin(name) else name
 
 
-# --- published reports ---------------------------------------------------------------------------------------
+# --- published reports --------------------------------------------------------------------------------------
 
 
 def report_facts(db: sqlite_utils.Database, run: Any) -> dict[str, Any] | None:
@@ -404,7 +408,7 @@ def report_facts(db: sqlite_utils.Database, run: Any) -> dict[str, Any] | None:
     }
 
 
-# --- loading for runs ------------------------------------------------------------------------------------------
+# --- loading for runs ---------------------------------------------------------------------------------------
 
 
 def stored_examples(db: sqlite_utils.Database, name: str) -> list[Example]:
@@ -424,7 +428,8 @@ def stored_documents(db: sqlite_utils.Database, name: str) -> dict[str, str]:
 
 
 def load_custom_set(db: sqlite_utils.Database, name: str, task: str, limit: int | None = None) -> EvalSet:
-    """The examples of custom set ``name`` for ``task`` as an :class:`EvalSet`, sampled like a built-in set."""
+    """The examples of custom set ``name`` for ``task`` as an :class:`EvalSet`, sampled like a
+    built-in set."""
     found = find_set(db, name)
     if found is None:
         raise DatasetError(

@@ -7,8 +7,8 @@ Fields (the names ``--map FIELD=COLUMN`` uses; a column may be a dotted path int
 - ``qa``: ``id`` (optional: the row number), ``question``, ``context`` (optional; a string or a list of
   passages), ``answers`` (a list of strings, one string, a SQuAD ``{"text": [...]}`` object, or empty =
   unanswerable).
-- ``retrieval``: ``id`` (optional), ``query`` and, either, ``relevant`` (a list of document ids or one id) with
-  the documents in a separate ``--corpus`` file mapped by ``doc_id`` and ``doc_text``; or ``passages`` (a
+- ``retrieval``: ``id`` (optional), ``query`` and, either, ``relevant`` (a list of document ids or one id)
+  with the documents in a separate ``--corpus`` file mapped by ``doc_id`` and ``doc_text``; or ``passages`` (a
   column holding each query's own passages) with ``relevant`` as 0-based positions in it or ``selected`` as
   one 0/1 flag per passage (MS MARCO's ``is_selected``). A query without any relevant document cannot be
   scored: it is left out and reported (``MappedSet.skipped``), as the built-in MS MARCO set does.
@@ -96,7 +96,7 @@ def content_version(task: str, examples: list[Example], corpus: dict[str, str]) 
     return "sha256:" + digest.hexdigest()[:16]
 
 
-# --- reading ---------------------------------------------------------------------------------------------------
+# --- reading ------------------------------------------------------------------------------------------------
 
 
 def _columns_of(rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
@@ -224,7 +224,8 @@ def hub_location(repo: str, config: str | None, split: str, limit: int) -> str:
 
 
 def read_hub(repo: str, config: str | None, split: str, limit: int, token: str | None = None) -> SourceRows:
-    """The first ``limit`` rows of a Hub dataset split, streamed through ``datasets`` (``HF_ENDPOINT``'s Hub)."""
+    """The first ``limit`` rows of a Hub dataset split, streamed through ``datasets``
+    (``HF_ENDPOINT``'s Hub)."""
     import datasets
 
     datasets.disable_progress_bars()
@@ -244,7 +245,7 @@ def read_hub(repo: str, config: str | None, split: str, limit: int, token: str |
     return SourceRows(location, rows, _columns_of(rows))
 
 
-# --- mapping ---------------------------------------------------------------------------------------------------
+# --- mapping ------------------------------------------------------------------------------------------------
 
 
 def mapping_fields(task: str) -> tuple[str, ...]:
@@ -314,8 +315,8 @@ def column_paths(rows: list[dict[str, Any]], limit: int = 200) -> list[str]:
 
 
 def lookup(row: dict[str, Any], column: str) -> Any:
-    """The value of ``column`` in ``row``: an exact key first, then a dotted path, which also reaches into a list
-    of objects (``passages.passage_text`` over ``[{"passage_text": ...}, ...]`` is the list of texts);
+    """The value of ``column`` in ``row``: an exact key first, then a dotted path, which also reaches into a
+    list of objects (``passages.passage_text`` over ``[{"passage_text": ...}, ...]`` is the list of texts);
     :data:`MISSING` if absent."""
     if column in row:
         return row[column]

@@ -1,4 +1,5 @@
-"""The nightly batch: evaluate every ``candidate``/``shadow`` model that has no run on the current dataset version.
+"""The nightly batch: evaluate every ``candidate``/``shadow`` model that has no run on the current dataset
+version.
 
 The datasets of a task are the built-in ones of the task table and the custom sets of that task.
 
@@ -31,7 +32,8 @@ NOT_DONE_STATUSES = ("failed", "cancelled")  # runs that do not count as "evalua
 
 
 def plan_nightly(db_path: str, settings: Settings) -> tuple[list[PlannedRun], list[SkippedModel]]:
-    """``(planned, skipped)``: (model, task, dataset) combinations without a run on the current dataset version.
+    """``(planned, skipped)``: (model, task, dataset) combinations without a run on the current dataset
+    version.
 
     Candidates in ``candidate``/``shadow`` status with a known task are considered; a model that cannot run
     here (not local, no API key) is skipped with the reason. Failed or cancelled runs do not count as done.
@@ -139,5 +141,6 @@ def skipped_by_reason(skipped: list[SkippedModel]) -> list[dict[str, Any]]:
 
 
 def nightly_job(ctx: JobContext) -> dict[str, Any]:
-    """Worker job ``eval_nightly``: evaluate candidates without a current run, with the enqueuer's settings."""
+    """Worker job ``eval_nightly``: evaluate candidates without a current run, with the enqueuer's
+    settings."""
     return nightly(ctx.db_path, ctx.settings, ctx.progress, ctx.cancelled)

@@ -9,7 +9,8 @@ Lifecycle of a run (``eval_runs.status``): ``queued`` -> ``running`` -> ``succee
   the examples in batches; each batch's per-example rows (inputs, outputs, scores, latency, error) are
   committed together, so a killed or cancelled run resumes where it stopped and ends with exactly one row
   per example (``UNIQUE(run_id, example_id)``). A failed example keeps its error and scores 0; a backend
-  failing ``[eval] max_consecutive_errors`` times in a row stops the run (resumable) instead of burning the rest.
+  failing ``[eval] max_consecutive_errors`` times in a row stops the run (resumable) instead of burning the
+  rest.
 - At the end the metrics, bootstrap CIs, delta and recommendation are recomputed from the stored rows.
   A registry candidate moves ``candidate|shadow -> evaluating`` at start and to ``shadow`` (promote /
   keep shadowing) or back to ``candidate`` (reject) at the end, each move audited with ``eval_run:<id>``.
@@ -92,7 +93,8 @@ def _quiet(*args: Any, **kwargs: Any) -> None:
 def check_request(
     task: str, dataset: str, limit: int | None, db: sqlite_utils.Database | None = None
 ) -> None:
-    """Raise :class:`EvalError` for an unknown task, an unknown dataset (built-in or custom) or a bad limit."""
+    """Raise :class:`EvalError` for an unknown task, an unknown dataset (built-in or custom) or a bad
+    limit."""
     tasks.task_spec(task)
     if not tasks.is_builtin(dataset):
         if db is None or custom.find_set(db, dataset) is None:
@@ -163,9 +165,9 @@ def submit_run(
     with write_tx(db):
         run_id = int(
             db.execute(
-                "INSERT INTO eval_runs (model_id, production_id, task, dataset, dataset_source, dataset_version, "
-                "sample_limit, candidate_backend, candidate_revision, production_backend, production_revision, "
-                "primary_metric, params, status, created_at, updated_at) "
+                "INSERT INTO eval_runs (model_id, production_id, task, dataset, dataset_source, "
+                "dataset_version, sample_limit, candidate_backend, candidate_revision, production_backend, "
+                "production_revision, primary_metric, params, status, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
                 [
                     model_id,
@@ -196,7 +198,7 @@ def submit_run(
     return SubmittedRun(run_id=run_id, job_id=job_id)
 
 
-# --- registry moves --------------------------------------------------------------------------------------------
+# --- registry moves -----------------------------------------------------------------------------------------
 
 
 def _update_run(db: sqlite_utils.Database, run_id: int, **fields: Any) -> None:
@@ -239,7 +241,7 @@ def _end_status(db: sqlite_utils.Database, run: EvalRun, target: str | None, rea
     return destination
 
 
-# --- per-example rows ------------------------------------------------------------------------------------------
+# --- per-example rows ---------------------------------------------------------------------------------------
 
 
 def _example_payload(example: Example, evalset: EvalSet) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -293,16 +295,19 @@ def _store_batch(
         )
     with write_tx(db):
         db.conn.executemany(
-            "INSERT OR IGNORE INTO eval_examples (run_id, example_id, position, input, expected, candidate_output, "
-            "production_output, candidate_scores, production_scores, candidate_primary, production_primary, delta, "
-            "candidate_latency_ms, production_latency_ms, candidate_cached, production_cached, candidate_error, "
-            "production_error, created_at) VALUES (" + ", ".join("?" * 19) + ")",
+            "INSERT OR IGNORE INTO eval_examples (run_id, example_id, position, input, expected, "
+            "candidate_output, production_output, candidate_scores, production_scores, candidate_primary, "
+            "production_primary, delta, candidate_latency_ms, production_latency_ms, candidate_cached, "
+            "production_cached, candidate_error, production_error, created_at) "
+            "VALUES (" + ", ".join("?" * 19) + ")",
             values,
         )
         db.execute(
             "UPDATE eval_runs SET done = (SELECT COUNT(*) FROM eval_examples WHERE run_id = ?), "
-            "candidate_errors = (SELECT COUNT(*) FROM eval_examples WHERE run_id = ? AND candidate_error IS NOT NULL), "
-            "production_errors = (SELECT COUNT(*) FROM eval_examples WHERE run_id = ? AND production_error IS NOT NULL), "
+            "candidate_errors = (SELECT COUNT(*) FROM eval_examples WHERE run_id = ? "
+            "AND candidate_error IS NOT NULL), "
+            "production_errors = (SELECT COUNT(*) FROM eval_examples WHERE run_id = ? "
+            "AND production_error IS NOT NULL), "
             "cache_hits = cache_hits + ?, cache_misses = cache_misses + ?, model_calls = model_calls + ?, "
             "updated_at = ? WHERE id = ?",
             [run.id, run.id, run.id, cache.stats.hits, cache.stats.misses, calls, now, run.id],
@@ -322,7 +327,8 @@ def _drop(db: sqlite_utils.Database, run_id: int, example_ids: list[str]) -> Non
         for start in range(0, len(example_ids), 500):
             part = example_ids[start : start + 500]
             db.execute(
-                f"DELETE FROM eval_examples WHERE run_id = ? AND example_id IN ({', '.join('?' for _ in part)})",
+                "DELETE FROM eval_examples WHERE run_id = ? AND example_id IN "
+                f"({', '.join('?' for _ in part)})",
                 [run_id, *part],
             )
         db.execute(
@@ -331,7 +337,7 @@ def _drop(db: sqlite_utils.Database, run_id: int, example_ids: list[str]) -> Non
         )
 
 
-# --- metrics -----------------------------------------------------------------------------------------------------
+# --- metrics ------------------------------------------------------------------------------------------------
 
 
 def _results(stored: list[dict[str, Any]], side: str) -> SystemResults:
@@ -411,7 +417,7 @@ def _finish(db: sqlite_utils.Database, run: EvalRun, settings: Settings) -> RunS
     return summary(db, run.id)
 
 
-# --- execution ---------------------------------------------------------------------------------------------------
+# --- execution ----------------------------------------------------------------------------------------------
 
 
 def _load_set(db: sqlite_utils.Database, settings: Settings, run: EvalRun) -> EvalSet:
@@ -566,8 +572,8 @@ def _walk(
                     last = next(o.error for o in reversed(outcomes) if o.error)
                     raise EvalError(
                         f"stopped: {model_id} failed {len(streaks[side])} examples in a row "
-                        f"(last error: {last}); those examples were not kept, resume the run when the backend "
-                        "is back"
+                        f"(last error: {last}); those examples were not kept, resume the run when the "
+                        "backend is back"
                     )
             report(done, total, f"run {run.id}: {done}/{total} examples")
         executor.close()

@@ -65,8 +65,8 @@ class System(ABC):
 
 
 # The model stack's own switches, read when the library is imported or its logger first configured
-# (transformers' progress bars follow huggingface_hub's switch; hfops' download reporting uses its own tqdm class,
-# which no switch turns off).
+# (transformers' progress bars follow huggingface_hub's switch; hfops' download reporting uses its own tqdm
+# class, which no switch turns off).
 QUIET_ENV = {
     "TRANSFORMERS_VERBOSITY": "error",
     "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
@@ -98,7 +98,8 @@ def _quiet_switches() -> None:
 
 
 def quiet_transformers() -> None:
-    """No weight-loading progress bars or advisory warnings from transformers (nor the other model libraries)."""
+    """No weight-loading progress bars or advisory warnings from transformers (nor the other model
+    libraries)."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
