@@ -1,5 +1,5 @@
-"""Model acquisition: the one resolver (packaged -> local folder -> HF cache -> Hub download -> Inference API),
-download safety and size checks, evaluability facts, and the local GGUF runtime.
+"""Model acquisition: the one resolver (packaged -> local folder -> HF cache -> Hub download -> Inference
+API), download safety and size checks, evaluability facts, and the local GGUF runtime.
 
 Entry points (see docs/models/acquisition.md):
 
@@ -12,7 +12,8 @@ Entry points (see docs/models/acquisition.md):
   :func:`~hfops.models.registered.remove_model`, which also make the folder a registry candidate (source
   ``local``, audited) and retire it (not imported here: it uses discovery's parser, which reads
   :mod:`hfops.models.packaged`);
-- :class:`~hfops.models.gguf.GGUFGenerator` (``generate(messages, max_new_tokens)``) via :func:`gguf_generator`.
+- :class:`~hfops.models.gguf.GGUFGenerator` (``generate(messages, max_new_tokens)``) via
+  :func:`gguf_generator`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""How each model can run here, as a registry fact: ``packaged``, ``local``, ``cached``, ``downloadable (N GB)``,
-``api only``, ``too large (N GB > limit)``, ``pickle weights only``, ``gated``, ``cannot run locally: needs X``,
-or ``unknown`` (not checked yet, or the Hub did not answer).
+"""How each model can run here, as a registry fact: ``packaged``, ``local``, ``cached``,
+``downloadable (N GB)``, ``api only``, ``too large (N GB > limit)``, ``pickle weights only``, ``gated``,
+``cannot run locally: needs X``, or ``unknown`` (not checked yet, or the Hub did not answer).
 
 The local states need no network. The remote check is one ``model_info`` + one tree listing per model; it is
 run by the ``models_check`` job (rate-limited, cancellable), never on a page's script thread, and its result
@@ -164,7 +164,9 @@ def evaluability(
             "api_only",
             "api only",
             size_bytes=plan.download_bytes,
-            detail="[models] auto_download = false: evals use the Inference API ('hfops pull' to run locally)",
+            detail=(
+                "[models] auto_download = false: evals use the Inference API ('hfops pull' to run locally)"
+            ),
             **common,
         )
     return _fact(
@@ -202,7 +204,8 @@ def stored(db: Any, model_ids: Iterable[str] | None = None) -> dict[str, Evaluab
 
 
 def facet(db: Any, model_id: str, settings: Any, task: str = "") -> Evaluability:
-    """What to show for one candidate without network: a local state now, else the stored check, else unknown."""
+    """What to show for one candidate without network: a local state now, else the stored check,
+    else unknown."""
     local = local_evaluability(model_id, settings, task)
     if local is not None:
         return local
@@ -253,7 +256,8 @@ def check_models(model_ids: Iterable[str], settings: Any, **kwargs: Any) -> list
 
 def unchecked_candidates(db: Any, settings: Any, *, limit: int = 0) -> dict[str, str]:
     """``{model_id: task}`` of the registry's candidates (not rejected or retired) whose evaluability is
-    ``unknown``: no local copy and no stored check. What ``hfops models check --candidates`` checks. No network."""
+    ``unknown``: no local copy and no stored check. What ``hfops models check --candidates`` checks.
+    No network."""
     from hfops import registry
     from hfops.models.files import task_for
 

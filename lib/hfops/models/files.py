@@ -114,7 +114,8 @@ class FileSelection:
 
 def _safetensors_weights(paths: Sequence[str]) -> list[str]:
     weights = [p for p in paths if is_safetensors(p)]
-    # Mistral-style repos ship the same weights twice (consolidated for their runtime, shards for transformers).
+    # Mistral-style repos ship the same weights twice (consolidated for their runtime, shards for
+    # transformers).
     preferred = [p for p in weights if not p.rsplit("/", 1)[-1].startswith("consolidated")]
     return preferred or weights
 
@@ -168,7 +169,8 @@ def declared_quantization(config: Mapping[str, object] | None) -> str:
 
 
 def quantization_blocker(method: str) -> str:
-    """``""`` when a declared quantization can run here, else ``"needs X"`` (the missing package or device)."""
+    """``""`` when a declared quantization can run here, else ``"needs X"`` (the missing package
+    or device)."""
     if not method:
         return ""
     import importlib.util

@@ -197,8 +197,8 @@ def check_plan(plan: RemotePlan, settings: Any) -> None:
         raise ModelRefusedError(f"{plan.model_id} {sel.message}; nothing was downloaded", reason)
     if plan.blocker:
         raise ModelRefusedError(
-            f"{plan.model_id} cannot run locally: {plan.blocker} (declares {plan.quantization} quantization); "
-            "nothing was downloaded",
+            f"{plan.model_id} cannot run locally: {plan.blocker} (declares {plan.quantization} "
+            "quantization); nothing was downloaded",
             "unsupported",
         )
     if plan.gated and not hfconfig.api_key():
@@ -208,8 +208,8 @@ def check_plan(plan: RemotePlan, settings: Any) -> None:
     if plan.download_bytes > limit:
         raise ModelRefusedError(
             f"{plan.model_id} is too large: {gigabytes(plan.download_bytes)} to download "
-            f"({len(sel.files)} files at {plan.commit[:12]}) > [models] max_download_gb = {mconf.max_download_gb:g}; "
-            "nothing was downloaded",
+            f"({len(sel.files)} files at {plan.commit[:12]}) > [models] max_download_gb = "
+            f"{mconf.max_download_gb:g}; nothing was downloaded",
             "too_large",
         )
     folder = cache_dir(settings)
@@ -217,8 +217,8 @@ def check_plan(plan: RemotePlan, settings: Any) -> None:
     reserve = int(mconf.min_free_disk_gb * 1e9)
     if plan.download_bytes + reserve > free:
         raise ModelRefusedError(
-            f"{plan.model_id} needs {gigabytes(plan.download_bytes)} of disk plus {gigabytes(reserve)} kept free, "
-            f"but {folder} has {gigabytes(free)} free; nothing was downloaded",
+            f"{plan.model_id} needs {gigabytes(plan.download_bytes)} of disk plus {gigabytes(reserve)} "
+            f"kept free, but {folder} has {gigabytes(free)} free; nothing was downloaded",
             "no_disk",
         )
 
@@ -248,7 +248,8 @@ def has_access(plan: RemotePlan, settings: Any) -> bool:
 
 
 def _progress_class(sink: ProgressSink, total: int) -> type:
-    """A tqdm stand-in for ``snapshot_download(tqdm_class=...)`` that reports transferred bytes to ``sink``."""
+    """A tqdm stand-in for ``snapshot_download(tqdm_class=...)`` that reports transferred bytes
+    to ``sink``."""
 
     lock = threading.Lock()
 
@@ -342,8 +343,9 @@ def _fetch_resumable(plan: RemotePlan, rel: str, settings: Any, bar: type) -> No
             displayed_filename=f"{PREFETCH_LABEL}{rel}",
             tqdm_class=bar,
         )
-    # huggingface_hub checks the size of every download; a file continued from kept bytes is also checked
-    # against the Hub's sha256 (a fresh one is not: hashing costs ~0.3 s per 100 MB here, as much as the transfer)
+    # huggingface_hub checks the size of every download; a file continued from kept bytes is also
+    # checked against the Hub's sha256 (a fresh one is not: hashing costs ~0.3 s per 100 MB here, as
+    # much as the transfer)
     if kept and sha256_file(partial) != digest:
         partial.unlink()
         raise ModelError(

@@ -27,8 +27,9 @@ def models_pull_job(ctx: Any) -> dict[str, Any]:
 
 
 def models_check_job(ctx: Any) -> dict[str, Any]:
-    """Job ``models_check``: params ``{"model_ids": [...], "tasks": {id: task}}``; facts saved every 10 checks,
-    at most ``[models] check_per_minute`` Hub checks a minute; stops early when cancelled or rate-limited."""
+    """Job ``models_check``: params ``{"model_ids": [...], "tasks": {id: task}}``; facts saved every 10
+    checks, at most ``[models] check_per_minute`` Hub checks a minute; stops early when cancelled
+    or rate-limited."""
     ids = list(dict.fromkeys(ctx.params.get("model_ids") or []))
     db = store.get_db(ctx.db_path)
     counts: dict[str, int] = {}

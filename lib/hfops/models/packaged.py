@@ -96,7 +96,8 @@ def installed_packaged() -> list[tuple[PackagedModel, Path]]:
 
 @dataclass(frozen=True)
 class PackagedFacts:
-    """What an installed package's files say about the model they hold (merged into its Hub record's facts)."""
+    """What an installed package's files say about the model they hold (merged into its Hub
+    record's facts)."""
 
     model_id: str
     license: str  # from the file itself (GGUF ``general.license``), else the distribution's declared licence
@@ -117,7 +118,8 @@ def _gguf_license(path: Path) -> str:
 
 @functools.cache
 def packaged_facts(model_id: str) -> PackagedFacts | None:
-    """The facts of ``model_id``'s installed packaged copy, or None (not a packaged model, or not installed)."""
+    """The facts of ``model_id``'s installed packaged copy, or None (not a packaged model, or
+    not installed)."""
     packaged = packaged_for(model_id)
     path = packaged_path(packaged) if packaged is not None else None
     if packaged is None or path is None:

@@ -1,4 +1,5 @@
-"""Models added with ``hfops models add`` as registry candidates, and what ``hfops models remove`` does to them.
+"""Models added with ``hfops models add`` as registry candidates, and what ``hfops models remove``
+does to them.
 
 :func:`add_model` stores the folder (``local_models``, what the resolver reads) and, in the same transaction,
 its Hub-shaped record (:func:`~hfops.models.resolver.local_model_record`) as a ``models`` row with source
@@ -159,7 +160,8 @@ def retire(db: sqlite_utils.Database, model_id: str, folder: str) -> RegistryOut
             "kept",
             status,
             known.source,
-            f"the registry record of {model_id} is kept (listed by {known.source}; status {status or 'none'})",
+            f"the registry record of {model_id} is kept (listed by {known.source}; "
+            f"status {status or 'none'})",
         )
     if status is None or status == "retired":
         return RegistryOutcome(

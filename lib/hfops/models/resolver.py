@@ -74,7 +74,7 @@ class ResolvedModel:
         return check_capacity(self.model_id, self.folder, self.selection, settings, available)
 
 
-# --- the sources, in order ------------------------------------------------------------------------------------
+# --- the sources, in order ----------------------------------------------------------------------------------
 
 
 def from_packaged(model_id: str, task: str = "") -> ResolvedModel | None:
@@ -247,12 +247,13 @@ def resolve(
     if failure is not None:
         raise failure
     raise ModelError(
-        f"{model_id} is not available locally (not packaged, not in the HF cache at {cache_dir(settings)}), "
-        "downloads are off ([models] auto_download = false or --no-download) and HUGGINGFACE_API_KEY is not set"
+        f"{model_id} is not available locally (not packaged, not in the HF cache at "
+        f"{cache_dir(settings)}), downloads are off ([models] auto_download = false or --no-download) "
+        "and HUGGINGFACE_API_KEY is not set"
     )
 
 
-# --- hfops models add / list / remove ------------------------------------------------------------------------
+# --- hfops models add / list / remove -----------------------------------------------------------------------
 
 
 def local_row(path: str | Path, model_id: str, settings: Any) -> dict[str, Any]:
@@ -293,7 +294,8 @@ def local_row(path: str | Path, model_id: str, settings: Any) -> dict[str, Any]:
 
 
 def save_local(db: Any, row: dict[str, Any]) -> None:
-    """Store (or replace) a :func:`local_row` in ``local_models`` (a savepoint inside a caller's transaction)."""
+    """Store (or replace) a :func:`local_row` in ``local_models`` (a savepoint inside a
+    caller's transaction)."""
     with store.write_tx(db):
         db.table("local_models").upsert({**row, "facts": store.dumps(row["facts"])}, pk="model_id")
 
