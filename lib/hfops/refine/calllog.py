@@ -137,7 +137,8 @@ def call_counts(db_path: str | Path) -> dict[str, Any]:
             r["bypass_reason"]: r["n"]
             for r in rows(
                 db,
-                "SELECT bypass_reason, COUNT(*) n FROM refine_calls WHERE bypass_reason IS NOT NULL GROUP BY bypass_reason",
+                "SELECT bypass_reason, COUNT(*) n FROM refine_calls WHERE bypass_reason IS NOT NULL "
+                "GROUP BY bypass_reason",
             )
         },
     }

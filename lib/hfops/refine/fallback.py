@@ -39,8 +39,10 @@ SYSTEM_PROMPT = (
     "Reply with ONLY one JSON object and nothing else:\n"
     '{"refined": "<the query, clearer: spelling, casing, filler words fixed; same meaning and language>", '
     '"suggestions": ["<up to 3 related, well-formed questions the user could ask instead>"], '
-    '"intent": "<one of: definition, how_to, numeric, time, person, location, reason, comparison, yes_no, entity, search>", '
-    '"confidence": <number from 0 to 1: how sure you are the refined query keeps the meaning and is clearer>}\n'
+    '"intent": "<one of: definition, how_to, numeric, time, person, location, reason, comparison, yes_no, '
+    'entity, search>", '
+    '"confidence": <number from 0 to 1: how sure you are the refined query keeps the meaning and is '
+    "clearer>}\n"
     "Do not answer the query."
 )
 

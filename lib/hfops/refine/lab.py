@@ -162,7 +162,8 @@ def start_warm_up(settings: Settings) -> None:
 
 
 def run_single(text: str | None, settings: Settings, fallback_allowed: bool) -> SingleRun:
-    """Refine one query for the page (local and HF side by side); a bad query is an error, not an exception."""
+    """Refine one query for the page (local and HF side by side); a bad query is an error, not
+    an exception."""
     query, notice = prepare_query(text)
     try:
         warm_up(settings)  # first use in this process loads the local model (a few seconds, once)

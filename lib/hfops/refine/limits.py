@@ -190,10 +190,11 @@ def _write_cooldown(db_path: str | Path, cooldown: Cooldown) -> None:
         current = one(db, "SELECT until_epoch FROM refine_cooldowns WHERE scope = ?", [SCOPE])
         if current is None or current["until_epoch"] < cooldown.until_epoch:
             db.execute(
-                "INSERT INTO refine_cooldowns (scope, reason, until_epoch, until_at, status_code, retry_after, opened_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(scope) DO UPDATE SET reason = excluded.reason,"
-                " until_epoch = excluded.until_epoch, until_at = excluded.until_at, status_code = excluded.status_code,"
-                " retry_after = excluded.retry_after, opened_at = excluded.opened_at",
+                "INSERT INTO refine_cooldowns (scope, reason, until_epoch, until_at, status_code,"
+                " retry_after, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(scope) DO UPDATE SET"
+                " reason = excluded.reason, until_epoch = excluded.until_epoch, until_at = excluded.until_at,"
+                " status_code = excluded.status_code, retry_after = excluded.retry_after,"
+                " opened_at = excluded.opened_at",
                 [
                     SCOPE,
                     cooldown.reason,

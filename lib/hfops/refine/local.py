@@ -121,7 +121,8 @@ class EmbeddingBatcher:
     def _next_batch(
         self, pending: list[tuple[str, Future[np.ndarray]]]
     ) -> list[tuple[str, Future[np.ndarray]]]:
-        """The oldest pending entries that fit in one pass (padded to the longest), removed from ``pending``."""
+        """The oldest pending entries that fit in one pass (padded to the longest), removed
+        from ``pending``."""
         batch: list[tuple[str, Future[np.ndarray]]] = []
         longest = 0
         for entry in list(pending):

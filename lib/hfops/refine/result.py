@@ -71,7 +71,8 @@ def validate_query(query: object) -> str:
     surrogate = next((i for i, c in enumerate(query) if "\ud800" <= c <= "\udfff"), None)
     if surrogate is not None:
         raise RefineInputError(
-            f"query is not valid Unicode text: a lone surrogate U+{ord(query[surrogate]):04X} at character {surrogate + 1}"
+            f"query is not valid Unicode text: a lone surrogate U+{ord(query[surrogate]):04X} "
+            f"at character {surrogate + 1}"
         )
     if all(is_invisible(c) for c in query):
         raise RefineInputError(
@@ -84,7 +85,8 @@ _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 
 
 def canonical(text: str) -> str:
-    """Lower-case words only: two texts with the same canonical form differ only in case/punctuation/spaces."""
+    """Lower-case words only: two texts with the same canonical form differ only in
+    case/punctuation/spaces."""
     return " ".join(_NON_WORD.sub(" ", text.casefold()).split())
 
 

@@ -110,8 +110,8 @@ _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u20
 
 def strip_invisible(text: str) -> str:
     """Controls and bidi controls (they delimit runs of text) become spaces; other format characters
-    (zero-width space, word joiner, BOM, soft hyphen), surrogates and private-use characters are removed. A zero-width (non-)joiner between two letters
-    is kept: it shapes words in Persian and Indic scripts."""
+    (zero-width space, word joiner, BOM, soft hyphen), surrogates and private-use characters are removed. A
+    zero-width (non-)joiner between two letters is kept: it shapes words in Persian and Indic scripts."""
     out = []
     last = len(text) - 1
     for i, char in enumerate(text):
@@ -183,7 +183,8 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 
 
 def proper_case_map(texts: list[str], min_count: int = 2) -> dict[str, str]:
-    """Words the corpus always capitalises (``rhine`` -> ``Rhine``, ``np`` -> ``NP``), from non-initial positions."""
+    """Words the corpus always capitalises (``rhine`` -> ``Rhine``, ``np`` -> ``NP``), from
+    non-initial positions."""
     forms: dict[str, dict[str, int]] = {}
     for text in texts:
         for match in list(_WORD.finditer(text))[1:]:

@@ -63,9 +63,9 @@ def worker_system(
         return _checked(lambda: resolve_model(model_id, task, settings, backend)[0], model_id, revision)
     if revision and revision.startswith("local:"):
         raise WorkerModelError(
-            f"{model_id} was added from a folder on the store owner (hfops models add, {revision}); a compute "
-            "worker has no store and cannot reach that folder: evaluate it with the all role on the owner, or "
-            "push it to the Hub (or copy it into this worker's HF cache) and evaluate that id"
+            f"{model_id} was added from a folder on the store owner (hfops models add, {revision}); a "
+            "compute worker has no store and cannot reach that folder: evaluate it with the all role on the "
+            "owner, or push it to the Hub (or copy it into this worker's HF cache) and evaluate that id"
         )
     commit = pinned_commit(revision)
     download = models_settings(settings).auto_download
@@ -100,9 +100,9 @@ def _checked(build: Callable[[], System], model_id: str, revision: str | None) -
         raise WorkerModelError(f"cannot run {model_id} on this compute worker: {exc}") from None
     if revision and system.revision != revision:
         raise WorkerModelError(
-            f"{model_id}: the store owner pinned revision {revision}, this compute worker has {system.revision} "
-            "(install the same packages on every machine, or let the worker download the pinned commit with "
-            "[models] auto_download = true)"
+            f"{model_id}: the store owner pinned revision {revision}, this compute worker has "
+            f"{system.revision} (install the same packages on every machine, or let the worker download the "
+            "pinned commit with [models] auto_download = true)"
         )
     return system
 

@@ -224,7 +224,8 @@ class ComputeService:
             self.huey.put(claim_key(task.id), claim)
 
     def _acquiring(self, task: Task | None, side: str, model_id: str) -> Callable[[int, int, str], None]:
-        """Download progress of a batch's model, into its claim (the owner shows it), at most once a second."""
+        """Download progress of a batch's model, into its claim (the owner shows it), at most
+        once a second."""
         last = [0.0]
 
         def report(done: int, total: int, message: str) -> None:

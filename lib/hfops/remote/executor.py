@@ -55,7 +55,8 @@ class BatchExecutor(Protocol):
         ...
 
     def compute(self, batch: Batch) -> BatchOutputs | None:
-        """The outputs of ``batch`` (one of the planned batches, in order); None when the run was cancelled."""
+        """The outputs of ``batch`` (one of the planned batches, in order); None when the run
+        was cancelled."""
         ...
 
     def stored(self, batch: Batch) -> None:
