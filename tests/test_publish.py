@@ -508,3 +508,33 @@ def test_a_report_on_a_replaced_custom_set_keeps_the_runs_version(custom_run: di
 def test_publishing_a_custom_set_run_carries_its_size(custom_run: dict[str, Any]) -> None:
     built = publish.build_report(connect(custom_run["db"]), custom_run["run"]["id"])
     assert built["dataset"]["custom_set"]["size"] == 12
+
+
+def test_the_sets_rows_are_published_only_when_asked(
+    custom_run: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db_path, run_id = custom_run["db"], custom_run["run"]["id"]
+    settings = load_settings(None, **{"store.path": db_path})
+    plain = publish.publish_run(db_path, run_id, settings, dry_run=True, out_dir=tmp_path / "plain")
+    assert sorted(f["path"] for f in plain["files"]) == ["README.md", "eval_report.json", "eval_summary.md"]
+
+    code = main(["publish", "--db", db_path, "--run", str(run_id), "--dry-run", "--include-set-rows",
+                 "--out", str(tmp_path / "rows"), "--json"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert "eval_set.jsonl" in {f["path"] for f in json.loads(capsys.readouterr().out)["files"]}
+    published = [json.loads(line) for line in (tmp_path / "rows" / "eval_set.jsonl").read_text().splitlines()]
+    assert published == [
+        {"id": r["id"], "question": r["question"], "context": r["context"], "answers": r["answers"]["text"]}
+        for r in custom_run["rows"]
+    ]  # every row of the version the run used, as the set stores it
+
+    rows = custom_run["rows"]
+    rows[0] = {**rows[0], "question": rows[0]["question"] + " (edited)"}
+    custom_run["path"].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    from hfops.evals import custom
+
+    custom.add_from_file(connect(db_path), "support", "qa", str(custom_run["path"]), replace=True)
+    code = main(["publish", "--db", db_path, "--run", str(run_id), "--dry-run", "--include-set-rows",
+                 "--out", str(tmp_path / "later")])  # fmt: skip
+    assert code == 2
+    assert "now holds version" in capsys.readouterr().err and not (tmp_path / "later").exists()

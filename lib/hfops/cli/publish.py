@@ -37,7 +37,13 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     from hfops.publish import publish_run
 
     result = publish_run(
-        settings.store.path, args.run, settings, repo=args.repo, dry_run=args.dry_run, out_dir=args.out
+        settings.store.path,
+        args.run,
+        settings,
+        repo=args.repo,
+        dry_run=args.dry_run,
+        out_dir=args.out,
+        include_set_rows=args.include_set_rows,
     )
     if args.json:
         print_json(result)
@@ -95,6 +101,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument(
         "--out", metavar="DIR", help="where to write the files (default: <store folder>/publish/run-<id>)"
+    )
+    p.add_argument(
+        "--include-set-rows",
+        action="store_true",
+        help="a run on a custom eval set: publish the set's rows too (by default only its name, version "
+        "and size)",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_publish)

@@ -447,6 +447,37 @@ def load_custom_set(db: sqlite_utils.Database, name: str, task: str, limit: int 
     return EvalSet(name, task, SOURCE, found.version, found.location, picked, corpus, available=len(examples))
 
 
+def published_rows(db: sqlite_utils.Database, run: Any) -> dict[str, list[dict[str, Any]]]:
+    """The rows of a run's custom set for a publication the operator asked to include them in:
+    ``{"examples": [...], "documents": [...]}`` (documents empty for a set without a corpus).
+
+    Only the version the run used can be published: a set replaced or removed since raises
+    :class:`DatasetError`, as does a built-in dataset (its rows are public already).
+    """
+    name, version = run["dataset"], run["dataset_version"] or None
+    if tasks.is_builtin(name):
+        raise DatasetError(
+            f"{name} is a built-in dataset, not a custom set: there are no rows of yours to include"
+        )
+    found = find_set(db, name)
+    if found is None or found.version != version:
+        now = "was removed" if found is None else f"now holds version {found.version}"
+        raise DatasetError(
+            f"custom set {name} {now}, not the run's version {version}: its rows cannot be published "
+            "with this run"
+        )
+    qa = found.task == "qa"
+    examples = [
+        {"id": e.id, "question": e.query, "context": e.context, "answers": e.answers}
+        if qa
+        else {"id": e.id, "query": e.query, "relevant": e.relevant}
+        | ({"candidates": e.candidates} if e.candidates is not None else {})
+        for e in stored_examples(db, name)
+    ]
+    documents = [{"doc_id": d, "doc_text": t} for d, t in stored_documents(db, name).items()]
+    return {"examples": examples, "documents": documents}
+
+
 def current_version(db: sqlite_utils.Database, name: str) -> str | None:
     """The version of a stored set, or None."""
     found = find_set(db, name)

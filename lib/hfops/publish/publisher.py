@@ -24,6 +24,18 @@ def build_report(db: sqlite_utils.Database, run_id: int) -> dict[str, Any]:
     return report.build_report(run, utcnow(), custom.report_facts(db, run))
 
 
+def _set_rows_files(db: sqlite_utils.Database, run_id: int) -> list[report.PublishFile]:
+    from hfops.errors import DatasetError
+    from hfops.evals import custom, runs
+
+    run = runs.get_run(db, run_id)
+    try:
+        set_rows = custom.published_rows(db, run)
+    except DatasetError as exc:
+        raise PublishError(str(exc)) from None
+    return report.set_rows_files(set_rows, run["dataset"] if run else "")
+
+
 def default_out_dir(settings: Settings, run_id: int) -> Path:
     """``[publish] out_dir`` or ``<store folder>/publish``, then ``run-<id>``."""
     base = (
@@ -50,10 +62,13 @@ def publish_run(
     repo: str | None = None,
     dry_run: bool = False,
     out_dir: str | Path | None = None,
+    include_set_rows: bool = False,
 ) -> dict[str, Any]:
     """Build the report files of ``run_id``, write them to ``out_dir`` and push them unless this is a dry run.
 
     A dry run happens when ``dry_run`` is set or ``HUGGINGFACE_WRITE_TOKEN`` is not; it needs no repo.
+    A run on a custom set publishes the set's name, version and size, never its rows unless
+    ``include_set_rows`` asks (then the rows of the version the run used, as JSON Lines).
     Returns what was (or would be) pushed where; every attempt is recorded in ``eval_publications``.
     """
     db = get_db(db_path)
@@ -66,6 +81,8 @@ def publish_run(
         raise PublishError("no target repo: pass --repo ORG/NAME or set [publish] repo")
     built = build_report(db, run_id)
     files = report.report_files(built)
+    if include_set_rows:
+        files += _set_rows_files(db, run_id)
     folder = Path(out_dir) if out_dir else default_out_dir(settings, run_id)
     _write_files(folder, files)
     endpoint = settings.hub.endpoint.rstrip("/")
@@ -122,6 +139,7 @@ def enqueue_publish(
     repo: str | None = None,
     dry_run: bool = False,
     settings: Settings | None = None,
+    include_set_rows: bool = False,
 ) -> int:
     """Queue a ``publish`` job with ``settings`` (checks the run and the repo id first); the job id."""
     from hfops.evals import runs
@@ -129,18 +147,28 @@ def enqueue_publish(
     report.check_publishable(runs.get_run(get_db(db_path), run_id), run_id)
     if repo and repo.strip():
         repo = hub.check_repo_id(repo)
-    params = {"run_id": run_id, "repo": repo or None, "dry_run": dry_run}
+    params = {
+        "run_id": run_id,
+        "repo": repo or None,
+        "dry_run": dry_run,
+        "include_set_rows": include_set_rows,
+    }
     return jobs.enqueue(db_path, records.JOB_KIND, params, settings)
 
 
 def publish_job(ctx: jobs.JobContext) -> dict[str, Any]:
-    """Worker job ``{"run_id", "repo", "dry_run"}``: :func:`publish_run` with the enqueuer's settings."""
+    """Worker job ``{"run_id", "repo", "dry_run", "include_set_rows"}``: :func:`publish_run` with the enqueuer's settings."""
     if "run_id" not in ctx.params:
         raise PublishError("a publish job needs a run_id")
     run_id = int(ctx.params["run_id"])
     ctx.progress(0, 1, f"publishing eval run {run_id}", force=True)
     result = publish_run(
-        ctx.db_path, run_id, ctx.settings, ctx.params.get("repo"), bool(ctx.params.get("dry_run"))
+        ctx.db_path,
+        run_id,
+        ctx.settings,
+        ctx.params.get("repo"),
+        bool(ctx.params.get("dry_run")),
+        include_set_rows=bool(ctx.params.get("include_set_rows")),
     )
     ctx.progress(1, 1, "published" if result["mode"] == "push" else "dry run: files written", force=True)
     return result

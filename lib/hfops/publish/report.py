@@ -30,6 +30,8 @@ REPORT_SCHEMA = "hfops.eval_report/v1"
 CARD_FILE = "README.md"
 REPORT_FILE = "eval_report.json"
 SUMMARY_FILE = "eval_summary.md"
+SET_EXAMPLES_FILE = "eval_set.jsonl"  # only when the operator asks (--include-set-rows): a custom set's rows
+SET_DOCUMENTS_FILE = "eval_set_documents.jsonl"
 CARD_TAGS = ["hfops", "eval-report", "shadow-eval"]
 CUSTOM_LICENCE = "see the custom eval set's source"
 CI_METHOD = "percentile bootstrap over the examples; candidate and production resampled together (paired)"
@@ -330,6 +332,28 @@ def check_card_round_trip(card_text: str, report: dict[str, Any]) -> None:
     }
     if got != want or data.model_name != report["candidate"]["model_id"]:
         raise PublishError("the model card does not load back with the report's numbers; not publishing")
+
+
+def set_rows_files(set_rows: dict[str, list[dict[str, Any]]], name: str) -> list[PublishFile]:
+    """The custom set's rows as JSON Lines (examples, and documents when it has a corpus)."""
+
+    def jsonl(items: list[dict[str, Any]]) -> bytes:
+        return "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items).encode("utf-8")
+
+    files = [
+        PublishFile(
+            SET_EXAMPLES_FILE, jsonl(set_rows["examples"]), f"{name}: {len(set_rows['examples'])} examples"
+        )
+    ]
+    if set_rows["documents"]:
+        files.append(
+            PublishFile(
+                SET_DOCUMENTS_FILE,
+                jsonl(set_rows["documents"]),
+                f"{name}: {len(set_rows['documents'])} documents",
+            )
+        )
+    return files
 
 
 def report_files(report: dict[str, Any]) -> list[PublishFile]:
