@@ -35,8 +35,8 @@ COMMAND_MODULES = (
     "hfops.cli.publish",
     "hfops.cli.models",
 )
-# The module that adds each verb (tests/test_cli_output.py checks it against the modules): running a verb imports
-# its module only; a verb missing here (or --help, a typo) builds the full parser.
+# The module that adds each verb (tests/test_cli_output.py checks it against the modules): running a verb
+# imports its module only; a verb missing here (or --help, a typo) builds the full parser.
 VERB_MODULES = {
     **dict.fromkeys(
         ("sync", "candidates", "status", "history", "init", "worker", "console"), "hfops.cli.core"
@@ -83,7 +83,7 @@ def _verb_of(argv: Sequence[str]) -> str | None:
 
 
 def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
-    """The argument parser: every available verb, or only ``verb`` and its siblings when its module is known."""
+    """The argument parser: every available verb, or just ``verb`` and its siblings if its module is known."""
     parser = Parser(prog="hfops", description="Hugging Face free-tier operator console")
     parser.add_argument(
         "--config", metavar="PATH", help="TOML config file (default: ./hfops.toml if present)"
@@ -111,7 +111,8 @@ def print_json(value: Any) -> None:
     sys.stdout.write("\n")
 
 
-# Off a terminal (a pipe, a log file, CI) progress is plain lines: one per phase, else at most one per this many s.
+# Off a terminal (a pipe, a log file, CI) progress is plain lines: one per phase, else at most one
+# every this many seconds.
 PLAIN_PROGRESS_SECONDS = 10.0
 
 
@@ -121,13 +122,13 @@ def _duration(seconds: float) -> str:
 
 
 class ProgressLine:
-    """Progress of a long verb on stderr, called as ``(done, total, message, force=False)`` like a job's progress.
+    """Progress of a long verb on stderr, called like a job's: ``(done, total, message, force=False)``.
 
-    On a terminal: one line rewritten in place (cut to the terminal's width). Anywhere else: plain lines, never a
-    carriage return: one when the phase changes (the message's wording or the total), one when ``force`` is set,
-    otherwise at most one per ``every`` seconds; :meth:`close` prints the last state if it was held back. Each line
-    carries the elapsed time and, once the phase has moved, an estimate of the time left in it. Nothing is
-    printed before there is something to say (no message, no total).
+    On a terminal: one line rewritten in place (cut to the terminal's width). Anywhere else: plain lines,
+    never a carriage return: one when the phase changes (the message's wording or the total), one when
+    ``force`` is set, otherwise at most one per ``every`` seconds; :meth:`close` prints the last state if it
+    was held back. Each line carries the elapsed time and, once the phase has moved, an estimate of the time
+    left in it. Nothing is printed before there is something to say (no message, no total).
     """
 
     def __init__(self, stream: TextIO | None = None, every: float = PLAIN_PROGRESS_SECONDS) -> None:

@@ -22,7 +22,10 @@ from hfops.store import get_db
 
 
 class _DropJobFailures(logging.Filter):
-    """The job runner's "job N failed" record (and traceback) of a job run here: its outcome is printed after."""
+    """The job runner's "job N failed" record (and traceback) of a job run here.
+
+    Its outcome is printed after.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         return False
@@ -131,15 +134,17 @@ NIGHTLY_NAMES_SHOWN = 3  # models named per skip reason (--json lists every one)
 
 
 def _print_nightly(result: dict[str, Any]) -> None:
-    """Each run, then the summary: runs by outcome and one line per skip reason (count, reason, a few names)."""
+    """Each run, then a summary: runs by outcome and one line per skip reason (count, reason, a few names)."""
     for item in result["runs"]:
         status = f"error: {item['error']}" if item.get("error") else item.get("recommendation")
         print(f"  run {item.get('run_id', '-')}: {item['model']} {item['task']}/{item['dataset']}: {status}")
     runs = result["runs"]
     failed = sum(1 for item in runs if item.get("error"))
-    ran = f"{len(runs)} of {result['planned']} runs, cancelled before the rest" if result.get("cancelled") else (
-        f"{len(runs)} runs"
-    )  # fmt: skip
+    ran = (
+        f"{len(runs)} of {result['planned']} runs, cancelled before the rest"
+        if result.get("cancelled")
+        else f"{len(runs)} runs"
+    )
     skipped = result["skipped"]
     print(
         f"nightly: {ran} ({len(runs) - failed} finished, {failed} failed); {len(skipped)} models skipped"
@@ -332,7 +337,8 @@ def cmd_dataset(args: argparse.Namespace, settings: Settings) -> int:
             print_json([s.to_dict() for s in found])
         elif not found:
             print(
-                "no custom eval sets (add one: hfops dataset add NAME --task qa|retrieval --file PATH --map ...)"
+                "no custom eval sets "
+                "(add one: hfops dataset add NAME --task qa|retrieval --file PATH --map ...)"
             )
         for item in [] if args.json else found:
             print(_describe_set(item))

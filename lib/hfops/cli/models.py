@@ -19,9 +19,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "pull",
         parents=[common],
         help="download a model from the Hub into the local HF cache (safe files only)",
-        description="Download only what inference needs (configs, tokenizer, *.safetensors or one *.gguf) at a "
-        "pinned commit. Refused before any byte moves: pickle-only repos, repos over [models] max_download_gb or "
-        "the free disk, gated repos without access, quantizations that cannot run here.",
+        description="Download only what inference needs (configs, tokenizer, *.safetensors or one *.gguf) at "
+        "a pinned commit. Refused before any byte moves: pickle-only repos, repos over [models] "
+        "max_download_gb or the free disk, gated repos without access, quantizations that cannot run here.",
     )
     p.add_argument("model_id", metavar="MODEL_ID", help="ORG/NAME on the Hub")
     p.add_argument("--revision", metavar="R", help="branch, tag or commit sha (default: main)")
@@ -40,8 +40,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "models",
         parents=[common],
         help="models available locally; add, remove, check",
-        description="Without a sub-command: every model available locally (packaged, added folders, HF cache) "
-        "with id, revision, source, size, format and quantization.",
+        description="Without a sub-command: every model available locally (packaged, added folders, HF "
+        "cache) with id, revision, source, size, format and quantization.",
     )
     m.add_argument("--json", action="store_true", help="print JSON")
     m.set_defaults(func=cmd_list)
@@ -50,8 +50,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "remove",
         parents=[common],
         help="remove a model from the HF cache / forget an added folder (its candidate is retired)",
-        description="Delete every cached revision of MODEL_ID, or forget a folder added with 'models add' (its "
-        "files stay): its registry candidate is retired (audited), its record and history are kept.",
+        description="Delete every cached revision of MODEL_ID, or forget a folder added with 'models add' "
+        "(its files stay): its registry candidate is retired (audited), its record and history are kept.",
     )
     r.add_argument("model_id", metavar="MODEL_ID")
     r.add_argument("--json", action="store_true", help="print what was removed as JSON")
@@ -60,9 +60,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "add",
         parents=[common],
         help="register a local folder (e.g. your own fine-tune) as a registry candidate",
-        description="Store a folder (config + *.safetensors, or a .gguf file) under ORG/NAME: the resolver runs "
-        "it, and it becomes a registry candidate with source 'local' (licence, pipeline tag, format from its "
-        "files; audited in its history). Pickle weights are never used.",
+        description="Store a folder (config + *.safetensors, or a .gguf file) under ORG/NAME: the resolver "
+        "runs it, and it becomes a registry candidate with source 'local' (licence, pipeline tag, format "
+        "from its files; audited in its history). Pickle weights are never used.",
     )
     a.add_argument("path", metavar="PATH", help="folder with config + *.safetensors, or a .gguf file")
     a.add_argument(
@@ -77,8 +77,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         parents=[common],
         help="how models can be evaluated here (asks the Hub)",
         description="One model_info + one tree call per model (local copies need none). --candidates checks "
-        "every registry candidate still 'unknown'; --enqueue hands the checks to the worker as a models_check "
-        "job (at most [models] check_per_minute, facts stored as they come, shown on the Candidates page).",
+        "every registry candidate still 'unknown'; --enqueue hands the checks to the worker as a "
+        "models_check job (at most [models] check_per_minute, facts stored as they come, shown on the "
+        "Candidates page).",
     )
     c.add_argument("model_ids", nargs="*", metavar="MODEL_ID")
     c.add_argument(
@@ -212,7 +213,8 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     facts = row["facts"]
     quant = f", {row['quantization']}" if row["quantization"] else ""
     print(
-        f"added {row['model_id']} ({row['format']}{quant}, {size_text(row['size_bytes'])}) at {row['revision']}"
+        f"added {row['model_id']} ({row['format']}{quant}, {size_text(row['size_bytes'])}) "
+        f"at {row['revision']}"
     )
     licence = facts.get("license") or "not declared"
     pipeline = facts.get("pipeline_tag") or "not declared"
@@ -256,7 +258,8 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
             print_json({"job_id": job_id, "model_ids": list(tasks)})
         else:
             print(
-                f"models_check job {job_id} queued for {len(tasks)} model(s) (the worker runs it: hfops worker)"
+                f"models_check job {job_id} queued for {len(tasks)} model(s) "
+                "(the worker runs it: hfops worker)"
             )
         return 0
     facts = [checks.evaluability(m, settings, task=t, remote=not args.offline) for m, t in tasks.items()]

@@ -103,7 +103,10 @@ def detect_quantization(info: ModelInfo) -> list[str]:
 
 
 def _api_date(raw: Any, parsed: datetime | None) -> str | None:
-    """The API's own timestamp string when already ISO-8601 ``...Z`` (validated by ModelInfo), else re-formatted."""
+    """The API's own timestamp string when already ISO-8601 ``...Z`` (validated by ModelInfo).
+
+    Otherwise the parsed datetime, re-formatted.
+    """
     if parsed is None:
         return None
     return raw if isinstance(raw, str) and raw.endswith("Z") else _iso(parsed)
@@ -189,8 +192,8 @@ _DATE_KEYS = (("lastModified", "last_modified"), ("createdAt", "created_at"))
 
 
 def hub_datetime(text: str) -> datetime | None:
-    """``text`` read as :func:`huggingface_hub.utils.parse_datetime` reads it, when it has the Hub's exact form
-    and is a real date; else None (the caller then lets ``parse_datetime`` decide, and raise)."""
+    """``text`` read as :func:`huggingface_hub.utils.parse_datetime` reads it, when it has the Hub's exact
+    form and is a real date; else None (the caller then lets ``parse_datetime`` decide, and raise)."""
     found = _HUB_DATE.fullmatch(text)
     if found is None:
         return None

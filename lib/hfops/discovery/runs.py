@@ -18,10 +18,11 @@ RUN_STATUSES = ("running", "succeeded", "partial", "failed", "interrupted")
 
 @dataclass
 class SyncRun:
-    """One row of ``sync_runs``, decoded (``skip_reasons``, ``errors``, ``resume_cursor`` are JSON in the row).
+    """One row of ``sync_runs``, decoded (``skip_reasons``, ``errors``, ``resume_cursor`` are JSON there).
 
-    ``status``: ``running``, ``succeeded``, ``partial`` (pages were lost: no unlisted candidate is flagged, the
-    next sync fetches them again), ``failed`` (resumable) or ``interrupted`` (killed or cancelled; resumable).
+    ``status``: ``running``; ``succeeded``; ``partial`` (pages were lost: no unlisted candidate is
+    flagged, the next sync fetches them again); ``failed`` (resumable); or ``interrupted`` (killed or
+    cancelled; resumable).
     """
 
     id: int

@@ -74,9 +74,10 @@ def _process_start(pid: int) -> str | None:
 
 
 def _alive(owner: Any) -> bool:
-    """Whether the process that owns a ``running`` row still runs (False when it cannot be told: another host).
+    """Whether the process that owns a ``running`` row still runs (False when it cannot tell: another host).
 
-    The process start time is compared too, so a reused pid (a restarted container) is not taken for the owner.
+    The process start time is compared too, so that a reused pid (a restarted container) is not taken
+    for the owner.
     """
     if not isinstance(owner, dict) or owner.get("host") != socket.gethostname():
         return False
@@ -105,8 +106,12 @@ def start_run(db: sqlite_utils.Database, source: Source) -> tuple[int, int, Curs
     """
     with write_tx(db):
         found_at = utcnow()
-        for dead in rows(db, "SELECT id, started_at, heartbeat_at, resume_cursor FROM sync_runs WHERE source = ? "
-                         "AND status = 'running'", [source.name]):  # fmt: skip
+        for dead in rows(
+            db,
+            "SELECT id, started_at, heartbeat_at, resume_cursor FROM sync_runs "
+            "WHERE source = ? AND status = 'running'",
+            [source.name],
+        ):
             owner = loads(dead["resume_cursor"], {}).get("owner")
             if _alive(owner):
                 raise SyncError(
@@ -115,11 +120,17 @@ def start_run(db: sqlite_utils.Database, source: Source) -> tuple[int, int, Curs
                 )
             last_sign = dead["heartbeat_at"] or dead["started_at"]
             db.execute(
-                "UPDATE sync_runs SET status = 'interrupted', interrupted_at = ?, finished_at = ?, message = ? "
-                "WHERE id = ?",
-                [found_at, last_sign, f"interrupted: its process stopped (last sign of life {last_sign}); found "
-                 f"still 'running' at {found_at} by the next sync of this source, which resumes it", dead["id"]],
-            )  # fmt: skip
+                "UPDATE sync_runs SET status = 'interrupted', interrupted_at = ?, finished_at = ?, "
+                "message = ? WHERE id = ?",
+                [
+                    found_at,
+                    last_sign,
+                    f"interrupted: its process stopped (last sign of life {last_sign}); "
+                    f"found still 'running' at {found_at} by the next sync of this source, "
+                    "which resumes it",
+                    dead["id"],
+                ],
+            )
         previous = one(
             db,
             "SELECT id, status, resume_cursor FROM sync_runs WHERE source = ? ORDER BY id DESC LIMIT 1",
@@ -139,7 +150,8 @@ def start_run(db: sqlite_utils.Database, source: Source) -> tuple[int, int, Curs
         mode = "full" if source.complete_pass_possible else "incremental"
         sync_id = int(
             db.execute(
-                "INSERT INTO sync_runs (source, mode, started_at, status, message) VALUES (?, ?, ?, 'running', ?)",
+                "INSERT INTO sync_runs (source, mode, started_at, status, message) "
+                "VALUES (?, ?, ?, 'running', ?)",
                 [source.name, mode, utcnow(), f"resumed the pass of run {pass_id}" if pass_id else None],
             ).lastrowid
             or 0

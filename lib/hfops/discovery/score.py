@@ -1,4 +1,7 @@
-"""The quality score: a weighted sum of four terms in [0, 1] and its breakdown (pure; see docs/discovery.md)."""
+"""The quality score: a weighted sum of four terms in [0, 1], and its breakdown.
+
+Pure functions; see docs/discovery.md.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,10 @@ Breakdown = dict[str, dict[str, float]]
 
 
 def quality_score(facts: ModelFacts, now: datetime | None = None) -> tuple[float, Breakdown]:
-    """Score in [0, 1] and its breakdown ``{term: {"value", "weight", "contribution"}}`` (see docs/discovery.md)."""
+    """Score in [0, 1] and its breakdown ``{term: {"value", "weight", "contribution"}}``.
+
+    See docs/discovery.md.
+    """
     now = now or datetime.now(UTC)
     reference = facts.last_modified or facts.created_at
     if reference:

@@ -32,7 +32,10 @@ class SnapshotSource:
         self.page_size = page_size
 
     def _lines(self) -> Iterator[tuple[int, str]]:
-        """Numbered lines (split on newlines only: a U+2028 may sit inside a string); SyncError names the cause."""
+        """Numbered lines (split on newlines only: a U+2028 may sit inside a string).
+
+        On failure a SyncError names the cause.
+        """
         if not self.path.is_file():
             raise SyncError(f"snapshot file not found: {self.path}")
         try:
@@ -49,7 +52,7 @@ class SnapshotSource:
             raise SyncError(f"cannot read snapshot file {self.path}: {exc}") from None
 
     def _is_document(self) -> bool:
-        """Whether the file is one JSON document (a list, or an object holding "models") rather than JSON Lines.
+        """Whether the file is one JSON document (a list, or an object holding "models"), not JSON Lines.
 
         A first line that is a record (an object with an id) means JSON Lines; a list means a document; any
         other first line means a document unless a later line opens an object (JSON Lines with a bad line).

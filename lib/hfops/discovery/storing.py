@@ -36,7 +36,8 @@ def _packaged_ids() -> frozenset[str]:
 def with_packaged_facts(facts: ModelFacts) -> ModelFacts:
     """``facts`` completed by what an installed packaged copy's files carry (its licence, its weights format).
 
-    Only for the ids of packaged models (hfops.models.packaged); the Hub record's own facts win where it has them.
+    Only for the ids of packaged models (hfops.models.packaged); the Hub record's own facts win where it has
+    them.
     """
     if facts.model_id.strip().lower() not in _packaged_ids():  # nearly every record: one set lookup
         return facts
@@ -56,8 +57,11 @@ def with_packaged_facts(facts: ModelFacts) -> ModelFacts:
 
 
 def printable(text: str) -> str:
-    """``text`` with control, format and unpaired-surrogate characters written as ``\\uXXXX`` (Hub text is
-    untrusted: a NUL, a bidi override or a lone surrogate from a record must not reach the store or a screen)."""
+    """``text`` with control, format and unpaired-surrogate characters written as ``\\uXXXX``.
+
+    Hub text is untrusted: a NUL, a bidi override or a lone surrogate from a record must not reach the store
+    or a screen.
+    """
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() or c == " " else f"\\u{ord(c):04x}" for c in text)
@@ -82,7 +86,10 @@ def raw_json(record: Any) -> tuple[str, str]:
 def model_row(
     facts: ModelFacts, raw: str, record_hash: str, failures: list[str], source: str, sync_id: int, now: str
 ) -> dict[str, Any]:
-    """The ``models`` row discovery stores for one record (``first_seen`` and ``rule_hash`` added by the caller)."""
+    """The ``models`` row discovery stores for one record.
+
+    ``first_seen`` and ``rule_hash`` are added by the caller.
+    """
     return {
         "model_id": facts.model_id,
         "author": facts.author,
@@ -275,7 +282,8 @@ def store_page(
     for start in range(0, len(unchanged_ids), 500):
         chunk = unchanged_ids[start : start + 500]
         db.execute(
-            f"UPDATE models SET last_seen = ?, last_sync_id = ? WHERE model_id IN ({', '.join('?' for _ in chunk)})",
+            "UPDATE models SET last_seen = ?, last_sync_id = ? "
+            f"WHERE model_id IN ({', '.join('?' for _ in chunk)})",
             [now, pass_id, *chunk],
         )
     if new_rows:
@@ -305,7 +313,8 @@ def store_page(
     scored = [c for c in candidate_updates if "score" in c]
     if scored:
         db.conn.executemany(
-            "UPDATE candidates SET score = ?, score_breakdown = ?, flag = NULL, updated_at = ? WHERE model_id = ?",
+            "UPDATE candidates SET score = ?, score_breakdown = ?, flag = NULL, updated_at = ? "
+            "WHERE model_id = ?",
             [[c["score"], c["score_breakdown"], c["updated_at"], c["model_id"]] for c in scored],
         )
     flagged = [c for c in candidate_updates if "score" not in c]

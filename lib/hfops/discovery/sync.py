@@ -77,8 +77,8 @@ def _run_sync(
             message = line(f"backing off {wait:.0f} s: {why}")
             with write_tx(retry_db):
                 retry_db.execute(
-                    "UPDATE sync_runs SET retries = retries + 1, retry_wait_seconds = retry_wait_seconds + ?, "
-                    "message = ?, heartbeat_at = ? WHERE id = ?",
+                    "UPDATE sync_runs SET retries = retries + 1, "
+                    "retry_wait_seconds = retry_wait_seconds + ?, message = ?, heartbeat_at = ? WHERE id = ?",
                     [wait, message, utcnow(), sync_id],
                 )
             if progress:
@@ -88,7 +88,10 @@ def _run_sync(
     outer_on_wait, _ = hub_window.current_scope()
 
     def on_wait(notice: hub_window.WaitNotice) -> None:
-        """A wait for the Hub's rate-limit window (recorded in the ledger against this run) on the run's row."""
+        """A wait for the Hub's rate-limit window, shown on the run's row.
+
+        The wait is recorded in the ledger against this run.
+        """
         wait_db = get_db(db_path)  # may run on the prefetch thread: its own connection
         with write_tx(wait_db):
             wait_db.execute(
@@ -115,13 +118,15 @@ def _run_sync(
                 if progress:
                     progress(
                         counts.seen, page.total, f"page {counts.pages}: {counts.seen} models, "
-                        f"{counts.new_candidates} new candidates" + (f", {counts.lost_pages} pages lost" if counts.lost_pages else ""),
+                        f"{counts.new_candidates} new candidates"
+                        + (f", {counts.lost_pages} pages lost" if counts.lost_pages else ""),
                     )  # fmt: skip
                 if page.next_cursor is not None and cancelled is not None and cancelled():
                     with write_tx(db):
                         save_run(
                             db, sync_id, counts, status="interrupted", finished_at=utcnow(),
-                            message="cancelled by the operator; the next sync resumes from the last stored page",
+                            message="cancelled by the operator; "
+                            "the next sync resumes from the last stored page",
                         )  # fmt: skip
                     return get_sync_run(db, sync_id) or _missing(sync_id)
     except (SyncError, RemoteError, httpx2.HTTPError, sqlite3.Error) as exc:
@@ -153,8 +158,9 @@ def _run_sync(
             save_run(
                 db, sync_id, counts, status="partial", finished_at=utcnow(), resume_cursor=dumps(state),
                 message=line(
-                    f"partial: {lost} page(s) lost, so the pass is incomplete and no candidate was flagged as "
-                    f"unlisted; the next sync fetches them again. {counts.seen} models in {elapsed:.1f} s{resumed}{waited}. "
+                    f"partial: {lost} page(s) lost, so the pass is incomplete and no candidate was flagged "
+                    f"as unlisted; the next sync fetches them again. "
+                    f"{counts.seen} models in {elapsed:.1f} s{resumed}{waited}. "
                     f"Lost: {'; '.join(counts.lost)}", 1000),
             )  # fmt: skip
         else:
@@ -169,9 +175,10 @@ def _run_sync(
     return get_sync_run(db, sync_id) or _missing(sync_id)
 
 
-# A sync writes tens of thousands of rows in page-sized transactions. On its own connection, for the run only:
-# a larger page cache (the models / candidates B-trees stay in memory between pages) and a WAL checkpoint every
-# 64 MiB instead of every 4 MiB (a page of an index rewritten by many transactions is copied back once).
+# A sync writes tens of thousands of rows in page-sized transactions. On its own connection, for the run
+# only: a larger page cache (the models / candidates B-trees stay in memory between pages) and a WAL
+# checkpoint every 64 MiB instead of every 4 MiB (a page of an index rewritten by many transactions is
+# copied back once).
 SYNC_CACHE_KIB = 64 * 1024
 SYNC_WAL_CHECKPOINT_PAGES = 16_384
 
@@ -239,8 +246,9 @@ def sync_hub(
 ) -> SyncRun:
     """Sync from the configured Hub endpoint (``[hub] endpoint``; the real Hub by default).
 
-    ``mode``: ``full``, ``incremental`` (records changed since the watermark only; a full pass when there is
-    no recent one), or ``auto`` (incremental while the last full pass is younger than ``[hub] full_sync_hours``).
+    ``mode``: ``full``, ``incremental`` (records changed since the watermark only; a full pass when there
+    is no recent one), or ``auto`` (incremental while the last full pass is younger than
+    ``[hub] full_sync_hours``).
     """
     if mode not in ("auto", "full", "incremental"):
         raise SyncError(f"unknown sync mode {mode!r}; choose auto, full or incremental")
@@ -262,13 +270,13 @@ def ensure_embedded_default(db_path: str, settings: Settings | None = None) -> S
 
 
 JOB_RESULT_FIELDS = (
-    "id", "mode", "status", "seen", "inserted", "updated", "unchanged", "skipped", "matched", "new_candidates",
-    "flagged", "message",
+    "id", "mode", "status", "seen", "inserted", "updated", "unchanged", "skipped", "matched",
+    "new_candidates", "flagged", "message",
 )  # fmt: skip
 
 
 def sync_job(ctx: jobs.JobContext) -> dict[str, Any]:
-    """Worker job ``sync``: ``{"snapshot": path}`` or ``{"endpoint": url}`` (omitted: the configured endpoint).
+    """Worker job ``sync``: ``{"snapshot": path}`` or ``{"endpoint": url}`` (neither: the configured one).
 
     Uses the settings stored with the job; stops between pages when the job is cancelled (the run is then
     ``interrupted`` and the next sync resumes it).

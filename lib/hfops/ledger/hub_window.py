@@ -76,7 +76,10 @@ class Bucket:
         return max(0.0, self.reset_at - now)
 
     def current_remaining(self, now: float) -> int | None:
-        """Requests left now: the announced count, the full quota once the window has reset (None if unknown)."""
+        """Requests left now: the announced count, or the full quota once the window has reset.
+
+        None if unknown.
+        """
         if now < self.reset_at:
             return self.remaining
         return self.quota
@@ -125,7 +128,7 @@ _scope: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar("hfops_le
 def scope(
     on_wait: OnWait | None = None, run: RunRef | None = None, max_wait_seconds: float | None = None
 ) -> Iterator[None]:
-    """Within this block (this thread / context), waits are reported to ``on_wait`` and recorded against ``run``.
+    """In this block (this thread / context), waits are reported to ``on_wait`` and recorded against ``run``.
 
     A job wraps its Hub calls: ``with hub_window.scope(lambda n: ctx.progress(done, None, n.message,
     force=True), RunRef("sync", run_id)):``. A caller that must not block (the console's script thread)
@@ -185,7 +188,7 @@ def route_of(path: str) -> str:
 
 
 def reserve_for(quota: int | None, fraction: float) -> int:
-    """Requests kept back in a window of ``quota``: ``ceil(quota * fraction)``, at least 1 when ``fraction`` > 0.
+    """Requests kept back per window of ``quota``: ``ceil(quota * fraction)``, at least 1 if ``fraction > 0``.
 
     0 when the quota is unknown or ``fraction`` is 0 (then only an exhausted window is waited for).
     """
@@ -258,7 +261,10 @@ def observe_exhausted(
 
 
 def resource_of(db: sqlite_utils.Database, origin: str, route: str) -> str:
-    """The bucket ``route`` was last seen drawing on at ``origin`` (the route's own name before any response)."""
+    """The bucket ``route`` was last seen drawing on at ``origin``.
+
+    Before any response, the route's own name.
+    """
     found = db.execute(
         "SELECT resource FROM hub_ratelimit_routes WHERE origin = ? AND route = ?", [origin, route]
     ).fetchone()
@@ -366,8 +372,8 @@ def pace(
 def _record_wait(db: sqlite_utils.Database, notice: WaitNotice, now: float) -> None:
     with write_tx(db):
         db.execute(
-            "INSERT INTO hub_ratelimit_waits (origin, resource, seconds, remaining, quota, reserve, started_at,"
-            " started_epoch, run_kind, run_id, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO hub_ratelimit_waits (origin, resource, seconds, remaining, quota, reserve,"
+            " started_at, started_epoch, run_kind, run_id, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 notice.origin,
                 notice.resource,
@@ -406,7 +412,7 @@ def waits_total(db: sqlite_utils.Database) -> dict[str, WaitTotals]:
 
 
 def waits_for_run(db: sqlite_utils.Database, run: RunRef) -> WaitTotals:
-    """Waits recorded against one run (what a run's summary shows: "waited 2x, 84 s, for the Hub's window")."""
+    """Waits recorded against one run (what its summary shows: "waited 2x, 84 s, for the Hub's window")."""
     found = rows(
         db,
         "SELECT COUNT(*) n, SUM(seconds) s FROM hub_ratelimit_waits WHERE run_kind = ? AND run_id = ?",

@@ -71,8 +71,8 @@ def facets_marker(db: sqlite_utils.Database) -> tuple[Any, ...]:
 
 
 def facets(store_path: str) -> dict[str, list[str]]:
-    """Filter options: the distinct values among candidates, as :func:`hfops.registry.facet_values` gives them,
-    read from the narrow ``candidate_rows`` (migration 0014). They scan the table: cache them under
+    """Filter options: the distinct values among candidates, as :func:`hfops.registry.facet_values` gives
+    them, read from the narrow ``candidate_rows`` (migration 0014). They scan the table: cache them under
     :func:`facets_marker`."""
     db = get_db(store_path)
 
@@ -99,13 +99,16 @@ def facets(store_path: str) -> dict[str, list[str]]:
 
 
 def published_marker(db: sqlite_utils.Database) -> tuple[Any, ...]:
-    """The key under which :func:`published_values` may be cached: the models' revisions change only by sync."""
+    """The key under which :func:`published_values` may be cached.
+
+    The models' revisions change only by a sync.
+    """
     return facets_marker(db)
 
 
 def published_values(store_path: str) -> dict[str, float]:
-    """``{model_id: published MTEB MSMARCO nDCG@10}`` of the stored models that have one (a few hundred at most:
-    the shipped table's models), matched by id and by the stored revision (:mod:`hfops.reference`)."""
+    """``{model_id: published MTEB MSMARCO nDCG@10}`` of the stored models that have one (a few hundred at
+    most: the shipped table's models), matched by id and by the stored revision (:mod:`hfops.reference`)."""
     from hfops import reference
 
     db = get_db(store_path)
@@ -199,10 +202,10 @@ def list_candidates(
     published: dict[str, float] | None = None,
     only: set[str] | None = None,
 ) -> tuple[list[registry.Candidate], int]:
-    """:func:`hfops.registry.list_candidates` over the narrow ``candidate_rows`` (same filters, order, rows and
-    errors), plus the sort key :data:`PUBLISHED`: models with a published score first (by that score), then
-    the rest by our score; ``published`` holds the values (:func:`published_values`). ``only``: keep these
-    model ids (a small set)."""
+    """:func:`hfops.registry.list_candidates` over the narrow ``candidate_rows`` (same filters, order, rows
+    and errors), plus the sort key :data:`PUBLISHED`: models with a published score first (by that score),
+    then the rest by our score; ``published`` holds the values (:func:`published_values`). ``only``: keep
+    these model ids (a small set)."""
     if sort not in registry.SORTABLE and sort != PUBLISHED:
         raise registry.RegistryError(
             f"cannot sort by {sort!r}; choose one of {', '.join([*registry.SORTABLE, PUBLISHED])}"
@@ -219,8 +222,8 @@ def list_candidates(
         column = re.sub(r"\b[mc]\.", "r.", registry.SORTABLE[sort])
         order = f"+{column} {'DESC' if descending else 'ASC'}, r.model_id ASC"
         found = db.execute(
-            f"SELECT {ROW_COLUMNS}, COUNT(*) OVER () AS matches FROM candidate_rows r{where} ORDER BY {order} "
-            "LIMIT ? OFFSET ?",
+            f"SELECT {ROW_COLUMNS}, COUNT(*) OVER () AS matches FROM candidate_rows r{where} "
+            f"ORDER BY {order} LIMIT ? OFFSET ?",
             [*params, page_size, offset],
         )
         names = [d[0] for d in found.description]
@@ -230,7 +233,8 @@ def list_candidates(
     total = int(db.execute(f"SELECT COUNT(*) FROM candidate_rows r{where}", params).fetchone()[0])
     if sort != PUBLISHED:
         column = re.sub(r"\b[mc]\.", "r.", registry.SORTABLE[sort])
-        # A few matches (a search) are found by one scan and sorted; walking a sort index would visit every row.
+        # A few matches (a search) are found by one scan and sorted; walking a sort index would visit
+        # every row.
         column = f"+{column}" if total <= SCAN_BELOW else column
         order = f"{column} {'DESC' if descending else 'ASC'}, r.model_id ASC"
         return _rows(db, where, params, order, page_size, offset), total
@@ -457,8 +461,9 @@ def model_detail(db: sqlite_utils.Database, model_id: str, settings: Settings) -
 
 
 def published_scores(db: sqlite_utils.Database, model_id: str) -> dict[str, Any]:
-    """The published MTEB scores of ``model_id`` and a note naming their source and revision, with the measured
-    nDCG@10 of our own latest MS MARCO run beside the published MSMARCO one (two kinds of number, kept apart)."""
+    """The published MTEB scores of ``model_id`` and a note naming their source and revision, with the
+    measured nDCG@10 of our own latest MS MARCO run beside the published MSMARCO one (two kinds of number,
+    kept apart)."""
     from hfops import reference
     from hfops.evals import queries
 
@@ -496,7 +501,7 @@ def change_status(db: sqlite_utils.Database, model_id: str, to_status: str, reas
     return message
 
 
-# --- search over every synced model ----------------------------------------------------------------------------
+# --- search over every synced model -------------------------------------------------------------------------
 
 SEARCH_SEPARATORS = ("-", "_", ".", "/", " ", ":")
 SEARCH_LIMIT = 50
@@ -594,7 +599,7 @@ def search_models(db: sqlite_utils.Database, text: str, limit: int = SEARCH_LIMI
     return SearchResult(text.strip(), rows, total)
 
 
-# --- why a filter shows nothing --------------------------------------------------------------------------------
+# --- why a filter shows nothing -----------------------------------------------------------------------------
 
 
 def active_filters(flt: registry.CandidateFilter) -> list[tuple[str, registry.CandidateFilter]]:

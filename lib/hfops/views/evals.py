@@ -131,7 +131,7 @@ def launch(settings: Settings, model_id: str, task: str, dataset: str, limit: in
     return int(made["run_id"]), int(made["job_id"])
 
 
-# --- custom eval sets: upload, map, check, save ---------------------------------------------------------------
+# --- custom eval sets: upload, map, check, save -------------------------------------------------------------
 
 NONE = "(none)"
 PREVIEW_ROWS = 5
@@ -164,7 +164,10 @@ CORPUS_FIELDS = custom_rows.CORPUS_FIELDS
 
 @dataclass
 class Staged:
-    """An uploaded file kept beside the store (``path``), its columns and first rows, or why it cannot be read."""
+    """An uploaded file kept beside the store (``path``), its columns and first rows.
+
+    Or why it cannot be read.
+    """
 
     filename: str
     path: str | None
@@ -583,9 +586,9 @@ def short(value: Any, width: int = TEXT_WIDTH) -> str:
 
 
 def corpus_for(settings: Settings, run: Any) -> dict[str, str] | None:
-    """The passages of a retrieval run's dataset (id -> text) from the shipped sample or the stored custom set,
-    or None when they cannot be shown here (a QA run, a Hub-streamed set, a custom set replaced or removed
-    since the run, a dataset that no longer loads)."""
+    """The passages of a retrieval run's dataset (id -> text) from the shipped sample or the stored custom
+    set, or None when they cannot be shown here (a QA run, a Hub-streamed set, a custom set replaced or
+    removed since the run, a dataset that no longer loads)."""
     from hfops.evals.data import load_eval_set
     from hfops.store import get_db
 
