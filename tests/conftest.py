@@ -45,8 +45,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture(autouse=True)
 def no_ledger_left_installed() -> Iterator[None]:
-    """An in-process ``hfops`` command installs the free-tier ledger into this process's HTTP session, bound to
-    its store and settings; the next test starts from huggingface_hub's own session."""
+    """An in-process ``hfops`` command installs the free-tier ledger into this process's HTTP session, bound
+    to its store and settings; the next test starts from huggingface_hub's own session."""
     yield
     from hfops import ledger
 

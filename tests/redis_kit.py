@@ -55,7 +55,8 @@ def hfops_command() -> list[str]:
 def write_config(
     path: Path, batch: int, url: str | None, eval_lines: tuple[str, ...] = (), tail: tuple[str, ...] = ()
 ) -> str:
-    """An ``hfops.toml``: ``[eval] batch_size`` (plus ``eval_lines``), the Redis queue at ``url``, ``tail``."""
+    """An ``hfops.toml``: ``[eval] batch_size`` (plus ``eval_lines``), the Redis queue at ``url``,
+    ``tail``."""
     lines = ["[eval]", f"batch_size = {batch}", "bootstrap_samples = 200", *eval_lines]
     if url:
         lines += ["", "[queue]", 'backend = "redis"', f'url = "{url}"']

@@ -1,5 +1,6 @@
-"""What the command line prints (issue 13): progress off a terminal is plain lines, a clean `hfops eval` prints only
-hfops' own lines on stderr, `eval --nightly` ends with a summary of the skipped models by reason."""
+"""What the command line prints (issue 13): progress off a terminal is plain lines, a clean `hfops eval`
+prints only hfops' own lines on stderr, `eval --nightly` ends with a summary of the skipped models by
+reason."""
 
 from __future__ import annotations
 
@@ -162,7 +163,10 @@ def test_sync_on_a_terminal_keeps_one_line(tmp_path: Path, db_path: str, small_s
 def test_a_clean_eval_prints_only_its_own_lines(
     db_path: str, model: str, task: str, dataset: str, limit: str
 ) -> None:
-    """A fresh store: the model is loaded and run here (cache misses), with the libraries' own stderr untouched."""
+    """A fresh store: the model is loaded and run here (cache misses).
+
+    The libraries' own stderr is left untouched.
+    """
     proc = hfops(
         "eval", "--model", model, "--task", task, "--dataset", dataset, "--limit", limit, "--db", db_path
     )
@@ -207,7 +211,10 @@ def test_skipped_models_are_grouped_by_reason_without_naming_the_model_twice() -
 
 @pytest.fixture(scope="module")
 def synced_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The shipped snapshot synced once; the two runnable packaged models rejected (nothing to run tonight)."""
+    """The shipped snapshot synced once; the two runnable packaged models rejected.
+
+    So there is nothing to run tonight.
+    """
     store = tmp_path_factory.mktemp("store") / "hfops.db"
     assert hfops("sync", "--snapshot", str(HUB_SNAPSHOT), "--db", str(store), "--quiet").returncode == 0
     for model in (MINILM_ID, SMOLLM2_ID):

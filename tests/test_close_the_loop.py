@@ -76,7 +76,7 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-# --- QA offline: the packaged GGUF model ----------------------------------------------------------------------
+# --- QA offline: the packaged GGUF model --------------------------------------------------------------------
 
 
 def test_smollm2_qa_offline_gives_real_numbers_and_reproduces(tmp_path: Path) -> None:
@@ -127,7 +127,7 @@ def test_planning_never_downloads_an_unchecked_model(db_path: str, tmp_path: Pat
     assert get_db(db_path).execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 0
 
 
-# --- retrieval offline and the promote ------------------------------------------------------------------------
+# --- retrieval offline and the promote ----------------------------------------------------------------------
 
 
 @pytest.mark.xdist_group("minilm")
@@ -205,7 +205,7 @@ def test_download_then_eval_through_the_stand_in_hub(
     assert ndcg is not None and same is not None and ndcg.value == pytest.approx(same.value, abs=1e-6)
 
 
-# --- starter runs ---------------------------------------------------------------------------------------------
+# --- starter runs -------------------------------------------------------------------------------------------
 
 
 def small_starters(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -269,7 +269,7 @@ def test_no_starter_runs_flag_and_config_switch_queue_none(
         assert starter.recorded(path) == []
 
 
-# --- evaluability as a registry fact --------------------------------------------------------------------------
+# --- evaluability as a registry fact ------------------------------------------------------------------------
 
 
 def test_runnable_in_candidates_json_page_filter_and_launch_order(

@@ -362,7 +362,7 @@ def test_an_incremental_pass_probes_each_query_with_a_small_page_then_takes_full
     assert requests[1]["limit"] == "50" and "cursor" in requests[1]  # past the probe, the page size
 
 
-# --- the parser's fast path for the Hub's timestamps (issue 17) ----------------------------------------------
+# --- the parser's fast path for the Hub's timestamps (issue 17) ---------------------------------------------
 
 
 def _parsed(parse, record: dict) -> object:

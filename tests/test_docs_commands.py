@@ -23,10 +23,10 @@ How a documented command is turned into a run (the rules are the test's, the com
   gets the write stand-in's token). The commands of one file run in order, in-process (``hfops.cli.main``),
   and must exit 0.
 - **Shown, not run.** An ``hfops`` command in any other fence fails the test, unless the line before the fence
-  is ``<!-- not run: why -->`` (operator-owned files, a second machine); the generated ``docs/cli.md`` is usage
-  text, checked against the parser by ``tests/test_cli_reference.py``.
-- **Commands that run until stopped** (``worker``, ``console``, ``serve``, ``metrics`` without a one-shot flag)
-  are started as processes on a free port (``--port`` added or replaced), checked healthy
+  is ``<!-- not run: why -->`` (operator-owned files, a second machine); the generated ``docs/cli.md`` is
+  usage text, checked against the parser by ``tests/test_cli_reference.py``.
+- **Commands that run until stopped** (``worker``, ``console``, ``serve``, ``metrics`` without a one-shot
+  flag) are started as processes on a free port (``--port`` added or replaced), checked healthy
   (``/_stcore/health``, ``/healthz``, ``/metrics``; the worker: alive and announcing its store), then stopped
   with Ctrl-C (SIGINT).
 """
@@ -86,7 +86,7 @@ def doc_files() -> list[Path]:
     return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 
-# --- extraction ------------------------------------------------------------------------------------------------
+# --- extraction ---------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -177,7 +177,7 @@ def synopsis_forms(text: str) -> tuple[str, list[str]]:
     return " ".join(_first_choices(primary).split()), variants
 
 
-# --- placeholders ----------------------------------------------------------------------------------------------
+# --- placeholders -------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -257,7 +257,7 @@ def command_env(command: DocCommand) -> dict[str, str]:
     return env
 
 
-# --- running -----------------------------------------------------------------------------------------------------
+# --- running ------------------------------------------------------------------------------------------------
 
 
 def with_free_port(argv: list[str]) -> list[str]:
@@ -367,7 +367,7 @@ def run_documented(
         assert WRITE_TOKEN not in captured.out + captured.err
 
 
-# --- fixtures ----------------------------------------------------------------------------------------------------
+# --- fixtures -----------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -384,7 +384,10 @@ def servers() -> Iterator[tuple[HubStandIn, HubWriteStandIn, InferenceStandIn]]:
 def prepared(
     tmp_path_factory: pytest.TempPathFactory, servers: tuple[Any, Any, InferenceStandIn]
 ) -> dict[str, Any]:
-    """A store with history: the embedded snapshot, run 1 (MiniLM vs BM25), runs 2-8 (API-backed, stand-in)."""
+    """A store with history: the embedded snapshot, run 1 (MiniLM vs BM25) and runs 2-8.
+
+    Runs 2-8 are API-backed, served by the inference stand-in.
+    """
     if "prepared" in _BUILT:  # pytest-xdist may tear module fixtures down mid-module: build once anyway
         return _BUILT["prepared"]
     folder = tmp_path_factory.mktemp("docs-store")
@@ -457,7 +460,7 @@ def placeholders(prepared: dict[str, Any], hub: HubStandIn) -> dict[str, str]:
     }
 
 
-# --- tests -------------------------------------------------------------------------------------------------------
+# --- tests --------------------------------------------------------------------------------------------------
 
 
 DOCUMENTED = [(path, extract_commands(path)) for path in doc_files()]

@@ -1,4 +1,4 @@
-"""Custom eval sets (issue 15): files and the Hub in, versioned sets out, evaluable like the built-in datasets.
+"""Custom eval sets (issue 15): files and the Hub in, versioned sets out, evaluable like built-in datasets.
 
 Real data in shapes the project has not seen (the MS MARCO sample mapped as QA, its JSON Lines twin with a
 list of passage objects mapped as retrieval), a CSV with quoted newlines, parquet, a Hub dataset through the
@@ -55,7 +55,7 @@ def stored_names(db_path: str) -> list[str]:
     return custom.set_names(get_db(db_path))
 
 
-# --- real data in new shapes -------------------------------------------------------------------------------------
+# --- real data in new shapes --------------------------------------------------------------------------------
 
 
 def test_ms_marco_rows_mapped_as_qa_run_and_reproduce(
@@ -232,7 +232,7 @@ def test_parquet_queries_with_a_csv_corpus(
     )
 
 
-# --- the Hub -------------------------------------------------------------------------------------------------------
+# --- the Hub ------------------------------------------------------------------------------------------------
 
 
 def test_a_hub_dataset_through_datasets_streaming(db_path: str, tmp_path: Path) -> None:
@@ -329,7 +329,7 @@ def test_a_hub_set_refuses_an_endpoint_datasets_does_not_use(db_path: str) -> No
     assert stored_names(db_path) == []
 
 
-# --- bad mappings store nothing --------------------------------------------------------------------------------------
+# --- bad mappings store nothing -----------------------------------------------------------------------------
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> str:
@@ -482,7 +482,7 @@ def test_retrieval_mapping_errors(db_path: str, tmp_path: Path, capsys: pytest.C
     assert stored_names(db_path) == []
 
 
-# --- versions ------------------------------------------------------------------------------------------------------
+# --- versions -----------------------------------------------------------------------------------------------
 
 
 def test_the_version_follows_the_rows(
@@ -577,7 +577,7 @@ def test_custom_sets_are_planned_nightly_and_listed(
     assert code == 2 and "mine is a qa set, not a retrieval set" in err
 
 
-# --- what the Evals page's mapping form builds on ------------------------------------------------------------
+# --- what the Evals page's mapping form builds on -----------------------------------------------------------
 
 
 def test_a_form_mapping_is_checked_as_the_cli_map_is(db_path: str, tmp_path: Path) -> None:

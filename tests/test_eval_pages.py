@@ -440,7 +440,7 @@ def test_demo_mode_has_no_cancel_or_resume(
     assert f"evals_cancel_{made['job_id']}" not in [b.key for b in at.button]  # ...without its Cancel
 
 
-# --- custom eval sets: upload, map, check, save (issue 15) ---------------------------------------------------
+# --- custom eval sets: upload, map, check, save (issue 15) --------------------------------------------------
 
 MARCO_JSON = (
     Path(__file__).resolve().parent.parent / "data" / "ms_marco" / "ms_marco_v1.1_train_sample200.json"

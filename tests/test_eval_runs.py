@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 API_KEY = "hf_evaltestkey0123456789"
 
 
-# --- helpers (also used by the page tests) ---------------------------------------------------------------------
+# --- helpers (also used by the page tests) ------------------------------------------------------------------
 
 
 def write_config(path: Path, base_url: str = "http://127.0.0.1:9", **eval_values: Any) -> str:
@@ -474,7 +474,7 @@ def test_run_killed_midway_resumes_with_one_result_per_example(
     assert job["status"] == "succeeded"
 
 
-# --- requests, nightly, worker, CLI ----------------------------------------------------------------------------
+# --- requests, nightly, worker, CLI -------------------------------------------------------------------------
 
 
 def test_bad_requests_store_nothing(
@@ -780,7 +780,7 @@ def test_cli_failed_run_prints_the_error_not_a_traceback(
     assert "resume it with: hfops eval --resume 1" in captured.err
 
 
-# --- the task table, typed records, cancellation, settings from the job ----------------------------------------
+# --- the task table, typed records, cancellation, settings from the job -------------------------------------
 
 
 def test_retry_after_as_an_http_date_is_honoured_and_capped(standin: InferenceStandIn, api_key: str) -> None:
@@ -903,7 +903,8 @@ def test_jobs_use_the_enqueuers_settings_not_the_working_directory(
 def test_pure_parts_import_neither_the_store_nor_jobs() -> None:
     code = (
         "import sys; import hfops.evals.tasks, hfops.evals.scoring, hfops.evals.stats; "
-        "print(sorted(m for m in sys.modules if m in ('hfops.store', 'hfops.jobs', 'hfops.queue', 'sqlite_utils')))"
+        "print(sorted(m for m in sys.modules "
+        "if m in ('hfops.store', 'hfops.jobs', 'hfops.queue', 'sqlite_utils')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "[]"

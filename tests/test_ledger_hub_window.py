@@ -118,7 +118,8 @@ def test_listing_and_downloads_in_two_processes_never_meet_a_429(db_path: str, t
             assert wait["reserve"] == 1 and wait["remaining"] <= 1 and wait["quota"] == QUOTA
             assert 0 < wait["seconds"] <= WINDOW + hub_window.WAIT_MARGIN_SECONDS
         _waits_end_in_a_later_window(hub, waits, {listed["pid"]: "api", downloaded["pid"]: "resolvers"})
-        # every wait was reported to the process's callback with its message, and the listing's against its run
+        # every wait was reported to the process's callback with its message, and the listing's
+        # against its run
         assert len(listed["waits"]) + len(downloaded["waits"]) == len(waits)
         assert all(
             m.startswith("waiting ") and m.endswith(" s for the Hub's api window") for m in listed["waits"]
@@ -178,7 +179,10 @@ def test_headers_of_every_response_are_recorded_per_bucket(db_path: str) -> None
 
 
 def test_a_wait_is_reported_recorded_against_the_run_and_announced(db_path: str) -> None:
-    """With an injected clock and sleep: the bucket at its reserve makes the next request wait until the reset."""
+    """With an injected clock and sleep.
+
+    The bucket at its reserve makes the next request wait until the reset.
+    """
     clock = [1_000_000.0]
     slept: list[float] = []
 
@@ -418,7 +422,7 @@ def _assert_waits_on_the_sync_row(db_path: str, run_id: int) -> hub_window.WaitT
 def test_a_sync_and_downloads_in_two_processes_never_meet_a_429_and_the_run_shows_its_waits(
     db_path: str, tmp_path: Path
 ) -> None:
-    """The real `hfops sync` (its next page prefetched on another thread) beside downloads in another process."""
+    """The real `hfops sync` (next page prefetched on another thread) beside downloads in another process."""
     with RateLimitedHub(QUOTA, WINDOW, models=60, page_size=2) as hub:
         get_db(db_path)
         config_path = _sync_config(tmp_path, hub.url)

@@ -1,4 +1,4 @@
-"""``hfops pull`` / ``hfops models [add|remove|check]`` through the real CLI entry point and a stand-in Hub."""
+"""``hfops pull`` / ``hfops models [add|remove|check]`` via the real CLI entry point and a stand-in Hub."""
 
 from __future__ import annotations
 

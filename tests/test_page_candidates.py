@@ -427,8 +427,8 @@ def test_filter_options_follow_a_new_sync(db_path: str, monkeypatch: pytest.Monk
 def test_every_table_column_has_a_width_that_fits_the_wide_layout(
     store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 13: Quantization was clipped and Downloads/Likes/Flag/Last modified sat behind sideways scrolling.
-    The browser test measures the real grid; this checks the widths the page asks for."""
+    """Issue 13: Quantization was clipped and Downloads/Likes/Flag/Last modified sat behind sideways
+    scrolling. The browser test measures the real grid; this checks the widths the page asks for."""
     at = open_page(store, monkeypatch)
     table = next(d for d in at.dataframe if d.key == "cand_table")
     config = json.loads(table.proto.columns)
@@ -443,16 +443,16 @@ def test_every_table_column_has_a_width_that_fits_the_wide_layout(
     assert all(d == "" or re.fullmatch(r"\d{4}-\d\d-\d\d", d) for d in dates), dates  # a date, or nothing
 
 
-# --- the narrow tables behind the page (migration 0014) and the same answers as the registry ------------------
+# --- the narrow tables behind the page (migration 0014) and the same answers as the registry ----------------
 
 JOINED = (
-    "SELECT c.model_id, c.score, c.status, c.flag, m.pipeline_tag, m.license, m.library_name, m.quantization, "
-    "m.downloads, m.likes, m.last_modified, m.created_at, m.use_restricted, m.safetensors "
+    "SELECT c.model_id, c.score, c.status, c.flag, m.pipeline_tag, m.license, m.library_name, "
+    "m.quantization, m.downloads, m.likes, m.last_modified, m.created_at, m.use_restricted, m.safetensors "
     "FROM candidates c JOIN models m ON m.model_id = c.model_id ORDER BY c.model_id"
 )
 NARROW = (
-    "SELECT model_id, score, status, flag, pipeline_tag, license, library_name, quantization, downloads, likes, "
-    "last_modified, created_at, use_restricted, safetensors FROM candidate_rows ORDER BY model_id"
+    "SELECT model_id, score, status, flag, pipeline_tag, license, library_name, quantization, downloads, "
+    "likes, last_modified, created_at, use_restricted, safetensors FROM candidate_rows ORDER BY model_id"
 )
 
 

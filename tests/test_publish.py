@@ -422,7 +422,7 @@ def test_only_the_publish_hub_module_reads_the_write_token() -> None:
     assert users == ["lib/hfops/publish/hub.py"]
 
 
-# --- a run on a custom eval set (issue 15): the set's name, version and size, never its rows -------------------
+# --- a run on a custom eval set (issue 15): the set's name, version and size, never its rows ----------------
 
 
 @pytest.fixture

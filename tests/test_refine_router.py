@@ -333,7 +333,10 @@ WORKER = textwrap.dedent(
     warm_up(settings)
     print("ready", flush=True)
     sys.stdin.readline()  # start together
-    reasons = [refine("best pizza near me", settings, caller="test").bypass_reason for _ in range(int(sys.argv[2]))]
+    reasons = [
+        refine("best pizza near me", settings, caller="test").bypass_reason
+        for _ in range(int(sys.argv[2]))
+    ]
     calllog.flush()
     print(json.dumps(reasons), flush=True)
     """
@@ -344,7 +347,8 @@ def test_limits_hold_across_two_processes(tmp_path: Path, db_path: str, standin:
     config = tmp_path / "hfops.toml"
     config.write_text(
         f'[store]\npath = "{db_path}"\n[inference]\nbase_url = "{standin.url}"\n'
-        "[refine]\nper_minute = 4\nper_hour = 100\nlocal_threshold = 1.01\nbudget_ms = 3000\nfallback_deadline_ms = 2000\n",
+        "[refine]\nper_minute = 4\nper_hour = 100\nlocal_threshold = 1.01\nbudget_ms = 3000\n"
+        "fallback_deadline_ms = 2000\n",
         encoding="utf-8",
     )
     script = tmp_path / "worker.py"

@@ -52,8 +52,9 @@ def add_run(db, model_id: str, production_id: str = "baseline:lexical", run_id: 
     now = utcnow()
     with write_tx(db):
         cursor = db.execute(
-            "INSERT INTO eval_runs (id, model_id, production_id, task, dataset, dataset_source, dataset_version, "
-            "status, created_at, updated_at) VALUES (?, ?, ?, 'qa', 'squad_v2', 'local', 'v1', 'succeeded', ?, ?)",
+            "INSERT INTO eval_runs (id, model_id, production_id, task, dataset, dataset_source, "
+            "dataset_version, status, created_at, updated_at) VALUES (?, ?, ?, 'qa', 'squad_v2', 'local', "
+            "'v1', 'succeeded', ?, ?)",
             [run_id, model_id, production_id, now, now],
         )
     return int(cursor.lastrowid)

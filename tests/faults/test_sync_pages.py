@@ -86,7 +86,10 @@ def _page_body(hub: HubStandIn, settings, number: int) -> bytes:
     """The body the stand-in serves as the ``number``-th page of the first query."""
     import httpx
 
-    url = f"{hub.url}/api/models?filter=license%3Aapache-2.0&pipeline_tag=text-generation&sort=downloads&limit=50"
+    url = (
+        f"{hub.url}/api/models?filter=license%3Aapache-2.0&pipeline_tag=text-generation"
+        "&sort=downloads&limit=50"
+    )
     for _ in range(number - 1):
         link = httpx.get(url).headers["link"]
         url = link.split(">")[0].lstrip("<")

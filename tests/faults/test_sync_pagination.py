@@ -109,8 +109,9 @@ def test_a_new_url_that_serves_the_same_records_is_no_progress(
 def test_the_page_cap_bounds_a_listing_that_never_ends(
     hub: HubStandIn, db_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A query stopped at its page cap has not seen the whole listing: the pass is ``partial`` (docs/discovery.md,
-    "Lost pages make a pass partial") and flags nothing as unlisted, however many models it did not list."""
+    """A query stopped at its page cap has not seen the whole listing: the pass is ``partial``
+    (docs/discovery.md, "Lost pages make a pass partial") and flags nothing as unlisted, however many models
+    it did not list."""
     template = hub.records[0]
 
     def endless(number: int, reply: Reply) -> Reply:  # fresh ids on every page, always a next link
@@ -134,7 +135,10 @@ def test_the_page_cap_bounds_a_listing_that_never_ends(
 def test_a_pass_stopped_by_max_models_is_partial_and_flags_nothing(
     hub: HubStandIn, db_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``[hub] max_models`` ends the pass before the listing does: what it did not list is not "not listed"."""
+    """``[hub] max_models`` ends the pass before the listing does.
+
+    What it did not list is not "not listed".
+    """
     first = sync_with_token(db_path, settings_for(hub), monkeypatch)
     assert first.status == "succeeded"
     hub.log.clear()

@@ -58,9 +58,12 @@ def test_a_killed_run_is_found_interrupted_and_resumed(db_path: str, monkeypatch
         hub.slow_seconds = 30.0
         hub.faults = {3: "slow"}  # the child stores pages 1 and 2, then hangs on page 3
         child = subprocess.Popen(
-            [sys.executable, "-c", SYNC_IN_A_CHILD, db_path, hub.url], cwd=Path(__file__).resolve().parents[2],
-            env=dict(os.environ, HF_HUB_DISABLE_TELEMETRY="1"), stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [sys.executable, "-c", SYNC_IN_A_CHILD, db_path, hub.url],
+            cwd=Path(__file__).resolve().parents[2],
+            env=dict(os.environ, HF_HUB_DISABLE_TELEMETRY="1"),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             wait_for(lambda: Path(db_path).exists() and _pages(db_path) >= 1)
             os.kill(child.pid, signal.SIGKILL)
