@@ -157,7 +157,8 @@ def enqueue_publish(
 
 
 def publish_job(ctx: jobs.JobContext) -> dict[str, Any]:
-    """Worker job ``{"run_id", "repo", "dry_run", "include_set_rows"}``: :func:`publish_run` with the enqueuer's settings."""
+    """Worker job ``{"run_id", "repo", "dry_run", "include_set_rows"}``: :func:`publish_run` with the
+    enqueuer's settings."""
     if "run_id" not in ctx.params:
         raise PublishError("a publish job needs a run_id")
     run_id = int(ctx.params["run_id"])
