@@ -25,6 +25,7 @@ from hfops import queue
 from hfops.config import Settings, load_settings, settings_from_mapping, settings_to_mapping
 from hfops.errors import HfopsError, JobError
 from hfops.net import one_line
+from hfops.records import Record
 from hfops.store import dumps, get_db, loads, one, rows, utcnow, write_tx
 
 log = logging.getLogger("hfops.jobs")
@@ -128,7 +129,7 @@ class HandlerTable:
 
 
 @dataclass
-class Job:
+class Job(Record):
     """One job row, decoded."""
 
     id: int
@@ -151,13 +152,6 @@ class Job:
     @property
     def active(self) -> bool:
         return self.status in ACTIVE_STATUSES
-
-    # Mapping-style access keeps callers written against the former dict rows working.
-    def __getitem__(self, key: str) -> Any:
-        return getattr(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key, default)
 
 
 def _job(row: Mapping[str, Any]) -> Job:

@@ -6,7 +6,6 @@ Queries return typed records (:class:`Candidate`, :class:`ModelRecord`, :class:`
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
@@ -14,6 +13,7 @@ from typing import Any, ClassVar, Self
 import sqlite_utils
 
 from hfops.errors import RegistryError
+from hfops.records import Record
 from hfops.store import loads, one, rows, utcnow, write_tx
 
 STATUSES = ("candidate", "evaluating", "shadow", "promoted", "rejected", "retired")
@@ -52,40 +52,8 @@ CANDIDATE_COLUMNS = (
 )
 
 
-class RowAccess:
-    """TRANSITION: mapping-style access (``r["x"]``, ``r.get("x")``) for callers written against the former
-    dict rows (views, evals, tests). Use attributes in new code; :meth:`to_dict` gives plain data."""
-
-    ALIASES: ClassVar[dict[str, str]] = {}
-
-    def __getitem__(self, key: str) -> Any:
-        name = self.ALIASES.get(key, key)
-        if name.startswith("_") or not hasattr(self, name):
-            extra = getattr(self, "extra", None)
-            if isinstance(extra, dict) and key in extra:
-                return extra[key]
-            raise KeyError(key)
-        return getattr(self, name)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
-    def to_dict(self) -> dict[str, Any]:
-        assert dataclasses.is_dataclass(self)
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def _known(cls, row: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        assert dataclasses.is_dataclass(cls)
-        names = {f.name for f in dataclasses.fields(cls)}
-        return {k: v for k, v in row.items() if k in names}, {k: v for k, v in row.items() if k not in names}
-
-
 @dataclass
-class Candidate(RowAccess):
+class Candidate(Record):
     """One row of :func:`list_candidates`: the model's facets joined with its candidate state."""
 
     model_id: str
@@ -115,7 +83,7 @@ class Candidate(RowAccess):
 
 
 @dataclass
-class Transition(RowAccess):
+class Transition(Record):
     """One entry of a model's audit trail."""
 
     id: int
@@ -133,7 +101,7 @@ class Transition(RowAccess):
 
 
 @dataclass
-class CandidateRecord(RowAccess):
+class CandidateRecord(Record):
     """A model's row in ``candidates`` (status, score and its breakdown, flag)."""
 
     model_id: str
@@ -152,7 +120,7 @@ class CandidateRecord(RowAccess):
 
 
 @dataclass
-class ModelRecord(RowAccess):
+class ModelRecord(Record):
     """Everything stored about one model (:func:`get_model`), with its candidate row and audit trail.
 
     ``extra`` holds columns other migrations add to ``models`` (reachable as ``record["column"]`` too).
@@ -202,7 +170,7 @@ class ModelRecord(RowAccess):
 
 
 @dataclass
-class StatusChange(RowAccess):
+class StatusChange(Record):
     """What :func:`set_status` did: ``from_status`` -> ``to_status``, and the production models it demoted."""
 
     ALIASES: ClassVar[dict[str, str]] = {"from": "from_status", "to": "to_status"}

@@ -11,13 +11,14 @@ import sqlite_utils
 from huggingface_hub import constants
 
 from hfops.config import Settings
+from hfops.records import Record
 from hfops.store import loads, one, rows
 
 RUN_STATUSES = ("running", "succeeded", "partial", "failed", "interrupted")
 
 
 @dataclass
-class SyncRun:
+class SyncRun(Record):
     """One row of ``sync_runs``, decoded (``skip_reasons``, ``errors``, ``resume_cursor`` are JSON there).
 
     ``status``: ``running``; ``succeeded``; ``partial`` (pages were lost: no unlisted candidate is
@@ -63,21 +64,6 @@ class SyncRun:
         data["errors"] = loads(data.get("errors"), [])
         data["resume_cursor"] = loads(data.get("resume_cursor"))
         return cls(**data)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The run as plain JSON-able data (the CLI's ``--json``)."""
-        return dataclasses.asdict(self)
-
-    # TRANSITION: mapping-style access keeps callers written against the former dict rows working
-    # (pages/status.py, pages/candidates.py, space.py). Use attributes in new code.
-    def __getitem__(self, key: str) -> Any:
-        try:
-            return getattr(self, key)
-        except AttributeError:
-            raise KeyError(key) from None
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key, default)
 
 
 def get_sync_run(db: sqlite_utils.Database, sync_id: int) -> SyncRun | None:

@@ -1,9 +1,7 @@
 """Typed records the eval queries return: runs, their metrics, per-example rows, summaries, leaderboard rows.
 
-Each is a dataclass. Mapping-style reads (``run["status"]``, ``run.get("total")``) keep callers written
-against the former ``dict`` rows working (the same habit as :class:`hfops.jobs.Job`); new code uses
-attributes, and :meth:`Record.to_dict` gives plain JSON-able data (what a job returns, what ``--json``
-prints).
+Each is a dataclass on :class:`hfops.records.Record` (attributes in new code, mapping-style reads for the
+former ``dict`` callers, :meth:`Record.to_dict` for plain data).
 """
 
 from __future__ import annotations
@@ -13,29 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hfops.records import Record
 from hfops.store import loads
 
-
-class Record:
-    """Mapping-style reads over a dataclass, and conversion to plain data."""
-
-    def __getitem__(self, key: str) -> Any:
-        try:
-            return getattr(self, key)
-        except AttributeError:
-            raise KeyError(key) from None
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key, default)
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and hasattr(self, key)
-
-    def keys(self) -> list[str]:
-        return [f.name for f in dataclasses.fields(self)]  # type: ignore[arg-type]
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+__all__ = ["Record"]  # re-exported: eval code imports it from here
 
 
 def _columns(cls: type, row: Mapping[str, Any]) -> dict[str, Any]:
