@@ -138,6 +138,14 @@ def filter_widgets(facets: dict[str, list[str]]) -> tuple[view.Filter, str, bool
         help="packaged, local or cached copies, and models a check found downloadable or on the API",
     )
     col[3].button("Clear filters", key=K_CLEAR, on_click=_clear_filters, icon=":material/filter_alt_off:")
+    if not demo_mode() and col[3].button(
+        "Check evaluability",
+        key="cand_check",
+        icon=":material/fact_check:",
+        help=f"a worker job asks the Hub how up to {view.CHECK_BATCH} unchecked candidates can run here",
+    ):
+        with operator_errors("Queueing the check"):
+            st.info(view.queue_evaluability_checks(settings().store.path, settings()))
     col = st.columns(4)
     sort = col[0].selectbox(
         "Sort by",

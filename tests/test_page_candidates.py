@@ -517,3 +517,24 @@ def test_the_page_query_answers_like_the_registry(
     assert expected[1] > 0
     assert got[1] == expected[1]
     assert [r.to_dict() for r in got[0]] == [r.to_dict() for r in expected[0]]
+
+
+def test_check_evaluability_queues_one_worker_job_for_the_unchecked(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hfops import jobs
+
+    at = open_page(store, monkeypatch)
+    at.button(key="cand_check").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    queued = jobs.list_jobs(connect(store))
+    assert [j.kind for j in queued] == ["models_check"] and queued[0].status == "queued"
+    live = (
+        connect(store)
+        .execute("SELECT model_id FROM candidates WHERE status NOT IN ('rejected', 'retired')")
+        .fetchall()
+    )
+    checked = queued[0].params["model_ids"]
+    assert sorted(checked) == sorted(r[0] for r in live)  # none of them has a local copy here
+    assert set(queued[0].params["tasks"]) == set(checked)
+    assert any(f"Job {queued[0].id} checks {len(live)} candidates" in i.value for i in at.info)

@@ -236,10 +236,11 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    from hfops import jobs, store
+    from hfops import store
     from hfops.cli import print_json
     from hfops.errors import HfopsError
     from hfops.models import checks
+    from hfops.models import jobs as model_jobs
 
     tasks = dict.fromkeys(args.model_ids, args.task or "")
     if args.candidates:
@@ -251,9 +252,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         raise HfopsError("name MODEL_ID... or use --candidates")
     if args.enqueue:
-        job_id = jobs.enqueue(
-            str(settings.db_path), "models_check", {"model_ids": list(tasks), "tasks": tasks}, settings
-        )
+        job_id = model_jobs.enqueue_checks(str(settings.db_path), settings, tasks)
         if args.json:
             print_json({"job_id": job_id, "model_ids": list(tasks)})
         else:

@@ -4,9 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from hfops import store
+from hfops import jobs, store
+from hfops.config import Settings
 from hfops.models import checks as evalmod
 from hfops.models import resolver
+
+CHECK_KIND = "models_check"
+
+
+def enqueue_checks(db_path: str, settings: Settings, tasks: dict[str, str]) -> int:
+    """Queue a ``models_check`` job for ``{model_id: task}`` (the worker checks them, rate-limited);
+    its id."""
+    return jobs.enqueue(db_path, CHECK_KIND, {"model_ids": list(tasks), "tasks": tasks}, settings)
+
+
+def enqueue_candidate_checks(db_path: str, settings: Settings, limit: int = 0) -> tuple[int | None, int]:
+    """Queue the evaluability check of the candidates not checked yet (at most ``limit``, 0 = all):
+    ``(job id, models)``, or ``(None, 0)`` when every candidate is checked or has a local copy."""
+    found = evalmod.unchecked_candidates(store.get_db(db_path), settings, limit=limit)
+    if not found:
+        return None, 0
+    return enqueue_checks(db_path, settings, found), len(found)
 
 
 def models_pull_job(ctx: Any) -> dict[str, Any]:

@@ -501,6 +501,22 @@ def change_status(db: sqlite_utils.Database, model_id: str, to_status: str, reas
     return message
 
 
+CHECK_BATCH = 200  # candidates one click sends to the evaluability check (the job is rate-limited)
+
+
+def queue_evaluability_checks(store_path: str, settings: Settings, limit: int = CHECK_BATCH) -> str:
+    """Queue the worker's evaluability check of up to ``limit`` unchecked candidates; what happened."""
+    from hfops.models.jobs import enqueue_candidate_checks
+
+    job_id, count = enqueue_candidate_checks(store_path, settings, limit=limit)
+    if job_id is None:
+        return "Every candidate is checked already (or has a local copy)."
+    return (
+        f"Job {job_id} checks {count} candidates against the Hub (at most "
+        f"{settings.models.check_per_minute} a minute); the Runnable column fills in as it goes."
+    )
+
+
 # --- search over every synced model -------------------------------------------------------------------------
 
 SEARCH_SEPARATORS = ("-", "_", ".", "/", " ", ":")
