@@ -325,13 +325,21 @@ def test_a_worker_of_another_payload_schema_refuses_with_a_clear_message(
         f"refuses a payload of schema version {SCHEMA_VERSION}: it speaks version {SCHEMA_OTHER}" in message
     )
     assert "Run the same hfops version" in message and "Traceback" not in message
-    job = wait_until(
-        lambda: (
-            ((j := job_of(store.db_path, ids.job_id)).status != "running" or "refused" in (j.message or ""))
-            and j
-        ),
-        "the refusal in the job's message",
-    )
+    try:
+        job = wait_until(
+            lambda: (
+                (
+                    (j := job_of(store.db_path, ids.job_id)).status != "running"
+                    or "refused" in (j.message or "")
+                )
+                and j
+            ),
+            "the refusal in the job's message",
+        )
+    except AssertionError as exc:  # say what the job and the owner were doing instead
+        raise AssertionError(
+            f"{exc}; job: {job_of(store.db_path, ids.job_id)}; owner: {fleet.log(owner)}"
+        ) from None
     assert job.status == "running" and "refused" in (job.message or ""), (job, fleet.log(owner))
     fleet.compute("compute-new")
     finish(fleet, store, ids, owner, "the eval job on a worker that speaks the schema")

@@ -131,7 +131,9 @@ def test_failing_fallback_returns_the_local_result_within_budget(
     db_path: str, standin: InferenceStandIn, with_key: str, behaviour: str, reason: str
 ) -> None:
     standin.behaviour = behaviour
-    settings = make_settings(db_path, standin.url, **DEADLINE)
+    # The shipped deadline for the hanging server (the deadline is what this case is about); the others are
+    # about how each failure is classified, on a budget a busy machine cannot miss.
+    settings = make_settings(db_path, standin.url, **(DEADLINE if behaviour == "hanging" else {}))
     outcome = refine_detailed("um what is np complete??", settings)
     result = outcome.result
     assert result.source == "local" and result.bypass_reason == reason
