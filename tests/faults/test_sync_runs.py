@@ -18,7 +18,7 @@ import pytest
 
 from hfops import jobs, worker
 from hfops.config import Settings
-from hfops.discovery import get_sync_run, sync_snapshot
+from hfops.discovery import get_sync_run, last_sync_run, list_sync_runs, sync_snapshot
 from hfops.errors import SyncError
 from hfops.store import connect
 from tests.faults.sync_standin import (
@@ -72,7 +72,10 @@ def test_a_killed_run_is_found_interrupted_and_resumed(db_path: str, monkeypatch
             if child.poll() is None:
                 child.kill()
         dead = get_sync_run(connect(db_path), 1)
-        assert dead is not None and dead.status == "running"  # nobody could say otherwise yet
+        assert dead is not None and dead.status == "running"  # the row: no sync has found it yet
+        shown = last_sync_run(connect(db_path))  # what status show and the Status page read
+        assert shown is not None and shown.status == "interrupted" and "its process stopped" in shown.message
+        assert [r.status for r in list_sync_runs(connect(db_path))] == ["interrupted"]
         hub.faults = {}
         hub.log.clear()
         run = sync_with_token(db_path, settings_for(hub), monkeypatch)

@@ -72,20 +72,36 @@ def get_sync_run(db: sqlite_utils.Database, sync_id: int) -> SyncRun | None:
     return SyncRun.from_row(row) if row else None
 
 
+def as_found(run: SyncRun) -> SyncRun:
+    """``run`` as it is now: a row left ``running`` by a process of this machine that has stopped reads as
+    ``interrupted`` (the next sync of its source marks it so in the store, and resumes it)."""
+    from hfops.discovery.runstate import stopped_here
+
+    owner = run.resume_cursor.get("owner") if isinstance(run.resume_cursor, dict) else None
+    if run.status != "running" or not stopped_here(owner):
+        return run
+    last_sign = run.heartbeat_at or run.started_at
+    return dataclasses.replace(
+        run,
+        status="interrupted",
+        message=f"interrupted: its process stopped (last sign of life {last_sign}); "
+        "the next sync of this source resumes it",
+    )
+
+
 def last_sync_run(db: sqlite_utils.Database, source: str | None = None) -> SyncRun | None:
-    """The most recent sync run (of ``source`` when given), or None."""
+    """The most recent sync run (of ``source`` when given) as it is now (:func:`as_found`), or None."""
     if source is None:
         row = one(db, "SELECT * FROM sync_runs ORDER BY id DESC LIMIT 1")
     else:
         row = one(db, "SELECT * FROM sync_runs WHERE source = ? ORDER BY id DESC LIMIT 1", [source])
-    return SyncRun.from_row(row) if row else None
+    return as_found(SyncRun.from_row(row)) if row else None
 
 
 def list_sync_runs(db: sqlite_utils.Database, limit: int = 20) -> list[SyncRun]:
-    """Recent sync runs, newest first."""
-    return [
-        SyncRun.from_row(r) for r in rows(db, "SELECT * FROM sync_runs ORDER BY id DESC LIMIT ?", [limit])
-    ]
+    """Recent sync runs, newest first, as they are now (:func:`as_found`)."""
+    found = rows(db, "SELECT * FROM sync_runs ORDER BY id DESC LIMIT ?", [limit])
+    return [as_found(SyncRun.from_row(r)) for r in found]
 
 
 def endpoint_in_use(settings: Settings) -> str:

@@ -99,6 +99,12 @@ def _alive(owner: Any) -> bool:
     return True
 
 
+def stopped_here(owner: Any) -> bool:
+    """Whether a ``running`` row's owner was a process of this machine that no longer runs (False for
+    another host's: it cannot be told from here)."""
+    return isinstance(owner, dict) and owner.get("host") == socket.gethostname() and not _alive(owner)
+
+
 def start_run(db: sqlite_utils.Database, source: Source) -> tuple[int, int, Cursor | None, int]:
     """Create a sync run; resume the previous unfinished pass of the same source if there is one.
 
