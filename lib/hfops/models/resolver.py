@@ -140,10 +140,17 @@ def named_selection(gguf_file: str) -> FileSelection:
     return FileSelection("gguf", [gguf_file], [gguf_file], gguf_quantization(gguf_file))
 
 
+def existing_store(settings: Any) -> Path | None:
+    """The store file of ``settings`` when there is one (no ``[store] path``, as on a compute worker, is
+    none: ``Path("")`` would be the working directory)."""
+    path = getattr(getattr(settings, "store", None), "path", "") or ""
+    return Path(path) if path and Path(path).is_file() else None
+
+
 def from_local(model_id: str, settings: Any, task: str = "") -> ResolvedModel | None:
     """A folder registered with ``hfops models add`` (read from the store)."""
-    db_path = getattr(settings, "db_path", None)
-    if db_path is None or not Path(db_path).exists():
+    db_path = existing_store(settings)
+    if db_path is None:
         return None
     db = store.get_db(db_path)
     row = store.one(db, "SELECT * FROM local_models WHERE model_id = ?", [model_id])
@@ -330,8 +337,8 @@ def list_local(settings: Any) -> list[dict[str, Any]]:
                 "path": str(path),
             }
         )
-    db_path = getattr(settings, "db_path", None)
-    if db_path is not None and Path(db_path).exists():
+    db_path = existing_store(settings)
+    if db_path is not None:
         for row in store.rows(store.get_db(db_path), "SELECT * FROM local_models ORDER BY model_id"):
             out.append(
                 {k: row[k] for k in ("model_id", "revision", "size_bytes", "format", "quantization", "path")}
@@ -433,8 +440,8 @@ def remove(
     freed = remove_cached(model_id, settings)
     if freed is not None:
         removed.append("cache")
-    db_path = getattr(settings, "db_path", None)
-    if db_path is not None and Path(db_path).exists():
+    db_path = existing_store(settings)
+    if db_path is not None:
         db = store.get_db(db_path)
         with store.write_tx(db):
             gone = forget_local(db, model_id)
