@@ -162,17 +162,21 @@ def test_without_pacing_the_same_two_listings_meet_429s(db_path: str) -> None:
 
 
 def test_headers_of_every_response_are_recorded_per_bucket(db_path: str) -> None:
+    """Listing pages, model_info and tree calls, and downloads: each response of the real client counts."""
     from huggingface_hub import HfApi, hf_hub_download
 
     with RateLimitedHub(quota=50, window=60, models=6, page_size=2) as hub:
         ledger.install(db_path, _settings(db_path, hub.url))
-        assert len(list(HfApi(endpoint=hub.url).list_models())) == 6
+        api_client = HfApi(endpoint=hub.url)
+        assert len(list(api_client.list_models())) == 6
+        assert api_client.model_info("org/repo").sha is not None
+        assert [f.path for f in api_client.list_repo_tree("org/repo")] == ["a.txt"]
         hf_hub_download("org/repo", "a.txt", endpoint=hub.url, cache_dir=str(Path(db_path).parent / "c"))
         found = {b.resource: b for b in hub_window.buckets(get_db(db_path))}
         served = hub.entries()
     assert set(found) == {"api", "resolvers"}
     api, resolvers = found["api"], found["resolvers"]
-    assert (api.remaining, api.quota, api.window_seconds, api.responses) == (50 - 3, 50, 60, 3)
+    assert (api.remaining, api.quota, api.window_seconds, api.responses) == (50 - 5, 50, 60, 5)
     assert (resolvers.remaining, resolvers.responses) == (50 - 2, 2)
     last_api = [e for e in served if e["route"] == "api"][-1]
     assert api.reset_at - api.observed_at == pytest.approx(last_api["t"], abs=0.01)

@@ -10,6 +10,8 @@ is 429 with ``Retry-After: t`` and ``r=0``. Buckets: ``api`` (``/api/...``), ``r
 Routes:
 - ``GET /api/models``: ``models`` records ``org/model-<i>``, ``page_size`` per page,
   ``Link: <...>; rel="next"`` pagination with a ``cursor`` offset (what ``HfApi.list_models`` follows);
+- ``GET /api/models/{org}/{name}`` and ``/api/models/{org}/{name}/tree/{rev}``: a repo holding ``a.txt``
+  (what ``HfApi.model_info`` / ``list_repo_tree`` read);
 - ``HEAD`` / ``GET /{org}/{name}/resolve/main/{file}``: a small text file with ``ETag``, ``X-Repo-Commit``
   and ``Content-Length`` (what ``hf_hub_download`` needs);
 - ``POST /v1/chat/completions``: an OpenAI chat completion whose ``usage`` counts the words of the messages
@@ -187,6 +189,16 @@ class RateLimitedHub(LocalServer):
                 status, headers, _ = standin.charge(path)
                 if status == 429:
                     self._json(429, {"error": "You have exceeded our rate limit"}, headers)
+                    return
+                parts = path.strip("/").split("/")  # api, models, org, name[, tree, rev]
+                if len(parts) == 4 and parts[:2] == ["api", "models"]:  # model_info
+                    repo = "/".join(parts[2:4])
+                    siblings = [{"rfilename": "a.txt"}]
+                    self._json(200, {"id": repo, "sha": COMMIT, "siblings": siblings}, headers)
+                    return
+                if len(parts) == 6 and parts[:2] == ["api", "models"] and parts[4] == "tree":
+                    size = len(file_content("/".join(parts[2:4]), "a.txt"))
+                    self._json(200, [{"type": "file", "path": "a.txt", "size": size, "oid": COMMIT}], headers)
                     return
                 if path != "/api/models":
                     self._json(404, {"error": "not found"}, headers)
