@@ -28,9 +28,14 @@ import json, sys
 from hfops.config import load_settings
 from hfops.evals.data import DatasetError, load_eval_set
 
+import os
 max_rows, limit, wanted = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
 settings = load_settings(None, **{"eval.source": "hub", "eval.hub_max_rows": max_rows})
 out = {}
+ledger_db = os.environ.get("LEDGER_DB")
+if ledger_db:  # the free-tier ledger on this process's session, as every hfops entry point installs it
+    from hfops import ledger
+    ledger.install(ledger_db, load_settings(None, **{"store.path": ledger_db}))
 for item in wanted:
     dataset, task = item.split(":")
     try:
@@ -42,6 +47,11 @@ for item in wanted:
                  "examples": [{"id": e.id, "query": e.query, "answers": e.answers, "relevant": e.relevant}
                               for e in s.examples],
                  "corpus": sorted(s.corpus)}
+if ledger_db:
+    from hfops.ledger import hub_window
+    from hfops.store import get_db
+    found = hub_window.buckets(get_db(ledger_db))
+    out["buckets"] = {b.resource: [b.responses, b.remaining, b.quota] for b in found}
 print(json.dumps(out))
 """
 
@@ -52,7 +62,9 @@ def hub() -> Iterator[HubDatasetsStandIn]:
         yield server
 
 
-def load_in_child(hub: HubDatasetsStandIn, home: Path, *wanted: str) -> dict[str, Any]:
+def load_in_child(
+    hub: HubDatasetsStandIn, home: Path, *wanted: str, ledger_db: str | None = None
+) -> dict[str, Any]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -73,6 +85,8 @@ def load_in_child(hub: HubDatasetsStandIn, home: Path, *wanted: str) -> dict[str
         HF_HOME=str(home),
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "lib"), env.get("PYTHONPATH")])),
     )
+    if ledger_db:
+        env["LEDGER_DB"] = ledger_db
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, str(MAX_ROWS), str(LIMIT), *wanted],
         env=env,
@@ -127,6 +141,20 @@ def test_hub_source_streams_from_the_hub(hub: HubDatasetsStandIn, tmp_path: Path
         assert any(line.startswith(f"GET /api/datasets/{repo}/revision/") for line in log), log
         assert any(line.endswith(f"/{data_file}") for line in hub.file_downloads(repo)), log
     assert not any("v2.1/" in line for line in hub.log)
+
+
+def test_the_datasets_clients_responses_count_in_the_free_tier_ledger(
+    hub: HubDatasetsStandIn, tmp_path: Path
+) -> None:
+    """`datasets` streams through huggingface_hub's session: its Hub responses are recorded per bucket."""
+    hub.ratelimit = (1000, 300)
+    out = load_in_child(hub, tmp_path / "hf-home", "squad_v2:qa", ledger_db=str(tmp_path / "hfops.db"))
+    assert "error" not in out["squad_v2:qa"]
+    buckets = out["buckets"]
+    assert set(buckets) == {"api", "resolvers"}
+    served_api = sum(1 for line in hub.log if " /api/" in line)
+    assert buckets["api"][0] == served_api > 0 and buckets["api"][1:] == [999, 1000]
+    assert buckets["resolvers"][0] > 0
 
 
 def test_hub_source_missing_repo_is_a_clear_error(hub: HubDatasetsStandIn, tmp_path: Path) -> None:

@@ -98,6 +98,8 @@ class HubDatasetsStandIn(LocalServer):
         self.repos = repos if repos is not None else default_repos()
         self.shas = {repo: hashlib.sha1(repo.encode() + b"@standin").hexdigest() for repo in self.repos}
         self.missing_repos: set[str] = set()
+        # (quota, window seconds): announce the Hub's RateLimit headers on every response (a fixed count)
+        self.ratelimit: tuple[int, int] | None = None
         self.log: list[str] = []
         self._lock = threading.Lock()
         super().__init__(self._handler())
@@ -173,6 +175,14 @@ class HubDatasetsStandIn(LocalServer):
         server = self
 
         class Handler(QuietHandler):
+            def end_headers(self) -> None:
+                if server.ratelimit is not None:
+                    quota, window = server.ratelimit
+                    resource = "resolvers" if "/resolve/" in self.path else "api"
+                    self.send_header("RateLimit", f'"{resource}";r={quota - 1};t={window}')
+                    self.send_header("RateLimit-Policy", f'"fixed window";"{resource}";q={quota};w={window}')
+                super().end_headers()
+
             def _error(self, status: int, code: str, message: str, head: bool = False) -> None:
                 body = b"" if head else json.dumps({"error": message}).encode()
                 headers = {"X-Error-Code": code, "X-Error-Message": message}
