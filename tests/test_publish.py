@@ -226,6 +226,20 @@ def test_dry_run_flag_pushes_nothing_even_with_the_token(
     assert hub.requests == []
 
 
+def test_a_push_counts_in_the_free_tier_ledger(
+    env: dict[str, Any], hub: HubWriteStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hfops.ledger import hub_window
+
+    monkeypatch.setenv("HUGGINGFACE_WRITE_TOKEN", TOKEN)
+    hub.ratelimit = (500, 300)
+    argv = ["--config", env["config"], "publish", "--run", str(env["runs"]["retrieval"])]
+    assert main([*argv, "--repo", "acme-org/counted", "--out", str(tmp_path / "out")]) == 0
+    found = {b.resource: b for b in hub_window.buckets(connect(env["db"]))}
+    assert set(found) == {"api"} and found["api"].responses == len(hub.requests) == 4
+    assert (found["api"].remaining, found["api"].quota) == (499, 500)
+
+
 def test_push_creates_a_private_repo_and_one_commit_and_stores_the_commit_url(
     env: dict[str, Any],
     hub: HubWriteStandIn,

@@ -86,6 +86,8 @@ class HubWriteStandIn(LocalServer):
         self.repos: dict[str, StoredRepo] = {}
         self.requests: list[Request] = []
         self._faults: dict[str, _Fault] = {}
+        # (quota, window seconds): announce the Hub's RateLimit headers on every response (a fixed count)
+        self.ratelimit: tuple[int, int] | None = None
         self._lock = threading.Lock()
         super().__init__(self._handler())
 
@@ -109,6 +111,13 @@ class HubWriteStandIn(LocalServer):
         standin = self
 
         class Handler(QuietHandler):
+            def end_headers(self) -> None:
+                if standin.ratelimit is not None:
+                    quota, window = standin.ratelimit
+                    self.send_header("RateLimit", f'"api";r={quota - 1};t={window}')
+                    self.send_header("RateLimit-Policy", f'"fixed window";"api";q={quota};w={window}')
+                super().end_headers()
+
             def _send(
                 self, entry: Request, status: int, payload: Any, headers: dict[str, str] | None = None
             ) -> None:
