@@ -3,6 +3,9 @@ and a retrieval Leaderboard carries them as a column of their own (never mixed i
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -11,6 +14,7 @@ from hfops.paths import HUB_SNAPSHOT
 from hfops.views import candidates as cand_view
 from hfops.views import leaderboard as board_view
 from tests.console_kit import open_console
+from tests.standins.inference import InferenceStandIn
 
 MODEL = "BAAI/bge-base-en-v1.5"
 
@@ -175,3 +179,38 @@ def test_candidates_json_carries_the_published_reference(store: str) -> None:
     assert got["source"] == expected.source and got["scores"]["MSMARCO"] == pytest.approx(expected.msmarco)
     assert set(got) == {"source", "revision", "scores"} and got["revision"]
     assert rows["HuggingFaceTB/SmolLM2-135M-Instruct"]["reference"] is None
+
+
+def test_the_leaderboard_page_says_when_measured_and_published_rankings_disagree(
+    db_path: str, tmp_path: Path, standin: InferenceStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real runs (API-backed; the inference stand-in's vectors differ by model) of models MTEB scored."""
+    from hfops import worker
+    from hfops.config import load_settings
+    from hfops.evals import runs
+
+    config = tmp_path / "hfops.toml"
+    config.write_text(f'[inference]\nbase_url = "{standin.url}"\n')
+    monkeypatch.setenv("HUGGINGFACE_API_KEY", "hf_published_scores_test_key")
+    settings = load_settings(config, **{"store.path": db_path})
+    models = ["BAAI/bge-base-en-v1.5", "intfloat/e5-large", "BAAI/bge-small-en", "intfloat/e5-base-v2"]
+    for model in models:
+        made = runs.submit_run(
+            db_path, model, "retrieval", "ms_marco", 8, settings, enqueue=False, config_path=str(config)
+        )
+        worker.execute_job(db_path, made["job_id"])
+    at = open_console(db_path, monkeypatch, "pages/leaderboard.py", timeout=60)
+    at.selectbox(key="board_task").set_value("retrieval").run()
+    at.selectbox(key="board_dataset").set_value("ms_marco").run()
+    assert not at.exception, [e.value for e in at.exception]
+    board = next(f.value for f in at.dataframe if board_view.PUBLISHED_COLUMN in f.value.columns)
+    assert set(models) <= set(board["model_id"])
+    expected = board_view.ranking_notice(board, "retrieval", "ms_marco")
+    shown = board[["model_id", "ndcg@10", board_view.PUBLISHED_COLUMN]].to_dict("list")
+    assert expected is not None, f"these runs agree with MTEB everywhere; pick other models: {shown}"
+    assert expected in [unescape(w.value) for w in at.warning]
+
+
+def unescape(text: str) -> str:
+    """Markdown escapes removed (the page shows text through ``plain``)."""
+    return re.sub(r"\\(.)", r"\1", text)

@@ -6,7 +6,7 @@ Routes (same paths as https://router.huggingface.co):
 - ``POST /v1/chat/completions``: OpenAI chat body; replies ``{"choices": [{"message": {"content": ...}}]}``.
   The content is the ``reply`` set on the server (default: a JSON refinement of the last user message).
 - ``POST /hf-inference/models/<model id>/pipeline/feature-extraction``: ``{"inputs": str | [str]}``;
-  replies deterministic unit vectors (``dim`` wide) derived from a hash of each text.
+  replies deterministic unit vectors (``dim`` wide) derived from a hash of the model id and each text.
 - ``POST /v1/embeddings`` is not served (the real router serves feature extraction as above).
 
 Switchable behaviours (``server.behaviour = ...`` or ``POST /_control {"behaviour": ...}``):
@@ -42,12 +42,14 @@ BEHAVIOURS = (
 )
 
 
-def fake_embedding(text: str, dim: int = 384) -> list[float]:
-    """Deterministic unit vector for ``text`` (stand-in for a real embedding model)."""
+def fake_embedding(text: str, dim: int = 384, model: str = "") -> list[float]:
+    """Deterministic unit vector for ``text`` (stand-in for a real embedding model); another ``model`` gives
+    other vectors, so two models' runs rank differently, as real models do."""
     values: list[float] = []
     counter = 0
+    seed = f"{model}\n" if model else ""
     while len(values) < dim:
-        digest = hashlib.sha256(f"{counter}:{text}".encode()).digest()
+        digest = hashlib.sha256(f"{seed}{counter}:{text}".encode()).digest()
         values.extend((b - 127.5) / 127.5 for b in digest)
         counter += 1
     values = values[:dim]
@@ -179,10 +181,12 @@ class InferenceStandIn(LocalServer):
 
             def _features(self, body: dict[str, Any]) -> None:
                 inputs = body.get("inputs")
+                path = self.path.split("?", 1)[0]
+                model = path.split("/hf-inference/models/", 1)[-1].split("/pipeline/", 1)[0]
                 if isinstance(inputs, str):
-                    self._json(200, fake_embedding(inputs, standin.dim))
+                    self._json(200, fake_embedding(inputs, standin.dim, model))
                 elif isinstance(inputs, list) and all(isinstance(t, str) for t in inputs):
-                    self._json(200, [fake_embedding(t, standin.dim) for t in inputs])
+                    self._json(200, [fake_embedding(t, standin.dim, model) for t in inputs])
                 else:
                     self._json(400, {"error": "inputs must be a string or a list of strings"})
 
