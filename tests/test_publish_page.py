@@ -80,7 +80,12 @@ def test_publish_button_queues_a_job_and_shows_the_dry_run(
     at.button(key="evals_publish").click().run()
     job = last_publish_job(env["db"])
     assert job["status"] == "queued"
-    assert job.params == {"run_id": env["run_id"], "repo": "acme-org/page-evals", "dry_run": False}
+    assert job.params == {
+        "run_id": env["run_id"],
+        "repo": "acme-org/page-evals",
+        "dry_run": False,
+        "include_set_rows": False,
+    }
     stored = jobs.job_settings(job, env["db"])  # the console's settings travel with the job
     assert stored.hub.endpoint == load_settings(env["config"]).hub.endpoint
     assert any(f"Queued publish job {job['id']}" in s.value for s in at.success)
