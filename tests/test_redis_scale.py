@@ -527,6 +527,8 @@ def test_compute_workers_download_the_runs_model_themselves(
     snapshots = worker_cache / f"models--{MINILM_COPY.replace('/', '--')}" / "snapshots"
     assert [d.name for d in snapshots.iterdir()] == [commit]
     assert list((tmp_path / "compute-a").iterdir()) == []
+    owner_cache = tmp_path / "owner-cache"  # the owner pinned the commit and fetched no file
+    assert not owner_cache.exists() or not list(owner_cache.rglob("*.safetensors"))
 
 
 def test_a_batch_no_compute_worker_can_serve_fails_the_run_naming_the_batch_and_why(
