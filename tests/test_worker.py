@@ -117,15 +117,20 @@ def enqueue_long_sync(db_path: str, tmp_path: Path) -> tuple[int, int]:
     return jobs.enqueue(db_path, "sync", {"snapshot": str(big), "config": str(config)}), 2 * len(records)
 
 
+def wait_for_progress(db_path: str, job_id: int, done: int = 1000) -> None:
+    """Wait until job ``job_id`` has reported ``done`` items (mid-way through the long sync)."""
+    wait_until(
+        lambda: (jobs.get_job(connect(db_path), job_id).done or 0) >= done, what=f"progress past {done}"
+    )
+
+
 def test_killed_worker_job_is_rerun_on_restart(
     db_path: str, tmp_path: Path, start_worker: Callable[[str], subprocess.Popen[bytes]]
 ) -> None:
     job_id, total = enqueue_long_sync(db_path, tmp_path)
 
     worker = start_worker(db_path)
-    wait_until(
-        lambda: (jobs.get_job(connect(db_path), job_id)["done"] or 0) >= 1000, what="progress past 1000"
-    )
+    wait_for_progress(db_path, job_id)
     worker.kill()
     worker.wait()
     db = connect(db_path)
@@ -150,9 +155,7 @@ def test_ctrl_c_stops_the_worker_at_the_next_page_and_the_job_resumes_on_restart
 ) -> None:
     job_id, total = enqueue_long_sync(db_path, tmp_path)
     worker = start_worker(db_path)
-    wait_until(
-        lambda: (jobs.get_job(connect(db_path), job_id)["done"] or 0) >= 1000, what="progress past 1000"
-    )
+    wait_for_progress(db_path, job_id)
     worker.send_signal(signal.SIGINT)  # huey's graceful stop would wait for the whole pass
     assert worker.wait(timeout=60) == 0
     db = connect(db_path)
