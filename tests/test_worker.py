@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from hfops import jobs, registry
+from hfops import jobs, registry, worker
+from hfops.config import load_settings
 from hfops.paths import HUB_SNAPSHOT
-from hfops.store import connect
+from hfops.store import connect, utcnow
 from tests.processes import stop_process
 
 JOB_TIMEOUT = 120.0
@@ -147,7 +148,7 @@ def test_killed_worker_job_is_rerun_on_restart(
     assert db.execute("SELECT COUNT(*), COUNT(DISTINCT model_id) FROM models").fetchone() == (total, total)
     runs = db.execute("SELECT status FROM sync_runs ORDER BY id").fetchall()
     assert [r[0] for r in runs] == ["interrupted", "succeeded"]
-    assert [j["id"] for j in jobs.list_jobs(db)] == [job_id]
+    assert [j["id"] for j in jobs.list_jobs(db, kind="sync")] == [job_id]  # the nightly may fire meanwhile
 
 
 def test_ctrl_c_stops_the_worker_at_the_next_page_and_the_job_resumes_on_restart(
@@ -169,3 +170,15 @@ def test_ctrl_c_stops_the_worker_at_the_next_page_and_the_job_resumes_on_restart
     assert job.status == "succeeded", job.error
     db = connect(db_path)
     assert db.execute("SELECT COUNT(*), COUNT(DISTINCT model_id) FROM models").fetchone() == (total, total)
+
+
+def test_the_nightly_task_queues_one_job_per_slot_however_often_it_fires(db_path: str) -> None:
+    settings = load_settings(None, **{"store.path": db_path})
+    first = worker.enqueue_nightly(db_path, settings)
+    assert first is not None
+    assert worker.enqueue_nightly(db_path, settings) is None  # a second worker, or a restart in the minute
+    assert [j["id"] for j in jobs.list_jobs(connect(db_path), kind="eval_nightly")] == [first]
+    jobs.create_job(connect(db_path), "sync")  # another kind does not count
+    assert worker.enqueue_nightly(db_path, settings) is None
+    next_slot = utcnow()  # the next night's slot starts after the first job was created
+    assert jobs.enqueue_unless_created_since(db_path, "eval_nightly", next_slot, {}, settings) is not None

@@ -169,8 +169,28 @@ def create_job(
     settings: Settings | None = None,
 ) -> int:
     """Insert a queued job row with its parameters and settings; returns its id (not handed to the worker)."""
+    job_id = _insert_job(db, kind, params, settings, None)
+    assert job_id is not None
+    return job_id
+
+
+def _insert_job(
+    db: sqlite_utils.Database,
+    kind: str,
+    params: dict[str, Any] | None,
+    settings: Settings | None,
+    unless_created_since: str | None,
+) -> int | None:
+    """The job insert; with ``unless_created_since``, none (None) when a job of ``kind`` was created since.
+
+    The check and the insert are one write transaction, so two processes firing one slot create one job.
+    """
     stored_settings = dumps(settings_to_mapping(settings)) if settings is not None else None
     with write_tx(db):
+        if unless_created_since is not None and one(
+            db, "SELECT id FROM jobs WHERE kind = ? AND created_at >= ?", [kind, unless_created_since]
+        ):
+            return None
         cursor = db.execute(
             "INSERT INTO jobs (kind, params, settings, status, created_at) VALUES (?, ?, ?, 'queued', ?)",
             [kind, dumps(params or {}), stored_settings, utcnow()],
@@ -186,9 +206,27 @@ def enqueue(
     ``settings`` are the enqueuer's resolved settings, stored with the job (the handler never reloads a
     config file); without them the defaults with this store are recorded.
     """
+    job_id = enqueue_unless_created_since(db_path, kind, None, params, settings)
+    assert job_id is not None
+    return job_id
+
+
+def enqueue_unless_created_since(
+    db_path: str,
+    kind: str,
+    since: str | None,
+    params: dict[str, Any] | None = None,
+    settings: Settings | None = None,
+) -> int | None:
+    """:func:`enqueue`, unless a job of ``kind`` was created at or after ``since`` (then None).
+
+    A periodic task fires once per schedule slot in every worker that runs it, and again in a worker
+    restarted within the slot; this keeps it to one job per slot.
+    """
     resolved = settings if settings is not None else load_settings(None, **{"store.path": db_path})
-    job_id = create_job(get_db(db_path), kind, params, resolved)
-    queue.submit(db_path, job_id, resolved)
+    job_id = _insert_job(get_db(db_path), kind, params, resolved, since)
+    if job_id is not None:
+        queue.submit(db_path, job_id, resolved)
     return job_id
 
 

@@ -28,7 +28,7 @@ from hfops.evals import nightly, runs
 from hfops.models import jobs as model_jobs
 from hfops.net import install_log_scrubber
 from hfops.refine import lab
-from hfops.store import connect
+from hfops.store import connect, utcnow
 
 log = logging.getLogger("hfops.worker")
 
@@ -73,12 +73,25 @@ def execute_job(db_path: str, job_id: int) -> dict[str, Any]:
     return jobs.execute_job(db_path, job_id, HANDLERS)
 
 
+def enqueue_nightly(db_path: str, settings: Settings) -> int | None:
+    """The periodic task: queue this slot's ``eval_nightly`` job, unless a worker already did (then None).
+
+    huey fires the task once in the scheduled minute in every consumer, and again in a worker restarted
+    within that minute; the slot is the minute, so the store gets one nightly job per night.
+    """
+    slot = utcnow()[: len("YYYY-MM-DDTHH:MM")]
+    job_id = jobs.enqueue_unless_created_since(db_path, "eval_nightly", slot, {}, settings)
+    if job_id is None:
+        log.info("the nightly run of this slot is already queued")
+    return job_id
+
+
 def _add_nightly(huey: Any, db_path: str, settings: Settings) -> None:
     schedule = crontab(hour=str(settings.eval.nightly_hour), minute=str(settings.eval.nightly_minute))
 
     @huey.periodic_task(schedule, name="hfops.nightly")
     def nightly() -> None:
-        jobs.enqueue(db_path, "eval_nightly", {}, settings)
+        enqueue_nightly(db_path, settings)
 
 
 def run_worker(db_path: str, settings: Settings | None = None, workers: int = 1, role: str = "all") -> None:
