@@ -101,6 +101,7 @@ def test_invalid_changes_are_refused_and_leave_no_trace(
     ("evidence", "message"),
     [
         ("eval_run:999", r"evidence 'eval_run:999': no eval run 999 in the store"),
+        ("eval_run:1", r"eval run 1 compared other/m with baseline:lexical, not a/m"),  # another model's run
         ("eval_run:x1", r"the run id must be a number"),
         ("eval_run:", r"is not one of eval_run:<run id>, sync_run:<sync id> or rollback:<model id>"),
         ("https://example.org/report", r"is not one of eval_run:"),

@@ -36,15 +36,24 @@ TASK_OF_PIPELINE = {
     "text2text-generation": "qa",
 }
 
-SORTABLE = {
-    "score": "c.score",
-    "downloads": "m.downloads",
-    "likes": "m.likes",
-    "last_modified": "m.last_modified",
-    "created_at": "m.created_at",
-    "model_id": "m.model_id",
-    "status": "c.status",
+SORT_KEYS = {  # sort key -> (table, column): "models" holds the facts, "candidates" the state
+    "score": ("candidates", "score"),
+    "downloads": ("models", "downloads"),
+    "likes": ("models", "likes"),
+    "last_modified": ("models", "last_modified"),
+    "created_at": ("models", "created_at"),
+    "model_id": ("models", "model_id"),
+    "status": ("candidates", "status"),
 }
+
+
+def sort_column(sort: str, models: str = "m", candidates: str = "c") -> str:
+    """The column ``sort`` orders by, under the aliases of :func:`where_clause`."""
+    if sort not in SORT_KEYS:
+        raise RegistryError(f"cannot sort by {sort!r}; choose one of {', '.join(SORT_KEYS)}")
+    table, column = SORT_KEYS[sort]
+    return f"{models if table == 'models' else candidates}.{column}"
+
 
 CANDIDATE_COLUMNS = (
     "m.model_id, m.pipeline_tag, m.license, m.library_name AS library, m.downloads, m.likes, m.safetensors, "
@@ -195,37 +204,43 @@ class CandidateFilter:
     flagged_only: bool = False
 
 
-def _where(flt: CandidateFilter) -> tuple[str, list[Any]]:
+def where_clause(flt: CandidateFilter, models: str = "m", candidates: str = "c") -> tuple[str, list[Any]]:
+    """The SQL ``WHERE`` (or ``""``) and parameters of ``flt``: the one definition of what each filter means.
+
+    ``models`` and ``candidates`` are the aliases of the tables holding the model facts and the candidate
+    state; the narrow ``candidate_rows`` (migration 0014) carries both under the same column names.
+    """
     clauses: list[str] = []
     params: list[Any] = []
+    m, c = models, candidates
 
     def any_of(column: str, values: list[str]) -> None:
         if values:
             clauses.append(f"{column} IN ({', '.join('?' for _ in values)})")
             params.extend(values)
 
-    any_of("m.pipeline_tag", flt.pipeline_tags)
-    any_of("m.license", flt.licenses)
-    any_of("m.library_name", flt.libraries)
-    any_of("c.status", flt.statuses)
+    any_of(f"{m}.pipeline_tag", flt.pipeline_tags)
+    any_of(f"{m}.license", flt.licenses)
+    any_of(f"{m}.library_name", flt.libraries)
+    any_of(f"{c}.status", flt.statuses)
     if flt.quantization:
         quant_clauses = []
         for q in flt.quantization:
             if q == "none":
-                quant_clauses.append("m.quantization = ''")
+                quant_clauses.append(f"{m}.quantization = ''")
             else:
-                quant_clauses.append("(',' || m.quantization || ',') LIKE ?")
+                quant_clauses.append(f"(',' || {m}.quantization || ',') LIKE ?")
                 params.append(f"%,{q},%")
         clauses.append("(" + " OR ".join(quant_clauses) + ")")
     if flt.min_score:
-        clauses.append("c.score >= ?")
+        clauses.append(f"{c}.score >= ?")
         params.append(flt.min_score)
     if flt.text.strip():
-        clauses.append("m.model_id LIKE ? ESCAPE '\\'")
+        clauses.append(f"{m}.model_id LIKE ? ESCAPE '\\'")
         escaped = flt.text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         params.append(f"%{escaped}%")
     if flt.flagged_only:
-        clauses.append("c.flag IS NOT NULL")
+        clauses.append(f"{c}.flag IS NOT NULL")
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
@@ -238,14 +253,13 @@ def list_candidates(
     page_size: int = 50,
 ) -> tuple[list[Candidate], int]:
     """One page of candidates matching ``flt`` and the total count; sorting and paging happen in SQL."""
-    if sort not in SORTABLE:
-        raise RegistryError(f"cannot sort by {sort!r}; choose one of {', '.join(SORTABLE)}")
+    column = sort_column(sort)
     if page < 1 or page_size < 1:
         raise RegistryError("page and page_size must be >= 1")
-    where, params = _where(flt or CandidateFilter())
+    where, params = where_clause(flt or CandidateFilter())
     base = f"FROM candidates c JOIN models m ON m.model_id = c.model_id{where}"
     total = db.execute(f"SELECT COUNT(*) {base}", params).fetchone()[0]
-    order = f"{SORTABLE[sort]} {'DESC' if descending else 'ASC'}, m.model_id ASC"
+    order = f"{column} {'DESC' if descending else 'ASC'}, m.model_id ASC"
     found = rows(
         db,
         f"SELECT {CANDIDATE_COLUMNS} {base} ORDER BY {order} LIMIT ? OFFSET ?",
@@ -255,24 +269,26 @@ def list_candidates(
 
 
 def facet_values(db: sqlite_utils.Database) -> dict[str, list[str]]:
-    """Distinct values present among candidates, for filter widgets."""
+    """Distinct values present among candidates, for filter widgets.
+
+    Read from the narrow ``candidate_rows`` (migration 0014: candidates joined to their model facts, kept by
+    triggers); the queries scan it, so a page caches the result until a sync changes the models.
+    """
 
     def distinct(column: str) -> list[str]:
         sql = (
-            f"SELECT DISTINCT {column} FROM candidates c JOIN models m ON m.model_id = c.model_id "
-            f"WHERE {column} IS NOT NULL AND {column} != '' ORDER BY 1"
+            f"SELECT DISTINCT {column} FROM candidate_rows WHERE {column} IS NOT NULL AND {column} != '' "
+            "ORDER BY 1"
         )
         return [r[0] for r in db.execute(sql).fetchall()]
 
     quant: set[str] = set()
-    for (value,) in db.execute(
-        "SELECT DISTINCT m.quantization FROM candidates c JOIN models m ON m.model_id = c.model_id"
-    ).fetchall():
+    for (value,) in db.execute("SELECT DISTINCT quantization FROM candidate_rows").fetchall():
         quant.update(v for v in value.split(",") if v)
     return {
-        "pipeline_tags": distinct("m.pipeline_tag"),
-        "licenses": distinct("m.license"),
-        "libraries": distinct("m.library_name"),
+        "pipeline_tags": distinct("pipeline_tag"),
+        "licenses": distinct("license"),
+        "libraries": distinct("library_name"),
         "quantization": ["none", *sorted(quant)],
         "statuses": list(STATUSES),
     }
@@ -318,11 +334,12 @@ def _record_transition(
 EVIDENCE_FORMS = "eval_run:<run id>, sync_run:<sync id> or rollback:<model id>"
 
 
-def check_evidence(db: sqlite_utils.Database, evidence: str | None) -> str | None:
-    """``evidence`` stripped (None when empty), or :class:`RegistryError` when it cites nothing real.
+def check_evidence(db: sqlite_utils.Database, evidence: str | None, model_id: str) -> str | None:
+    """``evidence`` for a status change of ``model_id`` stripped (None when empty), or :class:`RegistryError`
+    when it cites nothing real.
 
-    ``eval_run:<id>`` must name a stored eval run, ``sync_run:<id>`` a stored sync run, ``rollback:<model>`` a
-    model in the registry. Other forms are refused.
+    ``eval_run:<id>`` must name a stored eval run of ``model_id`` (as the candidate or as the production side),
+    ``sync_run:<id>`` a stored sync run, ``rollback:<model>`` a model in the registry. Other forms are refused.
     """
     if evidence is None or not evidence.strip():
         return None
@@ -340,8 +357,14 @@ def check_evidence(db: sqlite_utils.Database, evidence: str | None) -> str | Non
         if one(db, "SELECT 1 AS found FROM sync_runs WHERE id = ?", [int(ref)]) is None:
             raise RegistryError(f"evidence {evidence!r}: no sync run {int(ref)} in the store")
         return f"sync_run:{int(ref)}"
-    if one(db, "SELECT 1 AS found FROM eval_runs WHERE id = ?", [int(ref)]) is None:
+    run = one(db, "SELECT model_id, production_id FROM eval_runs WHERE id = ?", [int(ref)])
+    if run is None:
         raise RegistryError(f"evidence {evidence!r}: no eval run {int(ref)} in the store (hfops eval --list)")
+    if model_id not in (run["model_id"], run["production_id"]):
+        raise RegistryError(
+            f"evidence {evidence!r}: eval run {int(ref)} compared {run['model_id']} with "
+            f"{run['production_id']}, not {model_id} (hfops eval --list)"
+        )
     return f"eval_run:{int(ref)}"
 
 
@@ -356,7 +379,8 @@ def set_status(
     """Move a candidate to ``to_status`` with a reason, recorded in the audit trail.
 
     Promoting a model demotes the task's current production model to ``shadow`` (also audited).
-    ``evidence`` is checked by :func:`check_evidence` in the same transaction: cited evidence exists.
+    ``evidence`` is checked by :func:`check_evidence` in the same transaction: it exists and is about
+    ``model_id``.
     """
     if to_status not in STATUSES:
         raise RegistryError(f"unknown status {to_status!r}; choose one of {', '.join(STATUSES)}")
@@ -379,7 +403,7 @@ def set_status(
         if to_status not in TRANSITIONS[current]:
             allowed = ", ".join(TRANSITIONS[current])
             raise RegistryError(f"cannot move {model_id} from {current} to {to_status} (allowed: {allowed})")
-        evidence = check_evidence(db, evidence)
+        evidence = check_evidence(db, evidence, model_id)
         if to_status == "promoted":
             task = TASK_OF_PIPELINE.get(row["pipeline_tag"] or "")
             tags = [t for t, k in TASK_OF_PIPELINE.items() if k == task]
@@ -460,7 +484,7 @@ def add_candidate(
         current = one(db, "SELECT status FROM candidates WHERE model_id = ?", [model_id])
         if current is not None:
             raise RegistryError(f"{model_id} is already a candidate ({current['status']})")
-        evidence = check_evidence(db, evidence)
+        evidence = check_evidence(db, evidence, model_id)
         now = utcnow()
         db.table("candidates").insert(
             {

@@ -285,7 +285,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     p = sub.add_parser("candidates", parents=[common], help="list candidates")
     p.add_argument("--status", help=f"one of {', '.join(registry.STATUSES)}")
-    p.add_argument("--sort", default="score", choices=sorted(registry.SORTABLE))
+    p.add_argument("--sort", default="score", choices=sorted(registry.SORT_KEYS))
     p.add_argument("--limit", type=int, default=1000, help="at most this many rows (default 1000)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_candidates)

@@ -71,28 +71,8 @@ def facets_marker(db: sqlite_utils.Database) -> tuple[Any, ...]:
 
 
 def facets(store_path: str) -> dict[str, list[str]]:
-    """Filter options: the distinct values among candidates, as :func:`hfops.registry.facet_values` gives
-    them, read from the narrow ``candidate_rows`` (migration 0014). They scan the table: cache them under
-    :func:`facets_marker`."""
-    db = get_db(store_path)
-
-    def distinct(column: str) -> list[str]:
-        sql = (
-            f"SELECT DISTINCT {column} FROM candidate_rows WHERE {column} IS NOT NULL AND {column} != '' "
-            "ORDER BY 1"
-        )
-        return [r[0] for r in db.execute(sql).fetchall()]
-
-    quant: set[str] = set()
-    for (value,) in db.execute("SELECT DISTINCT quantization FROM candidate_rows").fetchall():
-        quant.update(v for v in value.split(",") if v)
-    return {
-        "pipeline_tags": distinct("pipeline_tag"),
-        "licenses": distinct("license"),
-        "libraries": distinct("library_name"),
-        "quantization": ["none", *sorted(quant)],
-        "statuses": list(registry.STATUSES),
-    }
+    """Filter options (:func:`hfops.registry.facet_values`); cache them under :func:`facets_marker`."""
+    return registry.facet_values(get_db(store_path))
 
 
 # --- published reference scores ---------------------------------------------------------------------------
@@ -180,10 +160,9 @@ ROW_COLUMNS = (
 
 
 def _where(flt: registry.CandidateFilter) -> tuple[str, list[Any]]:
-    """The registry's filter (:func:`hfops.registry._where`: one definition of what each filter means) over
-    ``candidate_rows r``, which carries the same columns under the same names."""
-    where, params = registry._where(flt)
-    return re.sub(r"\b[mc]\.", "r.", where), params
+    """The registry's filter (:func:`hfops.registry.where_clause`) over ``candidate_rows r``, which carries
+    the model facts and the candidate state under the same column names."""
+    return registry.where_clause(flt, models="r", candidates="r")
 
 
 def count_candidates(db: sqlite_utils.Database, flt: registry.CandidateFilter) -> int:
@@ -206,9 +185,9 @@ def list_candidates(
     and errors), plus the sort key :data:`PUBLISHED`: models with a published score first (by that score),
     then the rest by our score; ``published`` holds the values (:func:`published_values`). ``only``: keep
     these model ids (a small set)."""
-    if sort not in registry.SORTABLE and sort != PUBLISHED:
+    if sort not in registry.SORT_KEYS and sort != PUBLISHED:
         raise registry.RegistryError(
-            f"cannot sort by {sort!r}; choose one of {', '.join([*registry.SORTABLE, PUBLISHED])}"
+            f"cannot sort by {sort!r}; choose one of {', '.join([*registry.SORT_KEYS, PUBLISHED])}"
         )
     if page < 1 or page_size < 1:
         raise registry.RegistryError("page and page_size must be >= 1")
@@ -219,7 +198,7 @@ def list_candidates(
         params = [*params, *kept]
     offset = (page - 1) * page_size
     if flt.text.strip() and sort != PUBLISHED:  # an id search scans anyway: count and page in one scan
-        column = re.sub(r"\b[mc]\.", "r.", registry.SORTABLE[sort])
+        column = registry.sort_column(sort, models="r", candidates="r")
         order = f"+{column} {'DESC' if descending else 'ASC'}, r.model_id ASC"
         found = db.execute(
             f"SELECT {ROW_COLUMNS}, COUNT(*) OVER () AS matches FROM candidate_rows r{where} "
@@ -232,7 +211,7 @@ def list_candidates(
             return [registry.Candidate.from_row(r) for r in got], int(got[0]["matches"])
     total = int(db.execute(f"SELECT COUNT(*) FROM candidate_rows r{where}", params).fetchone()[0])
     if sort != PUBLISHED:
-        column = re.sub(r"\b[mc]\.", "r.", registry.SORTABLE[sort])
+        column = registry.sort_column(sort, models="r", candidates="r")
         # A few matches (a search) are found by one scan and sorted; walking a sort index would visit
         # every row.
         column = f"+{column}" if total <= SCAN_BELOW else column
