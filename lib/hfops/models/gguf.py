@@ -7,65 +7,22 @@ dequantizes to fp32 torch weights); see docs/performance.md, "Models", for why l
 
 Both follow the evals generator interface: ``model_id``, ``backend``, ``revision`` and
 ``generate(messages, max_new_tokens) -> str`` raising :class:`~hfops.errors.BackendError`. Models load
-lazily on the first call, once per process and file (after the capacity check).
+lazily on the first call, once per process and file (after the capacity check), through the process's one
+cache of loaded models (:mod:`hfops.models.loaded`: llama.cpp contexts are used under its per-model lock and
+closed at exit).
 """
 
 from __future__ import annotations
 
-import atexit
-import logging
 import os
 import threading
 from pathlib import Path
 from typing import Any
 
 from hfops.errors import BackendError, ModelError
+from hfops.models import loaded
+from hfops.models.loaded import unload_all  # noqa: F401 - the benchmarks' name for it
 from hfops.models.settings import models_settings
-
-log = logging.getLogger(__name__)
-
-_loaded: dict[tuple[str, ...], Any] = {}
-_use_locks: dict[tuple[str, ...], threading.Lock] = {}  # one per loaded model: a context is not thread-safe
-_load_lock = threading.Lock()
-EXIT_WAIT_SECONDS = 5.0  # at exit, how long to wait for a generation in progress before leaving its model be
-
-
-def _shared(key: tuple[str, ...], loader: Any) -> Any:
-    with _load_lock:
-        if key not in _loaded:
-            _loaded[key] = loader()
-        return _loaded[key]
-
-
-def _use_lock(key: tuple[str, ...]) -> threading.Lock:
-    """The lock every user of the model loaded under ``key`` holds while it runs it."""
-    with _load_lock:
-        return _use_locks.setdefault(key, threading.Lock())
-
-
-def unload_all() -> None:
-    """Forget every loaded model (tests, benchmarks)."""
-    with _load_lock:
-        _loaded.clear()
-
-
-@atexit.register
-def _close_at_exit() -> None:
-    """Free the llama.cpp models while the interpreter is whole: left to ``Llama.__del__`` at shutdown, the
-    freeing runs after llama_cpp's own globals are gone (a TypeError, or a segfault)."""
-    with _load_lock:
-        models = [(model, _use_locks.setdefault(key, threading.Lock())) for key, model in _loaded.items()]
-        _loaded.clear()
-    for model, lock in models:
-        close = getattr(model, "close", None)
-        if not callable(close) or not lock.acquire(timeout=EXIT_WAIT_SECONDS):
-            continue  # a generation still runs on it (a daemon thread): freeing it under the thread crashes
-        try:
-            close()
-        except Exception as exc:  # exiting anyway: never turn an exit into a traceback
-            log.debug("closing a llama.cpp model at exit: %s", exc)
-        finally:
-            lock.release()
 
 
 def llama_cpp_available() -> bool:
@@ -127,12 +84,12 @@ class GGUFGenerator:
 
     @property
     def model(self) -> Any:
-        return _shared(self._key, self._load)
+        return loaded.shared(self._key, self._load, f"{self.model_id} ({self.path.name}, llama.cpp)")
 
     @property
     def lock(self) -> threading.Lock:
         """Held while generating: one llama.cpp context is not safe to share between threads."""
-        return _use_lock(self._key)
+        return loaded.use_lock(self._key)
 
     def load(self) -> float:
         """Load now (outside any timed section); seconds it took (0 when already loaded)."""
@@ -195,7 +152,8 @@ class TransformersGGUFGenerator:
 
     @property
     def model(self) -> Any:
-        return _shared(("transformers", str(self.path)), self._load)
+        key = ("transformers", str(self.path))
+        return loaded.shared(key, self._load, f"{self.model_id} ({self.path.name}, transformers)")
 
     def load(self) -> float:
         import time

@@ -1,6 +1,6 @@
 """Systems that can be evaluated: one interface, several backends (the public names of the package).
 
-- :mod:`~hfops.evals.backends.base`: :class:`System`, :class:`Outcome`, the shared model cache.
+- :mod:`~hfops.evals.backends.base`: :class:`System`, :class:`Outcome`, the model libraries' quiet switches.
 - :mod:`~hfops.evals.backends.retries`: HF Inference API retries and messages (on :mod:`hfops.net`).
 - :mod:`~hfops.evals.backends.embedders`: the packaged MiniLM / HF-cache sentence-transformers / Inference
   API.
@@ -22,7 +22,6 @@ from hfops.evals.backends.base import (
     TOP_K,
     Outcome,
     System,
-    shared_model,
 )
 from hfops.evals.backends.embedders import Embedder, InferenceApiEmbedder, SentenceTransformerEmbedder
 from hfops.evals.backends.generators import ChatApiGenerator, Generator, LocalTextGenerator
@@ -80,5 +79,4 @@ __all__ = [
     "parse_answer",
     "qa_messages",
     "resolve_system",
-    "shared_model",
 ]

@@ -2,7 +2,8 @@
 
 A :class:`System` answers a batch of :class:`~hfops.evals.data.Example` s for its task and returns one
 :class:`Outcome` per example (output, latency, cached?, error). Models are loaded once per process and
-key (:func:`shared_model`), lazily, on the first cache miss, never at import.
+key, lazily, on the first cache miss, never at import, in the process's one cache of loaded models
+(:func:`hfops.models.loaded.shared`).
 """
 
 from __future__ import annotations
@@ -10,9 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +23,6 @@ TOP_K = 10
 ENCODE_BATCH = 32  # sentence-transformers' default batch size
 API_BATCH = 32  # texts per feature-extraction request
 MAX_CONTEXT_CHARS = 6000  # context passed to generative models
-
-_models: dict[str, Any] = {}
-_models_lock = threading.Lock()
 
 
 @dataclass
@@ -105,11 +102,3 @@ def quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     _quiet_switches()
-
-
-def shared_model(key: str, loader: Callable[[], Any]) -> Any:
-    """One loaded model per process and key (loaded on first use)."""
-    with _models_lock:
-        if key not in _models:
-            _models[key] = loader()
-        return _models[key]

@@ -12,9 +12,10 @@ import numpy as np
 from hfops import config as hfconfig
 from hfops.config import Settings
 from hfops.errors import BackendError
-from hfops.evals.backends.base import API_BATCH, ENCODE_BATCH, quiet_transformers, shared_model
+from hfops.evals.backends.base import API_BATCH, ENCODE_BATCH, quiet_transformers
 from hfops.evals.backends.retries import call_with_retries
 from hfops.ledger import inference_calls
+from hfops.models import loaded
 
 
 class Embedder(ABC):
@@ -56,7 +57,7 @@ class SentenceTransformerEmbedder(Embedder):
 
     @property
     def model(self) -> Any:
-        return shared_model(f"st:{self.path}", self._load)
+        return loaded.shared(f"st:{self.path}", self._load, f"{self.model_id} (sentence-transformers)")
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         try:

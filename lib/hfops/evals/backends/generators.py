@@ -9,9 +9,10 @@ from typing import Any, Protocol
 from hfops import config as hfconfig
 from hfops.config import Settings
 from hfops.errors import BackendError
-from hfops.evals.backends.base import quiet_transformers, shared_model
+from hfops.evals.backends.base import quiet_transformers
 from hfops.evals.backends.retries import call_with_retries
 from hfops.ledger import inference_calls
+from hfops.models import loaded
 
 
 class ChatGenerator(Protocol):
@@ -88,7 +89,7 @@ class LocalTextGenerator(Generator):
         return pipeline("text-generation", model=str(self.path), device="cpu")
 
     def generate(self, messages: list[dict[str, str]], max_new_tokens: int) -> str:
-        pipe = shared_model(f"tg:{self.path}", self._load)
+        pipe = loaded.shared(f"tg:{self.path}", self._load, f"{self.model_id} (transformers)")
         tokenizer = pipe.tokenizer
         try:
             if getattr(tokenizer, "chat_template", None):

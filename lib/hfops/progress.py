@@ -1,0 +1,137 @@
+"""Phase-by-phase progress of long work: what it is doing now, how far (counts) and the time left in it.
+
+A job reports through a callable ``(done, total, message, force=False)`` (:class:`hfops.jobs.Progress`).
+:class:`Phases` turns that into phases: each has a text, optional counts and its own start, and every report's
+message says the phase, its counts and, once it has moved for a second, the time left in it::
+
+    run 5: embedding the corpus with sentence-transformers/all-MiniLM-L6-v2 640/1730 · about 20 s left
+
+The time since the job started is the renderer's to add (it knows when the job started); a renderer that
+estimates the time left itself takes the estimate off with :func:`split_time_left`.
+
+Code deep below the job (a model loading, a corpus being embedded) reports to the :func:`scope` of its
+context without being handed the job: :func:`phase` and :func:`advance` do nothing outside a scope, and
+:func:`stop_if_cancelled` raises :class:`Cancelled` when the scope's job was asked to stop (work done so far
+must be kept, e.g. cached, so a resumed run does not repeat it). This module imports nothing of hfops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+Report = Callable[..., None]  # (done, total, message, force=False)
+Count = Callable[[int], str]
+
+TIME_LEFT = " · about {} left"
+_TIME_LEFT_RE = re.compile(r" · about (?P<left>[^·]+?) left$")
+MIN_SECONDS_FOR_ESTIMATE = 1.0  # a phase's first second says too little about its pace
+
+
+class Cancelled(Exception):  # noqa: N818 - a request, not a failure
+    """The job of the current :func:`scope` was asked to stop."""
+
+
+def duration(seconds: float) -> str:
+    """``42 s``, ``1 min 05 s``."""
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def split_time_left(message: str | None) -> tuple[str, str | None]:
+    """A message without its time-left suffix, and that estimate (``"20 s"``) or None."""
+    text = message or ""
+    found = _TIME_LEFT_RE.search(text)
+    if found is None:
+        return text, None
+    return text[: found.start()], found.group("left")
+
+
+def _plain(n: int) -> str:
+    return str(n)
+
+
+class Phases:
+    """The phases of one piece of work, reported to ``report`` with ``prefix`` before every message."""
+
+    def __init__(self, report: Report, prefix: str = "", clock: Callable[[], float] = time.monotonic) -> None:
+        self.report, self.prefix, self.clock = report, prefix, clock
+        self._lock = threading.Lock()  # downloads report from their own threads
+        self.text = ""
+        self.total: int | None = None
+        self.first = 0
+        self.since = 0.0
+        self.count: Count = _plain
+
+    def start(self, text: str, total: int | None = None, done: int = 0, count: Count | None = None) -> None:
+        """A new phase: ``text`` (what it does), ``total`` (how many, if known) and ``done`` of them already
+        done (a resumed run); ``count`` formats the counts (e.g. bytes). Always written."""
+        with self._lock:
+            self.text, self.total, self.first, self.since = text, total, done, self.clock()
+            self.count = count or _plain
+            message = self._message(done)
+        self.report(done, total, message, force=True)
+
+    def advance(self, done: int, total: int | None = None, force: bool = False) -> None:
+        """``done`` of the phase's total are done now (the total may be learnt late)."""
+        with self._lock:
+            if total is not None:
+                self.total = total
+            message = self._message(done)
+            total = self.total
+        self.report(done, total, message, force=force)
+
+    def _message(self, done: int) -> str:
+        text = f"{self.prefix}{self.text}"
+        if not self.total:
+            return text
+        text += f" {self.count(done)}/{self.count(self.total)}"
+        elapsed = self.clock() - self.since
+        if self.total > done > self.first and elapsed >= MIN_SECONDS_FOR_ESTIMATE:
+            left = (self.total - done) * elapsed / (done - self.first)
+            text += TIME_LEFT.format(duration(left))
+        return text
+
+
+class _Scope:
+    def __init__(self, phases: Phases, cancelled: Callable[[], bool] | None) -> None:
+        self.phases, self.cancelled = phases, cancelled
+
+
+_current: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar("hfops_progress", default=None)
+
+
+@contextlib.contextmanager
+def scope(phases: Phases, cancelled: Callable[[], bool] | None = None) -> Iterator[Phases]:
+    """In this block (this thread / context), :func:`phase` and :func:`advance` report to ``phases`` and
+    :func:`stop_if_cancelled` asks ``cancelled``. Threads started inside do not inherit it."""
+    token = _current.set(_Scope(phases, cancelled))
+    try:
+        yield phases
+    finally:
+        _current.reset(token)
+
+
+def phase(text: str, total: int | None = None, done: int = 0, count: Count | None = None) -> None:
+    """Start a phase in the current scope (nothing outside one)."""
+    found = _current.get()
+    if found is not None:
+        found.phases.start(text, total, done, count)
+
+
+def advance(done: int, total: int | None = None) -> None:
+    """Progress of the current scope's phase (nothing outside a scope)."""
+    found = _current.get()
+    if found is not None:
+        found.phases.advance(done, total)
+
+
+def stop_if_cancelled() -> None:
+    """Raise :class:`Cancelled` when the current scope's job was asked to stop (never outside a scope)."""
+    found = _current.get()
+    if found is not None and found.cancelled is not None and found.cancelled():
+        raise Cancelled("cancelled")
