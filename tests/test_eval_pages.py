@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from hfops import jobs, registry
+from hfops import jobs, progress, registry
 from hfops.evals import custom, runs
 from hfops.store import get_db, write_tx
 from tests.console_kit import open_console
@@ -399,16 +399,22 @@ def test_a_running_eval_shows_time_left_can_be_cancelled_and_resumed(
     db = get_db(db_path)
     made = runs.submit_run(db_path, "acme/embed", "retrieval", "squad_v2", 4, enqueue=False)
     job_id = made["job_id"]
-    with write_tx(db):  # the worker half-way: 30 s in, 1 of 4 examples done
+    with write_tx(db):  # a worker took it 45 s ago
         db.execute(
-            "UPDATE jobs SET status = 'running', done = 1, total = 4, message = 'embedding', "
-            "started_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-30 seconds') WHERE id = ?",
+            "UPDATE jobs SET status = 'running', "
+            "started_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-45 seconds') WHERE id = ?",
             [job_id],
         )
+    clock = [0.0]
+    phases = progress.Phases(jobs.Progress(db_path, job_id), prefix="run 1: ", clock=lambda: clock[0])
+    corpus = phases.start("embedding the corpus with acme/embed", 40)
+    clock[0] = 30.0
+    corpus.advance(10, force=True)  # the worker in its corpus phase: 10 of 40 texts in 30 s
     at = open_page(db_path, EVALS, monkeypatch)
     (bar,) = at.get("progress")
-    assert "1/4 embedding" in bar.proto.text and "elapsed" in bar.proto.text
-    assert re.search(r"about 1 min 3\d s left", bar.proto.text), bar.proto.text  # 30 s per example, 3 to go
+    assert "run 1: embedding the corpus with acme/embed 10/40 · about 1 min 30 s left" in bar.proto.text
+    assert re.search(r"4\d s elapsed", bar.proto.text), bar.proto.text
+    assert bar.proto.value == 25  # the phase's own count
     at.button(key=f"evals_cancel_{job_id}").click().run()
     assert not at.exception
     assert jobs.get_job(db, job_id).cancel_requested_at

@@ -10,7 +10,7 @@ The time since the job started is the renderer's to add (it knows when the job s
 estimates the time left itself takes the estimate off with :func:`split_time_left`.
 
 Code deep below the job (a model loading, a corpus being embedded) reports to the :func:`scope` of its
-context without being handed the job: :func:`phase` and :func:`advance` do nothing outside a scope, and
+context without being handed the job: :func:`phase` reports nowhere outside a scope, and
 :func:`stop_if_cancelled` raises :class:`Cancelled` when the scope's job was asked to stop (work done so far
 must be kept, e.g. cached, so a resumed run does not repeat it). This module imports nothing of hfops.
 """
@@ -23,6 +23,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 Report = Callable[..., None]  # (done, total, message, force=False)
 Count = Callable[[int], str]
@@ -55,46 +56,60 @@ def _plain(n: int) -> str:
     return str(n)
 
 
-class Phases:
-    """The phases of one piece of work, reported to ``report`` with ``prefix`` before every message."""
+class Phase:
+    """One phase of a :class:`Phases`: what it does, how many (if known), its counts since it started."""
 
-    def __init__(self, report: Report, prefix: str = "", clock: Callable[[], float] = time.monotonic) -> None:
-        self.report, self.prefix, self.clock = report, prefix, clock
-        self._lock = threading.Lock()  # downloads report from their own threads
-        self.text = ""
-        self.total: int | None = None
-        self.first = 0
-        self.since = 0.0
-        self.count: Count = _plain
-
-    def start(self, text: str, total: int | None = None, done: int = 0, count: Count | None = None) -> None:
-        """A new phase: ``text`` (what it does), ``total`` (how many, if known) and ``done`` of them already
-        done (a resumed run); ``count`` formats the counts (e.g. bytes). Always written."""
-        with self._lock:
-            self.text, self.total, self.first, self.since = text, total, done, self.clock()
-            self.count = count or _plain
-            message = self._message(done)
-        self.report(done, total, message, force=True)
+    def __init__(self, owner: Phases, text: str, total: int | None, done: int, count: Count | None) -> None:
+        self.owner, self.text, self.total, self.count = owner, text, total, count or _plain
+        self.first, self.since = done, owner.clock()
 
     def advance(self, done: int, total: int | None = None, force: bool = False) -> None:
-        """``done`` of the phase's total are done now (the total may be learnt late)."""
-        with self._lock:
-            if total is not None:
-                self.total = total
-            message = self._message(done)
-            total = self.total
-        self.report(done, total, message, force=force)
+        """``done`` of the phase's total are done now (the total may be learnt late). A phase another one
+        interrupted (a model loading during the first batch) is the current one again, and its estimate
+        starts over from here."""
+        self.owner.report_phase(self, done, total, force)
 
-    def _message(self, done: int) -> str:
-        text = f"{self.prefix}{self.text}"
+    def message(self, done: int) -> str:
+        text = f"{self.owner.prefix}{self.text}"
         if not self.total:
             return text
         text += f" {self.count(done)}/{self.count(self.total)}"
-        elapsed = self.clock() - self.since
+        elapsed = self.owner.clock() - self.since
         if self.total > done > self.first and elapsed >= MIN_SECONDS_FOR_ESTIMATE:
             left = (self.total - done) * elapsed / (done - self.first)
             text += TIME_LEFT.format(duration(left))
         return text
+
+
+class Phases:
+    """The phases of one piece of work, reported to ``report`` with ``prefix`` before every message.
+
+    A phase without counts is reported as ``(0, 0, message)``: no bar, rather than the last phase's total."""
+
+    def __init__(self, report: Report, prefix: str = "", clock: Callable[[], float] = time.monotonic) -> None:
+        self.report, self.prefix, self.clock = report, prefix, clock
+        self._lock = threading.Lock()  # downloads report from their own threads
+        self.current: Phase | None = None
+
+    def start(self, text: str, total: int | None = None, done: int = 0, count: Count | None = None) -> Phase:
+        """A new phase, the current one: ``text`` (what it does), ``total`` (how many, if known) and ``done``
+        of them already done (a resumed run); ``count`` formats the counts (e.g. bytes). Always written."""
+        with self._lock:
+            self.current = Phase(self, text, total, done, count)
+            message = self.current.message(done)
+        self.report(done, total or 0, message, force=True)
+        return self.current
+
+    def report_phase(self, phase: Phase, done: int, total: int | None, force: bool) -> None:
+        with self._lock:
+            if total is not None:
+                phase.total = total
+            if phase is not self.current:
+                self.current, force = phase, True
+                phase.first, phase.since = done, self.clock()
+            message = phase.message(done)
+            total = phase.total
+        self.report(done if total else 0, total or 0, message, force=force)
 
 
 class _Scope:
@@ -116,18 +131,14 @@ def scope(phases: Phases, cancelled: Callable[[], bool] | None = None) -> Iterat
         _current.reset(token)
 
 
-def phase(text: str, total: int | None = None, done: int = 0, count: Count | None = None) -> None:
-    """Start a phase in the current scope (nothing outside one)."""
-    found = _current.get()
-    if found is not None:
-        found.phases.start(text, total, done, count)
+def _silent(*args: Any, **kwargs: Any) -> None:
+    return None
 
 
-def advance(done: int, total: int | None = None) -> None:
-    """Progress of the current scope's phase (nothing outside a scope)."""
+def phase(text: str, total: int | None = None, done: int = 0, count: Count | None = None) -> Phase:
+    """Start a phase in the current scope; outside one, a phase that reports nowhere."""
     found = _current.get()
-    if found is not None:
-        found.phases.advance(done, total)
+    return (found.phases if found is not None else Phases(_silent)).start(text, total, done, count)
 
 
 def stop_if_cancelled() -> None:

@@ -42,6 +42,7 @@ def _run_job_with_progress(db_path: str, job_id: int, quiet: bool) -> dict[str, 
     stored error is printed with the outcome, without a traceback.
     """
     from hfops.evals.backends.base import quiet_libraries
+    from hfops.progress import split_time_left
     from hfops.worker import execute_job
 
     quiet_libraries()
@@ -65,8 +66,8 @@ def _run_job_with_progress(db_path: str, job_id: int, quiet: bool) -> dict[str, 
             while not done:  # the job's state shown every 0.3 s, and once more when it has ended
                 done = finished.wait(0.3)
                 job = None if progress is None else jobs.get_job(get_db(db_path), job_id)
-                if progress is not None and job is not None:
-                    progress(job.done or 0, job.total, job.message)
+                if progress is not None and job is not None:  # the line estimates the time left itself
+                    progress(job.done or 0, job.total, split_time_left(job.message)[0])
         except KeyboardInterrupt:  # Ctrl-C: the run stops at its next batch, cancelled and resumable
             try:
                 jobs.cancel(get_db(db_path), job_id)

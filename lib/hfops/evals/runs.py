@@ -49,6 +49,8 @@ from hfops.evals.queries import (
 )
 from hfops.evals.records import EvalRun, RunSummary, SubmittedRun
 from hfops.evals.stats import RunMetrics, SystemResults, compute_run_metrics, example_scores
+from hfops.progress import Cancelled, Phase, Phases
+from hfops.progress import scope as progress_scope
 from hfops.remote.executor import batch_executor
 from hfops.store import dumps, get_db, loads, one, rows, utcnow, write_tx
 
@@ -450,28 +452,10 @@ def execute_run(
         _update_run(
             db, run_id, status="running", started_at=run.started_at or utcnow(), error=None, finished_at=None
         )
+    phases = Phases(report, prefix=f"run {run_id}: ")
     try:
-        evalset = _load_set(db, settings, run)
-        if run.dataset_version and run.dataset_version != evalset.version:
-            raise EvalError(
-                f"the {run.dataset} dataset changed since run {run_id} started "
-                f"({run.dataset_version} -> {evalset.version}); start a new run"
-            )
-        with write_tx(db):
-            _update_run(
-                db,
-                run_id,
-                dataset_version=evalset.version,
-                dataset_location=evalset.location,
-                total=len(evalset.examples),
-                example_ids_hash=evalset.example_ids_hash,
-            )
-        run = get_run(db, run_id) or run
-        _acquire(db, run, settings, report)
-        run = get_run(db, run_id) or run
-        _start_status(db, run)
-        run = get_run(db, run_id) or run
-        return _walk(db, run, evalset, settings, report, cancelled or _never)
+        with progress_scope(phases, cancelled):
+            return _execute(db, run, settings, phases, cancelled or _never)
     except Exception as exc:
         message = str(exc) if isinstance(exc, HfopsError) else f"{type(exc).__name__}: {exc}"
         with write_tx(db):
@@ -481,7 +465,41 @@ def execute_run(
         raise
 
 
-def _acquire(db: sqlite_utils.Database, run: EvalRun, settings: Settings, report: ProgressFn) -> None:
+def _execute(
+    db: sqlite_utils.Database,
+    run: EvalRun,
+    settings: Settings,
+    phases: Phases,
+    cancelled: CancelledFn,
+) -> RunSummary:
+    """The run's phases in order, each reported (:mod:`hfops.progress`): the dataset, both models, the
+    systems' preparation (a corpus embedded or indexed), the examples, the metrics."""
+    run_id = run.id
+    phases.start(f"loading the {run.dataset} dataset")
+    evalset = _load_set(db, settings, run)
+    if run.dataset_version and run.dataset_version != evalset.version:
+        raise EvalError(
+            f"the {run.dataset} dataset changed since run {run_id} started "
+            f"({run.dataset_version} -> {evalset.version}); start a new run"
+        )
+    with write_tx(db):
+        _update_run(
+            db,
+            run_id,
+            dataset_version=evalset.version,
+            dataset_location=evalset.location,
+            total=len(evalset.examples),
+            example_ids_hash=evalset.example_ids_hash,
+        )
+    run = get_run(db, run_id) or run
+    _acquire(db, run, settings, phases)
+    run = get_run(db, run_id) or run
+    _start_status(db, run)
+    run = get_run(db, run_id) or run
+    return _walk(db, run, evalset, settings, phases, cancelled)
+
+
+def _acquire(db: sqlite_utils.Database, run: EvalRun, settings: Settings, phases: Phases) -> None:
     """The job's first step: obtain both systems as planned (a download when planned so, progress in
     bytes) and store where each runs from (``resolved.record()``: source, revision, file hashes)."""
     planned = run.params.get("acquire") or {}
@@ -490,11 +508,7 @@ def _acquire(db: sqlite_utils.Database, run: EvalRun, settings: Settings, report
         ("production", run.production_id, "auto"),
     ):
         how = planned.get(side, "local")
-
-        def step(done: int, total: int, message: str, side: str = side) -> None:
-            report(done, total, f"run {run.id}: {side} {message}")
-
-        report(0, 1, f"run {run.id}: acquiring {side} {model_id}", force=True)
+        step = _acquisition_steps(phases, f"{side} {model_id}")
         from hfops.remote.acquire import owner_system  # with the Redis queue the compute workers acquire
 
         got = owner_system(how, model_id, run.task, settings, backend, step)
@@ -510,6 +524,27 @@ def _acquire(db: sqlite_utils.Database, run: EvalRun, settings: Settings, report
             )
 
 
+def _acquisition_steps(phases: Phases, what: str) -> Callable[[int, int, str], None]:
+    """The progress of acquiring ``what`` (``candidate acme/model``) as phases: the acquisition, each step
+    without counts by its message, the transfer in megabytes (reported from the download threads)."""
+    phases.start(f"acquiring {what}")
+    download: list[Phase] = []
+
+    def step(done: int, total: int, message: str) -> None:
+        if not total:
+            phases.start(f"{what}: {message}")
+        elif not download:  # the transfer's first report
+            download.append(phases.start(f"downloading {what}", total, done, _megabytes))
+        else:
+            download[0].advance(done, total)
+
+    return step
+
+
+def _megabytes(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:.1f} MB"
+
+
 def _cancel(db: sqlite_utils.Database, run: EvalRun, done: int, total: int) -> RunSummary:
     message = f"cancelled after {done}/{total} examples; resume with: hfops eval --resume {run.id}"
     with write_tx(db):
@@ -523,7 +558,7 @@ def _walk(
     run: EvalRun,
     evalset: EvalSet,
     settings: Settings,
-    report: ProgressFn,
+    phases: Phases,
     cancelled: CancelledFn,
 ) -> RunSummary:
     """Compute the missing examples batch by batch through the run's executor and store each batch here.
@@ -535,14 +570,16 @@ def _walk(
     total = len(evalset.examples)
     done_ids = {r[0] for r in db.execute("SELECT example_id FROM eval_examples WHERE run_id = ?", [run.id])}
     todo = [(i, e) for i, e in enumerate(evalset.examples) if e.id not in done_ids]
-    report(
-        len(done_ids), total, f"run {run.id}: preparing {run.model_id} and {run.production_id}", force=True
-    )
+    done = len(done_ids)
     if todo:
+        phases.start(f"preparing {run.model_id} and {run.production_id}")
         size = max(1, settings.eval.batch_size)
         batches = [todo[start : start + size] for start in range(0, len(todo), size)]
-        executor = batch_executor(db, run, evalset, settings, batches, report, cancelled, len(done_ids))
-        counts = executor.prepare()
+        executor = batch_executor(db, run, evalset, settings, batches, phases.report, cancelled, done)
+        try:
+            counts = executor.prepare()  # a corpus embedded or indexed, reported phase by phase
+        except Cancelled:  # between two chunks of the corpus; those embedded are cached
+            return _cancel(db, run, done, total)
         with write_tx(db):
             db.execute(
                 "UPDATE eval_runs SET model_calls = model_calls + ?, cache_hits = cache_hits + ?, "
@@ -550,7 +587,7 @@ def _walk(
                 [counts.calls, counts.cache_hits, counts.cache_misses, run.id],
             )
         streaks: dict[str, list[str]] = {"candidate": [], "production": []}
-        done = len(done_ids)
+        scoring = phases.start("scoring examples", total, done)
         for batch in batches:
             if cancelled():
                 return _cancel(db, run, done, total)
@@ -575,9 +612,9 @@ def _walk(
                         f"(last error: {last}); those examples were not kept, resume the run when the "
                         "backend is back"
                     )
-            report(done, total, f"run {run.id}: {done}/{total} examples")
+            scoring.advance(done)
         executor.close()
-    report(total, total, f"run {run.id}: computing metrics", force=True)
+    phases.start(f"computing metrics on {total} examples")
     return _finish(db, get_run(db, run.id) or run, settings)
 
 

@@ -22,6 +22,7 @@ from hfops.config import Settings
 from hfops.errors import HfopsError
 from hfops.evals import custom, custom_rows, runs, tasks
 from hfops.evals.stats import metric_names
+from hfops.progress import duration
 from hfops.store import parse_ts
 from hfops.views import as_dict
 
@@ -360,28 +361,21 @@ def active_eval_jobs(db: sqlite_utils.Database) -> list[jobs.Job]:
     return jobs.active_jobs(db, kind="eval_run")
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
-
-
 def timing(job: jobs.Job, now: datetime | None = None) -> str:
-    """Elapsed time of a running job and, once it has done some work, the estimated time left."""
+    """How long a running job has been running (the time left is in its message, per phase:
+    :mod:`hfops.progress`)."""
     started = parse_ts(job.started_at)
     if started is None:
         return ""
-    elapsed = ((now or datetime.now(UTC)) - started).total_seconds()
-    text = f"{_duration(elapsed)} elapsed"
-    if job.total and 0 < job.done < job.total:
-        text += f" · about {_duration(elapsed / job.done * (job.total - job.done))} left"
-    return text
+    return f"{duration(((now or datetime.now(UTC)) - started).total_seconds())} elapsed"
 
 
 def progress_lines(
     db: sqlite_utils.Database, active: list[jobs.Job], now: datetime | None = None
 ) -> list[ProgressLine]:
-    """A line per queued or running eval job: waiting, or done/total with the job's message, elapsed time
-    and time left."""
+    """A line per queued or running eval job: waiting, or the job's current phase (what it does, its counts
+    and the time left in it, e.g. ``embedding the corpus with X 640/1730 · about 20 s left``) and the time
+    elapsed; the bar is the phase's done/total."""
     lines = []
     for job in active:
         run = runs.run_for_job(db, job.id)
@@ -392,11 +386,9 @@ def progress_lines(
         if job.status == "queued":
             lines.append(ProgressLine(label, True, 0.0, "", job.id, cancelling))
             continue
-        total = job.total or (run["total"] if run else None) or 0
-        done = job.done or 0
+        done, total = job.done or 0, job.total or 0
         fraction = min(1.0, done / total) if total else 0.0
-        when = timing(job, now)
-        text = f"{done}/{total or '?'} {job.message or ''}" + (f" · {when}" if when else "")
+        text = " · ".join(part for part in (job.message or "starting", timing(job, now)) if part)
         lines.append(ProgressLine(label, False, fraction, text, job.id, cancelling))
     return lines
 

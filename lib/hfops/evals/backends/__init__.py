@@ -17,6 +17,7 @@ from __future__ import annotations
 from hfops.errors import BackendError
 from hfops.evals.backends.base import (
     API_BATCH,
+    EMBED_CHUNK,
     ENCODE_BATCH,
     MAX_CONTEXT_CHARS,
     TOP_K,
@@ -51,6 +52,7 @@ __all__ = [
     "API_BATCH",
     "BACKEND_CHOICES",
     "BASELINES",
+    "EMBED_CHUNK",
     "ENCODE_BATCH",
     "MAX_CONTEXT_CHARS",
     "MINILM_ID",

@@ -22,6 +22,9 @@ from hfops.evals.data import EvalSet, Example
 TOP_K = 10
 ENCODE_BATCH = 32  # sentence-transformers' default batch size
 API_BATCH = 32  # texts per feature-extraction request
+# Texts per embed call while a corpus is embedded: its progress steps and cache writes (a multiple of
+# API_BATCH, so the Inference API gets the same requests as in one call).
+EMBED_CHUNK = 2 * API_BATCH
 MAX_CONTEXT_CHARS = 6000  # context passed to generative models
 
 

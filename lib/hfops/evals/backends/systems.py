@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from hfops import progress
 from hfops.errors import BackendError
-from hfops.evals.backends.base import MAX_CONTEXT_CHARS, TOP_K, Outcome, System
+from hfops.evals.backends.base import EMBED_CHUNK, MAX_CONTEXT_CHARS, TOP_K, Outcome, System
 from hfops.evals.backends.embedders import Embedder
 from hfops.evals.backends.generators import ChatGenerator
 from hfops.evals.cache import InferenceCache, input_hash
@@ -61,17 +62,33 @@ class DenseRetriever(System):
         self._doc_index: dict[str, int] = {}
         self._doc_vectors = np.zeros((0, 0), dtype=np.float32)
 
-    def embed_cached(self, texts: Sequence[str], cache: InferenceCache) -> tuple[np.ndarray, list[bool]]:
-        """Vectors for ``texts`` from the cache, computing (and storing) only the misses."""
+    def embed_cached(
+        self, texts: Sequence[str], cache: InferenceCache, phase: str = ""
+    ) -> tuple[np.ndarray, list[bool]]:
+        """Vectors for ``texts`` from the cache, computing (and storing) only the misses.
+
+        With a ``phase`` (a corpus), the misses are embedded and cached :data:`EMBED_CHUNK` at a time, each
+        chunk reported to the job's progress (``{phase} 640/1730``), and a cancelled job stops between chunks
+        (:class:`hfops.progress.Cancelled`) with what it computed kept in the cache.
+        """
         found = cache.get_embeddings(self.cache_key, texts)
         hashes = [input_hash(t) for t in texts]
         missing = list(dict.fromkeys(t for t, h in zip(texts, hashes, strict=True) if h not in found))
         if missing:
-            vectors = self.embedder.embed(missing)
-            self.calls += len(missing)
-            cache.put_embeddings(self.cache_key, missing, vectors)
-            for text, vector in zip(missing, vectors, strict=True):
-                found[input_hash(text)] = vector
+            already = len(set(hashes)) - len(missing)  # distinct texts found in the cache
+            step = progress.phase(phase, already + len(missing), already) if phase else None
+            size = EMBED_CHUNK if step is not None else len(missing)
+            for start in range(0, len(missing), size):
+                if step is not None:
+                    progress.stop_if_cancelled()
+                part = missing[start : start + size]
+                vectors = self.embedder.embed(part)
+                self.calls += len(part)
+                cache.put_embeddings(self.cache_key, part, vectors)
+                for text, vector in zip(part, vectors, strict=True):
+                    found[input_hash(text)] = vector
+                if step is not None:
+                    step.advance(already + start + len(part))
         if not texts:
             return np.zeros((0, 0), dtype=np.float32), []
         computed = set(missing)
@@ -81,7 +98,9 @@ class DenseRetriever(System):
     def prepare(self, evalset: EvalSet, cache: InferenceCache) -> None:
         self._doc_ids = list(evalset.corpus)
         self._doc_index = {d: i for i, d in enumerate(self._doc_ids)}
-        self._doc_vectors, _ = self.embed_cached([evalset.corpus[d] for d in self._doc_ids], cache)
+        self._doc_vectors, _ = self.embed_cached(
+            [evalset.corpus[d] for d in self._doc_ids], cache, f"embedding the corpus with {self.model_id}"
+        )
 
     def run(self, examples: Sequence[Example], evalset: EvalSet, cache: InferenceCache) -> list[Outcome]:
         started = time.perf_counter()
@@ -128,6 +147,7 @@ class BM25Retriever(System):
 
         self._doc_ids = list(evalset.corpus)
         self._doc_index = {d: i for i, d in enumerate(self._doc_ids)}
+        progress.phase(f"indexing the corpus with BM25 ({len(self._doc_ids)} documents)")
         self._index = bm25s.BM25()
         self._index.index(self._tokens([evalset.corpus[d] for d in self._doc_ids]), show_progress=False)
 
