@@ -6,7 +6,8 @@ Queries return typed records (:class:`Candidate`, :class:`ModelRecord`, :class:`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
@@ -294,6 +295,85 @@ def facet_values(db: sqlite_utils.Database) -> dict[str, list[str]]:
     }
 
 
+# What the narrow tables of migration 0014 hold, as queries over ``models`` / ``candidates``: the one
+# definition the set-based refresh writes and the consistency check compares with (the triggers of 0014 /
+# 0015 spell the same per row).
+_SEARCH_KEY = (
+    "replace(replace(replace(replace(replace(replace(lower(m.model_id), "
+    "'-', ''), '_', ''), '.', ''), '/', ''), ' ', ''), ':', '')"
+)
+MODEL_SEARCH_ROWS = f"SELECT m.model_id, {_SEARCH_KEY} AS search_key, m.downloads FROM models m"
+CANDIDATE_ROWS_ROWS = (
+    "SELECT c.model_id, c.score, c.status, c.flag, m.pipeline_tag, m.license, m.library_name, "
+    "m.quantization, m.downloads, m.likes, m.last_modified, m.created_at, m.use_restricted, m.safetensors "
+    "FROM candidates c JOIN models m ON m.model_id = c.model_id"
+)
+_REFRESH_CHUNK = 500  # ids per statement (SQLite's variable limit is far above)
+
+
+def refresh_registry_rows(db: sqlite_utils.Database, model_ids: Collection[str]) -> None:
+    """Make ``candidate_rows`` and ``model_search`` hold exactly what ``models`` / ``candidates`` give for
+    ``model_ids`` (rows of vanished models or candidates removed): set-based, a few statements per 500 ids.
+
+    The triggers of migration 0015 do this per row for every writer; a bulk writer defers them with
+    :func:`registry_rows_deferred`, which calls this before its transaction commits.
+    """
+    ids = sorted(set(model_ids))  # key order: consecutive rows land on the same B-tree pages
+    for start in range(0, len(ids), _REFRESH_CHUNK):
+        chunk = ids[start : start + _REFRESH_CHUNK]
+        marks = ", ".join("?" for _ in chunk)
+        db.conn.execute(
+            f"DELETE FROM model_search WHERE model_id IN ({marks}) "
+            f"AND model_id NOT IN (SELECT model_id FROM models WHERE model_id IN ({marks}))",
+            [*chunk, *chunk],
+        )
+        db.conn.execute(
+            f"INSERT OR REPLACE INTO model_search {MODEL_SEARCH_ROWS} WHERE m.model_id IN ({marks})", chunk
+        )
+        db.conn.execute(
+            f"DELETE FROM candidate_rows WHERE model_id IN ({marks}) AND model_id NOT IN "
+            f"(SELECT c.model_id FROM candidates c JOIN models m ON m.model_id = c.model_id "
+            f"WHERE c.model_id IN ({marks}))",
+            [*chunk, *chunk],
+        )
+        db.conn.execute(
+            f"INSERT OR REPLACE INTO candidate_rows {CANDIDATE_ROWS_ROWS} WHERE c.model_id IN ({marks})",
+            chunk,
+        )
+
+
+@contextlib.contextmanager
+def registry_rows_deferred(db: sqlite_utils.Database, model_ids: Collection[str]) -> Iterator[None]:
+    """Inside the caller's write transaction: write ``models`` / ``candidates`` rows of ``model_ids`` without
+    their per-row triggers, then refresh the narrow tables for those ids in the same transaction.
+
+    The triggers step aside while ``registry_rows_deferred`` holds a row (migration 0015); it is deleted
+    before the refresh, so no other connection ever sees it (and a rollback discards it anyway). Rows of
+    other ids written inside the block are the caller's to name in ``model_ids``.
+    """
+    if not db.conn.in_transaction:
+        raise RegistryError("registry_rows_deferred needs the caller's write transaction (store.write_tx)")
+    db.conn.execute("INSERT OR IGNORE INTO registry_rows_deferred (id) VALUES (1)")
+    try:
+        yield
+    finally:
+        db.conn.execute("DELETE FROM registry_rows_deferred")
+    refresh_registry_rows(db, model_ids)
+
+
+def registry_rows_drift(db: sqlite_utils.Database) -> dict[str, int]:
+    """Rows by which ``candidate_rows`` / ``model_search`` differ from their definitions (0 and 0 when they
+    are consistent): rows missing, extra or different, counted both ways."""
+    out = {}
+    for table, definition in (("candidate_rows", CANDIDATE_ROWS_ROWS), ("model_search", MODEL_SEARCH_ROWS)):
+        found = db.execute(
+            f"SELECT (SELECT COUNT(*) FROM (SELECT * FROM {table} EXCEPT {definition})) + "
+            f"(SELECT COUNT(*) FROM ({definition} EXCEPT SELECT * FROM {table}))"
+        ).fetchone()[0]
+        out[table] = int(found)
+    return out
+
+
 def get_model(db: sqlite_utils.Database, model_id: str) -> ModelRecord | None:
     """Everything stored about one model, its candidate row and status history, or None."""
     row = one(db, "SELECT * FROM models WHERE model_id = ?", [model_id])
@@ -338,8 +418,9 @@ def check_evidence(db: sqlite_utils.Database, evidence: str | None, model_id: st
     """``evidence`` for a status change of ``model_id`` stripped (None when empty), or :class:`RegistryError`
     when it cites nothing real.
 
-    ``eval_run:<id>`` must name a stored eval run of ``model_id`` (as the candidate or as the production side),
-    ``sync_run:<id>`` a stored sync run, ``rollback:<model>`` a model in the registry. Other forms are refused.
+    ``eval_run:<id>`` must name a stored eval run of ``model_id`` (as the candidate or as the production
+    side), ``sync_run:<id>`` a stored sync run, ``rollback:<model>`` a model in the registry. Other forms are
+    refused.
     """
     if evidence is None or not evidence.strip():
         return None

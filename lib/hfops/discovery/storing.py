@@ -20,6 +20,7 @@ from hfops.discovery.facts import ModelFacts, parse_record, skip_reason
 from hfops.discovery.rule import rule_failures, rule_fingerprint
 from hfops.discovery.score import quality_score
 from hfops.discovery.sources import Page, Source, merge_duplicates
+from hfops.registry import registry_rows_deferred
 from hfops.store import rows, utcnow
 
 MAX_STORED_ERRORS = 50
@@ -286,6 +287,23 @@ def store_page(
             f"WHERE model_id IN ({', '.join('?' for _ in chunk)})",
             [now, pass_id, *chunk],
         )
+    # the narrow tables of migration 0014 (candidate_rows, model_search) are refreshed for the page's written
+    # ids in a few set-based statements before the commit, not by a trigger per row
+    written = [row["model_id"] for row in (*new_rows, *changed_rows)]
+    if written:
+        with registry_rows_deferred(db, written):
+            _write_rows(db, counts, new_rows, changed_rows, new_candidates, candidate_updates, transitions)
+
+
+def _write_rows(
+    db: sqlite_utils.Database,
+    counts: SyncCounts,
+    new_rows: list[dict[str, Any]],
+    changed_rows: list[dict[str, Any]],
+    new_candidates: list[dict[str, Any]],
+    candidate_updates: list[dict[str, Any]],
+    transitions: list[tuple[Any, ...]],
+) -> None:
     if new_rows:
         columns = list(new_rows[0])
         db.conn.executemany(
