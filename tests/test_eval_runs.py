@@ -908,8 +908,19 @@ def test_pure_parts_import_neither_the_store_nor_jobs() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_cli_queues_a_cancelled_run_again_for_the_worker(
-    db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("flag", "said"),
+    [("--enqueue", "eval run 1 queued again as job 1"), ("--quiet", "run 1 succeeded: acme/embed vs")],
+    ids=["queued-again-for-the-worker", "resumed-here"],
+)
+def test_cli_resumes_a_cancelled_run_and_refuses_one_still_stopping(
+    flag: str,
+    said: str,
+    db_path: str,
+    tmp_path: Path,
+    standin: InferenceStandIn,
+    api_key: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from hfops.queue import get_huey
 
@@ -917,30 +928,20 @@ def test_cli_queues_a_cancelled_run_again_for_the_worker(
     ids = runs.submit_run(
         db_path, "acme/embed", "retrieval", "ms_marco", 4, settings_of(config, db_path), enqueue=False
     )
-    jobs.cancel(get_db(db_path), ids.job_id)
-    assert worker.execute_job(db_path, ids.job_id) == {"cancelled": True}
-    assert main(["--config", config, "eval", "--db", db_path, "--resume", str(ids.run_id), "--enqueue"]) == 0
-    assert "queued again" in capsys.readouterr().out
-    huey = get_huey(db_path)
-    huey.execute(huey.dequeue())
-    assert runs.summary(get_db(db_path), ids.run_id).status == "succeeded"
-
-
-def test_cli_resumes_a_cancelled_run_here_and_refuses_one_still_stopping(
-    db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    config = write_config(tmp_path / "c.toml", standin.url, batch_size=2)
-    ids = runs.submit_run(
-        db_path, "acme/embed", "retrieval", "ms_marco", 4, settings_of(config, db_path), enqueue=False
-    )
     db = get_db(db_path)
+    resume = ["--config", config, "eval", "--db", db_path, "--resume", str(ids.run_id), flag]
     with write_tx(db):  # a worker took it and was asked to stop, and has not stopped yet
         db.execute("UPDATE jobs SET status = 'running' WHERE id = ?", [ids.job_id])
     jobs.cancel(db, ids.job_id)
-    assert main(["--config", config, "eval", "--db", db_path, "--resume", str(ids.run_id)]) == 2
+    assert main(resume) == 2
     assert "still stopping" in capsys.readouterr().err
     with write_tx(db):
         db.execute("UPDATE jobs SET status = 'queued' WHERE id = ?", [ids.job_id])
     assert worker.execute_job(db_path, ids.job_id) == {"cancelled": True}
-    assert main(["--config", config, "eval", "--db", db_path, "--resume", str(ids.run_id), "--quiet"]) == 0
+    assert main(resume) == 0
+    assert said in capsys.readouterr().out
+    if flag == "--enqueue":  # queued, not run here: the worker's turn
+        assert runs.summary(get_db(db_path), ids.run_id).status == "queued"
+        huey = get_huey(db_path)
+        huey.execute(huey.dequeue())
     assert runs.summary(get_db(db_path), ids.run_id).status == "succeeded"
