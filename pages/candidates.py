@@ -139,7 +139,7 @@ def filter_widgets(facets: dict[str, list[str]]) -> tuple[view.Filter, str, bool
     )
     col[3].button("Clear filters", key=K_CLEAR, on_click=_clear_filters, icon=":material/filter_alt_off:")
     if not demo_mode() and col[3].button(
-        "Check evaluability",
+        "Queue evaluability check",
         key="cand_check",
         icon=":material/fact_check:",
         help=f"a worker job asks the Hub how up to {view.CHECK_BATCH} unchecked candidates can run here",
@@ -334,7 +334,15 @@ if not choices:
 st.divider()
 if st.session_state.get(K_DETAIL) not in choices:
     st.session_state.pop(K_DETAIL, None)
-selected = st.selectbox("Model details (this page and the search)", choices, key=K_DETAIL)
+# No model is open until one is picked (a ticked row or this selectbox): the first paint draws the table
+# only, not the detail's chart, tabs and raw record (issue 13: seconds of browser work before the table).
+selected = st.selectbox(
+    "Model details (this page and the search)",
+    choices,
+    index=None,
+    placeholder="Tick a row's box above, or choose a model here",
+    key=K_DETAIL,
+)
 if flash := st.session_state.pop(K_FLASH, None):
     st.success(f"Status changed: {plain(flash)}")
 detail = view.model_detail(conn, selected, settings()) if selected else None

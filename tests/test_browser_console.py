@@ -58,7 +58,10 @@ def test_candidates_table_and_detail_view(
     wait_for_text(chrome, "Candidates", css="h1")
     table = wait_for(chrome, "[data-testid=stDataFrame]")
     assert table.size["height"] > 100 and table.size["width"] > 400
-    # The detail view of the top candidate: heading, Hub link we built, score breakdown chart.
+    wait_idle(chrome)
+    assert not chrome.find_elements("css selector", "h3")  # the first paint draws no detail: a pick opens it
+    # Ticking the top candidate's box opens its detail: heading, Hub link we built, score breakdown chart.
+    click_row_marker(chrome, table, 0)
     wait_for_text(chrome, first, css="h3")
     link = wait_for(chrome, f'a[href="https://huggingface.co/{urllib.parse.quote(first, safe="/")}"]')
     assert first in link.text
@@ -115,6 +118,9 @@ def test_status_change_flow_and_status_page(
 ) -> None:
     first, _ = top_candidates(store)
     chrome.get(server.url)
+    table = wait_for(chrome, "[data-testid=stDataFrame]")
+    wait_idle(chrome)
+    click_row_marker(chrome, table, 0)  # opens the top candidate's detail and its status form
     wait_for_text(chrome, first, css="h3")
     wait_idle(chrome)
     reason = wait_for(chrome, "[data-testid=stTextArea] textarea")
@@ -155,7 +161,8 @@ def test_first_start_sync_now_runs_in_the_worker(
     wait_for_text(chrome, "Run 1: succeeded")
     save_screenshot(chrome, artifacts, "console-status-after-sync")
     open_page(chrome, "Candidates")
-    wait_for(chrome, "[data-testid=stDataFrame]")
+    table = wait_for(chrome, "[data-testid=stDataFrame]")
+    click_row_marker(chrome, table, 0)
     wait_for_text(chrome, top_candidates(db_path, 1)[0], css="h3")
 
 

@@ -81,6 +81,13 @@ def rendered_markdown(at: AppTest) -> list[str]:
     return [m.value for m in at.markdown]
 
 
+def open_detail(at: AppTest, model_id: str) -> AppTest:
+    """Open ``model_id``'s detail through the selectbox below the table (no detail is open until a pick)."""
+    at.selectbox(key="cand_detail").set_value(model_id).run()
+    assert not at.exception
+    return at
+
+
 @pytest.fixture
 def store(db_path: str) -> str:
     add_candidates(db_path, numbered(60) + SPECIAL)
@@ -164,7 +171,8 @@ def test_detail_view_content(store: str, monkeypatch: pytest.MonkeyPatch) -> Non
     )
     at = open_page(store, monkeypatch)
     at.multiselect(key="cand_license").set_value(["bsd-3-clause"]).run()
-    assert at.selectbox(key="cand_detail").value == "acme/old-flagged"
+    assert at.selectbox(key="cand_detail").options == ["acme/old-flagged"]
+    open_detail(at, "acme/old-flagged")
 
     assert at.subheader[0].value == "acme/old\\-flagged"
     assert (
@@ -210,8 +218,7 @@ def test_untrusted_hub_text_is_never_html(db_path: str, monkeypatch: pytest.Monk
             }
         ],
     )
-    at = open_page(db_path, monkeypatch)
-    assert at.selectbox(key="cand_detail").value == evil
+    at = open_detail(open_page(db_path, monkeypatch), evil)
     link = next(m for m in rendered_markdown(at) if m.startswith("[Open"))
     html = MarkdownIt("commonmark").render(link)  # what a Markdown renderer makes of it
     assert "<img" not in html and "javascript:" not in html.split('href="')[1].split('"')[0]
@@ -225,8 +232,7 @@ def test_untrusted_hub_text_is_never_html(db_path: str, monkeypatch: pytest.Monk
 
 
 def test_status_change_lands_in_audit_table(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = open_page(store, monkeypatch)
-    assert at.selectbox(key="cand_detail").value == "org/model-000"
+    at = open_detail(open_page(store, monkeypatch), "org/model-000")
     assert at.selectbox(key="cand_next_status").options == list(registry.TRANSITIONS["candidate"])
     at.selectbox(key="cand_next_status").set_value("evaluating")
     at.text_area(key="cand_reason").input("top score; run the shadow evals")
@@ -249,7 +255,7 @@ def test_status_change_lands_in_audit_table(store: str, monkeypatch: pytest.Monk
 
 
 def test_missing_reason_shows_error_not_exception(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = open_page(store, monkeypatch)
+    at = open_detail(open_page(store, monkeypatch), "org/model-000")
     at.selectbox(key="cand_next_status").set_value("promoted")
     at.text_area(key="cand_reason").input("   ")
     status_button(at).click().run()
@@ -260,7 +266,7 @@ def test_missing_reason_shows_error_not_exception(store: str, monkeypatch: pytes
 
 
 def test_demo_mode_has_no_status_form(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = open_page(store, monkeypatch, demo=True)
+    at = open_detail(open_page(store, monkeypatch, demo=True), "org/model-000")
     assert at.subheader[0].value == "org/model\\-000"  # the detail view is still there
     assert [b.key for b in at.button] == ["cand_clear_filters"] and not at.text_area  # no write button
     assert "cand_next_status" not in [s.key for s in at.selectbox]
@@ -312,7 +318,10 @@ def test_clear_filters_resets_every_filter(store: str, monkeypatch: pytest.Monke
 
 def test_selecting_a_row_opens_its_detail(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page(store, monkeypatch)
-    assert at.selectbox(key="cand_detail").value == "org/model-000"
+    # The first paint draws the table only: no model is open (no heading, chart or status form) until a pick.
+    assert at.selectbox(key="cand_detail").value is None
+    assert at.selectbox(key="cand_detail").options[:2] == ["org/model-000", "org/model-001"]
+    assert not at.subheader and not at.get("plotly_chart") and not at.get("form") and not at.metric
     at.session_state["cand_table"] = {"selection": {"rows": [3], "columns": []}}  # a click on the 4th row
     at.run()
     assert not at.exception
@@ -397,6 +406,7 @@ def test_real_snapshot_rows_match_the_registry(
     expected, _ = registry.list_candidates(connect(db_path), registry.CandidateFilter(pipeline_tags=[tag]))
     assert shown_ids(at) == [r["model_id"] for r in expected]
     detail = registry.get_model(connect(db_path), found[0]["model_id"])
+    open_detail(at, found[0]["model_id"])
     assert frame_with(at, "contribution")["term"].tolist() == list(detail["candidate"]["score_breakdown"])
 
 
