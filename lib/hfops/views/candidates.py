@@ -19,7 +19,7 @@ import sqlite_utils
 
 from hfops import discovery, registry
 from hfops.config import Settings
-from hfops.store import get_db, loads
+from hfops.store import get_db, loads, one
 from hfops.views import as_dict
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -65,8 +65,13 @@ def hub_url(endpoint: str, model_id: str) -> str:
 
 def facets_marker(db: sqlite_utils.Database) -> tuple[Any, ...]:
     """What changes when a sync run changes the models: the key under which filter options may be cached
-    (status changes never add options)."""
-    last: Any = discovery.last_sync_run(db) or {}
+    (status changes never add options).
+
+    The last run's stored row, not :func:`hfops.discovery.last_sync_run`: a key needs what is stored (a run
+    that only reads as interrupted changed no model), and the liveness check behind that function imports
+    the sync machinery (huggingface_hub, 0.5 s of the console's first page on 2 cores).
+    """
+    last = one(db, "SELECT id, status, finished_at, seen FROM sync_runs ORDER BY id DESC LIMIT 1") or {}
     return (last.get("id"), last.get("status"), last.get("finished_at"), last.get("seen"))
 
 
