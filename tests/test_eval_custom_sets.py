@@ -406,39 +406,20 @@ def test_bad_mappings_are_clear_errors_and_store_nothing(
 
 
 def test_a_50_mb_line_is_refused(db_path: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def add(path: Path) -> tuple[int, str]:
+        code, _, err = cli(capsys, db_path, "dataset", "add", "big", "--task", "qa", "--file", str(path),
+                           "--map", "id=qid,answers=gold")  # fmt: skip
+        return code, err
+
     path = tmp_path / "big.jsonl"
     with path.open("wb") as handle:
         handle.write((json.dumps(QA_ROWS[0]) + "\n").encode())
         handle.write(b'{"qid": "q2", "question": "' + b"x" * (50 * 1024 * 1024) + b'", "gold": ["a"]}\n')
-    code, _, err = cli(
-        capsys,
-        db_path,
-        "dataset",
-        "add",
-        "big",
-        "--task",
-        "qa",
-        "--file",
-        str(path),
-        "--map",
-        "id=qid,answers=gold",
-    )
+    code, err = add(path)
     assert code == 2 and f"{path}: line 2: longer than" in err
     csv_path = tmp_path / "big.csv"
     csv_path.write_bytes(b'qid,question,gold\nq1,what?,a\nq2,"' + b"y" * (9 * 1024 * 1024) + b'",b\n')
-    code, _, err = cli(
-        capsys,
-        db_path,
-        "dataset",
-        "add",
-        "big",
-        "--task",
-        "qa",
-        "--file",
-        str(csv_path),
-        "--map",
-        "id=qid,answers=gold",
-    )
+    code, err = add(csv_path)
     assert code == 2 and f"{csv_path}: line" in err and "not valid CSV" in err
     assert stored_names(db_path) == []
 

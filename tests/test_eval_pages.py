@@ -47,6 +47,13 @@ def open_page(db_path: str, page: str, monkeypatch: pytest.MonkeyPatch, **env: s
     return open_console(db_path, monkeypatch, page, **env)
 
 
+def open_retrieval_board(db_path: str, monkeypatch: pytest.MonkeyPatch, **env: str) -> AppTest:
+    at = open_page(db_path, BOARD, monkeypatch, **env)
+    at.selectbox(key="board_task").set_value("retrieval")
+    at.selectbox(key="board_dataset").set_value("ms_marco")
+    return at.run()
+
+
 def frame_with(at: AppTest, column: str) -> pd.DataFrame:
     found = [d.value for d in at.dataframe if column in d.value.columns]
     assert found, f"no dataframe with a {column!r} column"
@@ -205,10 +212,7 @@ def test_empty_store(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_leaderboard_per_task_and_dataset_sortable(
     db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    at = open_page(db_path, BOARD, monkeypatch)
-    at.selectbox(key="board_task").set_value("retrieval")
-    at.selectbox(key="board_dataset").set_value("ms_marco")
-    at.run()
+    at = open_retrieval_board(db_path, monkeypatch)
     board = frame_with(at, "ndcg@10")
     assert set(board["model_id"]) == {"acme/embed", "baseline:bm25"}
     assert list(board["ndcg@10"]) == sorted(board["ndcg@10"], reverse=True)
@@ -235,10 +239,7 @@ def test_leaderboard_per_task_and_dataset_sortable(
 def test_promote_needs_a_reason_and_is_audited(
     db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    at = open_page(db_path, BOARD, monkeypatch)
-    at.selectbox(key="board_task").set_value("retrieval")
-    at.selectbox(key="board_dataset").set_value("ms_marco")
-    at.run()
+    at = open_retrieval_board(db_path, monkeypatch)
     assert at.selectbox(key="board_promote_model").options == ["acme/embed"]  # baselines cannot be promoted
     before = registry.get_model(get_db(db_path), "acme/embed")["candidate"]["status"]
     at.button(key="board_promote").click().run()
@@ -263,10 +264,7 @@ def test_promote_needs_a_reason_and_is_audited(
 def test_leaderboard_demo_mode_has_no_promote(
     db_path: str, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    at = open_page(db_path, BOARD, monkeypatch, HFOPS_DEMO="1")
-    at.selectbox(key="board_task").set_value("retrieval")
-    at.selectbox(key="board_dataset").set_value("ms_marco")
-    at.run()
+    at = open_retrieval_board(db_path, monkeypatch, HFOPS_DEMO="1")
     assert not frame_with(at, "ndcg@10").empty
     keys = {getattr(w, "key", None) for w in [*at.button, *at.text_input, *at.selectbox]}
     assert not keys & {"board_promote", "board_promote_reason", "board_promote_model", "board_rollback"}
@@ -274,13 +272,6 @@ def test_leaderboard_demo_mode_has_no_promote(
 
 def board_rows(at: AppTest, metric: str = "ndcg@10") -> pd.DataFrame:
     return frame_with(at, metric).set_index("model_id")
-
-
-def open_retrieval_board(db_path: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    at = open_page(db_path, BOARD, monkeypatch)
-    at.selectbox(key="board_task").set_value("retrieval")
-    at.selectbox(key="board_dataset").set_value("ms_marco")
-    return at.run()
 
 
 def test_promote_refreshes_the_board_and_marks_production(

@@ -55,6 +55,12 @@ def settings_of(config: str, db_path: str) -> Settings:
     return load_settings(config, **{"store.path": db_path})
 
 
+def eval_cli(config: str, db_path: str, *args: str) -> int:
+    """``hfops --config CONFIG eval --db DB ARGS...`` in this process; ``ARGS`` may be one string of words."""
+    words = [w for a in args for w in (a.split() if " " in a else [a])]
+    return main(["--config", config, "eval", "--db", db_path, *words])
+
+
 def run_eval(
     db_path: str, config: str, model: str, task: str, dataset: str, limit: int | None, **kwargs: Any
 ) -> dict[str, Any]:
@@ -398,9 +404,7 @@ def test_backend_that_keeps_failing_stops_the_run_and_resume_completes_it(
 
     standin.behaviour = "fast"
     standin.reply = "Normandy"
-    code = main(
-        ["--config", config, "eval", "--db", db_path, "--resume", str(ids["run_id"]), "--json", "--quiet"]
-    )
+    code = eval_cli(config, db_path, "--resume", str(ids["run_id"]), "--json --quiet")
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["status"] == "succeeded" and result["done"] == 6 and result["candidate_errors"] == 0
@@ -555,7 +559,7 @@ def test_nightly_evaluates_candidates_without_a_current_run(
         ],
     )
     config = write_config(tmp_path / "c.toml", standin.url, default_limit=3)
-    code = main(["--config", config, "eval", "--db", db_path, "--nightly", "--json", "--quiet"])
+    code = eval_cli(config, db_path, "--nightly --json --quiet")
     result = json.loads(capsys.readouterr().out)
     assert code == 0 and result["planned"] == 2 and result["skipped"] == []
     assert {(r["model"], r["dataset"]) for r in result["runs"]} == {
@@ -602,32 +606,16 @@ def test_cli_eval_show_and_list(
     db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(tmp_path / "c.toml", standin.url)
-    code = main(
-        [
-            "--config",
-            config,
-            "eval",
-            "--db",
-            db_path,
-            "--model",
-            "acme/embed",
-            "--task",
-            "retrieval",
-            "--dataset",
-            "ms_marco",
-            "--limit",
-            "5",
-        ]
-    )
+    code = eval_cli(config, db_path, "--model acme/embed --task retrieval --dataset ms_marco --limit 5")
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "run 1 succeeded: acme/embed vs baseline:bm25 - retrieval on ms_marco" in captured.out
     assert "ndcg@10" in captured.out and "recommendation: " in captured.out
     assert "run 1: computing metrics on 5 examples" in captured.err  # the progress line's last phase
-    assert main(["--config", config, "eval", "--db", db_path, "--show", "1", "--json"]) == 0
+    assert eval_cli(config, db_path, "--show 1 --json") == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["id"] == 1 and len(shown["metrics"]) == 15
-    assert main(["--config", config, "eval", "--db", db_path, "--list"]) == 0
+    assert eval_cli(config, db_path, "--list") == 0
     assert "acme/embed vs baseline:bm25 retrieval/ms_marco 5/5" in capsys.readouterr().out
     assert main(["eval", "--db", db_path, "--model", "acme/embed"]) == 2
     assert "--task, --dataset required" in capsys.readouterr().err
@@ -639,50 +627,15 @@ def test_enqueue_from_cli(
     db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(tmp_path / "c.toml", standin.url, default_limit=2)
-    code = main(
-        [
-            "--config",
-            config,
-            "eval",
-            "--db",
-            db_path,
-            "--model",
-            "acme/embed",
-            "--task",
-            "retrieval",
-            "--dataset",
-            "ms_marco",
-            "--enqueue",
-            "--json",
-        ]
-    )
+    marco = "--model acme/embed --task retrieval --dataset ms_marco"
+    code = eval_cli(config, db_path, marco, "--enqueue --json")
     assert code == 0
     ids = json.loads(capsys.readouterr().out)
     assert jobs.get_job(get_db(db_path), ids["job_id"])["status"] == "queued"
     assert runs.get_run(get_db(db_path), ids["run_id"])["sample_limit"] == 2  # [eval] default_limit
     assert standin.count == 0  # nothing ran here
-    assert (
-        main(
-            [
-                "--config",
-                config,
-                "eval",
-                "--db",
-                db_path,
-                "--model",
-                "acme/embed",
-                "--task",
-                "retrieval",
-                "--dataset",
-                "ms_marco",
-                "--limit",
-                "0",
-                "--enqueue",
-                "--json",
-            ]
-        )
-        == 0
-    )
+    code = eval_cli(config, db_path, marco, "--limit 0 --enqueue --json")
+    assert code == 0
     ids = json.loads(capsys.readouterr().out)
     assert runs.get_run(get_db(db_path), ids["run_id"])["sample_limit"] is None  # 0 = every example
 
@@ -755,23 +708,7 @@ def test_cli_failed_run_prints_the_error_not_a_traceback(
     data.mkdir(parents=True)
     (data / "ms_marco_v1.1_train_sample200.json").write_text("[\n  {oops}\n]\n")
     config = write_config(tmp_path / "c.toml", standin.url, data_dir=str(tmp_path / "data"))
-    code = main(
-        [
-            "--config",
-            config,
-            "eval",
-            "--db",
-            db_path,
-            "--model",
-            "acme/embed",
-            "--task",
-            "retrieval",
-            "--dataset",
-            "ms_marco",
-            "--limit",
-            "3",
-        ]
-    )
+    code = eval_cli(config, db_path, "--model acme/embed --task retrieval --dataset ms_marco --limit 3")
     captured = capsys.readouterr()
     assert code == 1
     assert "Traceback" not in captured.err + captured.out

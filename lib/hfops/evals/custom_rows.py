@@ -445,6 +445,26 @@ def _row_id(source: SourceRows, label: str, column: str | None, row: dict[str, A
     return str(value)
 
 
+def _unique_row_id(
+    source: SourceRows,
+    label: str,
+    resolved: dict[str, str],
+    row: dict[str, Any],
+    number: int,
+    first_seen: dict[str, str],
+) -> str:
+    """A question's id (:func:`_row_id` of the mapped ``id`` column), refused when an earlier row of
+    ``first_seen`` (id -> where) has it; recorded there."""
+    qid = _row_id(source, label, resolved.get("id"), row, number)
+    if qid in first_seen:
+        raise DatasetError(
+            f"{_where(source, label, resolved.get('id', 'id'))}: duplicate id {qid!r} "
+            f"(first at {first_seen[qid]})"
+        )
+    first_seen[qid] = label
+    return qid
+
+
 def read_corpus(source: SourceRows, mapping: dict[str, str]) -> dict[str, str]:
     """``{doc_id: text}`` from a corpus file's rows, mapped by ``doc_id`` and ``doc_text``."""
     resolved = _resolve_mapping("retrieval", mapping, source, CORPUS_FIELDS)
@@ -488,13 +508,7 @@ def map_rows(
     examples: list[Example] = []
     first_seen: dict[str, str] = {}
     for number, (label, row) in enumerate(source.rows, start=1):
-        qid = _row_id(source, label, resolved.get("id"), row, number)
-        if qid in first_seen:
-            raise DatasetError(
-                f"{_where(source, label, resolved.get('id', 'id'))}: duplicate id {qid!r} "
-                f"(first at {first_seen[qid]})"
-            )
-        first_seen[qid] = label
+        qid = _unique_row_id(source, label, resolved, row, number, first_seen)
         question = _text(
             source, label, resolved["question"], lookup(row, resolved["question"]), required=True
         )
@@ -536,13 +550,7 @@ def _map_retrieval(source: SourceRows, resolved: dict[str, str], corpus: dict[st
     skipped: list[str] = []
     first_seen: dict[str, str] = {}
     for number, (label, row) in enumerate(source.rows, start=1):
-        qid = _row_id(source, label, resolved.get("id"), row, number)
-        if qid in first_seen:
-            raise DatasetError(
-                f"{_where(source, label, resolved.get('id', 'id'))}: duplicate id {qid!r} "
-                f"(first at {first_seen[qid]})"
-            )
-        first_seen[qid] = label
+        qid = _unique_row_id(source, label, resolved, row, number, first_seen)
         query = _text(source, label, resolved["query"], lookup(row, resolved["query"]), required=True)
         if per_query:
             relevant, candidates = _passages(source, label, resolved, row, qid, documents)

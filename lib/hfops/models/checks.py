@@ -120,20 +120,12 @@ def evaluability(
     try:
         hubmod.check_plan(plan, settings)
     except ModelRefusedError as exc:
-        if exc.reason == "too_large":
+        if exc.reason in ("too_large", "no_disk"):  # over [models] max_download_gb, or over the free disk
+            bound = f"{limit_gb:g} GB" if exc.reason == "too_large" else "free disk"
             return _fact(
                 model_id,
                 "too_large",
-                f"too large ({gigabytes(plan.download_bytes)} > {limit_gb:g} GB)",
-                size_bytes=plan.download_bytes,
-                detail=str(exc),
-                **common,
-            )
-        if exc.reason == "no_disk":
-            return _fact(
-                model_id,
-                "too_large",
-                f"too large ({gigabytes(plan.download_bytes)} > free disk)",
+                f"too large ({gigabytes(plan.download_bytes)} > {bound})",
                 size_bytes=plan.download_bytes,
                 detail=str(exc),
                 **common,
