@@ -41,24 +41,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-for name, value in (
-    ("HF_HUB_DISABLE_TELEMETRY", "1"),
-    ("HF_DATASETS_OFFLINE", "1"),
-    ("HF_EVALUATE_OFFLINE", "1"),
-):
-    os.environ.setdefault(name, value)
-sys.path.insert(0, str(ROOT))
+import orjson
+from common import ROOT, fresh_default_store, hfops_command, load_avg, timed, write_section
 
-import orjson  # noqa: E402
-
-from hfops.config import DiscoveryConfig, Settings  # noqa: E402
-from hfops.store import connect  # noqa: E402
+from hfops.config import DiscoveryConfig, Settings
+from hfops.store import connect
 
 LISTING = ROOT.parent / "shared" / "data" / "hf_hub_models" / "hf_api_models_2024-07-11_text_tasks.jsonl.gz"
 APP = str(ROOT / "app.py")
 PAGE = "pages/candidates.py"
-PERFORMANCE = ROOT / "docs" / "performance.md"
 HEADING = "## Console"
 READ_ONLY_VERBS = (
     ["candidates"],
@@ -67,15 +58,6 @@ READ_ONLY_VERBS = (
     ["metrics", "--once"],
     ["--help"],
 )
-
-
-def load_avg() -> str:
-    return "/".join(f"{x:.1f}" for x in os.getloadavg())
-
-
-def hfops_command() -> list[str]:
-    script = Path(sys.executable).with_name("hfops")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "hfops.cli"]
 
 
 # --- stores -------------------------------------------------------------------------------------------------
@@ -297,37 +279,25 @@ def _parse(stamp: str) -> datetime:
 # --- first table and demo in a real browser -----------------------------------------------------------------
 
 
-def fresh_default_store(folder: Path, name: str) -> str:
-    path = str(folder / name)
-    subprocess.run(
-        [*hfops_command(), "init", "--db", path, "--no-starter-runs"],
-        check=True,
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-    )
-    return path
-
-
 def bench_table(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     from tests.browser import chrome_driver, start_console, wait_for
 
     db_path = fresh_default_store(folder, "table.db")
-    cold, warm, ready = [], [], []
+    cold: list[float] = []
+    warm: list[float] = []
+    ready: list[float] = []
     for _ in range(args.repeats):
-        start = time.perf_counter()
-        server = start_console(db_path, folder)
-        ready.append(time.perf_counter() - start)
+        with timed(ready):
+            server = start_console(db_path, folder)
         try:
             with chrome_driver() as driver:
-                start = time.perf_counter()
-                driver.get(server.url)
-                wait_for(driver, "[data-testid=stDataFrame]", timeout=120)
-                cold.append(time.perf_counter() - start)
+                with timed(cold):
+                    driver.get(server.url)
+                    wait_for(driver, "[data-testid=stDataFrame]", timeout=120)
                 driver.get("about:blank")
-                start = time.perf_counter()
-                driver.get(server.url)
-                wait_for(driver, "[data-testid=stDataFrame]", timeout=120)
-                warm.append(time.perf_counter() - start)
+                with timed(warm):
+                    driver.get(server.url)
+                    wait_for(driver, "[data-testid=stDataFrame]", timeout=120)
         finally:
             server.stop()
         print(
@@ -387,9 +357,8 @@ def bench_cli(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     for repeat in range(args.cli_repeats):
         names = list(commands) if repeat % 2 == 0 else list(reversed(commands))
         for label in names:
-            start = time.perf_counter()
-            subprocess.run(commands[label], cwd=folder, check=True, capture_output=True)
-            times[label].append(time.perf_counter() - start)
+            with timed(times[label]):
+                subprocess.run(commands[label], cwd=folder, check=True, capture_output=True)
     return {label: statistics.median(found) for label, found in times.items()}
 
 
@@ -497,24 +466,6 @@ def section(results: dict[str, Any], args: argparse.Namespace, loads: tuple[str,
     return "\n".join(out) + "\n"
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) the '## Console' section of docs/performance.md (nothing else is touched)."""
-    current = PERFORMANCE.read_text() if PERFORMANCE.is_file() else "# Performance\n"
-    lines = current.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.split(" (")[0].strip() == HEADING), None)
-    if start is None:
-        PERFORMANCE.write_text(current.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n")
-        return
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    kept = [
-        *lines[:start],
-        *text.rstrip("\n").splitlines(),
-        *([""] if end < len(lines) else []),
-        *lines[end:],
-    ]
-    PERFORMANCE.write_text("\n".join(kept) + "\n")
-
-
 PARTS = {
     "candidates": bench_candidates,
     "pickup": bench_pickup,
@@ -557,8 +508,7 @@ def main() -> None:
     print()
     print(text)
     if args.write:
-        write_section(text)
-        print(f"wrote the {HEADING} section of {PERFORMANCE.relative_to(ROOT)}")
+        write_section(HEADING, text)
 
 
 if __name__ == "__main__":

