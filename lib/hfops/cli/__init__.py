@@ -23,7 +23,6 @@ from typing import Any, TextIO
 
 from hfops.config import Settings, load_settings
 from hfops.errors import HfopsError
-from hfops.net import one_line
 from hfops.store import check_location, describe_db_error
 
 # Feature modules that add verbs; a module that does not exist yet is skipped.
@@ -212,9 +211,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             ledger.install(settings.store.path, settings)  # Hub/Inference responses into the store's ledger
         return int(args.func(args, settings) or 0)
     except HfopsError as exc:
+        from hfops.net import one_line  # on failure only: the HTTP layer is no read-only verb's start-up cost
+
         print(f"error: {one_line(exc, 2000)}", file=sys.stderr)
         return 2
     except sqlite3.DatabaseError as exc:  # a store failure outside a write transaction
+        from hfops.net import one_line
+
         print(
             f"error: {one_line(describe_db_error(getattr(args, 'db', None) or '(store)', exc), 2000)}",
             file=sys.stderr,
