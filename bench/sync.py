@@ -15,9 +15,13 @@ one run, medians of ``--repeats`` A/B-alternating repeats:
   likes and lastModified), as ratios of the full sync;
 - records/s and peak memory of each; and ``sync --snapshot`` of the same records from a file;
 - the CPU seconds of the bare client and of the full sync (each process's own, all threads) and their ratio:
-  on a shared machine the wall-clock ratio moves with the load, the CPU ratio much less.
+  on a shared machine the wall-clock ratio moves with the load, the CPU ratio much less;
+- with ``--baseline-lib DIR`` (another hfops ``lib/``, e.g. ``git archive HEAD~3 lib | tar -x -C /tmp/b``),
+  the same full sync run by that code too, alternating with the other two in every repeat: before / after
+  figures from one run.
 
 Usage: python bench/sync.py [--records FILE] [--replicate 50000] [--repeats 3] [--rows real,replicated]
+       [--baseline-lib DIR]
 """
 
 from __future__ import annotations
@@ -103,11 +107,13 @@ def child(args: argparse.Namespace) -> None:
 
 
 def measure(
-    kind: str, url: str, row: str, db: str = "", mode: str = "full", snapshot: str = ""
+    kind: str, url: str, row: str, db: str = "", mode: str = "full", snapshot: str = "", lib: str = ""
 ) -> dict[str, Any]:
+    """One child process's measurement; ``lib``: import hfops from that ``lib/`` folder instead."""
     cmd = [sys.executable, __file__, "--child", kind, "--url", url, "--row", row, "--db", db, "--mode", mode,
            "--snapshot", snapshot]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (lib, os.environ.get("PYTHONPATH")) if p)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"{kind} failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -136,13 +142,17 @@ def start_standin(records: str, replicate: int, extra: list[str]) -> tuple[subpr
     return server, server.stdout.readline().strip()
 
 
-def bench_row(row: str, records: str, replicate: int, extra: list[str], repeats: int) -> dict[str, Any]:
+def bench_row(
+    row: str, records: str, replicate: int, extra: list[str], repeats: int, baseline_lib: str = ""
+) -> dict[str, Any]:
     import httpx
 
     server, url = start_standin(records, replicate, extra)
     try:
         warm(url, row)  # the stand-in sorts and encodes every result set once, for both sort orders
-        bare, full = [], []
+        bare: list[dict[str, Any]] = []
+        full: list[dict[str, Any]] = []
+        base: list[dict[str, Any]] = []
         with tempfile.TemporaryDirectory() as tmp:
             for i in range(repeats):  # A/B alternating
                 db = str(Path(tmp) / f"full{i}.db")
@@ -150,8 +160,13 @@ def bench_row(row: str, records: str, replicate: int, extra: list[str], repeats:
                     ("bare", lambda: measure("bare", url, row)),
                     ("full", lambda db=db: measure("sync", url, row, db)),
                 ]
+                if baseline_lib:
+                    pair.append(
+                        ("base", lambda i=i: measure("sync", url, row, str(Path(tmp) / f"base{i}.db"),
+                                                     lib=baseline_lib))
+                    )  # fmt: skip
                 for name, fn in pair if i % 2 == 0 else reversed(pair):
-                    (bare if name == "bare" else full).append(fn())
+                    {"bare": bare, "full": full, "base": base}[name].append(fn())
             db = str(Path(tmp) / f"full{repeats - 1}.db")
             quiet = measure("sync", url, row, db, mode="auto")
             now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
@@ -170,8 +185,18 @@ def bench_row(row: str, records: str, replicate: int, extra: list[str], repeats:
     finally:
         server.kill()
         server.wait()
-    med = {k: statistics.median(m["seconds"] for m in v) for k, v in (("bare", bare), ("full", full))}
-    cpu = {k: statistics.median(m["cpu_seconds"] for m in v) for k, v in (("bare", bare), ("full", full))}
+    measured = [("bare", bare), ("full", full), ("base", base)]
+    med = {k: statistics.median(m["seconds"] for m in v) for k, v in measured if v}
+    cpu = {k: statistics.median(m["cpu_seconds"] for m in v) for k, v in measured if v}
+    baseline = {}
+    if base:
+        baseline = {
+            "baseline_lib": baseline_lib,
+            "baseline_full_sync_s": round(med["base"], 2),
+            "baseline_ratio_full_vs_bare": round(med["base"] / med["bare"], 2),
+            "baseline_full_sync_cpu_s": round(cpu["base"], 2),
+            "baseline_ratio_full_vs_bare_cpu": round(cpu["base"] / cpu["bare"], 2),
+        }
     return {
         "row": row,
         "records_listed": full[-1]["records"],
@@ -195,6 +220,7 @@ def bench_row(row: str, records: str, replicate: int, extra: list[str], repeats:
         "snapshot_records": snap["records"],
         "peak_mib_snapshot_sync": round(snap["peak_mib"]),
         "repeats": repeats,
+        **baseline,
     }
 
 
@@ -214,6 +240,7 @@ def main() -> None:
     parser.add_argument("--replicate", type=int, default=50_000, help="records in the replicated row")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rows", default="real,replicated")
+    parser.add_argument("--baseline-lib", default="", help="also run the full sync with hfops from this lib/")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--row", help=argparse.SUPPRESS)
@@ -233,10 +260,13 @@ def main() -> None:
             if not Path(args.records).exists():
                 print(f"skipping the real row: {args.records} not found", file=sys.stderr)
                 continue
-            results.append(bench_row("real", args.records, 0, [], args.repeats))
+            results.append(bench_row("real", args.records, 0, [], args.repeats, args.baseline_lib))
         else:
             extra = ["--pipeline-tag", "text-generation", "--license", "apache-2.0"]
-            results.append(bench_row("replicated", str(HUB_SNAPSHOT), args.replicate, extra, args.repeats))
+            replicated = bench_row(
+                "replicated", str(HUB_SNAPSHOT), args.replicate, extra, args.repeats, args.baseline_lib
+            )
+            results.append(replicated)
         print(json.dumps(results[-1], indent=2), flush=True)
     print(
         json.dumps({"load_average_start": round(load, 2), "load_average_end": round(os.getloadavg()[0], 2)})
