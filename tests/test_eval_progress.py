@@ -4,6 +4,7 @@ it; a run can be cancelled while its corpus is embedded and resumes without embe
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from hfops import jobs, progress, worker
 from hfops.evals import runs
 from hfops.evals.backends import EMBED_CHUNK, MINILM_ID
 from hfops.evals.data import load_eval_set
+from hfops.evals.tasks import SMOLLM2_ID
 from hfops.store import get_db
 from tests.standins.inference import InferenceStandIn
 from tests.test_eval_runs import API_KEY, settings_of, write_config
@@ -92,6 +94,27 @@ def test_counts_can_be_bytes_and_the_helpers_report_nowhere_outside_a_scope() ->
         with pytest.raises(progress.Cancelled):
             progress.stop_if_cancelled()
     assert [m for _, _, m in seen][-1] == "indexing"
+
+
+def test_a_model_loading_is_an_interlude_and_answered_examples_move_the_count() -> None:
+    seen, report = recorder()
+    phases = progress.Phases(report, prefix="run 2: ", clock=Clock())
+    with progress.scope(phases):
+        scoring = phases.start("scoring examples", 5)
+        scoring.expect(2)  # a batch of two under way
+        with progress.interlude("loading acme/generator (llama.cpp)"):
+            pass
+        for _ in range(3):  # the third answer is past the batch: its count waits for the batch's end
+            progress.item_done()
+        scoring.advance(2)
+    assert [m for _, _, m in seen] == [
+        "run 2: scoring examples 0/5",
+        "run 2: loading acme/generator (llama.cpp)",
+        "run 2: scoring examples 0/5",  # the phase the load interrupted, again
+        "run 2: scoring examples 1/5",
+        "run 2: scoring examples 2/5",
+        "run 2: scoring examples 2/5",
+    ]
 
 
 # --- a real run through the job runner -------------------------------------------------------------------
@@ -181,3 +204,18 @@ def test_a_run_cancelled_while_embedding_its_corpus_resumes_without_embedding_it
 
 def _embed_batches(standin: InferenceStandIn) -> list[list[Any]]:
     return [r["body"]["inputs"] for r in standin.requests if r["path"].endswith("/feature-extraction")]
+
+
+def test_a_real_generative_run_counts_its_examples_as_it_answers_them(
+    db_path: str, tmp_path: Path, job_reports: list[Report]
+) -> None:
+    pytest.importorskip("llama_cpp", reason="the GGUF runtime (llama-cpp-python) is not installed")
+    config = write_config(tmp_path / "c.toml")  # [eval] batch_size 64: the three examples are one batch
+    settings = settings_of(config, db_path)
+    ids = runs.submit_run(db_path, SMOLLM2_ID, "qa", "squad_v2", 3, settings, enqueue=False)
+    assert worker.execute_job(db_path, ids.job_id).get("error") is None
+    texts = [(d, t, progress.split_time_left(m)[0]) for d, t, m in job_reports]
+    scoring = [(d, t) for d, t, text in texts if re.search(r": scoring examples \d/3$", text)]
+    assert [count for count, _ in itertools.groupby(scoring)] == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    if loaded_here := [i for i, (_, _, m) in enumerate(job_reports) if f"loading {SMOLLM2_ID} (" in m]:
+        assert job_reports[loaded_here[0] + 1][2].endswith("scoring examples 0/3")  # back to the examples

@@ -62,12 +62,19 @@ class Phase:
     def __init__(self, owner: Phases, text: str, total: int | None, done: int, count: Count | None) -> None:
         self.owner, self.text, self.total, self.count = owner, text, total, count or _plain
         self.first, self.since = done, owner.clock()
+        self.done = done  # as last reported
+        self.ceiling: int | None = None  # how far :func:`item_done` may take it (the work under way)
 
     def advance(self, done: int, total: int | None = None, force: bool = False) -> None:
         """``done`` of the phase's total are done now (the total may be learnt late). A phase another one
         interrupted (a model loading during the first batch) is the current one again, and its estimate
         starts over from here."""
         self.owner.report_phase(self, done, total, force)
+
+    def expect(self, upto: int) -> None:
+        """The work under way (a batch) takes the phase to ``upto``: until then, each :func:`item_done`
+        reported below it advances the phase by one."""
+        self.ceiling = upto
 
     def message(self, done: int) -> str:
         text = f"{self.owner.prefix}{self.text}"
@@ -104,6 +111,7 @@ class Phases:
         with self._lock:
             if total is not None:
                 phase.total = total
+            phase.done = done
             if phase is not self.current:
                 self.current, force = phase, True
                 phase.first, phase.since = done, self.clock()
@@ -139,6 +147,33 @@ def phase(text: str, total: int | None = None, done: int = 0, count: Count | Non
     """Start a phase in the current scope; outside one, a phase that reports nowhere."""
     found = _current.get()
     return (found.phases if found is not None else Phases(_silent)).start(text, total, done, count)
+
+
+@contextlib.contextmanager
+def interlude(text: str) -> Iterator[None]:
+    """A phase within the current one (a model loading during the first batch): reported while the block
+    runs; then the phase it interrupted is the current one again, reported as it was."""
+    found = _current.get()
+    if found is None:
+        yield
+        return
+    before = found.phases.current
+    found.phases.start(text)
+    try:
+        yield
+    finally:
+        if before is not None:
+            before.advance(before.done)
+
+
+def item_done() -> None:
+    """One item of the current phase is done (a model answered an example): the phase advances by one, up
+    to what its caller expects of the work under way (:meth:`Phase.expect`; nothing is expected, nothing
+    moves). Nothing outside a scope."""
+    found = _current.get()
+    phase = found.phases.current if found is not None else None
+    if phase is not None and phase.ceiling is not None and phase.done < phase.ceiling:
+        phase.advance(phase.done + 1)
 
 
 def stop_if_cancelled() -> None:

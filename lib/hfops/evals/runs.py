@@ -591,6 +591,7 @@ def _walk(
         for batch in batches:
             if cancelled():
                 return _cancel(db, run, done, total)
+            scoring.expect(done + len(batch))  # a generative system counts its examples as it answers
             outputs = executor.compute(batch)
             if outputs is None:  # cancelled while waiting for the batch
                 return _cancel(db, run, done, total)

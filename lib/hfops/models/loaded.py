@@ -2,9 +2,10 @@
 
 Every backend that runs a model here goes through :func:`shared` (sentence-transformers embedders,
 transformers pipelines, llama.cpp and transformers GGUF generators): a model is loaded once per process and
-key, lazily, never at import. Loading is announced to the current progress scope (``loading ...``, see
-:mod:`hfops.progress`), since it can take a while (seconds for MiniLM, tens of seconds for a GGUF file on a
-loaded machine); two keys load independently, two users of one key wait for the same load.
+key, lazily, never at import. Loading is announced to the current progress scope (``loading ...``, an
+interlude in the phase that needed the model: :func:`hfops.progress.interlude`), since it can take a while
+(seconds for MiniLM, tens of seconds on a loaded machine); two keys load independently, two users of one
+key wait for the same load.
 
 :func:`use_lock` is the lock every user of one loaded model holds while it runs it, where the model is not
 safe to share between threads (a llama.cpp context). At exit, models that have a ``close()`` (llama.cpp's
@@ -45,8 +46,10 @@ def shared(key: Hashable, loader: Callable[[], Any], label: str = "") -> Any:
             if key in _loaded:
                 return _loaded[key]
         if label:
-            progress.phase(f"loading {label}")
-        model = loader()
+            with progress.interlude(f"loading {label}"):
+                model = loader()
+        else:
+            model = loader()
         with _lock:
             _loaded[key] = model
         return model

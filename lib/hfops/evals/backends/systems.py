@@ -226,6 +226,7 @@ class GenerativeQA(System):
                     output=parse_answer(reply), latency_ms=(time.perf_counter() - t0) * 1000, cached=cached
                 )
             )
+            progress.item_done()  # generation takes seconds per example: the run's count moves with it
         return outcomes
 
 
