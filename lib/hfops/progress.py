@@ -10,9 +10,11 @@ The time since the job started is the renderer's to add (it knows when the job s
 estimates the time left itself takes the estimate off with :func:`split_time_left`.
 
 Code deep below the job (a model loading, a corpus being embedded) reports to the :func:`scope` of its
-context without being handed the job: :func:`phase` reports nowhere outside a scope, and
-:func:`stop_if_cancelled` raises :class:`Cancelled` when the scope's job was asked to stop (work done so far
-must be kept, e.g. cached, so a resumed run does not repeat it). This module imports nothing of hfops.
+context without being handed the job: :func:`phase` (a new phase), :func:`interlude` (a phase within the
+current one, e.g. a model loading) and :func:`item_done` (one more of the work under way) report nowhere
+outside a scope, and :func:`stop_if_cancelled` raises :class:`Cancelled` when the scope's job was asked to
+stop (work done so far must be kept, e.g. cached, so a resumed run does not repeat it). This module imports
+nothing of hfops.
 """
 
 from __future__ import annotations
@@ -130,8 +132,9 @@ _current: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar("hfops_
 
 @contextlib.contextmanager
 def scope(phases: Phases, cancelled: Callable[[], bool] | None = None) -> Iterator[Phases]:
-    """In this block (this thread / context), :func:`phase` and :func:`advance` report to ``phases`` and
-    :func:`stop_if_cancelled` asks ``cancelled``. Threads started inside do not inherit it."""
+    """In this block (this thread / context), :func:`phase`, :func:`interlude` and :func:`item_done` report
+    to ``phases`` and :func:`stop_if_cancelled` asks ``cancelled``. Threads started inside do not inherit
+    it."""
     token = _current.set(_Scope(phases, cancelled))
     try:
         yield phases
