@@ -8,15 +8,16 @@ import os
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from hfops.discovery.hub import HubSource
 from hfops.discovery.sources import Cursor, Source
-from hfops.discovery.storing import SyncCounts
 from hfops.errors import SyncError
 from hfops.store import dumps, loads, one, rows, utcnow, write_tx
+
+if TYPE_CHECKING:  # storing imports huggingface_hub's hf_api: not for a reader asking whether a run is alive
+    from hfops.discovery.storing import SyncCounts
 
 
 def save_run(db: sqlite_utils.Database, sync_id: int, counts: SyncCounts, **extra: Any) -> None:
@@ -150,6 +151,8 @@ def start_run(db: sqlite_utils.Database, source: Source) -> tuple[int, int, Curs
             cursor = state.get("cursor")
             pass_id = state.get("pass_id")
             lost = int(state.get("lost") or 0)
+            from hfops.discovery.hub import HubSource  # the HTTP stack: only when a pass starts
+
             if isinstance(source, HubSource):
                 source.since = state.get("since")
                 source.complete_pass_possible = source.since is None
