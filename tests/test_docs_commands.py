@@ -421,7 +421,11 @@ def prepared(
     settings.eval.default_limit = DOC_LIMIT
     summary = nightly.nightly(str(store), settings)
     assert summary["planned"] and not [r for r in summary["runs"] if r.get("error")], summary
-    top, _ = registry.list_candidates(db, registry.CandidateFilter(statuses=["candidate"]), page_size=1)
+    # MODEL_ID: the candidate of run 1 (RUN_ID), so that `status set MODEL_ID ... --evidence eval_run:RUN_ID`
+    # cites a run of that model
+    first_run = db.execute("SELECT model_id FROM eval_runs WHERE id = 1").fetchone()[0]
+    if registry.get_model(db, first_run)["candidate"]["status"] != "candidate":  # the runs moved it on
+        registry.set_status(db, first_run, "candidate", "docs test: the documented walk-through starts here")
     close_thread_connections()
     squad = [json.loads(line) for line in (DATA_DIR / "squad_v2" / "dev-v2.0.sample.flat.jsonl").open()][:20]
     predictions, references = folder / "predictions.jsonl", folder / "references.jsonl"
@@ -434,7 +438,7 @@ def prepared(
     references.write_text("".join(json.dumps({"id": r["id"], "answers": r["answers"]}) + "\n" for r in squad))
     _BUILT["prepared"] = {
         "store": store,
-        "model_id": top[0]["model_id"],
+        "model_id": first_run,
         "predictions": predictions,
         "references": references,
     }
