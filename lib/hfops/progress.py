@@ -39,10 +39,20 @@ class Cancelled(Exception):  # noqa: N818 - a request, not a failure
     """The job of the current :func:`scope` was asked to stop."""
 
 
-def duration(seconds: float) -> str:
-    """``42 s``, ``1 min 05 s``."""
+def duration(seconds: float, compact: bool = False) -> str:
+    """``42 s``, ``1 min 05 s`` (compact, for a terminal line: ``42s``, ``1m05s``)."""
     seconds = max(0, int(round(seconds)))
+    if compact:
+        return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def time_left(total: int | None, done: int, first: int, elapsed: float) -> float | None:
+    """Seconds left in a phase that went from ``first`` to ``done`` of ``total`` in ``elapsed`` seconds, at
+    that pace; None until it has moved for :data:`MIN_SECONDS_FOR_ESTIMATE` (or without a total)."""
+    if not total or not total > done > first or elapsed < MIN_SECONDS_FOR_ESTIMATE:
+        return None
+    return (total - done) * elapsed / (done - first)
 
 
 def split_time_left(message: str | None) -> tuple[str, str | None]:
@@ -83,9 +93,8 @@ class Phase:
         if not self.total:
             return text
         text += f" {self.count(done)}/{self.count(self.total)}"
-        elapsed = self.owner.clock() - self.since
-        if self.total > done > self.first and elapsed >= MIN_SECONDS_FOR_ESTIMATE:
-            left = (self.total - done) * elapsed / (done - self.first)
+        left = time_left(self.total, done, self.first, self.owner.clock() - self.since)
+        if left is not None:
             text += TIME_LEFT.format(duration(left))
         return text
 

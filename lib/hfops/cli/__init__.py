@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 from hfops.config import Settings, load_settings
 from hfops.errors import HfopsError
+from hfops.progress import duration, time_left
 from hfops.store import check_location, describe_db_error
 
 # Feature modules that add verbs; a module that does not exist yet is skipped.
@@ -115,11 +116,6 @@ def print_json(value: Any) -> None:
 PLAIN_PROGRESS_SECONDS = 10.0
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-
-
 class ProgressLine:
     """Progress of a long verb on stderr, called like a job's: ``(done, total, message, force=False)``.
 
@@ -169,13 +165,12 @@ class ProgressLine:
         self._held = line if core != self._shown else ""
 
     def _timing(self, done: int, total: int | None, now: float) -> str:
-        timing = f"{_duration(now - self.started)} elapsed"
+        timing = f"{duration(now - self.started, compact=True)} elapsed"
         if self._phase is None:
             return timing
         _, first, since = self._phase
-        if total and total > done > first and now - since >= 1:
-            timing += f", ~{_duration((total - done) * (now - since) / (done - first))} left"
-        return timing
+        left = time_left(total, done, first, now - since)
+        return timing if left is None else f"{timing}, ~{duration(left, compact=True)} left"
 
     @staticmethod
     def bar(done: int, total: int | None, width: int = 30) -> str:
