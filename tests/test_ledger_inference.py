@@ -312,3 +312,22 @@ def test_the_model_is_read_from_the_body_or_the_path() -> None:
     )
     with pytest.raises(ValueError):
         inference_usage.make_record("m", base, None, "exploded")
+
+
+def _count_while_the_writer_commits(db_path: str, records: int = 300) -> list[int]:
+    """Submit ``records`` queued inference records one by one; after each, the allowance check's count
+    minus the records submitted so far (0 = every record counted exactly once)."""
+    db = get_db(db_path)
+    settings = _settings(db_path, "https://router.example", monthly_requests=10_000)
+    errors = []
+    for submitted in range(1, records + 1):
+        record = inference_usage.make_record("m", "https://router.example", {"prompt_tokens": 1}, None, None)
+        inference_usage.queue_record(db_path, record)  # as the HTTP hook does: the writer thread stores it
+        errors.append(inference_usage.check_allowance(db, settings, "eval").requests_used - submitted)
+    inference_usage.flush()
+    return errors
+
+
+def test_each_queued_record_counts_once_while_the_writer_commits(db_path: str) -> None:
+    errors = _count_while_the_writer_commits(db_path)
+    assert set(errors) == {0}, f"miscounted in {sum(e != 0 for e in errors)} of {len(errors)} checks"

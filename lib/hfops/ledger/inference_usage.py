@@ -447,16 +447,22 @@ def check_allowance(
     month = month_of(current)
     limits = allowance(settings)
     requests_limit, tokens_limit = limits.limits_for(purpose)
-    # Queued records first: the writer commits a record before it leaves the queue, so a record is counted
-    # once or (committed between the two reads) twice, never missed.
+    # The stored month and this process's queued records, each record counted once (writer.read_with_pending)
+
+    def stored() -> Any:
+        return db.execute(
+            "SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(input_tokens + output_tokens), 0)"
+            " FROM inference_usage"
+            " WHERE month = ?",
+            [month],
+        ).fetchone()
+
     db_file = _file_of(db)
-    queued_requests, queued_tokens = writer.pending(db_file, ("inference", month)) if db_file else (0, 0)
-    total = db.execute(
-        "SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(input_tokens + output_tokens), 0)"
-        " FROM inference_usage"
-        " WHERE month = ?",
-        [month],
-    ).fetchone()
+    if db_file:
+        total, queued = writer.read_with_pending(db_file, ("inference", month), stored)
+        queued_requests, queued_tokens = queued
+    else:
+        total, queued_requests, queued_tokens = stored(), 0, 0
     requests_used, tokens_used = int(total[0]) + queued_requests, int(total[1]) + queued_tokens
     resets = month_end(current)
     resets_at = resets.strftime("%Y-%m-%dT%H:%M:%SZ")
