@@ -575,3 +575,23 @@ def test_an_unreachable_redis_is_one_line_naming_it_without_its_password(
     err = capsys.readouterr().err
     assert "the compute queue at redis://user:***@127.0.0.1" in err and "unreachable" in err
     assert "s3cret" not in err and "Traceback" not in err
+
+
+def test_a_refused_payload_is_back_in_redis_before_the_worker_stops(clean_redis: str) -> None:
+    """The stop flag lets the main thread end the process at once: the refusal and the payload must be in
+    Redis by then (they were written after it, and a loaded machine lost both: the owner saw its batch
+    vanish and never learnt why)."""
+    service = broker.ComputeService(clean_redis)
+    task = broker.compute_task(clean_redis).s({"schema": SCHEMA_VERSION + 1, "key": "k"}, id="batch-k")
+    seen_at_stop: dict[str, Any] = {}
+
+    class WatchedFlag:  # the consumer's stop flag, recording what Redis holds when it is raised
+        def set(self) -> None:
+            seen_at_stop["refusal"] = service.huey.get(broker.refusal_key("batch-k"), peek=True)
+            seen_at_stop["queued"] = [t.id for t in service.huey.pending()]
+
+    service.consumer.stop_flag = WatchedFlag()  # type: ignore[assignment]
+    assert service.handle({"schema": SCHEMA_VERSION + 1, "key": "k"}, task) is None
+    assert "refuses a payload of schema version" in seen_at_stop["refusal"]["message"]
+    assert seen_at_stop["queued"] == ["batch-k"]  # put back for a worker that speaks the schema
+    assert service.refused

@@ -212,11 +212,14 @@ class ComputeService:
     def refuse(self, task: Task | None, message: str) -> None:
         """Refuse a payload of another schema: put it back for a worker that speaks it, stop serving."""
         log.error("%s", message)
-        self.refused = message
-        self.consumer.stop_flag.set()  # take no further task (this thread's loop ends after this one)
+        # the refusal and the payload go back to Redis before the stop: once the stop flag is set, the
+        # consumer's main thread may end the process before this (daemon) task thread runs another line,
+        # and the owner would see its batch vanish, with no reason given
         if task is not None:
             self.huey.put(refusal_key(task.id), {"worker": self.name, "message": message})
             self.huey.enqueue(task)
+        self.refused = message
+        self.consumer.stop_flag.set()  # take no further task (this thread's loop ends after this one)
 
     def _claim(self, task: Task | None, phase: str, detail: str = "") -> None:
         if task is not None:
