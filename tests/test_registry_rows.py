@@ -156,3 +156,47 @@ def test_deferral_needs_the_callers_transaction(db_path: str) -> None:
     with pytest.raises(RegistryError, match="write transaction"):
         with registry_rows_deferred(db, []):
             pass
+
+
+def test_a_refresh_without_removals_upserts_and_leaves_other_rows(db_path: str) -> None:
+    """``removals=False`` (a sync page, which deletes nothing) writes the ids' rows and skips the DELETEs."""
+    sync_snapshot(db_path, HUB_SNAPSHOT, Settings())
+    db = connect(db_path)
+    some = [r[0] for r in db.execute("SELECT model_id FROM candidates ORDER BY model_id LIMIT 2").fetchall()]
+    with write_tx(db):
+        db.execute("INSERT INTO registry_rows_deferred (id) VALUES (1)")
+        db.execute("UPDATE models SET downloads = downloads + 1 WHERE model_id = ?", [some[0]])
+        db.execute("DELETE FROM candidates WHERE model_id = ?", [some[1]])
+        db.execute("DELETE FROM registry_rows_deferred")
+        refresh_registry_rows(db, some, removals=False)
+    assert registry_rows_drift(db) == {"candidate_rows": 1, "model_search": 0}  # the deleted one's row stays
+    with write_tx(db):
+        refresh_registry_rows(db, some)
+    assert registry_rows_drift(db) == CONSISTENT
+
+
+def test_the_unread_matches_index_is_gone_and_the_readers_keep_theirs(db_path: str) -> None:
+    """Migration 0016 drops ``models_matches`` (no query reads ``matches_rule``); the queries that read the
+    other indexes of ``models`` / ``candidates`` still search through them."""
+    sync_snapshot(db_path, HUB_SNAPSHOT, Settings())
+    db = connect(db_path)
+    indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "models_matches" not in indexes
+    assert {"models_pipeline_tag", "models_license", "models_library", "candidates_status"} <= indexes
+
+    def plan(sql: str) -> str:
+        return " | ".join(r[3] for r in db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+
+    join = "SELECT COUNT(*) FROM candidates c JOIN models m ON m.model_id = c.model_id WHERE"
+    assert "models_library" in plan(f"{join} m.library_name IN ('transformers')")  # `candidates --library`
+    assert "models_license" in plan(f"{join} m.license IN ('mit')")
+    assert "models_pipeline_tag" in plan(f"{join} m.pipeline_tag IN ('text-generation')")
+    assert "candidates_status" in plan(  # who holds production (a promotion's check)
+        "SELECT c.model_id FROM candidates c JOIN models m ON m.model_id = c.model_id "
+        "WHERE c.status = 'promoted' AND m.pipeline_tag IN ('a', 'b') ORDER BY c.updated_at DESC LIMIT 1"
+    )
+    # the sync's own lookup of a page's stored rows: by id
+    assert "sqlite_autoindex_models_1" in plan(
+        "SELECT m.model_id, m.record_hash, c.flag FROM models m LEFT JOIN candidates c "
+        "ON c.model_id = m.model_id WHERE m.model_id IN ('a', 'b')"
+    )

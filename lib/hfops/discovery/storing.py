@@ -288,10 +288,11 @@ def store_page(
             [now, pass_id, *chunk],
         )
     # the narrow tables of migration 0014 (candidate_rows, model_search) are refreshed for the page's written
-    # ids in a few set-based statements before the commit, not by a trigger per row
+    # ids in a few set-based statements before the commit, not by a trigger per row; a page only inserts and
+    # updates rows (it deletes none), so no narrow row can vanish: removals=False
     written = [row["model_id"] for row in (*new_rows, *changed_rows)]
     if written:
-        with registry_rows_deferred(db, written):
+        with registry_rows_deferred(db, written, removals=False):
             _write_rows(db, counts, new_rows, changed_rows, new_candidates, candidate_updates, transitions)
 
 
@@ -304,11 +305,13 @@ def _write_rows(
     candidate_updates: list[dict[str, Any]],
     transitions: list[tuple[Any, ...]],
 ) -> None:
+    # every row of a batch is built by store_page with the same keys in the same order (model_row's, then
+    # rule_hash, then first_seen): a new row's values are the INSERT's parameters as they stand
     if new_rows:
         columns = list(new_rows[0])
         db.conn.executemany(
             f"INSERT INTO models ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
-            [[row[c] for c in columns] for row in new_rows],
+            [tuple(row.values()) for row in new_rows],
         )
     if changed_rows:
         columns = [c for c in changed_rows[0] if c != "model_id"]
