@@ -401,3 +401,26 @@ def test_timestamps_are_read_exactly_as_model_info_reads_them(key: str) -> None:
         assert _parsed(_model_info, record) == _parsed(model_info, record), text
     both = {**real[0], "last_modified": "2020-01-01T00:00:00Z", key: "2024-07-11T08:15:02Z"}
     assert _parsed(_model_info, both) == _parsed(model_info, both)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"id": "org/Llama-GPTQ"}, ["gptq"]),  # the id counts as a file name, in any case
+        ({"tags": ["AWQ"]}, ["awq"]),
+        ({"tags": ["4-bit", "bitsandbytes"]}, ["bnb-4bit"]),
+        ({"tags": ["bitsandbytes"]}, ["bnb-4bit"]),
+        ({"siblings": [{"rfilename": "model.Q4_K_M.gguf"}]}, ["gguf"]),
+        ({"gguf": {"total": 1}}, ["gguf"]),
+        ({"config": {"quantization_config": {"quant_method": "awq"}}}, ["awq"]),
+        ({"tags": ["orbit", "fp8-ready"]}, []),  # a hint inside a longer tag is no tag match
+        ({"id": "org/orbit-model", "tags": ["text-generation"]}, []),
+    ],
+)
+def test_quantization_is_found_past_the_no_hint_shortcut(fields: dict, expected: list[str]) -> None:
+    """A record with no quantization hint at all is answered by one look at its text; every other record
+    still goes through each check."""
+    from hfops.discovery import parse_record
+
+    record = {"id": "org/model", "tags": ["text-generation"], **fields}
+    assert parse_record(record)[1].quantization == expected

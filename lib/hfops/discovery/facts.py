@@ -73,11 +73,24 @@ def license_of(info: ModelInfo) -> str | None:
     return card_license.strip().lower() if isinstance(card_license, str) and card_license.strip() else None
 
 
+# Every hint :func:`detect_quantization` reads in tags and file names holds one of these (``4-bit``,
+# ``8-bit``, ``bnb-4bit``, ``bnb-8bit`` and ``bitsandbytes`` all hold "bit"): a record whose lower-cased tags
+# and names hold none of them, with no ``gguf`` field and no ``quantization_config``, has no quantization.
+_QUANT_HINTS = re.compile("gptq|awq|fp8|gguf|bit|compressed-tensors")
+
+
 def detect_quantization(info: ModelInfo) -> list[str]:
     """Quantization methods seen in tags, config ``quantization_config`` and file names (sorted, unique)."""
-    found: set[str] = set()
-    tags = {t.lower() for t in info.tags or []}
+    tag_list = info.tags or []
     names = "\n".join([info.id, *[s.rfilename or "" for s in info.siblings or []]]).lower() + "\n"
+    config = info.config if isinstance(info.config, dict) else {}
+    quant = config.get("quantization_config")
+    if not info.gguf and not isinstance(quant, dict):  # the usual record: one look at one string
+        text = names + "\n".join(tag_list).lower()
+        if _QUANT_HINTS.search(text) is None:
+            return []
+    found: set[str] = set()
+    tags = {t.lower() for t in tag_list}
     for method in ("gptq", "awq", "fp8"):
         if method in tags or method in names:
             found.add(method)
@@ -91,8 +104,6 @@ def detect_quantization(info: ModelInfo) -> list[str]:
         found.add("bnb-8bit")
     if "bitsandbytes" in tags and not found & {"bnb-4bit", "bnb-8bit"}:
         found.add("bnb-4bit")
-    config = info.config if isinstance(info.config, dict) else {}
-    quant = config.get("quantization_config")
     if isinstance(quant, dict):
         method = str(quant.get("quant_method", "")).lower()
         if method == "bitsandbytes":
@@ -123,8 +134,7 @@ def facts_from(info: ModelInfo, record: dict[str, Any] | None = None) -> ModelFa
     siblings = [
         s.rfilename if isinstance(s.rfilename, str) else str(s.rfilename) for s in info.siblings or []
     ]
-    for name in ("pipeline_tag", "library_name"):
-        value = getattr(info, name)
+    for name, value in (("pipeline_tag", info.pipeline_tag), ("library_name", info.library_name)):
         if value is not None and not isinstance(value, str):
             raise ValueError(f"wrong type for {name}")
     trending = info.trending_score
@@ -197,10 +207,8 @@ def hub_datetime(text: str) -> datetime | None:
     found = _HUB_DATE.fullmatch(text)
     if found is None:
         return None
-    year, month, day, hour, minute, second, fraction = found.groups()
-    micro = int(f"{(fraction or '')[:6]:0<6}")
-    try:
-        return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, UTC)
+    try:  # the matched form, without its Z: fromisoformat pads the fraction and cuts it at 6 digits, as ever
+        return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
     except ValueError:  # e.g. month 13: parse_datetime says so in its own words
         return None
 

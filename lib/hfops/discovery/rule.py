@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import hashlib
 import json
 
@@ -13,7 +14,13 @@ from hfops.discovery.facts import ModelFacts
 
 def license_allowed(license_id: str | None, patterns: list[str]) -> bool:
     """True when the licence id matches one of the configured ids / glob patterns (``*openrail*``)."""
-    return bool(license_id) and any(fnmatch.fnmatchcase(license_id or "", p.lower()) for p in patterns)
+    return bool(license_id) and _license_matches(license_id or "", tuple(patterns))
+
+
+@functools.lru_cache(maxsize=4096)
+def _license_matches(license_id: str, patterns: tuple[str, ...]) -> bool:
+    """A listing holds a few hundred distinct licence ids: each is matched against the patterns once."""
+    return any(fnmatch.fnmatchcase(license_id, p.lower()) for p in patterns)
 
 
 def rule_failures(facts: ModelFacts, rule: DiscoveryConfig) -> list[str]:
