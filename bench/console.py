@@ -279,35 +279,53 @@ def _parse(stamp: str) -> datetime:
 # --- first table and demo in a real browser -----------------------------------------------------------------
 
 
+def plain_streamlit(app: Any, *, port: int, address: str, flags: Any = ()) -> list[str]:
+    """``python -m streamlit run`` itself, without :mod:`hfops.console_server`'s warm-up (A/B baseline)."""
+    return [
+        *(sys.executable, "-m", "streamlit", "run", str(app)),
+        *("--server.port", str(port), "--server.address", address, "--browser.gatherUsageStats", "false"),
+        *flags,
+    ]
+
+
 def bench_table(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """The first candidate table, served as ``hfops console`` serves it and by plain ``streamlit run``,
+    alternating (fresh servers, medians)."""
+    from hfops.console_server import command
     from tests.browser import chrome_driver, start_console, wait_for
 
     db_path = fresh_default_store(folder, "table.db")
-    cold: list[float] = []
-    warm: list[float] = []
-    ready: list[float] = []
-    for _ in range(args.repeats):
-        with timed(ready):
-            server = start_console(db_path, folder)
-        try:
-            with chrome_driver() as driver:
-                with timed(cold):
-                    driver.get(server.url)
-                    wait_for(driver, "[data-testid=stDataFrame]", timeout=120)
-                driver.get("about:blank")
-                with timed(warm):
-                    driver.get(server.url)
-                    wait_for(driver, "[data-testid=stDataFrame]", timeout=120)
-        finally:
-            server.stop()
-        print(
-            f"  server {ready[-1]:.1f} s, first table cold {cold[-1]:.2f} s, warm {warm[-1]:.2f} s",
-            flush=True,
-        )
+    launchers = {"console": command, "plain": plain_streamlit}
+    figures: dict[str, dict[str, list[float]]] = {
+        name: {"ready": [], "cold": [], "warm": []} for name in launchers
+    }
+    for repeat in range(args.repeats):
+        for name in launchers if repeat % 2 == 0 else reversed(launchers):
+            got = figures[name]
+            with timed(got["ready"]):
+                server = start_console(db_path, folder, launcher=launchers[name])
+            try:
+                with chrome_driver() as driver:
+                    with timed(got["cold"]):
+                        driver.get(server.url)
+                        wait_for(driver, "[data-testid=stDataFrame]", timeout=120)
+                    driver.get("about:blank")
+                    with timed(got["warm"]):
+                        driver.get(server.url)
+                        wait_for(driver, "[data-testid=stDataFrame]", timeout=120)
+            finally:
+                server.stop()
+            print(
+                f"  {name}: server {got['ready'][-1]:.1f} s, first table cold {got['cold'][-1]:.2f} s, "
+                f"warm {got['warm'][-1]:.2f} s (load {load_avg()})",
+                flush=True,
+            )
+    medians = {name: {k: statistics.median(v) for k, v in got.items()} for name, got in figures.items()}
     return {
-        "server": statistics.median(ready),
-        "cold": statistics.median(cold),
-        "warm": statistics.median(warm),
+        "server": medians["console"]["ready"],
+        "cold": medians["console"]["cold"],
+        "warm": medians["console"]["warm"],
+        "plain": medians["plain"],
     }
 
 
@@ -419,33 +437,39 @@ def section(results: dict[str, Any], args: argparse.Namespace, loads: tuple[str,
             "",
             "### First paint in a real browser (issue 13)",
             "",
-            "`streamlit run app.py` (file watcher off) over a fresh `hfops init --no-starter-runs` store, "
-            f"headless Chromium; medians of {args.repeats} fresh servers ({args.demo_repeats} for the Demo). "
-            "Cold = the first load of a fresh server, until the element is drawn; warm = a new load on the "
-            "same server.",
+            "The console as `hfops console` serves it (`python -m hfops.console_server run app.py`: "
+            "`streamlit run` with the landing page's imports done before it listens; file watcher off) over "
+            "a fresh `hfops init --no-starter-runs` store, headless Chromium; medians of "
+            f"{args.repeats} fresh servers ({args.demo_repeats} for the Demo), alternating with plain "
+            "`streamlit run` (the "
+            "right-hand column, same run). Cold = the first load of a fresh server, until the element is "
+            "drawn; warm = a new load on the same server.",
             "",
-            "| measure | figure | goal |",
-            "|---|---:|---|",
+            "| measure | figure | goal | plain `streamlit run` |",
+            "|---|---:|---|---:|",
         ]
         if "table" in results:
             t = results["table"]
+            plain = t["plain"]
             out += [
-                f"| server start (process to healthy) | {t['server']:.2f} s | - |",
-                f"| first candidate table, cold | {t['cold']:.2f} s | <= 3 s: {goal(t['cold'] <= 3)} |",
-                f"| candidate table, warm | {t['warm']:.2f} s | <= 2 s: {goal(t['warm'] <= 2)} |",
+                f"| server start (process to healthy) | {t['server']:.2f} s | - | {plain['ready']:.2f} s |",
+                f"| first candidate table, cold | {t['cold']:.2f} s | <= 3 s: {goal(t['cold'] <= 3)} | "
+                f"{plain['cold']:.2f} s |",
+                f"| candidate table, warm | {t['warm']:.2f} s | <= 2 s: {goal(t['warm'] <= 2)} | "
+                f"{plain['warm']:.2f} s |",
             ]
         if "demo" in results:
             d = results["demo"]
             out += [
                 f"| Demo usable (BM25 answers shown), cold | {d['usable']:.2f} s | "
-                f"<= 5 s: {goal(d['usable'] <= 5)} |",
+                f"<= 5 s: {goal(d['usable'] <= 5)} | - |",
                 "| Demo: MiniLM's ranking ready, cold | "
                 + (
                     f"{d['dense']:.2f} s"
                     if d["dense"] == d["dense"]
                     else f"not within {d['dense_timeout']:.0f} s"
                 )
-                + " | - |",
+                + " | - | - |",
             ]
     if "cli" in results:
         c = results["cli"]
@@ -503,6 +527,7 @@ def main() -> None:
             print(f"{part} (load {load_avg()})", flush=True)
             results[part] = PARTS[part](args, folder)
             if args.keep:  # a later part that fails leaves these figures behind
+                Path(args.keep).mkdir(parents=True, exist_ok=True)
                 (Path(args.keep) / "results.json").write_text(json.dumps(results, default=str, indent=1))
     text = section(results, args, (before, load_avg()))
     print()

@@ -1,4 +1,5 @@
-"""Real-browser test kit: serve the console with ``streamlit run`` and drive headless Chromium (selenium).
+"""Real-browser test kit: serve the console as ``hfops console`` does (:mod:`hfops.console_server`) and
+drive headless Chromium (selenium).
 
 Streamlit renders client-side (a few seconds): always wait for elements, never for "page loaded".
 Dataframe cells are drawn on a canvas, so assert data through AppTest and use the browser for layout,
@@ -48,6 +49,7 @@ from typing import Any
 
 import pytest
 
+from hfops.console_server import command as console_command
 from tests.processes import free_port, stop_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +70,12 @@ CHROME_FLAGS = (
 )
 WINDOW_SIZE = (1400, 1800)
 SERVER_START_TIMEOUT = 60.0
+# What production serving sets in .streamlit/config.toml, given as flags too: a served app elsewhere (the
+# Space bundle) may lack the file.
+SERVER_FLAGS = (
+    *("--server.headless", "true", "--server.fileWatcherType", "none"),
+    *("--server.runOnSave", "false"),
+)
 ELEMENT_TIMEOUT = 30.0
 # Never handed to a served console unless a test passes them explicitly.
 SCRUBBED_ENV = (
@@ -145,12 +153,12 @@ def chrome_driver(
             driver.quit()
 
 
-# --- The console served by `streamlit run` ----------------------------------------------------------------
+# --- The console served by `hfops.console_server` -----------------------------------------------------------
 
 
 @dataclass
 class ConsoleServer:
-    """A running ``streamlit run app.py`` process."""
+    """A running console server process (``streamlit run app.py`` behind :mod:`hfops.console_server`)."""
 
     url: str
     process: subprocess.Popen[bytes]
@@ -199,9 +207,13 @@ def start_console(
     app: str | Path = APP,
     timeout: float = SERVER_START_TIMEOUT,
     worker: bool = False,
+    launcher: Callable[..., list[str]] = console_command,
     **env: str,
 ) -> ConsoleServer:
-    """Start ``streamlit run app`` on a free 127.0.0.1 port and wait for ``/_stcore/health``.
+    """Start the console server for ``app`` on a free 127.0.0.1 port and wait for ``/_stcore/health``.
+
+    ``launcher(app, port=, address=, flags=)`` gives the command line (default: the one ``hfops console``
+    runs; a benchmark passes another to compare).
 
     ``db_path`` becomes ``HFOPS_DB``; ``env`` adds variables (``HFOPS_DEMO="1"``, ``HFOPS_CONFIG=...``).
     Secrets and console variables of the calling environment are not passed on unless given in ``env``.
@@ -222,25 +234,12 @@ def start_console(
         log_path = log_dir / f"streamlit-{port}.log"
         with open(log_path, "wb") as log:  # the child keeps its own handle
             process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "streamlit",
-                    "run",
-                    str(app),
-                    "--server.address",
-                    "127.0.0.1",
-                    "--server.port",
-                    str(port),
-                    "--server.headless",
-                    "true",
-                    "--browser.gatherUsageStats",
-                    "false",
-                    "--server.fileWatcherType",
-                    "none",
-                    "--server.runOnSave",
-                    "false",
-                ],
+                launcher(
+                    app,
+                    port=port,
+                    address="127.0.0.1",
+                    flags=SERVER_FLAGS,
+                ),
                 cwd=str(REPO_ROOT),
                 env=base,
                 stdout=log,

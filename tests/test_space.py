@@ -1,6 +1,6 @@
 """hfops space build: the Docker Space bundle — layout, Space card front matter (SpaceCard), Dockerfile and
-requirements, the prebuilt store — and the bundled app started with `streamlit run` from the bundle folder,
-rendering its Demo page in headless Chromium (screenshot saved).
+requirements, the prebuilt store — and the bundled app started with the Dockerfile's command from the bundle
+folder, rendering its Demo page in headless Chromium (screenshot saved).
 
 The bundle is built once for the module (it syncs the embedded snapshot and runs two small MiniLM-vs-BM25
 evaluations); every test here runs on one xdist worker with the other browser tests.
@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from huggingface_hub import SpaceCard
 
+from hfops import console_server
 from hfops.config import load_settings
 from hfops.paths import REPO_ROOT
 from hfops.space import DB_IN_BUNDLE, SpaceBundle, SpaceBundleError, build_space, validate_space_readme
@@ -135,7 +136,10 @@ def test_dockerfile_serves_streamlit_on_8501_from_the_bundle(bundle: SpaceBundle
         and "pip install --no-cache-dir -r requirements.txt" in docker
     )
     assert "PYTHONPATH=/home/user/app/lib" in docker and "EXPOSE 8501" in docker
-    assert 'CMD ["streamlit", "run", "app.py", "--server.port=8501", "--server.address=0.0.0.0"' in docker
+    assert (
+        'CMD ["python", "-m", "hfops.console_server", "run", "app.py", "--server.port=8501", \\\n'
+        '     "--server.address=0.0.0.0"' in docker
+    )
 
 
 def _catches_import_error(node: ast.Try) -> bool:
@@ -257,8 +261,8 @@ def test_rebuilding_needs_force_and_never_replaces_a_foreign_folder(tmp_path: Pa
 
 @pytest.fixture(scope="module")
 def bundled_app(bundle: SpaceBundle) -> Iterator[ConsoleServer]:
-    """``streamlit run app.py`` from the bundle folder, this repo's .venv python, PYTHONPATH = the bundle's
-    lib, and nothing else.
+    """``python -m hfops.console_server run app.py`` (the Dockerfile's command) from the bundle folder, this
+    repo's .venv python, PYTHONPATH = the bundle's lib, and nothing else.
 
     No HFOPS_* variables, so the bundle's own hfops.toml must select the store and demo mode.
     """
@@ -268,17 +272,7 @@ def bundled_app(bundle: SpaceBundle) -> Iterator[ConsoleServer]:
     log_path = Path(tempfile.mkdtemp(prefix="hfops-space-")) / "streamlit.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.address",
-                "127.0.0.1",
-                "--server.port",
-                str(port),
-            ],
+            console_server.command("app.py", port=port, address="127.0.0.1"),  # the Dockerfile's CMD
             cwd=str(bundle.out_dir),
             env=env,
             stdout=log,

@@ -11,7 +11,7 @@ Streamlit Spaces are Docker Spaces now (``sdk: docker``, ``app_port: 8501``). Th
   the packaged MiniLM against BM25 on both datasets (``--eval-limit``) — and ``hfops.toml`` pointing the
   console at it with ``[demo] enabled = true``. Inside a Space ``SPACE_ID`` forces demo mode as well.
 
-Run it locally from the bundle folder: ``PYTHONPATH=lib streamlit run app.py``.
+Run it locally from the bundle folder: ``PYTHONPATH=lib python -m hfops.console_server run app.py``.
 """
 
 from __future__ import annotations
@@ -116,8 +116,8 @@ ENV PYTHONPATH=/home/user/app/lib \\
     HFOPS_DEMO=1
 
 EXPOSE {APP_PORT}
-CMD ["streamlit", "run", "app.py", "--server.port={APP_PORT}", "--server.address=0.0.0.0", \\
-     "--browser.gatherUsageStats=false"]
+CMD ["python", "-m", "hfops.console_server", "run", "app.py", "--server.port={APP_PORT}", \\
+     "--server.address=0.0.0.0", "--browser.gatherUsageStats=false"]
 """
 
 
@@ -165,7 +165,7 @@ with the Space (`{DB_IN_BUNDLE}`):
 The **Demo** page runs guided queries through the local refiner, answers questions by retrieving SQuAD v2
 paragraphs with MiniLM next to BM25, and shows the leaderboard snapshot.
 
-Run it locally from this folder: `PYTHONPATH=lib streamlit run app.py`.
+Run it locally from this folder: `PYTHONPATH=lib python -m hfops.console_server run app.py`.
 
 ## Data and licences
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from hfops import registry
+from hfops import console_server, registry
 from hfops.cli import ProgressLine, print_json
 from hfops.config import Settings
 from hfops.errors import HfopsError
@@ -222,19 +222,7 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
         children.append(subprocess.Popen(hfops_cmd, env=env))
     children.append(
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(REPO_ROOT / "app.py"),
-                "--server.port",
-                str(args.port),
-                "--server.address",
-                args.host,
-                "--browser.gatherUsageStats",
-                "false",
-            ],
+            console_server.command(REPO_ROOT / "app.py", port=args.port, address=args.host),
             env=env,
             cwd=str(REPO_ROOT),
         )

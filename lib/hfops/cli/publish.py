@@ -80,7 +80,7 @@ def cmd_space_build(args: argparse.Namespace, settings: Settings) -> int:
         f"  store {db['path']}: {db['models']} models, {db['candidates']} candidates, "
         f"{len(db['eval_runs'])} eval runs" + (f" ({db['eval_skipped']})" if db.get("eval_skipped") else "")
     )
-    print(f"  try it: cd {bundle.out_dir} && PYTHONPATH=lib streamlit run app.py")
+    print(f"  try it: cd {bundle.out_dir} && PYTHONPATH=lib python -m hfops.console_server run app.py")
     return 0
 
 
