@@ -155,4 +155,5 @@ def test_only_the_console_layer_imports_streamlit() -> None:
         for name, path in graph_files.items()
         if re.search(r"^\s*(import streamlit|from streamlit)", path.read_text(encoding="utf-8"), re.MULTILINE)
     )
-    assert importers == ["hfops.console"], importers
+    # the page helpers, and the launcher that serves them (it imports Streamlit only when it runs)
+    assert importers == ["hfops.console", "hfops.console_server"], importers
