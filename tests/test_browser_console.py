@@ -205,3 +205,20 @@ def test_observability_tiles_render_without_empty_axes(
     assert len(charts) == 8 and all(c.size["height"] > 200 for c in charts)
     save_screenshot(chrome, artifacts, "console-observability")
     assert not chrome.find_elements("css selector", "[data-testid=stException]")
+
+
+def test_a_deep_link_as_a_fresh_servers_first_visit_runs_the_console(
+    chrome: Any, console_server: Callable[..., ConsoleServer], store: str, artifacts: Path
+) -> None:
+    """The first visit after a start opens /status directly (a bookmark, a reload): the console's own
+    navigation, titles and wide layout, not ``pages/status.py`` run alone as a v1 multipage folder."""
+    fresh = console_server(store)
+    chrome.get(f"{fresh.url}/status")
+    wait_for_text(chrome, "Status", css="h1")
+    nav = wait_for(chrome, "[data-testid=stSidebarNav]")
+    wait_idle(chrome)
+    links = nav.text.splitlines()
+    assert "Candidates" in links and "Refine Lab" in links and "app" not in links, links
+    main = wait_for(chrome, "[data-testid=stMainBlockContainer]")
+    assert main.size["width"] > 900  # app.py's wide layout (the centred default is ~730 px)
+    save_screenshot(chrome, artifacts, "deep-link-first-visit")

@@ -61,9 +61,24 @@ def command(app: str | Path, *, port: int, address: str, flags: Sequence[str] = 
     ]
 
 
+def navigation_from_the_entrypoint() -> None:
+    """Tell Streamlit that the entrypoint builds the navigation (``app.py`` calls ``st.navigation``).
+
+    Until a process's first ``st.navigation`` call, Streamlit treats ``pages/`` beside the main script as a
+    v1 multipage folder: on a fresh server, a first visit to a deep link (``/evals`` bookmarked, or reloaded
+    after a restart) ran ``pages/evals.py`` alone, without ``app.py`` (no wide layout, no configuration
+    check, no demo-mode page list, no ledger hook) and with the folder's file names in the sidebar. This sets
+    the flag ``st.navigation`` itself sets; a browser test opens a deep link first on a fresh server.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m hfops.console_server run app.py [streamlit flags]``: warm imports, then ``streamlit``."""
     warm_imports()
+    navigation_from_the_entrypoint()
     from streamlit.web.cli import main as streamlit_main
 
     streamlit_main(args=list(sys.argv[1:] if argv is None else argv), prog_name="streamlit")
