@@ -1,6 +1,6 @@
 """Evals: launch a shadow run (a worker job), watch its progress, list runs, inspect one run, publish it.
 
-A run page shows the metric table with 95% CIs, the recommendation and its rule, plotly charts (candidate vs
+A run page shows the metric table with 95% CIs, the recommendation and its rule, charts (candidate vs
 production per metric with error bars, score distribution, latency histogram) and the per-example table,
 filterable to the disagreements. The custom eval sets are listed, and one is added from an upload (previews of
 the rows as read and as mapped, every row checked as ``hfops dataset add`` does, then saved and selected in
@@ -257,13 +257,13 @@ def show_run(run_id: int) -> view.RunView | None:
         return shown
     table = view.metric_table(run)
     st.dataframe(table, hide_index=True, key="evals_metric_table")
-    st.plotly_chart(view.metrics_chart(run, table), key="evals_chart_metrics")
+    st.altair_chart(view.metrics_chart(run, table), key="evals_chart_metrics")
     frame = view.examples_frame(conn, run_id)
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(view.distribution_chart(frame, run["primary_metric"]), key="evals_chart_scores")
+        st.altair_chart(view.distribution_chart(frame, run["primary_metric"]), key="evals_chart_scores")
     with right:
-        st.plotly_chart(view.latency_chart(frame), key="evals_chart_latency")
+        st.altair_chart(view.latency_chart(frame), key="evals_chart_latency")
     st.markdown("**Examples**")
     left, right = st.columns([1, 2])
     only = left.checkbox("Only disagreements (largest |delta| first)", key=K_DISAGREE)

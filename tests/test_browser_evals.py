@@ -51,7 +51,7 @@ def test_launch_a_small_run_and_see_its_chart(
     wait_for_text(chrome, "Queued eval run 1")
     save_screenshot(chrome, artifacts, "evals-launched")
 
-    chart = wait_for(chrome, "[data-testid=stPlotlyChart] .main-svg", timeout=RUN_TIMEOUT)
+    chart = wait_for(chrome, "[data-testid=stVegaLiteChart] .marks", timeout=RUN_TIMEOUT)
     wait_for_text(chrome, "Candidate vs production (95% CI)", timeout=RUN_TIMEOUT)
     wait_for_text(chrome, "Recommendation:")
     assert chart.size["height"] > 200 and chart.size["width"] > 300

@@ -1,5 +1,5 @@
 """Evals and Leaderboard pages (AppTest): launch -> job, live progress, runs, run view with metric table + CIs
-and plotly charts, disagreement filter, leaderboard sorting, audited promote, demo mode without writes."""
+and charts, disagreement filter, leaderboard sorting, audited promote, demo mode without writes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -60,10 +61,14 @@ def frame_with(at: AppTest, column: str) -> pd.DataFrame:
     return found[0]
 
 
-def charts(at: AppTest) -> dict[str, dict[str, Any]]:
-    """Plotly specs by chart title."""
-    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    return {s["layout"]["title"]["text"]: s for s in specs}
+def charts(at: AppTest) -> dict[str, tuple[dict[str, Any], pd.DataFrame]]:
+    """Vega-Lite specs and their data (Streamlit sends it as an Arrow dataset) by chart title."""
+    found = {}
+    for chart in at.get("vega_lite_chart"):
+        spec = json.loads(chart.proto.spec)
+        (dataset,) = chart.proto.datasets
+        found[spec["title"]] = (spec, pa.ipc.open_stream(dataset.data.data).read_pandas())
+    return found
 
 
 # --- Evals --------------------------------------------------------------------------------------------------
@@ -97,11 +102,21 @@ def test_runs_list_and_run_view(db_path: str, store: dict[str, Any], monkeypatch
         "Score distribution (ndcg@10 per example)",
         "Latency per example (ms)",
     }
-    bars = figures["Candidate vs production (95% CI)"]["data"]
-    assert [b["type"] for b in bars] == ["bar", "bar"]
-    assert bars[0]["name"] == "candidate: acme/embed" and bars[1]["name"] == "production: baseline:bm25"
-    assert all(b["error_y"]["type"] == "data" and "array" in b["error_y"] for b in bars)
-    assert [h["type"] for h in figures["Latency per example (ms)"]["data"]] == ["histogram", "histogram"]
+    spec, bars = figures["Candidate vs production (95% CI)"]
+    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["bar", "rule"]  # bars and their CI
+    assert spec["layer"][1]["encoding"]["y2"]["field"] == "CI high"
+    assert set(bars["system"]) == {"candidate: acme/embed", "production: baseline:bm25"}
+    for _, bar in bars.iterrows():  # each bar is the table's value, its rule the table's CI
+        system = bar["system"].split(":")[0]
+        row = table[table["metric"] == bar["metric"]].iloc[0]
+        assert (bar["value"], bar["CI low"], bar["CI high"]) == pytest.approx(
+            (row[system], row[f"{system} CI low"], row[f"{system} CI high"])
+        )
+    spec, latency = figures["Latency per example (ms)"]
+    assert spec["mark"]["type"] == "bar" and spec["encoding"]["y"]["stack"] is None  # overlaid
+    stored = runs.run_examples(get_db(db_path), 1, limit=100)
+    for system in ("candidate", "production"):  # every example counted once per system
+        assert latency[latency["system"] == system]["examples"].sum() == len(stored)
 
     examples = frame_with(at, "production output")
     assert len(examples) == 6

@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import altair as alt
+import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import sqlite_utils
 
 from hfops import jobs, publish
@@ -28,6 +29,8 @@ from hfops.views import as_dict
 
 OTHER = "(other model id)"
 COLORS = {"candidate": "#1f77b4", "production": "#ff7f0e"}
+# (system, the run field naming its model)
+SIDES = (("candidate", "model_id"), ("production", "production_id"))
 OPTIONS_LIMIT = 200
 EXAMPLES_SHOWN = 500
 RUNS_SHOWN = 100
@@ -493,28 +496,42 @@ def metric_table(run: Any) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
 
 
-def metrics_chart(run: Any, table: pd.DataFrame) -> go.Figure:
-    """Candidate vs production per metric, error bars = bootstrap 95% CI."""
-    fig = go.Figure()
-    for system, name in (("candidate", run["model_id"]), ("production", run["production_id"])):
-        fig.add_bar(
-            name=f"{system}: {name}",
-            x=list(table["metric"]),
-            y=list(table[system]),
-            marker_color=COLORS[system],
-            error_y={
-                "type": "data",
-                "array": list(table[f"{system} CI high"] - table[system]),
-                "arrayminus": list(table[system] - table[f"{system} CI low"]),
-            },
-        )
-    fig.update_layout(
-        barmode="group",
-        title="Candidate vs production (95% CI)",
-        height=380,
-        legend={"orientation": "h", "y": -0.2},
+def metrics_chart(run: Any, table: pd.DataFrame) -> alt.TopLevelMixin:
+    """Candidate vs production per metric, error bars = bootstrap 95% CI (Vega-Lite: the console's charts
+    use Altair, whose browser code is a sixth of plotly's)."""
+    labels = {system: f"{system}: {run[side]}" for system, side in SIDES}
+    rows = [
+        {
+            "metric": row["metric"],
+            "system": labels[system],
+            "value": row[system],
+            "CI low": row[f"{system} CI low"],
+            "CI high": row[f"{system} CI high"],
+        }
+        for _, row in table.iterrows()
+        for system, _side in SIDES
+    ]
+    data = pd.DataFrame(rows, columns=["metric", "system", "value", "CI low", "CI high"])
+    base = alt.Chart(data).encode(
+        x=alt.X("metric:N", sort=list(table["metric"]), title=None, axis=alt.Axis(labelAngle=0)),
+        xOffset=alt.XOffset("system:N", sort=list(labels.values())),
     )
-    return fig
+    bars = base.mark_bar().encode(
+        y=alt.Y("value:Q", title="score"),
+        color=_system_colors(labels),
+        tooltip=["metric", "system", alt.Tooltip("value:Q", format=".4f"), "CI low", "CI high"],
+    )
+    errors = base.mark_rule(color="#333333").encode(y="CI low:Q", y2="CI high:Q")
+    return alt.layer(bars, errors).properties(title="Candidate vs production (95% CI)", height=380)
+
+
+def _system_colors(labels: dict[str, str]) -> alt.Color:
+    """Candidate blue, production orange; the legend under the plot."""
+    return alt.Color(
+        "system:N",
+        scale=alt.Scale(domain=list(labels.values()), range=[COLORS[s] for s in labels]),
+        legend=alt.Legend(orient="bottom", title=None, labelLimit=400),
+    )
 
 
 def examples_frame(db: sqlite_utils.Database, run_id: int) -> pd.DataFrame:
@@ -522,46 +539,57 @@ def examples_frame(db: sqlite_utils.Database, run_id: int) -> pd.DataFrame:
     return pd.DataFrame([as_dict(e) for e in runs.run_examples(db, run_id, limit=100_000)])
 
 
-def distribution_chart(examples: pd.DataFrame, metric: str) -> go.Figure:
-    """Per-example primary scores of both systems."""
-    fig = go.Figure()
-    for system in ("candidate", "production"):
-        fig.add_histogram(
-            x=list(examples[f"{system}_primary"]),
-            name=system,
-            opacity=0.6,
-            nbinsx=20,
-            marker_color=COLORS[system],
-        )
-    fig.update_layout(
-        barmode="overlay",
-        title=f"Score distribution ({metric} per example)",
-        height=330,
-        xaxis_title=metric,
-        yaxis_title="examples",
-    )
-    return fig
+def distribution_chart(examples: pd.DataFrame, metric: str) -> alt.TopLevelMixin:
+    """Per-example primary scores of both systems (overlaid histograms, 20 bins)."""
+    return _histograms(examples, "primary", 20, f"Score distribution ({metric} per example)", metric)
 
 
-def latency_chart(examples: pd.DataFrame) -> go.Figure:
-    """Per-example latency of both systems (batched encoders: batch time / batch size)."""
-    fig = go.Figure()
-    for system in ("candidate", "production"):
-        fig.add_histogram(
-            x=list(examples[f"{system}_latency_ms"]),
-            name=system,
-            opacity=0.6,
-            nbinsx=30,
-            marker_color=COLORS[system],
+def latency_chart(examples: pd.DataFrame) -> alt.TopLevelMixin:
+    """Per-example latency of both systems (batched encoders: batch time / batch size), 30 bins."""
+    return _histograms(examples, "latency_ms", 30, "Latency per example (ms)", "ms")
+
+
+def histogram_bins(examples: pd.DataFrame, column: str, bins: int) -> pd.DataFrame:
+    """``system, start, end, examples``: both systems' ``{system}_{column}`` counted in the same ``bins``
+    bins (values that are missing are left out). Binned here, so the chart carries ``2 * bins`` rows
+    whatever the run's size."""
+    values = {
+        system: pd.to_numeric(examples.get(f"{system}_{column}", pd.Series(dtype=float)), errors="coerce")
+        .dropna()
+        .to_numpy(dtype=float)
+        for system in ("candidate", "production")
+    }
+    both = np.concatenate(list(values.values()))
+    if not both.size:
+        return pd.DataFrame(columns=["system", "start", "end", "examples"])
+    edges = np.histogram_bin_edges(both, bins=bins)
+    rows = []
+    for system, found in values.items():
+        counts, _ = np.histogram(found, bins=edges)
+        rows += [
+            {"system": system, "start": float(lo), "end": float(hi), "examples": int(n)}
+            for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True)
+        ]
+    return pd.DataFrame(rows)
+
+
+def _histograms(
+    examples: pd.DataFrame, column: str, bins: int, title: str, x_title: str
+) -> alt.TopLevelMixin:
+    data = histogram_bins(examples, column, bins)
+    labels = {"candidate": "candidate", "production": "production"}
+    return (
+        alt.Chart(data)
+        .mark_bar(opacity=0.6, binSpacing=0)
+        .encode(
+            x=alt.X("start:Q", bin="binned", title=x_title),
+            x2="end:Q",
+            y=alt.Y("examples:Q", stack=None, title="examples"),
+            color=_system_colors(labels),
+            tooltip=["system", "start", "end", "examples"],
         )
-    fig.update_layout(
-        barmode="overlay",
-        title="Latency per example (ms)",
-        height=330,
-        xaxis_title="ms",
-        yaxis_title="examples",
+        .properties(title=title, height=330)
     )
-    return fig
 
 
 def short(value: Any, width: int = TEXT_WIDTH) -> str:
