@@ -424,3 +424,50 @@ def test_quantization_is_found_past_the_no_hint_shortcut(fields: dict, expected:
 
     record = {"id": "org/model", "tags": ["text-generation"], **fields}
     assert parse_record(record)[1].quantization == expected
+
+
+def test_the_score_spelled_out_equals_its_definition_over_real_records() -> None:
+    """``quality_score`` writes its four terms out by hand: the same values, rounding and summation order
+    as the definition (a loop over SCORE_WEIGHTS), for every shipped record."""
+    import math
+    from datetime import UTC, datetime
+
+    from hfops.discovery import SCORE_WEIGHTS, parse_record, quality_score
+    from hfops.discovery import score as definition
+
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+
+    def by_definition(facts) -> tuple[float, dict]:
+        reference = facts.last_modified or facts.created_at
+        recency = 0.0
+        if reference:
+            age = (now - datetime.fromisoformat(reference.replace("Z", "+00:00"))).total_seconds()
+            recency = 0.5 ** (max(0.0, age / 86400) / definition.RECENCY_HALF_LIFE_DAYS)
+        licence = facts.license
+        openness = 0.25 if licence else 0.0
+        if licence in definition.OPEN_LICENSES:
+            openness = 1.0
+        elif facts.use_restricted:
+            openness = 0.5
+        values = {
+            "downloads": min(1.0, math.log10(1 + max(0, facts.downloads)) / definition.DOWNLOADS_SCALE),
+            "likes": min(1.0, math.log10(1 + max(0, facts.likes)) / definition.LIKES_SCALE),
+            "recency": recency,
+            "license": openness,
+        }
+        weights = SCORE_WEIGHTS
+        expected = {
+            t: {"value": round(v, 4), "weight": weights[t], "contribution": round(v * weights[t], 4)}
+            for t, v in values.items()
+        }
+        return round(sum(v * weights[t] for t, v in values.items()), 4), expected
+
+    checked = 0
+    for record in ALL_RECORDS:
+        try:
+            facts = parse_record(record)[1]
+        except ValueError:
+            continue
+        assert quality_score(facts, now) == by_definition(facts), facts.model_id
+        checked += 1
+    assert checked > 8000

@@ -41,19 +41,23 @@ def quality_score(facts: ModelFacts, now: datetime | None = None) -> tuple[float
         openness = 0.25
     else:
         openness = 0.0
-    values = {
-        "downloads": min(1.0, math.log10(1 + max(0, facts.downloads)) / DOWNLOADS_SCALE),
-        "likes": min(1.0, math.log10(1 + max(0, facts.likes)) / LIKES_SCALE),
-        "recency": recency,
-        "license": openness,
-    }
+    downloads = min(1.0, math.log10(1 + max(0, facts.downloads)) / DOWNLOADS_SCALE)
+    likes = min(1.0, math.log10(1 + max(0, facts.likes)) / LIKES_SCALE)
+    # spelled out term by term (a sync scores every candidate it stores): the same values, rounding and
+    # order of summation as a loop over SCORE_WEIGHTS
+    w_downloads, w_likes = SCORE_WEIGHTS["downloads"], SCORE_WEIGHTS["likes"]
+    w_recency, w_license = SCORE_WEIGHTS["recency"], SCORE_WEIGHTS["license"]
+    c_downloads, c_likes = downloads * w_downloads, likes * w_likes
+    c_recency, c_license = recency * w_recency, openness * w_license
     breakdown = {
-        term: {
-            "value": round(v, 4),
-            "weight": SCORE_WEIGHTS[term],
-            "contribution": round(v * SCORE_WEIGHTS[term], 4),
-        }
-        for term, v in values.items()
+        "downloads": {
+            "value": round(downloads, 4),
+            "weight": w_downloads,
+            "contribution": round(c_downloads, 4),
+        },
+        "likes": {"value": round(likes, 4), "weight": w_likes, "contribution": round(c_likes, 4)},
+        "recency": {"value": round(recency, 4), "weight": w_recency, "contribution": round(c_recency, 4)},
+        "license": {"value": round(openness, 4), "weight": w_license, "contribution": round(c_license, 4)},
     }
-    score = round(sum(v * SCORE_WEIGHTS[t] for t, v in values.items()), 4)
+    score = round(c_downloads + c_likes + c_recency + c_license, 4)
     return score, breakdown
