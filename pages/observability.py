@@ -1,4 +1,4 @@
-"""Observability: the Grafana tiles drawn from the store with plotly, for operators without Grafana.
+"""Observability: the Grafana tiles drawn from the store (Vega-Lite charts), for operators without Grafana.
 
 Each tile shows the state of its alert rules evaluated now (same thresholds as docs/observability/alerts.yml);
 the time range selects what the charts show. Widgets and layout only: the data comes from
@@ -43,10 +43,5 @@ with operator_errors("Reading the store"):
             st.caption(plain(tile.tile.description))
             if tile.has_rules:
                 st.markdown("  \n".join(f"{s.mark} {plain(s.text)}" for s in tile.states) or "no alert rule")
-            st.plotly_chart(
-                tile.figure,
-                key=f"obs_chart_{tile.tile.key}",
-                width="stretch",
-                config={"displayModeBar": False},
-            )
+            st.altair_chart(tile.figure, key=f"obs_chart_{tile.tile.key}", width="stretch")
             st.caption(plain(tile.note))

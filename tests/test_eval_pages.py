@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from hfops import jobs, progress, registry
 from hfops.evals import custom, runs
 from hfops.store import get_db, write_tx
+from tests.charts_kit import page_charts
 from tests.console_kit import open_console
 from tests.registry_rows import add_candidates
 from tests.standins.inference import InferenceStandIn
@@ -62,12 +62,11 @@ def frame_with(at: AppTest, column: str) -> pd.DataFrame:
 
 
 def charts(at: AppTest) -> dict[str, tuple[dict[str, Any], pd.DataFrame]]:
-    """Vega-Lite specs and their data (Streamlit sends it as an Arrow dataset) by chart title."""
+    """Vega-Lite specs and their one dataset by chart title."""
     found = {}
-    for chart in at.get("vega_lite_chart"):
-        spec = json.loads(chart.proto.spec)
-        (dataset,) = chart.proto.datasets
-        found[spec["title"]] = (spec, pa.ipc.open_stream(dataset.data.data).read_pandas())
+    for chart in page_charts(at):
+        (frame,) = chart.data.values()
+        found[chart.spec["title"]] = (chart.spec, frame)
     return found
 
 

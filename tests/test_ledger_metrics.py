@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from hfops import config
 from hfops.ledger import hub_window, inference_usage, metrics
 from hfops.store import get_db
+from tests.charts_kit import library_chart
 
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
@@ -206,9 +207,9 @@ def test_the_status_panel_as_a_page_draws_it(db_path: str, filled: config.Settin
     assert any("1 rate_limited" in n for n in drawn.notes)
     assert drawn.resets_at == "2027-01-01T00:00:00Z" and drawn.days_to_reset == pytest.approx(21.5)
     assert [r["what"] for r in drawn.rows()] == ["api", "resolvers", "requests", "tokens"]
-    figure = charts.free_tier(drawn)
-    assert list(figure.data[0].x) == pytest.approx([24.0, 100.0, 75.0, 18.0])
-    assert [s.x0 for s in figure.layout.shapes] == [80.0]  # the HfInferenceAllowanceHigh line
+    figure = library_chart(charts.free_tier(drawn))
+    assert figure.column("percent") == pytest.approx([24.0, 100.0, 75.0, 18.0])
+    assert figure.thresholds() == [80.0]  # the HfInferenceAllowanceHigh line
 
     filled.inference.monthly_requests = 3
     inference_usage.close_month(
@@ -228,5 +229,5 @@ def test_the_status_panel_of_a_new_store_says_nothing_is_recorded(db_path: str) 
     assert drawn.empty == "no Hub or Inference use recorded yet"
     assert all(b.fraction is None for b in drawn.bars)  # unlimited: nothing to fill
     assert drawn.notes[0].startswith("No Hub response with rate-limit headers recorded yet")
-    figure = charts.free_tier(drawn)
-    assert [a.text for a in figure.layout.annotations] == ["no Hub or Inference use recorded yet"]
+    figure = library_chart(charts.free_tier(drawn))
+    assert figure.no_data_note == "no Hub or Inference use recorded yet"

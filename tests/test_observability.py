@@ -24,6 +24,7 @@ from hfops.observability.grafana import dashboard
 from hfops.observability.readings import Histogram, histogram_quantile
 from hfops.observability.thresholds import ALERT_RULES, DASHBOARD_TILES, SCORE_BARS, TILES, rules_yaml
 from hfops.store import connect, write_tx
+from tests.charts_kit import library_chart
 from tests.observability_kit import dashboard_queries, parse
 from tests.observability_seed import EXPECTED, EXPECTED_AGES, EXPECTED_CLOCK, EXPECTED_STATES, add_call, seed
 
@@ -634,22 +635,22 @@ def test_charts_of_an_empty_store_say_no_data_yet(db_path: str) -> None:
         charts.eval_scores(series.scores_table(db)),
         charts.sync_runs(series.sync_runs_series(db, w), w),
     ]
-    for fig in figures:
-        texts = [a.text for a in fig.layout.annotations]
-        assert len(texts) == 1 and texts[0].startswith("no ") and "yet" in texts[0], texts
-        assert fig.layout.xaxis.visible is False and fig.layout.yaxis.visible is False  # no empty 0-6 axes
-        assert not fig.layout.shapes
+    for fig in map(library_chart, figures):
+        note = fig.no_data_note  # the note alone: no empty 0-6 axes, no threshold lines
+        assert note is not None and note.startswith("no ") and "yet" in note, fig.spec
+        assert fig.thresholds() == []
 
 
 def test_eval_score_chart_labels_fit_and_the_legend_stays_clear(seeded: tuple[str, datetime]) -> None:
     from hfops.observability import charts
 
-    fig = charts.eval_scores(series.scores_table(connect(seeded[0])))
-    assert fig.layout.xaxis.visible is not False and not fig.layout.annotations
-    groups = list(fig.layout.xaxis.categoryarray)
-    assert groups[0] == "retrieval<br>squad_v2<br>ndcg@10"  # one short line per part: nothing cut
-    assert all(max(len(part) for part in g.split("<br>")) <= 10 for g in groups)
-    assert fig.layout.xaxis.automargin is True and fig.layout.xaxis.tickangle == 0
-    legend = fig.layout.legend
-    assert legend.yanchor == "bottom" and legend.y >= 1  # above the plot, away from the tick labels
-    assert sorted(round(s.y0, 2) for s in fig.layout.shapes) == [0.4, 0.6, 0.7, 0.7]
+    fig = library_chart(charts.eval_scores(series.scores_table(connect(seeded[0]))))
+    assert fig.no_data_note is None
+    x = fig.layers[0]["encoding"]["x"]
+    groups = x["scale"]["domain"]
+    assert groups[0] == "retrieval\nsquad_v2\nndcg@10"  # one short line per part: nothing cut
+    assert all(max(len(part) for part in g.split("\n")) <= 10 for g in groups)
+    assert x["axis"]["labelAngle"] == 0 and x["axis"]["labelExpr"] == "split(datum.label, '\\n')"
+    legend = fig.layers[0]["encoding"]["color"]["legend"]
+    assert legend["orient"] == "top"  # above the plot, away from the tick labels
+    assert sorted(round(b, 2) for b in fig.column("bar")) == [0.4, 0.6, 0.7, 0.7]

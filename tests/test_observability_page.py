@@ -3,18 +3,15 @@ the time range selector, an empty store, demo mode."""
 
 from __future__ import annotations
 
-import base64
-import json
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from hfops.observability import series
 from hfops.observability.thresholds import TILES
 from hfops.store import connect
+from tests.charts_kit import VegaChart, page_charts
 from tests.console_kit import APP, open_console
 from tests.observability_seed import seed
 
@@ -25,21 +22,11 @@ def open_page(db_path: str, monkeypatch: pytest.MonkeyPatch, **env: str) -> AppT
     return open_console(db_path, monkeypatch, PAGE, **env)
 
 
-def values(array: Any) -> list[Any]:
-    """A plotly array from the figure JSON (plain list, or plotly 7's base64 ``bdata``)."""
-    if isinstance(array, dict) and "bdata" in array:
-        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"])).tolist()
-    return list(array)
-
-
-def figures(at: AppTest) -> dict[str, dict[str, Any]]:
-    """The page's plotly figures by tile key (chart keys are ``obs_chart_<tile>``)."""
-    charts = at.get("plotly_chart")
+def figures(at: AppTest) -> dict[str, VegaChart]:
+    """The page's charts by tile key, in the tiles' order."""
+    charts = page_charts(at)
     assert len(charts) == len(TILES)
-    out = {}
-    for tile, chart in zip(TILES, charts, strict=True):
-        out[tile.key] = json.loads(chart.proto.spec)
-    return out
+    return {tile.key: chart for tile, chart in zip(TILES, charts, strict=True)}
 
 
 def markdown(at: AppTest) -> str:
@@ -75,43 +62,40 @@ def test_tiles_and_alert_states_of_a_seeded_store(db_path: str, monkeypatch: pyt
     assert ":gray[no data] HfEvalScoreLow task=qa dataset=ms_marco: — (alert when < 0.400)" in text
 
     figs = figures(at)
-    bars = figs["candidates"]["data"]
-    assert sum(sum(values(b["y"])) for b in bars) == 3  # open candidates only
-    latency_lines = sorted(s["y0"] for s in figs["refine_latency"]["layout"]["shapes"])
-    assert latency_lines == [500, 800]
+    assert sum(figs["candidates"].column("n")) == 3  # open candidates only
+    assert figs["refine_latency"].thresholds() == [500, 800]
     steps = series.inference_series(series.refine_steps(connect(db_path), series.window("24 h")))
     rates = [100 * r for r in steps["success_rate"].dropna()]
-    assert values(figs["inference_success"]["data"][0]["y"]) == pytest.approx(rates)
+    assert figs["inference_success"].column("percent") == pytest.approx(rates)
     assert sorted(rates) in ([0.0, 50.0], [0.0, 0.0, 100.0])  # 1 failed 2 h ago; 2 of 4 ok in the last hour
     assert "5 HF Inference requests in range." in captions(at)
-    assert [s["y0"] for s in figs["inference_success"]["layout"]["shapes"]] == [90]
-    assert [s["y0"] for s in figs["rate_limited"]["layout"]["shapes"]] == [20]
-    datasets = figs["datasets_eval"]["data"][0]
-    assert dict(zip(values(datasets["x"]), values(datasets["y"]), strict=True)) == {
+    assert figs["inference_success"].thresholds() == [90]
+    assert figs["rate_limited"].thresholds() == [20]
+    datasets = figs["datasets_eval"].frames_with("percent")[0]
+    assert dict(zip(datasets["dataset"], datasets["percent"], strict=True)) == {
         "squad_v2": 100.0,
         "ms_marco": 50.0,
     }
-    production = next(d for d in figs["eval_scores"]["data"] if d["name"] == "production")
-    assert sorted(values(production["y"])) == [0.56, 0.72]
-    assert sorted(round(s["y0"], 2) for s in figs["eval_scores"]["layout"]["shapes"]) == [0.4, 0.6, 0.7, 0.7]
-    runs = figs["eval_runs"]["data"]
-    assert sum(sum(values(d["y"])) for d in runs) == 3  # in the last 24 h
+    scores = figs["eval_scores"].frames_with("score")[0]
+    assert sorted(scores[scores["system"] == "production"]["score"]) == [0.56, 0.72]
+    assert sorted(round(b, 2) for b in figs["eval_scores"].column("bar")) == [0.4, 0.6, 0.7, 0.7]
+    assert sum(figs["eval_runs"].column("runs")) == 3  # in the last 24 h
 
 
 def test_time_range_selector_changes_the_charts(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     seed(db_path)
     at = open_page(db_path, monkeypatch)
     assert at.radio(key="obs_range").value == "24 h"
-    syncs = figures(at)["sync_freshness"]["data"]
-    assert sum(len(values(d["x"])) for d in syncs) == 2  # the runs of 10 h and 3 h ago
+    assert len(figures(at)["sync_freshness"].column("started")) == 2  # the runs of 10 h and 3 h ago
     at.radio(key="obs_range").set_value("7 d").run()
     assert not at.exception
     figs = figures(at)
-    assert sum(sum(values(d["y"])) for d in figs["eval_runs"]["data"]) == 4
-    assert sum(len(values(d["x"])) for d in figs["sync_freshness"]["data"]) == 3
+    assert sum(figs["eval_runs"].column("runs")) == 4
+    assert len(figs["sync_freshness"].column("started")) == 3
     at.radio(key="obs_range").set_value("1 h").run()
     figs = figures(at)
-    assert sum(sum(values(d["y"])) for d in figs["eval_runs"]["data"]) == 0  # run 4 ended just over 1 h ago
+    assert figs["eval_runs"].column("runs") == []  # run 4 ended just over 1 h ago
+    assert figs["eval_runs"].no_data_note == "No data in the selected range"
     assert "4 HF Inference requests in range." in captions(at)
     assert "3 of 6 wanted requests rate limited in range." in captions(at)
 
@@ -126,7 +110,7 @@ def test_empty_store_shows_the_alerts_without_errors(db_path: str, monkeypatch: 
     assert states == dict(zip(expected["alert"], expected["state"], strict=True))
     assert states["HfCandidatesNone"] == "alert" and states["HfInferenceSuccessLow"] == "no data"
     assert "Last run ended never." in captions(at)
-    assert len(at.get("plotly_chart")) == len(TILES)
+    assert len(page_charts(at)) == len(TILES)
 
 
 def test_page_is_read_only_in_demo_mode(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,7 +120,7 @@ def test_page_is_read_only_in_demo_mode(db_path: str, monkeypatch: pytest.Monkey
     # the page alone (the demo console opens on the Demo page, which loads the embedding model)
     at = AppTest.from_file(str(Path(APP).parent / PAGE), default_timeout=60).run()
     assert not at.exception, at.exception
-    assert len(at.get("plotly_chart")) == len(TILES)
+    assert len(page_charts(at)) == len(TILES)
     assert not at.button and not at.text_input and not at.selectbox and not at.checkbox
 
 
@@ -159,14 +143,19 @@ def test_charts_keep_legends_off_the_axis_labels(db_path: str, monkeypatch: pyte
     seed(db_path)
     figs = figures(open_page(db_path, monkeypatch))
     for key, fig in figs.items():
-        layout = fig["layout"]
-        assert layout["legend"]["y"] >= 1 and layout["legend"]["yanchor"] == "bottom", key
-        assert layout["xaxis"]["automargin"] is True and layout["yaxis"]["automargin"] is True, key
+        legends = [
+            layer["encoding"]["color"].get("legend")
+            for layer in fig.layers
+            if "color" in layer.get("encoding", {})
+        ]
+        assert all(legend is None or legend["orient"] == "top" for legend in legends), key
     scores = figs["eval_scores"]
-    labels = [x for trace in scores["data"] for x in values(trace["x"])]
-    assert labels and all("<br>" in x and " / " not in x for x in labels)
-    assert all(len(part) <= 20 for x in labels for part in x.split("<br>"))  # short lines, nothing cut
-    assert figs["eval_runs"]["layout"]["xaxis"]["title"]["text"] == "time (UTC)"
+    labels = scores.column("group")
+    axis = scores.layers[0]["encoding"]["x"]["axis"]
+    assert axis["labelAngle"] == 0 and "split(datum.label" in axis["labelExpr"]  # drawn one part a line
+    assert labels and all(x.count("\n") == 2 and " / " not in x for x in labels)
+    assert all(len(part) <= 20 for x in labels for part in x.split("\n"))  # short lines, nothing cut
+    assert figs["eval_runs"].layers[0]["encoding"]["x"]["title"] == "time (UTC)"
 
 
 def test_tiles_without_data_say_so_instead_of_empty_axes(
@@ -174,10 +163,6 @@ def test_tiles_without_data_say_so_instead_of_empty_axes(
 ) -> None:
     """Issue 13: tiles with no data drew empty 0-6 axes."""
     figs = figures(open_page(db_path, monkeypatch))
-    empty = {k: f for k, f in figs.items() if not any(values(t.get("x", [])) for t in f["data"])}
-    assert set(empty) == set(figs)  # nothing in an empty store
-    for key, fig in empty.items():
-        layout = fig["layout"]
-        assert layout["xaxis"]["visible"] is False and layout["yaxis"]["visible"] is False, key
-        assert [a["text"] for a in layout["annotations"]] == ["No data in the selected range"], key
-        assert not layout.get("shapes"), key
+    for key, fig in figs.items():  # nothing in an empty store: the note, no axes, no threshold lines
+        assert fig.no_data_note == "No data in the selected range", key
+        assert fig.thresholds() == [], key

@@ -3,7 +3,7 @@
 :func:`free_tier` gives the raw figures (buckets, allowance rows, the month's use); :func:`panel` turns them
 into what a page draws: one :class:`Bar` per Hub window and per monthly limit (a 0-1 fraction for
 ``st.progress``, its plain-text label, a level for the colour), the notes under them, and a message when
-nothing is known yet. :func:`hfops.observability.charts.free_tier` draws the same bars as a plotly figure.
+nothing is known yet. :func:`hfops.observability.charts.free_tier` draws the same bars as a chart.
 """
 
 from __future__ import annotations

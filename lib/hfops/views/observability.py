@@ -9,10 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
 import sqlite_utils
 
 from hfops.observability import charts, readings, series
@@ -24,8 +22,6 @@ STATE_MARKS = {"alert": ":red[ALERT]", "ok": ":green[ok]", "no data": ":gray[no 
 ALERT_COLUMNS = ["alert", "tile", "state", "value", "condition", "summary"]
 NO_DATA = "No data in the selected range"
 TEMPLATE = re.compile(r"\{\{\s*(.*?)\s*\}\}")
-# Axis titles of the time-series tiles (their x axis is time; the library's figures name only y).
-TIME_TILES = ("eval_runs", "refine_latency", "inference_success", "rate_limited", "sync_freshness")
 
 
 @dataclass
@@ -43,7 +39,7 @@ class TileView:
     tile: Tile
     states: list[StateLine]
     has_rules: bool
-    figure: go.Figure
+    figure: charts.Chart
     note: str
 
 
@@ -98,56 +94,6 @@ def alert_table(states: list[series.AlertState]) -> pd.DataFrame:
     return base[ALERT_COLUMNS]
 
 
-def _points(fig: go.Figure) -> int:
-    return sum(len(trace.x) if getattr(trace, "x", None) is not None else 0 for trace in fig.data)
-
-
-def tidy(fig: go.Figure, key: str) -> go.Figure:
-    """Readable tiles: legend above the plot (never over the axis labels), margins that fit the labels, a time
-    axis title; a tile without data says so instead of drawing empty default axes."""
-    if _points(fig) == 0:
-        fig.layout.shapes = ()
-        fig.layout.annotations = ()
-        fig.update_xaxes(visible=False)
-        fig.update_yaxes(visible=False)
-        fig.update_layout(showlegend=False)
-        fig.add_annotation(
-            text=NO_DATA,
-            x=0.5,
-            y=0.5,
-            xref="paper",
-            yref="paper",
-            showarrow=False,
-            font={"size": 14, "color": "#808495"},
-        )
-        return fig
-    fig.update_layout(
-        legend={"orientation": "h", "x": 0, "y": 1.02, "xanchor": "left", "yanchor": "bottom"},
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-    )
-    fig.update_xaxes(automargin=True)
-    fig.update_yaxes(automargin=True)
-    if key in TIME_TILES:
-        fig.update_xaxes(title_text="time (UTC)")
-    if key == "eval_scores":
-        _stack_category_labels(fig)
-    return fig
-
-
-def _stack_category_labels(fig: go.Figure) -> None:
-    """``task / dataset / metric`` categories on three short lines instead of one long, cut label."""
-
-    def stacked(value: Any) -> Any:
-        return str(value).replace(" / ", "<br>") if isinstance(value, str) else value
-
-    for trace in fig.data:
-        if getattr(trace, "x", None) is not None:
-            trace.x = [stacked(v) for v in trace.x]
-    order = fig.layout.xaxis.categoryarray
-    if order is not None:
-        fig.update_xaxes(categoryarray=[stacked(v) for v in order], tickangle=0)
-
-
 def dashboard(db: sqlite_utils.Database, range_label: str | None, now: datetime | None = None) -> Dashboard:
     """The tiles, alert table and firing alerts of the store for the time range ``range_label``."""
     now = now or datetime.now(UTC)
@@ -159,19 +105,26 @@ def dashboard(db: sqlite_utils.Database, range_label: str | None, now: datetime 
     scores = series.scores_table(db)
     sync = readings.sync_health(db)
     last_eval = readings.last_eval_run_end(db)
-    figures = {
-        "candidates": charts.candidates(found),
-        "eval_runs": charts.eval_runs(series.eval_runs_series(db, window), window),
-        "refine_latency": charts.refine_latency(series.refine_latency_series(steps), window),
+    figures = {  # a tile without data says NO_DATA, whatever its chart would say
+        "candidates": charts.candidates(found, empty=NO_DATA),
+        "eval_runs": charts.eval_runs(series.eval_runs_series(db, window), window, empty=NO_DATA),
+        "refine_latency": charts.refine_latency(series.refine_latency_series(steps), window, empty=NO_DATA),
         "inference_success": charts.ratio(
-            inference, window, "success_rate", "HfInferenceSuccessLow", "success rate"
+            inference, window, "success_rate", "HfInferenceSuccessLow", "success rate", empty=NO_DATA
         ),
         "rate_limited": charts.ratio(
-            inference, window, "rate_limited_share", "HfInferenceRateLimitedHigh", "rate-limited share"
+            inference,
+            window,
+            "rate_limited_share",
+            "HfInferenceRateLimitedHigh",
+            "rate-limited share",
+            empty=NO_DATA,
         ),
-        "datasets_eval": charts.datasets_eval(series.datasets_eval_summary(db, window.since, window.until)),
-        "eval_scores": charts.eval_scores(scores),
-        "sync_freshness": charts.sync_runs(series.sync_runs_series(db, window), window),
+        "datasets_eval": charts.datasets_eval(
+            series.datasets_eval_summary(db, window.since, window.until), empty=NO_DATA
+        ),
+        "eval_scores": charts.eval_scores(scores, empty=NO_DATA),
+        "sync_freshness": charts.sync_runs(series.sync_runs_series(db, window), window, empty=NO_DATA),
     }
     last_sync = (
         f"Last successful sync {series.human_seconds(now.timestamp() - sync.last_success)} ago, took "
@@ -198,7 +151,7 @@ def dashboard(db: sqlite_utils.Database, range_label: str | None, now: datetime 
             tile,
             state_lines(states, tile.key),
             bool(rules_for_tile(tile.key)),
-            tidy(figures[tile.key], tile.key),
+            figures[tile.key],
             notes[tile.key],
         )
         for tile in TILES
