@@ -12,15 +12,19 @@ Parts (``--parts``, all by default), each printed as it finishes, ratios taken w
   ratio <= 2x.
 - **pickup**: a real ``hfops worker`` on a fresh store; after ``--idle`` seconds of idling, a job is queued
   and its pickup latency (``started_at - created_at``) taken; ``--pickups`` times: p50/p95 (goal p95 <= 1 s).
-- **table**: ``streamlit run app.py`` over the embedded default (``hfops init --no-starter-runs``), headless
-  Chromium: the candidate table drawn on the first load of a fresh server (cold) and on a new load (warm).
-  Goals: cold <= 3 s, warm <= 2 s.
+- **table**: the console server (``python -m hfops.console_server run app.py``, as ``hfops console`` starts
+  it) over the embedded default (``hfops init --no-starter-runs``), headless Chromium: the candidate table
+  drawn on the first load of a fresh server (cold) and on a new load (warm), alternating with plain
+  ``streamlit run`` (same run). Goals: cold <= 3 s, warm <= 2 s.
 - **demo**: the same with ``HFOPS_DEMO=1``: BM25 answers shown (usable) and MiniLM's ranking ready, from the
   first load of a fresh server. Goal: usable <= 5 s cold.
+- **pages**: every page over a store with the three starter runs done (``hfops init``, then a real worker;
+  kept with ``--keep``): its first visit on a fresh server and warm loads, until its script run has ended.
+  Goal: warm <= 2 s.
 - **cli**: read-only verbs (``candidates``, ``status show``, ``history``, ``metrics --once``, ``--help``)
   against ``python -c "import sqlite3"``, A/B alternating, ``--cli-repeats`` times, medians. Goal <= 0.5 s.
 
-Usage: python bench/console.py [--parts candidates,pickup,table,demo,cli] [--rows 100000] [--small 100]
+Usage: python bench/console.py [--parts candidates,pickup,table,demo,pages,cli] [--rows 100000] [--small 100]
        [--repeats 3] [--idle 30] [--pickups 5] [--cli-repeats 5] [--keep DIR] [--write]
 ``--keep DIR`` keeps (and reuses) the built stores there; ``--write`` replaces the "## Console" section of
 docs/performance.md with this run's figures (nothing is written otherwise).
@@ -362,6 +366,89 @@ def bench_demo(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     }
 
 
+# --- every page, warm ---------------------------------------------------------------------------------------
+
+# URL path of each page (st.navigation names them after their files) and its title.
+PAGE_URLS = (
+    ("", "Candidates"),
+    ("evals", "Evals"),
+    ("leaderboard", "Leaderboard"),
+    ("refine_lab", "Refine Lab"),
+    ("observability", "Observability"),
+    ("demo", "Demo"),
+    ("status", "Status"),
+)
+STARTER_RUNS = 3
+
+
+def store_with_runs(folder: Path) -> str:
+    """``folder/pages.db`` as a first start leaves it once the starter runs are done (``hfops init``, then a
+    real worker until they have finished); reused when ``--keep`` already holds it."""
+    path = folder / "pages.db"
+    if path.is_file() and finished_runs(str(path)) >= STARTER_RUNS:
+        return str(path)
+    path.unlink(missing_ok=True)
+    subprocess.run([*hfops_command(), "init", "--db", str(path)], check=True, cwd=folder, capture_output=True)
+    worker = subprocess.Popen(
+        [*hfops_command(), "worker", "--db", str(path)],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 900
+        while finished_runs(str(path)) < STARTER_RUNS and time.monotonic() < deadline:
+            time.sleep(2)
+    finally:
+        worker.terminate()
+        worker.wait(60)
+    print(f"  store with {finished_runs(str(path))} finished starter runs: {path}", flush=True)
+    return str(path)
+
+
+def finished_runs(db_path: str) -> int:
+    found = connect(db_path).execute("SELECT COUNT(*) FROM eval_runs WHERE status = 'succeeded'").fetchone()
+    return int(found[0])
+
+
+def wait_for_page(driver: Any, title: str) -> None:
+    """Until the page's title is shown and its script run has ended (Streamlit's own run-state marker)."""
+    from tests.browser import wait_for
+
+    wait_for(driver, "h1", text=title, timeout=120)
+    wait_for(driver, "[data-testid=stApp][data-test-script-state=notRunning]", timeout=120, visible=False)
+
+
+def bench_pages(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """Each page over a store with the starter runs done: its first visit on a fresh server, then warm loads
+    (a new page load on the same server), until its script run has ended."""
+    from tests.browser import chrome_driver, start_console
+
+    db_path = store_with_runs(folder)
+    first: dict[str, float] = {}
+    warm: dict[str, list[float]] = {title: [] for _, title in PAGE_URLS}
+    server = start_console(db_path, folder)
+    try:
+        with chrome_driver() as driver:
+            for path, title in PAGE_URLS:
+                start = time.perf_counter()
+                driver.get(f"{server.url}/{path}")
+                wait_for_page(driver, title)
+                first[title] = time.perf_counter() - start
+            for _ in range(args.repeats):
+                for path, title in PAGE_URLS:
+                    driver.get("about:blank")
+                    with timed(warm[title]):
+                        driver.get(f"{server.url}/{path}")
+                        wait_for_page(driver, title)
+    finally:
+        server.stop()
+    out = {title: {"first": first[title], "warm": statistics.median(warm[title])} for _, title in PAGE_URLS}
+    for title, got in out.items():
+        print(f"  {title}: first visit {got['first']:.2f} s, warm {got['warm']:.2f} s", flush=True)
+    return out
+
+
 # --- CLI start-up -------------------------------------------------------------------------------------------
 
 
@@ -471,6 +558,21 @@ def section(results: dict[str, Any], args: argparse.Namespace, loads: tuple[str,
                 )
                 + " | - | - |",
             ]
+    if "pages" in results:
+        out += [
+            "",
+            "### Every page, warm (issue 13)",
+            "",
+            "The console server over a store with the three starter runs done (`hfops init`, then a real "
+            "worker), headless Chromium, one fresh server: each page's first visit, then the median of "
+            f"{args.repeats} new loads of it (warm), until its title is shown and its script run has ended "
+            "(Streamlit's `data-test-script-state`).",
+            "",
+            "| page | first visit | warm | goal warm <= 2 s |",
+            "|---|---:|---:|---|",
+        ]
+        for title, got in results["pages"].items():
+            out.append(f"| {title} | {got['first']:.2f} s | {got['warm']:.2f} s | {goal(got['warm'] <= 2)} |")
     if "cli" in results:
         c = results["cli"]
         base = c["python -c 'import sqlite3'"]
@@ -495,6 +597,7 @@ PARTS = {
     "pickup": bench_pickup,
     "table": bench_table,
     "demo": bench_demo,
+    "pages": bench_pages,
     "cli": bench_cli,
 }
 
@@ -522,7 +625,7 @@ def main() -> None:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="hfops-bench-console-") as tmp:
         for part in parts:
-            folder = Path(args.keep) if (args.keep and part == "candidates") else Path(tmp) / part
+            folder = Path(args.keep) if (args.keep and part in ("candidates", "pages")) else Path(tmp) / part
             folder.mkdir(parents=True, exist_ok=True)
             print(f"{part} (load {load_avg()})", flush=True)
             results[part] = PARTS[part](args, folder)
