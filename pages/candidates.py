@@ -254,11 +254,7 @@ def show_detail(model: view.ModelDetail) -> None:
         if model.breakdown:
             st.dataframe(model.breakdown, hide_index=True, key="cand_breakdown")
             if model.chart_terms:
-                st.plotly_chart(
-                    view.breakdown_chart(model.chart_terms),
-                    config={"displayModeBar": False},
-                    key="cand_breakdown_chart",
-                )
+                st.altair_chart(view.breakdown_chart(model.chart_terms), key="cand_breakdown_chart")
         else:
             st.caption("No score breakdown stored.")
     with tab_facts:

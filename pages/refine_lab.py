@@ -121,7 +121,7 @@ def show_outcome() -> None:
         f"({budget} the {result.budget_ms} ms budget)"
         f" · bypass_reason: {result.bypass_reason}"
     )
-    st.plotly_chart(outcome_figure(outcome, settings()), key="refine_latency_chart")
+    st.altair_chart(outcome_figure(outcome, settings()), key="refine_latency_chart")
     with st.expander("Result JSON"):
         st.json(result.to_dict())
 
@@ -188,7 +188,7 @@ def bulk_run(samples: list[dict]) -> None:
     (st.success if stats["ok"] else st.error)(f"Verdict: {stats['verdict']}")
     if view.status == "cancelled":
         st.caption(f"Cancelled after {len(view.rows)} of {view.total} samples.")
-    st.plotly_chart(
+    st.altair_chart(
         latency_bars(["p50", "p95", "max"], [stats["p50"], stats["p95"], stats["max"]], cfg, "Bulk latency"),
         key="refine_bulk_chart",
     )

@@ -65,7 +65,7 @@ def test_candidates_table_and_detail_view(
     wait_for_text(chrome, first, css="h3")
     link = wait_for(chrome, f'a[href="https://huggingface.co/{urllib.parse.quote(first, safe="/")}"]')
     assert first in link.text
-    wait_for(chrome, ".main-svg")  # the plotly bar of the score breakdown
+    wait_for(chrome, "[data-testid=stVegaLiteChart] .marks")  # the bar chart of the score breakdown
     wait_idle(chrome)
     save_screenshot(chrome, artifacts, "console-candidates")
 

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from hfops import discovery, registry
 from hfops.store import connect, utcnow, write_tx
 from hfops.views import candidates as view
+from tests.charts_kit import page_charts
 from tests.console_kit import open_console
 from tests.registry_rows import add_candidates, model_row, numbered
 
@@ -191,13 +192,10 @@ def test_detail_view_content(store: str, monkeypatch: pytest.MonkeyPatch) -> Non
     assert (
         list(stored) == ["downloads", "likes", "recency", "license"] and stored["license"]["contribution"] > 0
     )
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert spec["data"][0]["type"] == "bar" and spec["data"][0]["y"] == [
-        "downloads",
-        "likes",
-        "recency",
-        "license",
-    ]
+    (chart,) = page_charts(at)
+    assert chart.spec["mark"]["type"] == "bar" and chart.spec["encoding"]["y"]["field"] == "term"
+    assert chart.column("term") == ["downloads", "likes", "recency", "license"]
+    assert chart.column("contribution") == pytest.approx([stored[t]["contribution"] for t in stored])
     assert "license:apache-2.0" in " ".join(t.value for t in at.text)
     assert frame_with(at, "file")["file"].tolist() == ["config.json", "model.safetensors", "README.md"]
     history = frame_with(at, "to_status")
@@ -321,7 +319,7 @@ def test_selecting_a_row_opens_its_detail(store: str, monkeypatch: pytest.Monkey
     # The first paint draws the table only: no model is open (no heading, chart or status form) until a pick.
     assert at.selectbox(key="cand_detail").value is None
     assert at.selectbox(key="cand_detail").options[:2] == ["org/model-000", "org/model-001"]
-    assert not at.subheader and not at.get("plotly_chart") and not at.get("form") and not at.metric
+    assert not at.subheader and not page_charts(at) and not at.get("form") and not at.metric
     at.session_state["cand_table"] = {"selection": {"rows": [3], "columns": []}}  # a click on the 4th row
     at.run()
     assert not at.exception

@@ -15,6 +15,7 @@ from hfops.refine.bank import load_samples
 from hfops.refine.lab import BULK_KIND, refine_bulk_job
 from hfops.refine.limits import active_cooldown, open_cooldown
 from hfops.store import get_db
+from tests.charts_kit import page_charts
 from tests.console_kit import open_console
 from tests.standins.inference import InferenceStandIn
 
@@ -47,7 +48,8 @@ def metric(at: AppTest, label: str) -> str:
 def rendered(at: AppTest) -> str:
     parts = [str(el.proto) for el in at.main if getattr(el, "proto", None) is not None]
     parts += [frame.value.to_csv() for frame in at.dataframe]
-    parts += [json.dumps(el.proto.spec) for el in at.get("plotly_chart")]
+    parts += [json.dumps(chart.spec) for chart in page_charts(at)]
+    parts += [frame.to_csv() for chart in page_charts(at) for frame in chart.data.values()]
     return "\n".join(parts + texts(at) + [m.value for m in at.markdown] + [c.value for c in at.caption])
 
 
@@ -77,9 +79,9 @@ def test_page_shows_the_limiter_and_a_local_run(db_path: str, monkeypatch: pytes
     assert "Intent: location · confidence 0.90" in shown
     assert any(t.startswith("Try asking 1: ") for t in shown)
     assert any("Fallback not used: HUGGINGFACE_API_KEY is not set" in i.value for i in at.info)
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert [shape["y0"] for shape in spec["layout"]["shapes"]] == [500, 800]
-    assert list(spec["data"][0]["x"]) == ["local", "HF attempt", "end to end"]
+    (chart,) = page_charts(at)
+    assert chart.thresholds() == [500, 800]
+    assert chart.column("part") == ["local", "HF attempt", "end to end"]
     history = frame_with(at, "created_at")
     assert len(history) == 1 and history.iloc[0]["bypass_reason"] == "no_key"
     assert history.iloc[0]["query"].startswith("#")
@@ -159,8 +161,8 @@ def test_bulk_mode_runs_as_a_job_and_reports_one_p95(db_path: str, monkeypatch: 
     assert len(verdicts) == 1 and verdicts[0].startswith("Verdict: ")
     p95_tile = metric(at, "p95")
     assert f"p95 {p95_tile} (goal" in verdicts[0]  # the tile and the verdict show the same p95
-    spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
-    assert f"{p95_tile}" in list(spec["data"][0]["text"])  # and so does the chart
+    bulk = page_charts(at)[-1]
+    assert f"{p95_tile}" in bulk.column("text")  # and so does the chart
     assert len(frame_with(at, "created_at")) == len(table)
 
 
@@ -175,7 +177,7 @@ def test_an_empty_query_shows_its_error_in_place_of_the_previous_result(
     at.button(key="refine_run").click().run()
     assert [e.value for e in at.error] == ["Refine: query must not be empty"]
     assert not [t for t in texts(at) if t.startswith("Refined: ")]  # the previous result is gone
-    assert not at.get("plotly_chart")
+    assert not page_charts(at)
 
 
 def test_a_long_paste_is_cut_to_2000_characters_and_says_so(

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import plotly.graph_objects as go
 
 from hfops.config import Settings
 from hfops.errors import HfopsError
@@ -17,6 +16,8 @@ from hfops.refine.result import MAX_QUERY_CHARS, RefineResult
 from hfops.refine.router import RefineOutcome, refine, refine_detailed, warm_up
 
 if TYPE_CHECKING:
+    import altair as alt
+
     from hfops.jobs import Job, JobContext
 
 BULK_KIND = "refine_bulk"  # job kind of the bulk run (the worker's table maps it to refine_bulk_job)
@@ -44,36 +45,47 @@ def explain(result: RefineResult) -> str:
     return BYPASS_EXPLANATIONS.get(result.bypass_reason, result.bypass_reason)
 
 
-def latency_bars(labels: list[str], values: list[float], settings: Settings, title: str) -> go.Figure:
-    """Bars of latencies with the fallback deadline and the budget as horizontal lines."""
+def latency_bars(labels: list[str], values: list[float], settings: Settings, title: str) -> alt.TopLevelMixin:
+    """Bars of latencies (labelled in ms) with the fallback deadline and the budget as horizontal lines."""
+    import altair as alt  # the page's chart only: the bulk job and the API never draw
+    import pandas as pd
+
     deadline, budget = settings.refine.fallback_deadline_ms, settings.refine.budget_ms
     colours = ["#2e7d32" if v <= deadline else "#f9a825" if v <= budget else "#c62828" for v in values]
-    figure = go.Figure(
-        go.Bar(
-            x=labels,
-            y=values,
-            marker_color=colours,
-            text=[f"{v:.0f} ms" for v in values],
-            textposition="outside",
-        )
+    data = pd.DataFrame(
+        {"part": labels, "ms": values, "colour": colours, "text": [f"{v:.0f} ms" for v in values]}
     )
-    figure.add_hline(
-        y=deadline, line_dash="dot", line_color="#f9a825", annotation_text=f"{deadline} ms fallback deadline"
-    )
-    figure.add_hline(y=budget, line_dash="dash", line_color="#c62828", annotation_text=f"{budget} ms budget")
     top = max([budget * 1.15, *(v * 1.15 for v in values)])
-    figure.update_layout(
-        title=title,
-        yaxis_title="ms",
-        yaxis_range=[0, top],
-        height=340,
-        margin={"l": 40, "r": 20, "t": 50, "b": 40},
-        showlegend=False,
+    base = alt.Chart(data).encode(
+        x=alt.X("part:N", sort=labels, title=None, axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("ms:Q", title="ms", scale=alt.Scale(domain=[0, top])),
     )
-    return figure
+    bars = base.mark_bar().encode(
+        color=alt.Color("colour:N", scale=None, legend=None), tooltip=["part", "text"]
+    )
+    lines = pd.DataFrame(
+        {
+            "threshold": [deadline, budget],
+            "label": [f"{deadline} ms fallback deadline", f"{budget} ms budget"],
+            "colour": ["#f9a825", "#c62828"],
+        }
+    )
+    rules = (
+        alt.Chart(lines)
+        .mark_rule(strokeDash=[6, 4])
+        .encode(y="threshold:Q", color=alt.Color("colour:N", scale=None, legend=None))
+    )
+    rule_labels = (
+        alt.Chart(lines)
+        .mark_text(align="left", dx=4, dy=-7, fontSize=11)
+        .encode(y="threshold:Q", x=alt.value(0), text="label:N", color=alt.Color("colour:N", scale=None))
+    )
+    return alt.layer(
+        bars, base.mark_text(dy=-8, fontSize=12).encode(text="text:N"), rules, rule_labels
+    ).properties(title=title, height=340)
 
 
-def outcome_figure(outcome: RefineOutcome, settings: Settings) -> go.Figure:
+def outcome_figure(outcome: RefineOutcome, settings: Settings) -> alt.TopLevelMixin:
     """Local work, the HF attempt and the whole call against the 500/800 ms lines."""
     hf_ms = outcome.hf.latency_ms if outcome.hf is not None else 0.0
     return latency_bars(

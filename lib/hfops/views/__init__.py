@@ -1,8 +1,8 @@
 """View models of the console pages: one module per page, holding its queries, shaping and figures.
 
 Pages (``pages/*.py``) hold widgets and layout only; everything they show comes from here as plain data,
-pandas frames or plotly figures. Nothing in this package imports Streamlit (only :mod:`hfops.console` and
-the pages do), so every view model is testable without a browser or an AppTest.
+pandas frames or Vega-Lite (Altair) charts. Nothing in this package imports Streamlit (only
+:mod:`hfops.console` and the pages do), so every view model is testable without a browser or an AppTest.
 """
 
 from __future__ import annotations

@@ -11,16 +11,18 @@ import math
 import re
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import plotly.graph_objects as go
 import sqlite_utils
 
 from hfops import discovery, registry
 from hfops.config import Settings
 from hfops.store import get_db, loads, one
 from hfops.views import as_dict
+
+if TYPE_CHECKING:
+    import altair as alt
 
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
@@ -356,17 +358,22 @@ def contributions(rows: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def breakdown_chart(breakdown: dict[str, float]) -> go.Figure:
-    """A small horizontal bar chart of the score's per-term contributions."""
+def breakdown_chart(breakdown: dict[str, float]) -> alt.TopLevelMixin:
+    """A small horizontal bar chart of the score's per-term contributions (terms in the breakdown's order)."""
+    import altair as alt  # only when a model is opened
+
     terms = list(breakdown)
-    fig = go.Figure(go.Bar(x=[breakdown[t] for t in terms], y=terms, orientation="h"))
-    fig.update_layout(
-        height=60 + 30 * len(terms),
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis_title="contribution to the score",
-        yaxis={"autorange": "reversed"},
+    data = pd.DataFrame({"term": terms, "contribution": [breakdown[t] for t in terms]})
+    return (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            y=alt.Y("term:N", sort=terms, title=None),
+            x=alt.X("contribution:Q", title="contribution to the score"),
+            tooltip=["term", alt.Tooltip("contribution:Q", format=".3f")],
+        )
+        .properties(height=30 * len(terms))
     )
-    return fig
 
 
 def _text(value: Any) -> str:
