@@ -146,14 +146,3 @@ def test_the_sql_check_would_catch_a_query() -> None:
     assert SQL.search('rows(db, "SELECT model_id FROM candidates")')
     assert SQL.search("db.execute('UPDATE jobs SET status = 1')")
     assert not SQL.search('st.selectbox("Select a model", options)')
-
-
-def test_only_the_console_layer_imports_streamlit() -> None:
-    graph_files = library_modules()
-    importers = sorted(
-        name
-        for name, path in graph_files.items()
-        if re.search(r"^\s*(import streamlit|from streamlit)", path.read_text(encoding="utf-8"), re.MULTILINE)
-    )
-    # the page helpers, and the launcher that serves them (it imports Streamlit only when it runs)
-    assert importers == ["hfops.console", "hfops.console_server"], importers
