@@ -1,7 +1,6 @@
 """Vega-Lite charts (Altair) of the Observability tiles (no Streamlit here; the page only lays them out).
 
-Vega-Lite rather than plotly: the browser evaluates Vega's 0.8 MB of code on a page load instead of plotly's
-4.7 MB, which on 2 cores was a second of every load of a page with a chart. Threshold lines come from
+Built from :mod:`hfops.charting`'s pieces (why Altair: see there). Threshold lines come from
 :mod:`hfops.observability.thresholds`, the same numbers as ``alerts.yml`` and the Grafana dashboard. Legends
 sit above the plot (never over the axis labels). A tile without data says so in the middle of the chart
 (``no data yet``, or the caller's ``empty`` text) instead of drawing empty axes.
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import altair as alt
 import pandas as pd
 
+from hfops import charting
 from hfops.observability.series import Window
 from hfops.observability.thresholds import (
     ALERT_RULES,
@@ -39,35 +39,9 @@ def _rule(name: str) -> AlertRule:
     return next(r for r in ALERT_RULES if r.name == name)
 
 
-def _legend() -> alt.Legend:
-    """Above the plot, wrapped in rows of two: never over the x-axis tick labels, never cut by the tile."""
-    return alt.Legend(orient="top", title=None, columns=2, labelLimit=170)
-
-
 def no_data(text: str = NO_DATA) -> Chart:
     """A tile without data: ``text`` in its middle and no axes (instead of empty default axes)."""
-    return (
-        alt.Chart(pd.DataFrame({"note": [text]}))
-        .mark_text(fontSize=15, color="#808495")
-        .encode(text="note:N")
-        .properties(height=HEIGHT)
-    )
-
-
-def _threshold(value: float, text: str, color: str = "red", axis: str = "y") -> list[alt.Chart]:
-    """A dashed threshold line at ``value`` on ``axis`` with its label (data: ``threshold``, ``label``)."""
-    data = alt.Chart(pd.DataFrame({"threshold": [value], "label": [text]}))
-    position = alt.Y("threshold:Q") if axis == "y" else alt.X("threshold:Q")
-    line = data.mark_rule(color=color, strokeDash=[6, 4]).encode(**{axis: position})
-    if axis == "y":
-        label = data.mark_text(align="left", dx=4, dy=-7, color=color, fontSize=11).encode(
-            y="threshold:Q", x=alt.value(0), text="label:N"
-        )
-    else:
-        label = data.mark_text(align="left", dx=4, dy=8, color=color, fontSize=11).encode(
-            x="threshold:Q", y=alt.value(0), text="label:N"
-        )
-    return [line, label]
+    return charting.no_data(text, HEIGHT)
 
 
 def _tile(layers: list[alt.Chart], empty: bool, empty_text: str) -> Chart:
@@ -101,11 +75,13 @@ def candidates(frame: pd.DataFrame, empty: str = NO_DATA) -> Chart:
                 axis=alt.Axis(labelAngle=0, labelExpr="split(datum.label, '-')", labelLimit=0),
             ),
             y=alt.Y("n:Q", stack="zero", title="open candidates"),
-            color=alt.Color("license:N", legend=_legend()),
+            color=alt.Color("license:N", legend=charting.legend()),
             tooltip=["pipeline_tag", "license", "n"],
         )
     )
-    return _tile([bars, *_threshold(rule.threshold, f"alert below {rule.threshold:g}")], grouped.empty, empty)
+    return _tile(
+        [bars, *charting.threshold(rule.threshold, f"alert below {rule.threshold:g}")], grouped.empty, empty
+    )
 
 
 def eval_runs(frame: pd.DataFrame, w: Window, empty: str = NO_DATA) -> Chart:
@@ -128,7 +104,7 @@ def _status_colors(statuses: list[str]) -> alt.Color:
     return alt.Color(
         "status:N",
         scale=alt.Scale(domain=statuses, range=[STATUS_COLORS.get(s, "#7f7f7f") for s in statuses]),
-        legend=_legend(),
+        legend=charting.legend(),
     )
 
 
@@ -142,15 +118,15 @@ def refine_latency(frame: pd.DataFrame, w: Window, empty: str = NO_DATA) -> Char
         .encode(
             x=_time(w),
             y=alt.Y("p95_ms:Q", title="p95 latency (ms)"),
-            color=alt.Color("series:N", legend=_legend()),
+            color=alt.Color("series:N", legend=charting.legend()),
             tooltip=["t:T", "series", alt.Tooltip("p95_ms:Q", format=".0f")],
         )
     )
     return _tile(
         [
             lines,
-            *_threshold(FALLBACK_DEADLINE_SECONDS * 1000, "500 ms fallback deadline", color="orange"),
-            *_threshold(rule.threshold * 1000, "800 ms budget (alert above)"),
+            *charting.threshold(FALLBACK_DEADLINE_SECONDS * 1000, "500 ms fallback deadline", color="orange"),
+            *charting.threshold(rule.threshold * 1000, "800 ms budget (alert above)"),
         ],
         data.empty,
         empty,
@@ -170,13 +146,15 @@ def ratio(
         .encode(
             x=_time(w),
             y=alt.Y("percent:Q", title=f"{label} (%)", scale=alt.Scale(domain=[0, 105])),
-            color=alt.Color("series:N", legend=_legend()),
+            color=alt.Color("series:N", legend=charting.legend()),
             tooltip=["t:T", alt.Tooltip("percent:Q", format=".1f")],
         )
     )
     side = "below" if rule.op == "<" else "above"
     return _tile(
-        [line, *_threshold(rule.threshold * 100, f"alert {side} {rule.threshold:.0%}")], data.empty, empty
+        [line, *charting.threshold(rule.threshold * 100, f"alert {side} {rule.threshold:.0%}")],
+        data.empty,
+        empty,
     )
 
 
@@ -198,7 +176,7 @@ def datasets_eval(frame: pd.DataFrame, empty: str = NO_DATA) -> Chart:
     bars = base.mark_bar().encode(tooltip=["dataset", "runs", alt.Tooltip("percent:Q", format=".1f")])
     counts = base.mark_text(dy=-7, fontSize=11).encode(text="runs:N")
     return _tile(
-        [bars, counts, *_threshold(rule.threshold * 100, f"alert below {rule.threshold:.0%}")],
+        [bars, counts, *charting.threshold(rule.threshold * 100, f"alert below {rule.threshold:.0%}")],
         data.empty,
         empty,
     )
@@ -245,7 +223,7 @@ def eval_scores(frame: pd.DataFrame, empty: str = "no eval scores yet") -> Chart
             color=alt.Color(
                 "system:N",
                 scale=alt.Scale(domain=["production", "other models"], range=["#1f77b4", "#aec7e8"]),
-                legend=_legend(),
+                legend=charting.legend(),
             ),
             tooltip=["model", "group", alt.Tooltip("score:Q", format=".3f"), "system"],
         )
@@ -321,5 +299,5 @@ def free_tier(panel: Panel) -> Chart:
         base.mark_text(align="left", dx=4, fontSize=11).encode(text="short:N"),
     ]
     if any(b.group == "Inference this month" for b in bars):
-        layers += _threshold(rule.threshold * 100, f"alert at {rule.threshold:.0%} used", axis="x")
+        layers += charting.threshold(rule.threshold * 100, f"alert at {rule.threshold:.0%} used", axis="x")
     return _tile(layers, data.empty, panel.empty or NO_DATA)

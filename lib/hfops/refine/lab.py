@@ -50,6 +50,8 @@ def latency_bars(labels: list[str], values: list[float], settings: Settings, tit
     import altair as alt  # the page's chart only: the bulk job and the API never draw
     import pandas as pd
 
+    from hfops import charting
+
     deadline, budget = settings.refine.fallback_deadline_ms, settings.refine.budget_ms
     colours = ["#2e7d32" if v <= deadline else "#f9a825" if v <= budget else "#c62828" for v in values]
     data = pd.DataFrame(
@@ -63,25 +65,11 @@ def latency_bars(labels: list[str], values: list[float], settings: Settings, tit
     bars = base.mark_bar().encode(
         color=alt.Color("colour:N", scale=None, legend=None), tooltip=["part", "text"]
     )
-    lines = pd.DataFrame(
-        {
-            "threshold": [deadline, budget],
-            "label": [f"{deadline} ms fallback deadline", f"{budget} ms budget"],
-            "colour": ["#f9a825", "#c62828"],
-        }
-    )
-    rules = (
-        alt.Chart(lines)
-        .mark_rule(strokeDash=[6, 4])
-        .encode(y="threshold:Q", color=alt.Color("colour:N", scale=None, legend=None))
-    )
-    rule_labels = (
-        alt.Chart(lines)
-        .mark_text(align="left", dx=4, dy=-7, fontSize=11)
-        .encode(y="threshold:Q", x=alt.value(0), text="label:N", color=alt.Color("colour:N", scale=None))
-    )
     return alt.layer(
-        bars, base.mark_text(dy=-8, fontSize=12).encode(text="text:N"), rules, rule_labels
+        bars,
+        base.mark_text(dy=-8, fontSize=12).encode(text="text:N"),
+        *charting.threshold(deadline, f"{deadline} ms fallback deadline", color="#f9a825"),
+        *charting.threshold(budget, f"{budget} ms budget", color="#c62828"),
     ).properties(title=title, height=340)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import sqlite_utils
 
-from hfops import jobs, publish
+from hfops import charting, jobs, publish
 from hfops.config import Settings
 from hfops.errors import HfopsError
 from hfops.evals import custom, custom_rows, runs, tasks
@@ -497,8 +497,7 @@ def metric_table(run: Any) -> pd.DataFrame:
 
 
 def metrics_chart(run: Any, table: pd.DataFrame) -> alt.TopLevelMixin:
-    """Candidate vs production per metric, error bars = bootstrap 95% CI (Vega-Lite: the console's charts
-    use Altair, whose browser code is a sixth of plotly's)."""
+    """Candidate vs production per metric, error bars = bootstrap 95% CI."""
     labels = {system: f"{system}: {run[side]}" for system, side in SIDES}
     rows = [
         {
@@ -526,11 +525,11 @@ def metrics_chart(run: Any, table: pd.DataFrame) -> alt.TopLevelMixin:
 
 
 def _system_colors(labels: dict[str, str]) -> alt.Color:
-    """Candidate blue, production orange; the legend under the plot."""
+    """Candidate blue, production orange; the legend above the plot (one label a row: model ids are long)."""
     return alt.Color(
         "system:N",
         scale=alt.Scale(domain=list(labels.values()), range=[COLORS[s] for s in labels]),
-        legend=alt.Legend(orient="bottom", title=None, labelLimit=400),
+        legend=charting.legend(columns=1, label_limit=400),
     )
 
 
