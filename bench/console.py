@@ -205,7 +205,11 @@ def page_session(db_path: str, model_id: str) -> dict[str, float]:
 
 
 def bench_candidates(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    from hfops import search_index
+
     paths = stores(args, folder)
+    for path in paths.values():  # what the worker does after a sync (and every minute): the search index
+        search_index.index_pending(path)
     model_id = str(
         connect(paths["small"]).execute("SELECT model_id FROM candidates ORDER BY score DESC").fetchone()[0]
     )

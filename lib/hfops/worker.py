@@ -21,7 +21,7 @@ from typing import Any
 from huey import crontab
 from huey.consumer import Consumer
 
-from hfops import discovery, jobs, ledger, publish, queue
+from hfops import discovery, jobs, ledger, publish, queue, search_index
 from hfops.config import Settings, load_settings
 from hfops.errors import ConfigError, JobError
 from hfops.evals import nightly, runs
@@ -40,10 +40,18 @@ POLL_BACKOFF = 1.15
 ROLES = ("all", "writer", "compute")
 
 
+def sync_job(ctx: jobs.JobContext) -> dict[str, Any]:
+    """Worker job ``sync`` (:func:`hfops.discovery.sync_job`), then the search index brought up to date
+    with what it wrote (the run is already recorded; a stop leaves the rest to the next indexing)."""
+    result = discovery.sync_job(ctx)
+    search_index.index_pending(ctx.db_path, stop=ctx.cancelled)
+    return result
+
+
 def build_handlers() -> jobs.HandlerTable:
     """The table of job kinds -> handlers (each kind once)."""
     table = jobs.HandlerTable()
-    table.register("sync", discovery.sync_job)
+    table.register("sync", sync_job)
     table.register("eval_run", runs.eval_run_job)
     table.register("eval_nightly", nightly.nightly_job)
     table.register("publish", publish.publish_job)
@@ -94,6 +102,12 @@ def _add_nightly(huey: Any, db_path: str, settings: Settings) -> None:
         enqueue_nightly(db_path, settings)
 
 
+def _add_search_indexing(huey: Any, db_path: str) -> None:
+    @huey.periodic_task(crontab(), name="hfops.search_index")  # every minute: other writers' models too
+    def index_search() -> None:
+        search_index.index_pending(db_path, stop=jobs.WORKER_STOPPING.is_set)
+
+
 def run_worker(db_path: str, settings: Settings | None = None, workers: int = 1, role: str = "all") -> None:
     """Run the consumer(s) of ``role`` in the foreground until interrupted.
 
@@ -127,6 +141,7 @@ def run_worker(db_path: str, settings: Settings | None = None, workers: int = 1,
         queue.set_executor(execute_job)
     huey = queue.get_huey(db_path, settings)
     _add_nightly(huey, db_path, settings)
+    _add_search_indexing(huey, db_path)
     db = connect(db_path)
     ledger.install(db_path, settings)  # every Hub/Inference response of this process into the store's ledger
     for job_id in jobs.interrupted_jobs(db):

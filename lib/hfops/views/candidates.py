@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import sqlite_utils
 
-from hfops import discovery, registry
+from hfops import discovery, registry, search_index
 from hfops.config import Settings
 from hfops.store import get_db, loads, one
 from hfops.views import as_dict
@@ -166,6 +166,16 @@ ROW_COLUMNS = (
 )
 
 
+def _narrowed_by_index(db: sqlite_utils.Database, text: str) -> tuple[str, list[str]] | None:
+    """The ids the search index allows for the id filter ``text`` (:func:`hfops.search_index.hits_sql`), or
+    None (no filter, or one the index cannot narrow). The filter is ``model_id LIKE '%text%'``; every such
+    id's search key holds ``search_key(text)`` when ``text`` is ASCII (``LIKE`` folds ASCII case only)."""
+    text = text.strip()
+    if not text or not text.isascii():
+        return None
+    return search_index.hits_sql(db, search_key(text))
+
+
 def _where(flt: registry.CandidateFilter) -> tuple[str, list[Any]]:
     """The registry's filter (:func:`hfops.registry.where_clause`) over ``candidate_rows r``, which carries
     the model facts and the candidate state under the same column names."""
@@ -199,6 +209,9 @@ def list_candidates(
     if page < 1 or page_size < 1:
         raise registry.RegistryError("page and page_size must be >= 1")
     where, params = _where(flt)
+    if narrowed := _narrowed_by_index(db, flt.text):
+        where += f" AND r.model_id IN ({narrowed[0]})"
+        params = [*params, *narrowed[1]]
     if only is not None:
         kept = sorted(only)
         where += (" AND " if where else " WHERE ") + f"r.model_id IN ({', '.join('?' for _ in kept)})"
@@ -570,11 +583,15 @@ def search_models(db: sqlite_utils.Database, text: str, limit: int = SEARCH_LIMI
         return None
     escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     where = "s.search_key LIKE ? ESCAPE '\\'"  # model_search (migration 0014): the key of every synced model
-    picked = db.execute(  # one scan: the matches' count and the first ``limit`` of them
+    params: list[Any] = [f"%{escaped}%"]
+    if narrowed := search_index.hits_sql(db, key):  # the ids the index allows, not every synced model
+        where += f" AND s.model_id IN ({narrowed[0]})"
+        params += narrowed[1]
+    picked = db.execute(  # the matches' count and the first ``limit`` of them
         "SELECT s.model_id, COUNT(*) OVER () FROM model_search s "
         f"LEFT JOIN candidate_rows r ON r.model_id = s.model_id WHERE {where} "
         "ORDER BY r.model_id IS NULL, r.score DESC, s.downloads DESC, s.model_id LIMIT ?",
-        [f"%{escaped}%", limit],
+        [*params, limit],
     ).fetchall()
     total = int(picked[0][1]) if picked else 0
     ids = [r[0] for r in picked]

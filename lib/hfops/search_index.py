@@ -1,0 +1,117 @@
+"""The trigram index of the models' search keys (migration 0018): kept up to date in the background, read
+by the id search so that it does not scan every synced model.
+
+A write to ``model_search`` notes the model in ``model_search_pending``; :func:`index_pending` (the worker,
+after a sync job and every minute) indexes the noted keys. :func:`hits_sql` is what a search narrows its
+scan to: the index's hits plus the pending ids, a superset of the matches that the search then checks
+against ``model_search`` itself, so the result never depends on how current the index is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import orjson
+import sqlite_utils
+
+from hfops.store import connect, write_tx
+
+log = logging.getLogger("hfops.search_index")
+
+# The trigram tokenizer needs 3 characters to use its index (a shorter pattern makes it scan its rows).
+MIN_KEY_CHARS = 3
+# With more pending ids than this, reading them costs more than the scan the index would save.
+PENDING_LIMIT = 5000
+BATCH = 2000  # keys per write transaction of the indexer
+_MEMO = "_hfops_search_hits"
+
+
+def pending_count(db: sqlite_utils.Database, limit: int | None = None) -> int:
+    """Models whose key the index may not hold as it stands (counted up to ``limit``, when given)."""
+    if limit is None:
+        return int(db.execute("SELECT COUNT(*) FROM model_search_pending").fetchone()[0])
+    sql = "SELECT COUNT(*) FROM (SELECT 1 FROM model_search_pending LIMIT ?)"
+    return int(db.execute(sql, [limit + 1]).fetchone()[0])
+
+
+def hit_ids(db: sqlite_utils.Database, key: str) -> list[str] | None:
+    """Every model id whose search key may contain ``key``: the index's hits plus the pending ids (a
+    superset: the caller keeps its own ``LIKE``). None when the index cannot narrow this search (a key
+    shorter than 3 characters or holding a ``LIKE`` wildcard, or too many pending ids): the caller scans.
+
+    The last answer is kept on ``db`` until the store changes (``PRAGMA data_version`` for other
+    connections' commits, ``total_changes`` for this one's writes): a page's table and search ask once.
+    """
+    if len(key) < MIN_KEY_CHARS or "%" in key or "_" in key:
+        return None
+    marker = (key, db.execute("PRAGMA data_version").fetchone()[0], db.conn.total_changes)
+    kept = getattr(db, _MEMO, None)
+    if kept is not None and kept[0] == marker:
+        return list(kept[1]) if kept[1] is not None else None
+    ids: list[str] | None = None
+    pending = pending_count(db, PENDING_LIMIT)
+    if pending <= PENDING_LIMIT:
+        found = db.execute(
+            "SELECT model_id FROM model_search_trigrams WHERE search_key LIKE ?", [f"%{key}%"]
+        ).fetchall()
+        ids = [row[0] for row in found]
+        if pending:
+            ids += [row[0] for row in db.execute("SELECT model_id FROM model_search_pending")]
+    setattr(db, _MEMO, (marker, ids))
+    return list(ids) if ids is not None else None
+
+
+def hits_sql(db: sqlite_utils.Database, key: str) -> tuple[str, list[str]] | None:
+    """``(subquery, params)`` for ``model_id IN (subquery)``: the ids of :func:`hit_ids`, or None."""
+    ids = hit_ids(db, key)
+    if ids is None:
+        return None
+    return "SELECT value FROM json_each(?)", [orjson.dumps(ids).decode()]
+
+
+def index_pending(db_path: str, batch: int = BATCH, stop: Callable[[], bool] | None = None) -> int:
+    """Bring the index up to date with ``model_search``, ``batch`` models per transaction (``stop``:
+    checked between them); returns how many pending models were handled."""
+    db = connect(db_path)
+    handled = 0
+    try:
+        while not (stop and stop()):
+            with write_tx(db):
+                found = db.execute(
+                    "SELECT p.model_id, s.search_key, i.search_key, i.trigram_rowid "
+                    "FROM model_search_pending p "
+                    "LEFT JOIN model_search s ON s.model_id = p.model_id "
+                    "LEFT JOIN model_search_indexed i ON i.model_id = p.model_id LIMIT ?",
+                    [batch],
+                ).fetchall()
+                if not found:
+                    break
+                _index(db, found)
+                db.conn.executemany(
+                    "DELETE FROM model_search_pending WHERE model_id = ?", [(row[0],) for row in found]
+                )
+            handled += len(found)
+    finally:
+        db.conn.close()
+    if handled:
+        log.info("search index: %d model key(s) brought up to date", handled)
+    return handled
+
+
+def _index(db: sqlite_utils.Database, found: list[tuple[str, str | None, str | None, int | None]]) -> None:
+    stale = [(rowid,) for _, key, indexed, rowid in found if rowid is not None and key != indexed]
+    db.conn.executemany("DELETE FROM model_search_trigrams WHERE rowid = ?", stale)
+    gone = [(model_id,) for model_id, key, _, rowid in found if key is None and rowid is not None]
+    db.conn.executemany("DELETE FROM model_search_indexed WHERE model_id = ?", gone)
+    for model_id, key, indexed, _ in found:
+        if key is None or key == indexed:
+            continue
+        rowid = db.conn.execute(
+            "INSERT INTO model_search_trigrams (search_key, model_id) VALUES (?, ?)", [key, model_id]
+        ).lastrowid
+        db.conn.execute(
+            "INSERT OR REPLACE INTO model_search_indexed (model_id, search_key, trigram_rowid) "
+            "VALUES (?, ?, ?)",
+            [model_id, key, rowid],
+        )

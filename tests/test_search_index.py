@@ -1,0 +1,171 @@
+"""The trigram index of the models' search keys (migration 0018, hfops.search_index): the id search and the
+Candidates page's id filter give exactly what a scan of every synced model gives, whatever the state of the
+index (current, partly pending, far behind), through inserts, deletes, renames and re-syncs."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from hfops import discovery, registry, search_index, worker
+from hfops.paths import HUB_SNAPSHOT
+from hfops.store import connect, write_tx
+from hfops.views import candidates as view
+from tests.registry_rows import add_candidates, model_row
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The embedded snapshot synced once (real Hub ids), its search index not yet built."""
+    path = str(tmp_path_factory.mktemp("search") / "hfops.db")
+    discovery.sync_snapshot(path)
+    return path
+
+
+@pytest.fixture
+def store(synced: str, tmp_path: Any) -> str:
+    """A private copy of the synced store."""
+    path = str(tmp_path / "hfops.db")
+    with sqlite3.connect(synced) as src, sqlite3.connect(path) as dst:
+        src.backup(dst)
+    return path
+
+
+def texts_for(db_path: str) -> list[str]:
+    """Searches an operator types: pieces of real ids (any case, separators changed), common words, a short
+    one, wildcards and non-ASCII."""
+    ids = [r[0] for r in connect(db_path).execute("SELECT model_id FROM models ORDER BY model_id")]
+    pick = random.Random(17)
+    texts = ["bert", "phi 2", "Qwen2.5", "MiniLM", "gguf", "e5", "7b", "50%", "a_b", "über", "zzzz-nothing"]
+    for model_id in pick.sample(ids, 12):
+        start = pick.randrange(0, max(1, len(model_id) - 4))
+        piece = model_id[start : start + pick.randrange(3, 12)]
+        texts.append(piece.upper() if pick.random() < 0.3 else piece.replace("-", " "))
+    return texts
+
+
+def answers(db_path: str, texts: list[str]) -> dict[str, Any]:
+    """What the search and the Candidates page's id filter show for each text."""
+    db = connect(db_path)
+    out: dict[str, Any] = {}
+    for text in texts:
+        found = view.search_models(db, text)
+        page, total = view.list_candidates(db, registry.CandidateFilter(text=text), page_size=20)
+        out[text] = (
+            found.total if found else None,
+            found.ids if found else None,
+            total,
+            [c.model_id for c in page],
+        )
+    db.conn.close()
+    return out
+
+
+def scanned(db_path: str, texts: list[str], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The same answers with the index left out: the scans of every synced model."""
+    with monkeypatch.context() as patch:
+        patch.setattr(search_index, "hit_ids", lambda db, key: None)
+        return answers(db_path, texts)
+
+
+def test_the_search_answers_like_a_scan_in_every_state_of_the_index(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = texts_for(store)
+    db = connect(store)
+    assert search_index.pending_count(db) == db.execute("SELECT COUNT(*) FROM model_search").fetchone()[0]
+    expected = scanned(store, texts, monkeypatch)
+    assert sum(1 for t in texts if expected[t][0]) >= 10  # most searches find something
+    assert answers(store, texts) == expected  # nothing indexed yet: far behind
+
+    assert search_index.index_pending(store) > 10_000
+    assert search_index.pending_count(db) == 0
+    assert search_index.hit_ids(db, "bert") is not None  # the index narrows the search now
+    assert answers(store, texts) == expected
+
+    # writes after indexing: new models, a removed one, a renamed one, a re-keyed one, a re-sync's rewrite
+    ids = [r[0] for r in db.execute("SELECT model_id FROM models ORDER BY downloads DESC LIMIT 40")]
+    add_candidates(store, [{"model_id": "acme/phi-2-bert-mix"}, {"model_id": "Acme/MiniLM_tiny.v2"}])
+    with write_tx(db):
+        db.execute("DELETE FROM status_transitions WHERE model_id = ?", [ids[0]])
+        db.execute("DELETE FROM candidates WHERE model_id = ?", [ids[0]])
+        db.execute("DELETE FROM models WHERE model_id = ?", [ids[0]])
+        db.execute("UPDATE models SET model_id = 'renamed/bert-like' WHERE model_id = ?", [ids[1]])
+        db.execute("UPDATE model_search SET search_key = 'rekeyedqwen' WHERE model_id = ?", [ids[2]])
+        db.execute("UPDATE models SET downloads = downloads + 1 WHERE model_id IN (?, ?)", ids[3:5])
+    db["models"].insert(model_row("other/not-a-candidate-bert", rule_failures=["licence"]))
+    texts += ["phi-2-bert", "renamed", "rekeyed", "minilm tiny", ids[0], ids[1], "bertmix"]
+    pending = search_index.pending_count(db)
+    assert 0 < pending <= search_index.PENDING_LIMIT
+    expected = scanned(store, texts, monkeypatch)
+    assert expected["renamed"][0] == 1 and expected[ids[0]][0] == 0
+    assert answers(store, texts) == expected  # index plus pending ids
+
+    assert search_index.index_pending(store) == pending
+    assert search_index.pending_count(db) == 0
+    assert answers(store, texts) == expected
+    indexed = db.execute("SELECT COUNT(*) FROM model_search_indexed").fetchone()[0]
+    assert indexed == db.execute("SELECT COUNT(*) FROM model_search").fetchone()[0]
+    assert db.execute("SELECT COUNT(*) FROM model_search_trigrams").fetchone()[0] == indexed
+
+
+def test_a_resync_of_unchanged_ids_leaves_nothing_to_index(store: str) -> None:
+    search_index.index_pending(store)
+    db = connect(store)
+    with write_tx(db):  # what a sync page does to the rows it rewrites (registry.refresh_registry_rows)
+        ids = [r[0] for r in db.execute("SELECT model_id FROM models LIMIT 500")]
+        registry.refresh_registry_rows(db, ids)
+    assert search_index.pending_count(db) == 500  # noted (INSERT OR REPLACE), ...
+    assert search_index.index_pending(store) == 500
+    trigram_rows = db.execute("SELECT COUNT(*) FROM model_search_trigrams").fetchone()[0]
+    assert trigram_rows == db.execute("SELECT COUNT(*) FROM model_search").fetchone()[0]  # ... not re-added
+
+
+def test_the_index_is_left_out_when_it_cannot_narrow(store: str) -> None:
+    db = connect(store)
+    assert search_index.pending_count(db) > search_index.PENDING_LIMIT
+    assert search_index.hit_ids(db, "bert") is None  # too far behind: a scan is cheaper
+    search_index.index_pending(store)
+    assert search_index.hit_ids(db, "be") is None  # shorter than a trigram
+    assert search_index.hit_ids(db, "50%") is None  # a LIKE wildcard
+    assert search_index.hit_ids(db, "bert") is not None
+
+
+def test_another_connections_commit_is_seen_by_the_next_search(store: str) -> None:
+    search_index.index_pending(store)
+    reader = connect(store)
+    assert view.search_models(reader, "zebrafish").total == 0
+    add_candidates(store, [{"model_id": "lab/zebrafish-embed"}])  # another connection commits
+    assert view.search_models(reader, "zebrafish").ids == ["lab/zebrafish-embed"]
+    with write_tx(reader):  # and this connection's own write
+        reader.execute("DELETE FROM candidates WHERE model_id = 'lab/zebrafish-embed'")
+        reader.execute("DELETE FROM models WHERE model_id = 'lab/zebrafish-embed'")
+    assert view.search_models(reader, "zebrafish").total == 0
+
+
+def test_the_worker_indexes_after_a_sync_job_and_every_minute(db_path: str) -> None:
+    from hfops import jobs, queue
+    from hfops.config import Settings
+
+    settings = Settings()
+    settings.store.path = db_path
+    db = connect(db_path)
+    job_id = jobs.create_job(db, "sync", {"snapshot": str(HUB_SNAPSHOT)}, settings)
+    worker.execute_job(db_path, job_id)
+    assert jobs.get_job(db, job_id).status == "succeeded"
+    assert db.execute("SELECT COUNT(*) FROM model_search_indexed").fetchone()[0] > 10_000
+    assert search_index.pending_count(db) == 0
+
+    add_candidates(db_path, [{"model_id": "lab/zebrafish-embed"}])
+    assert search_index.pending_count(db) == 1
+    huey = queue.get_huey(db_path, settings)
+    worker._add_search_indexing(huey, db_path)
+    task = next(t for t in huey._registry.periodic_tasks if t.name == "hfops.search_index")
+    assert all(task.validate_datetime(datetime(2026, 1, 1, 3, minute)) for minute in range(60))
+    huey.execute(task)
+    assert search_index.pending_count(db) == 0
+    assert view.search_models(db, "zebrafish").ids == ["lab/zebrafish-embed"]
