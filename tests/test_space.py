@@ -223,6 +223,10 @@ def test_prebuilt_store_is_one_self_contained_file_with_the_snapshot_and_eval_ru
         ]
         assert conn.execute("SELECT COUNT(*) FROM eval_metrics").fetchone()[0] == 30
         assert conn.execute("SELECT COUNT(*) FROM jobs WHERE status != 'succeeded'").fetchone()[0] == 0
+        # the search index is built (the Space runs no worker): every key indexed, none pending
+        assert conn.execute("SELECT COUNT(*) FROM model_search_pending").fetchone()[0] == 0
+        indexed = conn.execute("SELECT COUNT(*) FROM model_search_indexed").fetchone()[0]
+        assert indexed == bundle.db["models"]
         for table, column in (
             ("sync_runs", "source"),
             ("models", "source"),
