@@ -74,10 +74,20 @@ def test_every_sync_path_leaves_the_tables_consistent(hub: HubStandIn, db_path: 
             r["likes"] = r.get("likes", 0) + 7
     hub.records = [r for r in hub.records if r["id"] != vanished]  # unlisted: flagged after the pass
     hub._sorted_cache.clear()
+    # candidates the operator moved on: a page writes their narrow rows with their status and score as
+    # stored, not the ones a new candidate gets
+    set_status(db, changed, "evaluating", "try it")
+    set_status(db, unmatched, "rejected", "not for us")
+    score = db.execute("SELECT score FROM candidates WHERE model_id = ?", [unmatched]).fetchone()[0]
     second = sync(db_path, settings)
     assert second.flagged >= 2 and second.updated >= 2 and consistent(db_path)
-    row = db.execute("SELECT downloads, likes FROM candidate_rows WHERE model_id = ?", [changed]).fetchone()
+    row = db.execute(
+        "SELECT downloads, likes, status FROM candidate_rows WHERE model_id = ?", [changed]
+    ).fetchone()
     assert row[0] == next(r["downloads"] for r in hub.records if r["id"] == changed)
+    assert row[2] == "evaluating"
+    row = db.execute("SELECT status, score, library_name FROM candidate_rows WHERE model_id = ?", [unmatched])
+    assert row.fetchone() == ("rejected", score, "other")
     flags = dict(db.execute("SELECT model_id, flag FROM candidate_rows WHERE flag IS NOT NULL").fetchall())
     assert {unmatched, vanished} <= set(flags)
     settings.discovery.min_likes = 100  # a rule change re-judges every record: scores and flags rewritten

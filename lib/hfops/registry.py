@@ -7,7 +7,7 @@ Queries return typed records (:class:`Candidate`, :class:`ModelRecord`, :class:`
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
@@ -298,16 +298,26 @@ def facet_values(db: sqlite_utils.Database) -> dict[str, list[str]]:
 # What the narrow tables of migration 0014 hold, as queries over ``models`` / ``candidates``: the one
 # definition the set-based refresh writes and the consistency check compares with (the triggers of 0014 /
 # 0015 spell the same per row).
-_SEARCH_KEY = (
-    "replace(replace(replace(replace(replace(replace(lower(m.model_id), "
-    "'-', ''), '_', ''), '.', ''), '/', ''), ' ', ''), ':', '')"
-)
-MODEL_SEARCH_ROWS = f"SELECT m.model_id, {_SEARCH_KEY} AS search_key, m.downloads FROM models m"
+def _search_key(model_id: str) -> str:
+    """The SQL expression of a model's search key (lower case without - _ . / space :) from ``model_id``."""
+    return (
+        f"replace(replace(replace(replace(replace(replace(lower({model_id}), "
+        "'-', ''), '_', ''), '.', ''), '/', ''), ' ', ''), ':', '')"
+    )
+
+
+MODEL_SEARCH_ROWS = f"SELECT m.model_id, {_search_key('m.model_id')} AS search_key, m.downloads FROM models m"
 CANDIDATE_ROWS_ROWS = (
     "SELECT c.model_id, c.score, c.status, c.flag, m.pipeline_tag, m.license, m.library_name, "
     "m.quantization, m.downloads, m.likes, m.last_modified, m.created_at, m.use_restricted, m.safetensors "
     "FROM candidates c JOIN models m ON m.model_id = c.model_id"
 )
+# The columns of ``candidate_rows`` in the order CANDIDATE_ROWS_ROWS selects them (and write_registry_rows
+# takes them).
+CANDIDATE_ROWS_COLUMNS = (
+    "model_id", "score", "status", "flag", "pipeline_tag", "license", "library_name", "quantization",
+    "downloads", "likes", "last_modified", "created_at", "use_restricted", "safetensors",
+)  # fmt: skip
 _REFRESH_CHUNK = 500  # ids per statement (SQLite's variable limit is far above)
 
 
@@ -346,6 +356,28 @@ def refresh_registry_rows(
             f"INSERT OR REPLACE INTO candidate_rows {CANDIDATE_ROWS_ROWS} WHERE c.model_id IN ({marks})",
             chunk,
         )
+
+
+def write_registry_rows(
+    db: sqlite_utils.Database,
+    search: Iterable[tuple[str, int]],
+    candidates: Iterable[Sequence[Any]],
+) -> None:
+    """Write narrow rows from values the caller already holds, instead of reading them back through the wide
+    ``models`` rows (:func:`refresh_registry_rows`): for a bulk writer inside :func:`registry_rows_deferred`.
+
+    ``search``: ``(model_id, downloads)`` of every ``models`` row the caller wrote (the search key is derived
+    in SQL, as MODEL_SEARCH_ROWS derives it); ``candidates``: for every candidate of those models, one tuple
+    in CANDIDATE_ROWS_COLUMNS order holding exactly what ``candidates`` / ``models`` hold for it once the
+    caller's writes are done (its status, score and flag as they stand). The caller deletes none of those
+    rows (as with ``removals=False``). :func:`registry_rows_drift` is the check that the values are right.
+    """
+    db.conn.executemany(f"INSERT OR REPLACE INTO model_search VALUES (?1, {_search_key('?1')}, ?2)", search)
+    db.conn.executemany(
+        f"INSERT OR REPLACE INTO candidate_rows ({', '.join(CANDIDATE_ROWS_COLUMNS)}) "
+        f"VALUES ({', '.join('?' for _ in CANDIDATE_ROWS_COLUMNS)})",
+        candidates,
+    )
 
 
 @contextlib.contextmanager

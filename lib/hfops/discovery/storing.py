@@ -20,7 +20,7 @@ from hfops.discovery.facts import ModelFacts, parse_record, skip_reason
 from hfops.discovery.rule import rule_failures, rule_fingerprint
 from hfops.discovery.score import quality_score
 from hfops.discovery.sources import Page, Source, merge_duplicates
-from hfops.registry import registry_rows_deferred
+from hfops.registry import registry_rows_deferred, write_registry_rows
 from hfops.store import rows, utcnow
 
 MAX_STORED_ERRORS = 50
@@ -202,7 +202,8 @@ def store_page(
         chunk = ids[start : start + 500]
         for row in rows(
             db,
-            "SELECT m.model_id, m.record_hash, m.rule_hash, c.model_id AS cand, c.flag FROM models m "
+            "SELECT m.model_id, m.record_hash, m.rule_hash, c.model_id AS cand, c.flag, c.status, c.score "
+            "FROM models m "
             "LEFT JOIN candidates c ON c.model_id = m.model_id "
             f"WHERE m.model_id IN ({', '.join('?' for _ in chunk)})",
             chunk,
@@ -214,6 +215,7 @@ def store_page(
     candidate_updates: list[dict[str, Any]] = []
     new_candidates: list[dict[str, Any]] = []
     transitions: list[tuple[Any, ...]] = []
+    narrow: list[tuple[Any, ...]] = []  # candidate_rows as they stand after the page (CANDIDATE_ROWS_COLUMNS)
     for record, raw, record_hash, first in hashed:
         repeat = not first
         rid = record.get("id") if isinstance(record, dict) else None
@@ -254,9 +256,11 @@ def store_page(
                 "flag": None,
                 "updated_at": now,
             }
-            if has_candidate:
+            if has_candidate and old is not None:
                 candidate_updates.append(candidate)
+                narrow.append(_narrow_row(facts, row, score, old["status"], None))
             else:
+                narrow.append(_narrow_row(facts, row, score, "candidate", None))
                 new_candidates.append({**candidate, "status": "candidate", "created_at": now})
                 transitions.append(
                     (
@@ -274,6 +278,7 @@ def store_page(
             if old["flag"] != flag:
                 counts.flagged += 1
             candidate_updates.append({"model_id": facts.model_id, "flag": flag, "updated_at": now})
+            narrow.append(_narrow_row(facts, row, old["score"], old["status"], flag))
     # written in key order: consecutive rows land on the same B-tree pages (models, candidates and the rows
     # their triggers keep are all keyed by model id), instead of one random page per row
     for batch in (new_rows, changed_rows, new_candidates, candidate_updates):
@@ -287,13 +292,15 @@ def store_page(
             f"WHERE model_id IN ({', '.join('?' for _ in chunk)})",
             [now, pass_id, *chunk],
         )
-    # the narrow tables of migration 0014 (candidate_rows, model_search) are refreshed for the page's written
-    # ids in a few set-based statements before the commit, not by a trigger per row; a page only inserts and
-    # updates rows (it deletes none), so no narrow row can vanish: removals=False
-    written = [row["model_id"] for row in (*new_rows, *changed_rows)]
-    if written:
-        with registry_rows_deferred(db, written, removals=False):
+    # the narrow tables of migration 0014 (candidate_rows, model_search) are written for the page's rows from
+    # the values above before the commit, not by a trigger per row nor read back through the wide models
+    # rows; a page only inserts and updates rows (it deletes none), so no narrow row can vanish
+    if new_rows or changed_rows:
+        narrow.sort()
+        search = sorted((row["model_id"], row["downloads"]) for row in (*new_rows, *changed_rows))
+        with registry_rows_deferred(db, (), removals=False):
             _write_rows(db, counts, new_rows, changed_rows, new_candidates, candidate_updates, transitions)
+            write_registry_rows(db, search, narrow)
 
 
 def _write_rows(
@@ -344,6 +351,18 @@ def _write_rows(
             "UPDATE candidates SET flag = ?, updated_at = ? WHERE model_id = ?",
             [[c["flag"], c["updated_at"], c["model_id"]] for c in flagged],
         )
+
+
+def _narrow_row(
+    facts: ModelFacts, row: dict[str, Any], score: float, status: str, flag: str | None
+) -> tuple[Any, ...]:
+    """A candidate's ``candidate_rows`` row (hfops.registry.CANDIDATE_ROWS_COLUMNS) from the values of its
+    ``models`` row ``row`` as written and its candidate state after the page."""
+    return (
+        facts.model_id, score, status, flag, row["pipeline_tag"], row["license"], row["library_name"],
+        row["quantization"], row["downloads"], row["likes"], row["last_modified"], row["created_at"],
+        row["use_restricted"], row["safetensors"],
+    )  # fmt: skip
 
 
 def _by_model_id(row: dict[str, Any]) -> str:
