@@ -1,23 +1,22 @@
 """Benchmark the refinement router against the inference stand-in, one row per server behaviour.
 
-    .venv/bin/python bench/refine.py [--calls 200] [--no-write]
+    .venv/bin/python bench/refine.py [--calls 200] [--write]
 
 Every call goes through the real router (``hfops.refine.refine_detailed``) and the real InferenceClient,
 with a fake key, ``local_threshold`` above 1 (every call consults the fallback: the worst case for the
 budget) and the request limits raised so that each behaviour reaches the server (one extra row keeps the
 default 10/min limit). Prints p50/p95/max end to end, the share answered by HF, requests the server
-received, and the local refiner's p95; writes the table into docs/performance.md under "## Refine".
+received, and the local refiner's p95. ``--write`` replaces the "## Refine" section of docs/performance.md
+with this run's figures (nothing is written without it).
 """
 
 from __future__ import annotations
 
 import os
 
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.pop("HF_HUB_OFFLINE", None)
+os.environ.pop("HF_HUB_OFFLINE", None)  # the stand-in is served on 127.0.0.1: the client must reach it
 
 import argparse  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
@@ -25,9 +24,7 @@ from datetime import UTC, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import write_section  # noqa: E402  (offline-safe set-up, the repository on sys.path)
 
 from hfops.config import Settings, load_settings  # noqa: E402
 from hfops.refine import calllog, refine_detailed, warm_up  # noqa: E402
@@ -37,7 +34,6 @@ from tests.processes import free_port  # noqa: E402
 from tests.standins.inference import InferenceStandIn  # noqa: E402
 
 FAKE_KEY = "hf_bench_fake_key"
-PERFORMANCE_DOC = ROOT / "docs" / "performance.md"
 # (row label, stand-in behaviour or "down", Retry-After, settings overrides)
 ROWS = [
     ("fast", "fast", "60", {}),
@@ -132,23 +128,10 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_doc(section: str) -> None:
-    """Replace (or add) the "## Refine" section of docs/performance.md, leaving the others alone."""
-    PERFORMANCE_DOC.parent.mkdir(parents=True, exist_ok=True)
-    text = PERFORMANCE_DOC.read_text(encoding="utf-8") if PERFORMANCE_DOC.is_file() else "# Performance\n"
-    start = text.find("\n## Refine\n")
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[: start + 1] + section + (text[end:] if end != -1 else "")
-    PERFORMANCE_DOC.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=200, help="calls per behaviour (default 200)")
-    parser.add_argument("--no-write", action="store_true", help="do not update docs/performance.md")
+    parser.add_argument("--write", action="store_true", help="write the figures into docs/performance.md")
     args = parser.parse_args()
     queries = [s["query"] for s in load_samples()]
     folder = Path(tempfile.mkdtemp(prefix="hfops-bench-refine-"))
@@ -214,9 +197,8 @@ def main() -> int:
     )
     print()
     print(section)
-    if not args.no_write:
-        write_doc(section)
-        print(f"written to {PERFORMANCE_DOC}")
+    if args.write:
+        write_section("## Refine", section)
     return 0
 
 
