@@ -38,9 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-sys.path.insert(0, str(ROOT))
+from common import ROOT, load_avg  # offline-safe set-up, the repository on sys.path
+
 REAL_LISTING = (
     ROOT.parent / "shared" / "data" / "hf_hub_models" / "hf_api_models_2024-07-11_text_tasks.jsonl.gz"
 )
@@ -253,7 +252,7 @@ def main() -> None:
         return
     from hfops.paths import HUB_SNAPSHOT
 
-    load = os.getloadavg()[0]
+    load = load_avg()
     results = []
     for row in args.rows.split(","):
         if row == "real":
@@ -268,9 +267,7 @@ def main() -> None:
             )
             results.append(replicated)
         print(json.dumps(results[-1], indent=2), flush=True)
-    print(
-        json.dumps({"load_average_start": round(load, 2), "load_average_end": round(os.getloadavg()[0], 2)})
-    )
+    print(json.dumps({"load_average_start": load, "load_average_end": load_avg()}))
 
 
 if __name__ == "__main__":
