@@ -28,7 +28,8 @@ _MEMO = "_hfops_search_hits"
 
 
 def pending_count(db: sqlite_utils.Database, limit: int | None = None) -> int:
-    """Models whose key the index may not hold as it stands (counted up to ``limit``, when given)."""
+    """Notes of models whose key the index may not hold as it stands (a model noted twice counts twice;
+    counted up to ``limit``, when given)."""
     if limit is None:
         return int(db.execute("SELECT COUNT(*) FROM model_search_pending").fetchone()[0])
     sql = "SELECT COUNT(*) FROM (SELECT 1 FROM model_search_pending LIMIT ?)"
@@ -78,19 +79,21 @@ def index_pending(db_path: str, batch: int = BATCH, stop: Callable[[], bool] | N
     try:
         while not (stop and stop()):
             with write_tx(db):
+                last = db.execute(  # the batch: the oldest ``batch`` notes (an id may be noted twice)
+                    "SELECT MAX(rowid) FROM (SELECT rowid FROM model_search_pending ORDER BY rowid LIMIT ?)",
+                    [batch],
+                ).fetchone()[0]
+                if last is None:
+                    break
                 found = db.execute(
                     "SELECT p.model_id, s.search_key, i.search_key, i.trigram_rowid "
-                    "FROM model_search_pending p "
+                    "FROM (SELECT DISTINCT model_id FROM model_search_pending WHERE rowid <= ?) p "
                     "LEFT JOIN model_search s ON s.model_id = p.model_id "
-                    "LEFT JOIN model_search_indexed i ON i.model_id = p.model_id LIMIT ?",
-                    [batch],
+                    "LEFT JOIN model_search_indexed i ON i.model_id = p.model_id",
+                    [last],
                 ).fetchall()
-                if not found:
-                    break
                 _index(db, found)
-                db.conn.executemany(
-                    "DELETE FROM model_search_pending WHERE model_id = ?", [(row[0],) for row in found]
-                )
+                db.execute("DELETE FROM model_search_pending WHERE rowid <= ?", [last])
             handled += len(found)
     finally:
         db.conn.close()

@@ -18,10 +18,12 @@ CREATE TABLE model_search_indexed (
     trigram_rowid INTEGER NOT NULL
 ) WITHOUT ROWID;
 
--- Models whose key the index may not hold as it stands: added, renamed, re-keyed or removed since.
+-- Models whose key the index may not hold as it stands: added, renamed, re-keyed or removed since. Notes
+-- are appended (an id may be noted twice), so a sync page's notes cost an append each, not a B-tree insert
+-- at a random key.
 CREATE TABLE model_search_pending (
-    model_id TEXT PRIMARY KEY
-) WITHOUT ROWID;
+    model_id TEXT NOT NULL
+);
 
 INSERT INTO model_search_pending SELECT model_id FROM model_search;
 
@@ -30,17 +32,17 @@ CREATE TRIGGER model_search_pending_insert AFTER INSERT ON model_search
     WHEN NOT EXISTS (
         SELECT 1 FROM model_search_indexed i WHERE i.model_id = NEW.model_id AND i.search_key = NEW.search_key
     ) BEGIN
-    INSERT OR IGNORE INTO model_search_pending VALUES (NEW.model_id);
+    INSERT INTO model_search_pending VALUES (NEW.model_id);
 END;
 
 CREATE TRIGGER model_search_pending_update AFTER UPDATE OF model_id, search_key ON model_search BEGIN
-    INSERT OR IGNORE INTO model_search_pending VALUES (OLD.model_id);
-    INSERT OR IGNORE INTO model_search_pending VALUES (NEW.model_id);
+    INSERT INTO model_search_pending VALUES (OLD.model_id);
+    INSERT INTO model_search_pending VALUES (NEW.model_id);
 END;
 
 -- Only an indexed key can go stale (an INSERT OR REPLACE of an indexed row passes here, then the insert
 -- trigger: the indexer finds the key unchanged and only clears the note).
 CREATE TRIGGER model_search_pending_delete AFTER DELETE ON model_search
     WHEN EXISTS (SELECT 1 FROM model_search_indexed i WHERE i.model_id = OLD.model_id) BEGIN
-    INSERT OR IGNORE INTO model_search_pending VALUES (OLD.model_id);
+    INSERT INTO model_search_pending VALUES (OLD.model_id);
 END;
