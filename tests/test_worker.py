@@ -151,13 +151,15 @@ def test_killed_worker_job_is_rerun_on_restart(
     assert [j["id"] for j in jobs.list_jobs(db, kind="sync")] == [job_id]  # the nightly may fire meanwhile
 
 
-def test_ctrl_c_stops_the_worker_at_the_next_page_and_the_job_resumes_on_restart(
-    db_path: str, tmp_path: Path, start_worker: Callable[[str], subprocess.Popen[bytes]]
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_signal_stops_the_worker_at_the_next_page_and_the_job_resumes_on_restart(
+    db_path: str, tmp_path: Path, start_worker: Callable[[str], subprocess.Popen[bytes]], signum: int
 ) -> None:
+    """Ctrl-C, and SIGTERM as docker stop or systemd send it (huey's own SIGTERM left the job mid-batch)."""
     job_id, total = enqueue_long_sync(db_path, tmp_path)
     worker = start_worker(db_path)
     wait_for_progress(db_path, job_id)
-    worker.send_signal(signal.SIGINT)  # huey's graceful stop would wait for the whole pass
+    worker.send_signal(signum)  # huey's graceful stop would wait for the whole pass
     assert worker.wait(timeout=60) == 0
     db = connect(db_path)
     stopped = jobs.get_job(db, job_id)

@@ -38,6 +38,9 @@ POLL_INITIAL_DELAY = 0.1
 POLL_MAX_DELAY = 0.5
 POLL_BACKOFF = 1.15
 ROLES = ("all", "writer", "compute")
+# How long a stopping worker waits for its running jobs to reach their next batch (docker stop and systemd
+# send SIGKILL 10 s after SIGTERM); a second Ctrl-C or SIGTERM stops at once.
+STOP_WAIT_SECONDS = 8.0
 
 
 def sync_job(ctx: jobs.JobContext) -> dict[str, Any]:
@@ -69,7 +72,14 @@ class JobConsumer(Consumer):
 
     huey's graceful stop (Ctrl-C) waits for the running tasks; an eval run or a full sync can take many
     minutes, so each job instead stops at its next batch and stays resumable (:data:`jobs.WORKER_STOPPING`).
+    SIGTERM (``docker stop``, systemd, ``kill``) stops the same way: huey's own SIGTERM left the process at
+    once, with a job thread in the middle of its batch (native code running as the interpreter exited), the
+    job's progress of that batch unsaved. The wait is bounded by :data:`STOP_WAIT_SECONDS`.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, shutdown_timeout=STOP_WAIT_SECONDS, **kwargs)
+        self._signal_actions[self._interrupt_sig] = (False, True)  # (restart, graceful), as for SIGINT
 
     def stop(self, graceful: bool = False) -> None:
         jobs.WORKER_STOPPING.set()
