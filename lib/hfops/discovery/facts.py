@@ -76,18 +76,33 @@ def license_of(info: ModelInfo) -> str | None:
 # Every hint :func:`detect_quantization` reads in tags and file names holds one of these (``4-bit``,
 # ``8-bit``, ``bnb-4bit``, ``bnb-8bit`` and ``bitsandbytes`` all hold "bit"): a record whose lower-cased tags
 # and names hold none of them, with no ``gguf`` field and no ``quantization_config``, has no quantization.
-_QUANT_HINTS = re.compile("gptq|awq|fp8|gguf|bit|compressed-tensors")
+# Looked for one by one with ``in`` (a substring search each): a regex alternation over the same text cost
+# ~2 us a record.
+_QUANT_HINTS = ("bit", "gguf", "gptq", "awq", "fp8", "compressed-tensors")
+
+
+def _has_quant_hint(text: str) -> bool:
+    return (
+        "bit" in text
+        or "gguf" in text
+        or "gptq" in text
+        or "awq" in text
+        or "fp8" in text
+        or "compressed-tensors" in text
+    )
 
 
 def detect_quantization(info: ModelInfo) -> list[str]:
     """Quantization methods seen in tags, config ``quantization_config`` and file names (sorted, unique)."""
     tag_list = info.tags or []
-    names = "\n".join([info.id, *[s.rfilename or "" for s in info.siblings or []]]).lower() + "\n"
+    siblings = info.siblings or []
+    names = (
+        "\n".join([info.id, *[s.rfilename or "" for s in siblings]]) if siblings else info.id
+    ).lower() + "\n"
     config = info.config if isinstance(info.config, dict) else {}
     quant = config.get("quantization_config")
     if not info.gguf and not isinstance(quant, dict):  # the usual record: one look at one string
-        text = names + "\n".join(tag_list).lower()
-        if _QUANT_HINTS.search(text) is None:
+        if not _has_quant_hint(names + "\n".join(tag_list).lower()):
             return []
     found: set[str] = set()
     tags = {t.lower() for t in tag_list}

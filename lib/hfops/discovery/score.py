@@ -5,6 +5,7 @@ Pure functions; see docs/discovery.md.
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, datetime
 
@@ -18,6 +19,32 @@ RECENCY_HALF_LIFE_DAYS = 365.0
 OPEN_LICENSES = ("apache-2.0", "mit", "bsd-3-clause", "bsd-2-clause", "bsd", "cc0-1.0", "unlicense")
 
 Breakdown = dict[str, dict[str, float]]
+
+
+# round(x, 4) costs ~0.7 us (a correctly rounded decimal conversion) and a score makes nine of them: the
+# terms of a count (downloads, likes: integers, many repeated over a listing) and of a licence (four values)
+# are rounded once per distinct value, the recency term and the sum per score.
+_COUNT_TERMS_CACHED = 1 << 16
+
+
+@functools.lru_cache(maxsize=_COUNT_TERMS_CACHED)
+def _downloads_term(downloads: int) -> tuple[float, float, float]:
+    """The downloads term: its value, rounded value and rounded contribution."""
+    value = min(1.0, math.log10(1 + max(0, downloads)) / DOWNLOADS_SCALE)
+    return value, round(value, 4), round(value * SCORE_WEIGHTS["downloads"], 4)
+
+
+@functools.lru_cache(maxsize=_COUNT_TERMS_CACHED)
+def _likes_term(likes: int) -> tuple[float, float, float]:
+    """The likes term: its value, rounded value and rounded contribution."""
+    value = min(1.0, math.log10(1 + max(0, likes)) / LIKES_SCALE)
+    return value, round(value, 4), round(value * SCORE_WEIGHTS["likes"], 4)
+
+
+_LICENSE_TERMS = {
+    openness: (round(openness, 4), round(openness * SCORE_WEIGHTS["license"], 4))
+    for openness in (1.0, 0.5, 0.25, 0.0)
+}
 
 
 def quality_score(facts: ModelFacts, now: datetime | None = None) -> tuple[float, Breakdown]:
@@ -41,8 +68,9 @@ def quality_score(facts: ModelFacts, now: datetime | None = None) -> tuple[float
         openness = 0.25
     else:
         openness = 0.0
-    downloads = min(1.0, math.log10(1 + max(0, facts.downloads)) / DOWNLOADS_SCALE)
-    likes = min(1.0, math.log10(1 + max(0, facts.likes)) / LIKES_SCALE)
+    downloads, r_downloads, rc_downloads = _downloads_term(facts.downloads)
+    likes, r_likes, rc_likes = _likes_term(facts.likes)
+    r_license, rc_license = _LICENSE_TERMS[openness]
     # spelled out term by term (a sync scores every candidate it stores): the same values, rounding and
     # order of summation as a loop over SCORE_WEIGHTS
     w_downloads, w_likes = SCORE_WEIGHTS["downloads"], SCORE_WEIGHTS["likes"]
@@ -50,14 +78,10 @@ def quality_score(facts: ModelFacts, now: datetime | None = None) -> tuple[float
     c_downloads, c_likes = downloads * w_downloads, likes * w_likes
     c_recency, c_license = recency * w_recency, openness * w_license
     breakdown = {
-        "downloads": {
-            "value": round(downloads, 4),
-            "weight": w_downloads,
-            "contribution": round(c_downloads, 4),
-        },
-        "likes": {"value": round(likes, 4), "weight": w_likes, "contribution": round(c_likes, 4)},
+        "downloads": {"value": r_downloads, "weight": w_downloads, "contribution": rc_downloads},
+        "likes": {"value": r_likes, "weight": w_likes, "contribution": rc_likes},
         "recency": {"value": round(recency, 4), "weight": w_recency, "contribution": round(c_recency, 4)},
-        "license": {"value": round(openness, 4), "weight": w_license, "contribution": round(c_license, 4)},
+        "license": {"value": r_license, "weight": w_license, "contribution": rc_license},
     }
     score = round(c_downloads + c_likes + c_recency + c_license, 4)
     return score, breakdown

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import operator
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +21,7 @@ from hfops.discovery.facts import ModelFacts, parse_record, skip_reason
 from hfops.discovery.rule import rule_failures, rule_fingerprint
 from hfops.discovery.score import quality_score
 from hfops.discovery.sources import Page, Source, merge_duplicates
-from hfops.registry import registry_rows_deferred, write_registry_rows
+from hfops.registry import CANDIDATE_ROWS_COLUMNS, registry_rows_deferred, write_registry_rows
 from hfops.store import rows, utcnow
 
 MAX_STORED_ERRORS = 50
@@ -84,40 +85,66 @@ def raw_json(record: Any) -> tuple[str, str]:
     return data.decode(), hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+# The ``models`` columns discovery writes for one record, in the order :func:`model_values` gives them
+# (``first_seen`` and ``rule_hash`` are the caller's).
+MODEL_COLUMNS = (
+    "model_id", "author", "sha", "pipeline_tag", "library_name", "license", "use_restricted", "tags",
+    "siblings", "downloads", "downloads_all_time", "likes", "trending_score", "created_at", "last_modified",
+    "gated", "safetensors", "quantization", "matches_rule", "rule_failures", "raw", "record_hash", "source",
+    "last_seen", "last_sync_id",
+)  # fmt: skip
+
+
+def model_values(
+    facts: ModelFacts, raw: str, record_hash: str, failures: list[str], source: str, sync_id: int, now: str
+) -> tuple[Any, ...]:
+    """The ``models`` row discovery stores for one record, as values in :data:`MODEL_COLUMNS` order (what a
+    sync page binds)."""
+    return (
+        facts.model_id,
+        facts.author,
+        facts.sha,
+        facts.pipeline_tag,
+        facts.library_name,
+        facts.license,
+        int(facts.use_restricted),
+        orjson.dumps(facts.tags).decode(),
+        orjson.dumps(facts.siblings).decode(),
+        facts.downloads,
+        facts.downloads_all_time,
+        facts.likes,
+        facts.trending_score,
+        facts.created_at,
+        facts.last_modified,
+        facts.gated,
+        int(facts.safetensors),
+        ",".join(facts.quantization),
+        int(not failures),
+        json_text(failures),
+        raw,
+        record_hash,
+        source,
+        now,
+        sync_id,
+    )
+
+
 def model_row(
     facts: ModelFacts, raw: str, record_hash: str, failures: list[str], source: str, sync_id: int, now: str
 ) -> dict[str, Any]:
-    """The ``models`` row discovery stores for one record.
+    """The ``models`` row discovery stores for one record (:func:`model_values` by column name).
 
     ``first_seen`` and ``rule_hash`` are added by the caller.
     """
-    return {
-        "model_id": facts.model_id,
-        "author": facts.author,
-        "sha": facts.sha,
-        "pipeline_tag": facts.pipeline_tag,
-        "library_name": facts.library_name,
-        "license": facts.license,
-        "use_restricted": int(facts.use_restricted),
-        "tags": orjson.dumps(facts.tags).decode(),
-        "siblings": orjson.dumps(facts.siblings).decode(),
-        "downloads": facts.downloads,
-        "downloads_all_time": facts.downloads_all_time,
-        "likes": facts.likes,
-        "trending_score": facts.trending_score,
-        "created_at": facts.created_at,
-        "last_modified": facts.last_modified,
-        "gated": facts.gated,
-        "safetensors": int(facts.safetensors),
-        "quantization": ",".join(facts.quantization),
-        "matches_rule": int(not failures),
-        "rule_failures": json_text(failures),
-        "raw": raw,
-        "record_hash": record_hash,
-        "source": source,
-        "last_seen": now,
-        "last_sync_id": sync_id,
-    }
+    return dict(
+        zip(MODEL_COLUMNS, model_values(facts, raw, record_hash, failures, source, sync_id, now), strict=True)
+    )
+
+
+# A candidate's ``candidate_rows`` row is its model id and candidate state (the first four of
+# CANDIDATE_ROWS_COLUMNS) then these values of its ``models`` row, picked from model_values' tuple.
+assert CANDIDATE_ROWS_COLUMNS[:4] == ("model_id", "score", "status", "flag")
+_NARROW_FACTS = operator.itemgetter(*(MODEL_COLUMNS.index(c) for c in CANDIDATE_ROWS_COLUMNS[4:]))
 
 
 @dataclass
@@ -210,10 +237,12 @@ def store_page(
         ):
             existing[row["model_id"]] = row
     unchanged_ids: list[str] = []
-    new_rows: list[dict[str, Any]] = []
-    changed_rows: list[dict[str, Any]] = []
-    candidate_updates: list[dict[str, Any]] = []
-    new_candidates: list[dict[str, Any]] = []
+    # rows as the statements of _write_rows bind them
+    new_rows: list[tuple[Any, ...]] = []  # MODEL_COLUMNS, rule_hash, first_seen
+    changed_rows: list[tuple[Any, ...]] = []  # MODEL_COLUMNS but the id, rule_hash, then the id
+    new_candidates: list[tuple[Any, ...]] = []  # NEW_CANDIDATE_COLUMNS
+    scored: list[tuple[Any, ...]] = []  # score, score_breakdown, updated_at, model_id
+    flagged: list[tuple[Any, ...]] = []  # flag, updated_at, model_id
     transitions: list[tuple[Any, ...]] = []
     narrow: list[tuple[Any, ...]] = []  # candidate_rows as they stand after the page (CANDIDATE_ROWS_COLUMNS)
     for record, raw, record_hash, first in hashed:
@@ -236,35 +265,28 @@ def store_page(
             if not repeat:
                 skip(counts, record, exc)
             continue
+        model_id = facts.model_id
         failures = rule_failures(facts, rule)
-        row = model_row(facts, raw, record_hash, failures, source, pass_id, now)
-        row["rule_hash"] = rule_hash
+        values = model_values(facts, raw, record_hash, failures, source, pass_id, now)
         if old is None:
-            new_rows.append({**row, "first_seen": now})
+            new_rows.append((*values, rule_hash, now))
             counts.inserted += int(not repeat)
         else:
-            changed_rows.append(row)
+            changed_rows.append((*values[1:], rule_hash, model_id))
             counts.updated += int(not repeat)
-        has_candidate = bool(old and old["cand"])
-        counts.outcome(facts.model_id, not failures)
+        counts.outcome(model_id, not failures)
         if not failures:
             score, breakdown = quality_score(facts, now_dt)
-            candidate = {
-                "model_id": facts.model_id,
-                "score": score,
-                "score_breakdown": json_text(breakdown),
-                "flag": None,
-                "updated_at": now,
-            }
-            if has_candidate and old is not None:
-                candidate_updates.append(candidate)
-                narrow.append(_narrow_row(facts, row, score, old["status"], None))
+            breakdown_text = json_text(breakdown)
+            if old is not None and old["cand"]:
+                scored.append((score, breakdown_text, now, model_id))
+                narrow.append((model_id, score, old["status"], None, *_NARROW_FACTS(values)))
             else:
-                narrow.append(_narrow_row(facts, row, score, "candidate", None))
-                new_candidates.append({**candidate, "status": "candidate", "created_at": now})
+                new_candidates.append((model_id, "candidate", score, breakdown_text, None, now, now))
+                narrow.append((model_id, score, "candidate", None, *_NARROW_FACTS(values)))
                 transitions.append(
                     (
-                        facts.model_id,
+                        model_id,
                         None,
                         "candidate",
                         now,
@@ -273,18 +295,19 @@ def store_page(
                         f"sync_run:{sync_id}",
                     )
                 )
-        elif has_candidate and old is not None:
+        elif old is not None and old["cand"]:
             flag = "no longer matches the rule: " + "; ".join(failures)
             if old["flag"] != flag:
                 counts.flagged += 1
-            candidate_updates.append({"model_id": facts.model_id, "flag": flag, "updated_at": now})
-            narrow.append(_narrow_row(facts, row, old["score"], old["status"], flag))
+            flagged.append((flag, now, model_id))
+            narrow.append((model_id, old["score"], old["status"], flag, *_NARROW_FACTS(values)))
     # written in key order: consecutive rows land on the same B-tree pages (models, candidates and the rows
-    # their triggers keep are all keyed by model id), instead of one random page per row
-    for batch in (new_rows, changed_rows, new_candidates, candidate_updates):
-        batch.sort(key=_by_model_id)
-    transitions.sort()
-    unchanged_ids.sort()
+    # their triggers keep are all keyed by model id), instead of one random page per row (ids are unique in
+    # a page: a tuple's order is its id's)
+    for batch in (new_rows, new_candidates, transitions, narrow, unchanged_ids):
+        batch.sort()
+    for batch in (changed_rows, scored, flagged):
+        batch.sort(key=_last)
     for start in range(0, len(unchanged_ids), 500):
         chunk = unchanged_ids[start : start + 500]
         db.execute(
@@ -296,41 +319,44 @@ def store_page(
     # the values above before the commit, not by a trigger per row nor read back through the wide models
     # rows; a page only inserts and updates rows (it deletes none), so no narrow row can vanish
     if new_rows or changed_rows:
-        narrow.sort()
-        search = sorted((row["model_id"], row["downloads"]) for row in (*new_rows, *changed_rows))
+        search = sorted(
+            [(r[0], r[_DOWNLOADS]) for r in new_rows] + [(r[-1], r[_DOWNLOADS - 1]) for r in changed_rows]
+        )
         with registry_rows_deferred(db, (), removals=False):
-            _write_rows(db, counts, new_rows, changed_rows, new_candidates, candidate_updates, transitions)
+            _write_rows(db, counts, new_rows, changed_rows, new_candidates, scored, flagged, transitions)
             write_registry_rows(db, search, narrow)
+
+
+NEW_CANDIDATE_COLUMNS = ("model_id", "status", "score", "score_breakdown", "flag", "created_at", "updated_at")
+_DOWNLOADS = MODEL_COLUMNS.index("downloads")
 
 
 def _write_rows(
     db: sqlite_utils.Database,
     counts: SyncCounts,
-    new_rows: list[dict[str, Any]],
-    changed_rows: list[dict[str, Any]],
-    new_candidates: list[dict[str, Any]],
-    candidate_updates: list[dict[str, Any]],
+    new_rows: list[tuple[Any, ...]],
+    changed_rows: list[tuple[Any, ...]],
+    new_candidates: list[tuple[Any, ...]],
+    scored: list[tuple[Any, ...]],
+    flagged: list[tuple[Any, ...]],
     transitions: list[tuple[Any, ...]],
 ) -> None:
-    # every row of a batch is built by store_page with the same keys in the same order (model_row's, then
-    # rule_hash, then first_seen): a new row's values are the INSERT's parameters as they stand
     if new_rows:
-        columns = list(new_rows[0])
+        inserted = (*MODEL_COLUMNS, "rule_hash", "first_seen")
         db.conn.executemany(
-            f"INSERT INTO models ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
-            [tuple(row.values()) for row in new_rows],
+            f"INSERT INTO models ({', '.join(inserted)}) VALUES ({', '.join('?' for _ in inserted)})",
+            new_rows,
         )
     if changed_rows:
-        columns = [c for c in changed_rows[0] if c != "model_id"]
+        updated = (*MODEL_COLUMNS[1:], "rule_hash")
         db.conn.executemany(
-            f"UPDATE models SET {', '.join(f'{c} = ?' for c in columns)} WHERE model_id = ?",
-            [[row[c] for c in columns] + [row["model_id"]] for row in changed_rows],
+            f"UPDATE models SET {', '.join(f'{c} = ?' for c in updated)} WHERE model_id = ?", changed_rows
         )
     if new_candidates:
-        columns = list(new_candidates[0])
         db.conn.executemany(
-            f"INSERT INTO candidates ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
-            [[row[c] for c in columns] for row in new_candidates],
+            f"INSERT INTO candidates ({', '.join(NEW_CANDIDATE_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in NEW_CANDIDATE_COLUMNS)})",
+            new_candidates,
         )
         counts.new_candidates += len(new_candidates)
         db.conn.executemany(
@@ -338,35 +364,18 @@ def _write_rows(
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             transitions,
         )
-    scored = [c for c in candidate_updates if "score" in c]
     if scored:
         db.conn.executemany(
             "UPDATE candidates SET score = ?, score_breakdown = ?, flag = NULL, updated_at = ? "
             "WHERE model_id = ?",
-            [[c["score"], c["score_breakdown"], c["updated_at"], c["model_id"]] for c in scored],
+            scored,
         )
-    flagged = [c for c in candidate_updates if "score" not in c]
     if flagged:
-        db.conn.executemany(
-            "UPDATE candidates SET flag = ?, updated_at = ? WHERE model_id = ?",
-            [[c["flag"], c["updated_at"], c["model_id"]] for c in flagged],
-        )
+        db.conn.executemany("UPDATE candidates SET flag = ?, updated_at = ? WHERE model_id = ?", flagged)
 
 
-def _narrow_row(
-    facts: ModelFacts, row: dict[str, Any], score: float, status: str, flag: str | None
-) -> tuple[Any, ...]:
-    """A candidate's ``candidate_rows`` row (hfops.registry.CANDIDATE_ROWS_COLUMNS) from the values of its
-    ``models`` row ``row`` as written and its candidate state after the page."""
-    return (
-        facts.model_id, score, status, flag, row["pipeline_tag"], row["license"], row["library_name"],
-        row["quantization"], row["downloads"], row["likes"], row["last_modified"], row["created_at"],
-        row["use_restricted"], row["safetensors"],
-    )  # fmt: skip
-
-
-def _by_model_id(row: dict[str, Any]) -> str:
-    return str(row["model_id"])
+def _last(row: tuple[Any, ...]) -> Any:
+    return row[-1]
 
 
 def skip(counts: SyncCounts, record: Any, exc: Exception) -> None:
