@@ -390,7 +390,8 @@ def registry_rows_deferred(
     The triggers step aside while ``registry_rows_deferred`` holds a row (migration 0015); it is deleted
     before the refresh, so no other connection ever sees it (and a rollback discards it anyway). Rows of
     other ids written inside the block are the caller's to name in ``model_ids``; ``removals=False`` when the
-    block deletes none of those rows (see :func:`refresh_registry_rows`).
+    block deletes none of those rows (see :func:`refresh_registry_rows`). A caller that writes the narrow
+    rows itself inside the block (:func:`write_registry_rows`, as a sync page does) names no ids.
     """
     if not db.conn.in_transaction:
         raise RegistryError("registry_rows_deferred needs the caller's write transaction (store.write_tx)")
