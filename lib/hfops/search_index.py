@@ -15,14 +15,21 @@ from collections.abc import Callable
 import orjson
 import sqlite_utils
 
+from hfops.errors import StoreError
 from hfops.store import connect, write_tx
 
 log = logging.getLogger("hfops.search_index")
 
 # The trigram tokenizer needs 3 characters to use its index (a shorter pattern makes it scan its rows).
 MIN_KEY_CHARS = 3
+# A longer key is looked up by its first 64 characters: still a superset, at a bounded cost.
+MAX_PATTERN_CHARS = 64
 # With more pending ids than this, reading them costs more than the scan the index would save.
 PENDING_LIMIT = 5000
+# With more hits than one synced model in 16 (a common word: "bert" is in one key of six on some stores),
+# looking each up costs more than the scan (about 5 us a hit against 0.3 us a scanned row here).
+HIT_SHARE = 16
+MIN_HIT_LIMIT = 1000
 BATCH = 2000  # keys per write transaction of the indexer
 _MEMO = "_hfops_search_hits"
 
@@ -38,11 +45,14 @@ def pending_count(db: sqlite_utils.Database, limit: int | None = None) -> int:
 
 def hit_ids(db: sqlite_utils.Database, key: str) -> list[str] | None:
     """Every model id whose search key may contain ``key``: the index's hits plus the pending ids (a
-    superset: the caller keeps its own ``LIKE``). None when the index cannot narrow this search (a key
-    shorter than 3 characters or holding a ``LIKE`` wildcard, or too many pending ids): the caller scans.
+    superset: the caller keeps its own ``LIKE``). None when the index cannot narrow this search and the
+    caller scans: a key shorter than 3 characters or holding a ``LIKE`` wildcard, too many pending ids, or
+    too many hits (a common word, see :data:`HIT_SHARE`).
 
-    The last answer is kept on ``db`` until the store changes (``PRAGMA data_version`` for other
-    connections' commits, ``total_changes`` for this one's writes): a page's table and search ask once.
+    The hits and the pending ids are read by one statement, so from one snapshot: the worker indexing in
+    between cannot move a model from pending to indexed unseen by both. The last answer is kept on ``db``
+    until the store changes (``PRAGMA data_version`` for other connections' commits, ``total_changes`` for
+    this one's writes): a page's table and search ask once.
     """
     if len(key) < MIN_KEY_CHARS or "%" in key or "_" in key:
         return None
@@ -51,14 +61,16 @@ def hit_ids(db: sqlite_utils.Database, key: str) -> list[str] | None:
     if kept is not None and kept[0] == marker:
         return list(kept[1]) if kept[1] is not None else None
     ids: list[str] | None = None
-    pending = pending_count(db, PENDING_LIMIT)
-    if pending <= PENDING_LIMIT:
+    if pending_count(db, PENDING_LIMIT) <= PENDING_LIMIT:
+        models = db.execute("SELECT MAX(rowid) FROM models").fetchone()[0] or 0  # about the count, at once
+        limit = max(MIN_HIT_LIMIT, models // HIT_SHARE)
         found = db.execute(
-            "SELECT model_id FROM model_search_trigrams WHERE search_key LIKE ?", [f"%{key}%"]
+            "SELECT model_id, 1 FROM (SELECT model_id FROM model_search_trigrams WHERE search_key LIKE ? "
+            "LIMIT ?) UNION ALL SELECT model_id, 0 FROM model_search_pending",
+            [f"%{key[:MAX_PATTERN_CHARS]}%", limit + 1],
         ).fetchall()
-        ids = [row[0] for row in found]
-        if pending:
-            ids += [row[0] for row in db.execute("SELECT model_id FROM model_search_pending")]
+        if sum(hit for _, hit in found) <= limit:
+            ids = [model_id for model_id, _ in found]
     setattr(db, _MEMO, (marker, ids))
     return list(ids) if ids is not None else None
 
@@ -118,3 +130,14 @@ def _index(db: sqlite_utils.Database, found: list[tuple[str, str | None, str | N
             "VALUES (?, ?, ?)",
             [model_id, key, rowid],
         )
+
+
+def catch_up(db_path: str, stop: Callable[[], bool] | None = None) -> int:
+    """:func:`index_pending` after a writer's work (a sync job, ``hfops sync``, the periodic task): a store
+    error (e.g. locked past the busy timeout) is logged, not raised, since the writer's work is done and a
+    search scans meanwhile; returns the models handled (0 then)."""
+    try:
+        return index_pending(db_path, stop=stop)
+    except StoreError as exc:
+        log.warning("the search index was not brought up to date (a search scans meanwhile): %s", exc)
+        return 0

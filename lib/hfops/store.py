@@ -276,7 +276,16 @@ def apply_migrations(db: sqlite_utils.Database) -> list[str]:
             if version in done:
                 continue
             for statement in _statements(sql):
-                db.execute(statement)
+                try:
+                    db.execute(statement)
+                except sqlite3.OperationalError as exc:
+                    if "fts5" not in str(exc) and "tokenizer" not in str(exc):
+                        raise
+                    raise StoreError(
+                        f"store {_path_of(db)}: migration {version} needs SQLite 3.34 or newer with FTS5 and "
+                        f"its trigram tokenizer ({exc}; this Python's SQLite is {sqlite3.sqlite_version}): "
+                        "run hfops with a Python linked against a newer SQLite (the store is unchanged)"
+                    ) from None
             db.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", [version, utcnow()]
             )

@@ -47,7 +47,7 @@ def sync_job(ctx: jobs.JobContext) -> dict[str, Any]:
     """Worker job ``sync`` (:func:`hfops.discovery.sync_job`), then the search index brought up to date
     with what it wrote (the run is already recorded; a stop leaves the rest to the next indexing)."""
     result = discovery.sync_job(ctx)
-    search_index.index_pending(ctx.db_path, stop=ctx.cancelled)
+    search_index.catch_up(ctx.db_path, stop=ctx.cancelled)
     return result
 
 
@@ -115,7 +115,7 @@ def _add_nightly(huey: Any, db_path: str, settings: Settings) -> None:
 def _add_search_indexing(huey: Any, db_path: str) -> None:
     @huey.periodic_task(crontab(), name="hfops.search_index")  # every minute: other writers' models too
     def index_search() -> None:
-        search_index.index_pending(db_path, stop=jobs.WORKER_STOPPING.is_set)
+        search_index.catch_up(db_path, stop=jobs.WORKER_STOPPING.is_set)
 
 
 def run_worker(db_path: str, settings: Settings | None = None, workers: int = 1, role: str = "all") -> None:

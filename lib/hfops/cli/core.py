@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from hfops import console_server, registry
+from hfops import console_server, registry, search_index
 from hfops.cli import ProgressLine, print_json
 from hfops.config import Settings
 from hfops.errors import HfopsError
@@ -36,6 +36,7 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         if report:
             report.close()
+    search_index.catch_up(settings.store.path)  # as the worker does after a sync job (no worker may run)
     summary = {k: getattr(run, k) for k in SYNC_SUMMARY_FIELDS}
     if args.json:
         print_json(summary)
@@ -154,6 +155,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     from hfops import discovery
 
     run = discovery.ensure_embedded_default(settings.store.path, settings)
+    search_index.catch_up(settings.store.path)
     if run:
         print(f"loaded the embedded default: {run.seen} records, {run.matched} candidates")
     else:

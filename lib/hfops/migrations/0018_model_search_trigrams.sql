@@ -1,6 +1,6 @@
 -- A trigram index of every synced model's search key (issue 17: search 100,000+ models as fast as 100).
 -- The id search (`model_search.search_key LIKE '%key%'`) scanned every row: ~20-30 ms at 200,000 models.
--- Indexing a key costs ~20 us, ~0.9 s per full sync of the real listing, so the index is not written by
+-- Indexing a key costs 11-30 us (2.3-6 s for 200,000 keys on 2 shared cores), so the index is not written by
 -- the sync: a write to `model_search` only notes the id in `model_search_pending` (a trigger below), and
 -- hfops.search_index.index_pending brings the index up to date in the background (the worker, after each
 -- sync job and every minute). A search reads the index plus the pending ids, and rechecks every hit against
@@ -27,7 +27,9 @@ CREATE TABLE model_search_pending (
 
 INSERT INTO model_search_pending SELECT model_id FROM model_search;
 
--- A row whose key is indexed as it stands is not pending (a re-sync rewrites most rows, keys unchanged).
+-- A row whose key is indexed as it stands is not noted. Writers update rows in place (an upsert, never
+-- INSERT OR REPLACE: with recursive_triggers on, as sqlite-utils sets it, a REPLACE fires the delete trigger
+-- below for every row it rewrites), so a re-sync of known models notes nothing.
 CREATE TRIGGER model_search_pending_insert AFTER INSERT ON model_search
     WHEN NOT EXISTS (
         SELECT 1 FROM model_search_indexed i WHERE i.model_id = NEW.model_id AND i.search_key = NEW.search_key
@@ -35,13 +37,13 @@ CREATE TRIGGER model_search_pending_insert AFTER INSERT ON model_search
     INSERT INTO model_search_pending VALUES (NEW.model_id);
 END;
 
-CREATE TRIGGER model_search_pending_update AFTER UPDATE OF model_id, search_key ON model_search BEGIN
+CREATE TRIGGER model_search_pending_update AFTER UPDATE OF model_id, search_key ON model_search
+    WHEN OLD.model_id IS NOT NEW.model_id OR OLD.search_key IS NOT NEW.search_key BEGIN
     INSERT INTO model_search_pending VALUES (OLD.model_id);
     INSERT INTO model_search_pending VALUES (NEW.model_id);
 END;
 
--- Only an indexed key can go stale (an INSERT OR REPLACE of an indexed row passes here, then the insert
--- trigger: the indexer finds the key unchanged and only clears the note).
+-- Only an indexed key can go stale.
 CREATE TRIGGER model_search_pending_delete AFTER DELETE ON model_search
     WHEN EXISTS (SELECT 1 FROM model_search_indexed i WHERE i.model_id = OLD.model_id) BEGIN
     INSERT INTO model_search_pending VALUES (OLD.model_id);

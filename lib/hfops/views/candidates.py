@@ -168,12 +168,16 @@ ROW_COLUMNS = (
 
 def _narrowed_by_index(db: sqlite_utils.Database, text: str) -> tuple[str, list[str]] | None:
     """The ids the search index allows for the id filter ``text`` (:func:`hfops.search_index.hits_sql`), or
-    None (no filter, or one the index cannot narrow). The filter is ``model_id LIKE '%text%'``; every such
-    id's search key holds ``search_key(text)`` when ``text`` is ASCII (``LIKE`` folds ASCII case only)."""
+    None (no filter, or one the index cannot narrow). The filter is ``model_id LIKE '%text%'``: every such
+    id's search key holds ``text`` lower-cased without the separators when ``text`` is ASCII (``LIKE``
+    folds ASCII case only; a tab in ``text`` stays, as it stays in the key)."""
     text = text.strip()
     if not text or not text.isascii():
         return None
-    return search_index.hits_sql(db, search_key(text))
+    key = text.lower()  # as SQL derives model_search.search_key: these separators only, not every blank
+    for sep in SEARCH_SEPARATORS:
+        key = key.replace(sep, "")
+    return search_index.hits_sql(db, key)
 
 
 def _where(flt: registry.CandidateFilter) -> tuple[str, list[Any]]:
