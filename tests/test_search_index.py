@@ -123,10 +123,14 @@ def test_a_resync_of_unchanged_ids_leaves_nothing_to_index(store: str) -> None:
     with write_tx(db):  # what a sync page does to the rows it rewrites (registry.refresh_registry_rows)
         ids = [r[0] for r in db.execute("SELECT model_id FROM models LIMIT 500")]
         registry.refresh_registry_rows(db, ids)
-    assert search_index.pending_count(db) == 500  # noted (INSERT OR REPLACE), ...
-    assert search_index.index_pending(store) == 500
-    trigram_rows = db.execute("SELECT COUNT(*) FROM model_search_trigrams").fetchone()[0]
-    assert trigram_rows == db.execute("SELECT COUNT(*) FROM model_search").fetchone()[0]  # ... not re-added
+        rows = db.execute("SELECT model_id, downloads + 1 FROM models LIMIT 500 OFFSET 500").fetchall()
+        registry.write_registry_rows(db, rows, [])  # what a sync page writes for changed downloads
+    assert search_index.pending_count(db) == 0  # updated in place, keys unchanged: nothing to index
+    with write_tx(db):  # a row whose key does change is noted
+        db.execute("UPDATE model_search SET search_key = 'x' || search_key WHERE model_id = ?", [ids[0]])
+    assert search_index.pending_count(db) == 2  # the old and the new id (the same one here)
+    assert search_index.index_pending(store) == 1
+    assert search_index.hit_ids(db, "x" + view.search_key(ids[0])[:8]) is not None
 
 
 def test_the_index_is_left_out_when_it_cannot_narrow(store: str) -> None:

@@ -318,6 +318,12 @@ CANDIDATE_ROWS_COLUMNS = (
     "model_id", "score", "status", "flag", "pipeline_tag", "license", "library_name", "quantization",
     "downloads", "likes", "last_modified", "created_at", "use_restricted", "safetensors",
 )  # fmt: skip
+# model_search rows are updated in place, never replaced: with recursive_triggers on (sqlite-utils sets it),
+# a REPLACE fires the row's delete trigger, and migration 0018 would note every rewritten row for the search
+# index although its key did not change.
+_SEARCH_UPSERT = (
+    " ON CONFLICT (model_id) DO UPDATE SET search_key = excluded.search_key, downloads = excluded.downloads"
+)
 _REFRESH_CHUNK = 500  # ids per statement (SQLite's variable limit is far above)
 
 
@@ -343,7 +349,8 @@ def refresh_registry_rows(
                 [*chunk, *chunk],
             )
         db.conn.execute(
-            f"INSERT OR REPLACE INTO model_search {MODEL_SEARCH_ROWS} WHERE m.model_id IN ({marks})", chunk
+            f"INSERT INTO model_search {MODEL_SEARCH_ROWS} WHERE m.model_id IN ({marks}){_SEARCH_UPSERT}",
+            chunk,
         )
         if removals:
             db.conn.execute(
@@ -372,7 +379,9 @@ def write_registry_rows(
     caller's writes are done (its status, score and flag as they stand). The caller deletes none of those
     rows (as with ``removals=False``). :func:`registry_rows_drift` is the check that the values are right.
     """
-    db.conn.executemany(f"INSERT OR REPLACE INTO model_search VALUES (?1, {_search_key('?1')}, ?2)", search)
+    db.conn.executemany(
+        f"INSERT INTO model_search VALUES (?1, {_search_key('?1')}, ?2){_SEARCH_UPSERT}", search
+    )
     db.conn.executemany(
         f"INSERT OR REPLACE INTO candidate_rows ({', '.join(CANDIDATE_ROWS_COLUMNS)}) "
         f"VALUES ({', '.join('?' for _ in CANDIDATE_ROWS_COLUMNS)})",
