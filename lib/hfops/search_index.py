@@ -1,10 +1,11 @@
 """The trigram index of the models' search keys (migration 0018): kept up to date in the background, read
 by the id search so that it does not scan every synced model.
 
-A write to ``model_search`` notes the model in ``model_search_pending``; :func:`index_pending` (the worker,
-after a sync job and every minute) indexes the noted keys. :func:`hits_sql` is what a search narrows its
-scan to: the index's hits plus the pending ids, a superset of the matches that the search then checks
-against ``model_search`` itself, so the result never depends on how current the index is.
+A new or re-keyed ``model_search`` row notes its model in ``model_search_pending``; :func:`index_pending`
+indexes the noted keys (:func:`catch_up`: the worker after a sync job and every minute, ``hfops sync`` and
+``hfops init`` before they exit; the Space build). :func:`hits_sql` is what a search narrows its scan to:
+the index's hits plus the pending ids, a superset of the matches that the search then checks against
+``model_search`` itself, so the result never depends on how current the index is.
 """
 
 from __future__ import annotations
