@@ -449,6 +449,33 @@ def test_a_compute_worker_acquires_the_commit_the_owner_pinned(
         hub.repos[MINILM_COPY].refs["main"] = pinned
 
 
+def test_a_compute_worker_reports_the_corpus_embedding_in_its_claim(
+    clean_redis: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The owner shows each batch's claim in the job's message: the corpus embedding's counts reach it as a
+    run on the owner reports them (a compute worker said only "preparing" for as long as it embedded)."""
+    service = broker.ComputeService(clean_redis)
+    payload = batch_payload(Settings(), MINILM_ID, None, "hfops:corpus:progress")
+    corpus = dict(load_eval_set(Settings(), "ms_marco", "retrieval", BATCH).corpus)
+    service.huey.put("hfops:corpus:progress", corpus)
+    claims: list[tuple[str, str]] = []
+    put = service.huey.put
+
+    def recording(key: str, value: Any) -> Any:
+        if key == broker.claim_key("batch-p"):
+            claims.append((value["phase"], value["detail"]))
+        return put(key, value)
+
+    monkeypatch.setattr(service.huey, "put", recording)
+    task = broker.compute_task(clean_redis).s(payload, id="batch-p")
+    result = service.handle(payload, task)
+    assert result is not None and not result.get("failed"), result
+    embedding = [d for phase, d in claims if phase == "preparing" and "embedding the corpus" in d]
+    assert embedding[0] == f"embedding the corpus with {MINILM_ID} 0/{len(corpus)}", claims
+    assert embedding[-1].startswith(f"embedding the corpus with {MINILM_ID} {len(corpus)}/{len(corpus)}")
+    assert claims[-1][0] == "computing"
+
+
 @pytest.mark.parametrize(
     ("model_id", "revision", "models", "expected"),
     [

@@ -31,6 +31,7 @@ from huey.api import Task, TaskWrapper
 from huey.consumer import Consumer
 from redis.exceptions import RedisError
 
+from hfops import progress
 from hfops.config import settings_from_mapping
 from hfops.errors import HfopsError, JobError, RemoteError
 from hfops.evals.data import EvalSet
@@ -226,16 +227,26 @@ class ComputeService:
             claim = {"worker": self.name, "phase": phase, "at": time.time(), "detail": detail}
             self.huey.put(claim_key(task.id), claim)
 
-    def _acquiring(self, task: Task | None, side: str, model_id: str) -> Callable[[int, int, str], None]:
-        """Download progress of a batch's model, into its claim (the owner shows it), at most
-        once a second."""
+    def _claims(self, task: Task | None, phase: str) -> Callable[..., None]:
+        """A progress report ``(done, total, message, force=False)`` into a batch's claim, which the owner
+        shows in the job's message: written at most once a second, and always for a new phase or the last
+        count."""
         last = [0.0]
 
-        def report(done: int, total: int, message: str) -> None:
+        def report(done: int, total: int, message: str, force: bool = False) -> None:
             now = time.monotonic()
-            if now - last[0] >= HEARTBEAT_SECONDS or (total and done >= total):
+            if force or now - last[0] >= HEARTBEAT_SECONDS or (total and done >= total):
                 last[0] = now
-                self._claim(task, "acquiring", f"{side} {model_id}: {message or f'{done}/{total} bytes'}")
+                self._claim(task, phase, message)
+
+        return report
+
+    def _acquiring(self, task: Task | None, side: str, model_id: str) -> Callable[[int, int, str], None]:
+        """Download progress of a batch's model, into its claim."""
+        claim = self._claims(task, "acquiring")
+
+        def report(done: int, total: int, message: str) -> None:
+            claim(done, total, f"{side} {model_id}: {message or f'{done}/{total} bytes'}")
 
         return report
 
@@ -262,7 +273,9 @@ class ComputeService:
             with prepared.computer.lock:
                 if not prepared.ready:
                     self._claim(task, "preparing")  # after an acquisition's progress
-                    prepared.pending = prepared.computer.prepare(prepared.evalset)
+                    # the corpus embedding's counts and time left, as a run on the owner reports them
+                    with progress.scope(progress.Phases(self._claims(task, "preparing"))):
+                        prepared.pending = prepared.computer.prepare(prepared.evalset)
                     prepared.ready = True
                 prepared.computer.cache.stats.hits = prepared.computer.cache.stats.misses = 0
                 self._claim(task, "computing")
