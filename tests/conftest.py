@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.standins.inference import InferenceStandIn
+from tests.standins.inference import TEST_API_KEY, InferenceStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -72,6 +72,20 @@ def standin() -> Iterator[InferenceStandIn]:
     """An inference stand-in shared by a module's tests (modules may define their own)."""
     with InferenceStandIn() as server:
         yield server
+
+
+@pytest.fixture
+def fresh_standin() -> Iterator[InferenceStandIn]:
+    """An inference stand-in of this test's own: its request log holds this test's requests only."""
+    with InferenceStandIn() as server:
+        yield server
+
+
+@pytest.fixture
+def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """``HUGGINGFACE_API_KEY`` set to :data:`TEST_API_KEY` for this test."""
+    monkeypatch.setenv("HUGGINGFACE_API_KEY", TEST_API_KEY)
+    return TEST_API_KEY
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,24 +24,12 @@ from hfops.store import get_db
 from tests.registry_rows import add_candidates
 from tests.standins.hub_datasets import HubDatasetsStandIn, squad_rows
 from tests.standins.inference import InferenceStandIn
-from tests.test_eval_runs import API_KEY, metric_rows, run_eval, settings_of, write_config
+from tests.test_eval_runs import metric_rows, run_eval, settings_of, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 MARCO_JSON = ROOT / "data" / "ms_marco" / "ms_marco_v1.1_train_sample200.json"
 MARCO_JSONL = ROOT / "data" / "ms_marco" / "ms_marco_v1.1_train_sample200.jsonl"
 SQUAD_JSONL = ROOT / "data" / "squad_v2" / "dev-v2.0.sample.flat.jsonl"
-
-
-@pytest.fixture
-def standin() -> Iterator[InferenceStandIn]:
-    with InferenceStandIn() as server:
-        yield server
-
-
-@pytest.fixture
-def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("HUGGINGFACE_API_KEY", API_KEY)
-    return API_KEY
 
 
 def cli(capsys: pytest.CaptureFixture[str], db_path: str, *argv: str) -> tuple[int, str, str]:
@@ -59,7 +46,11 @@ def stored_names(db_path: str) -> list[str]:
 
 
 def test_ms_marco_rows_mapped_as_qa_run_and_reproduce(
-    db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str, capsys: pytest.CaptureFixture[str]
+    db_path: str,
+    tmp_path: Path,
+    fresh_standin: InferenceStandIn,
+    api_key: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     code, out, err = cli(
         capsys,
@@ -95,7 +86,7 @@ def test_ms_marco_rows_mapped_as_qa_run_and_reproduce(
     assert example.query == rows[0]["query"] and example.answers == rows[0]["answers"]
     assert example.context.startswith("[1] " + rows[0]["passages"]["passage_text"][0])
 
-    config = write_config(tmp_path / "c.toml", standin.url)
+    config = write_config(tmp_path / "c.toml", fresh_standin.url)
     first = run_eval(db_path, config, "acme/chat", "qa", "marco-qa", 6)
     assert first["status"] == "succeeded", first["error"]
     assert first["dataset_version"] == shown["version"] and first["primary_metric"] == "f1"
@@ -115,7 +106,11 @@ def test_ms_marco_rows_mapped_as_qa_run_and_reproduce(
 
 
 def test_passage_objects_mapped_as_retrieval(
-    db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str, capsys: pytest.CaptureFixture[str]
+    db_path: str,
+    tmp_path: Path,
+    fresh_standin: InferenceStandIn,
+    api_key: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     code, out, err = cli(
         capsys,
@@ -135,7 +130,7 @@ def test_passage_objects_mapped_as_retrieval(
     judged = [r for r in rows if any(p["is_selected"] for p in r["passages"])]
     assert f"retrieval, {len(judged)} examples, {sum(len(r['passages']) for r in judged)} documents" in out
     assert f"left out {len(rows) - len(judged)} row(s) without a relevant document" in out
-    config = write_config(tmp_path / "c.toml", standin.url)
+    config = write_config(tmp_path / "c.toml", fresh_standin.url)
     summary = run_eval(db_path, config, "acme/embed", "retrieval", "marco-ret", 5)
     assert summary["status"] == "succeeded" and summary["production_id"] == "baseline:bm25"
     for example in queries.run_examples(get_db(db_path), summary["run_id"]):
@@ -182,7 +177,11 @@ def test_csv_with_quoted_newlines(db_path: str, tmp_path: Path, capsys: pytest.C
 
 
 def test_parquet_queries_with_a_csv_corpus(
-    db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str, capsys: pytest.CaptureFixture[str]
+    db_path: str,
+    tmp_path: Path,
+    fresh_standin: InferenceStandIn,
+    api_key: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -222,7 +221,7 @@ def test_parquet_queries_with_a_csv_corpus(
     )
     assert code == 0, err
     assert f"40 examples, {len(contexts)} documents" in out
-    config = write_config(tmp_path / "c.toml", standin.url)
+    config = write_config(tmp_path / "c.toml", fresh_standin.url)
     summary = run_eval(db_path, config, "acme/embed", "retrieval", "sq-ret", 12)
     assert summary["status"] == "succeeded"
     examples = queries.run_examples(get_db(db_path), summary["run_id"])
@@ -467,7 +466,11 @@ def test_retrieval_mapping_errors(db_path: str, tmp_path: Path, capsys: pytest.C
 
 
 def test_the_version_follows_the_rows(
-    db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str, capsys: pytest.CaptureFixture[str]
+    db_path: str,
+    tmp_path: Path,
+    fresh_standin: InferenceStandIn,
+    api_key: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = tmp_path / "set.jsonl"
     rows = [
@@ -484,7 +487,7 @@ def test_the_version_follows_the_rows(
         and out.startswith("unchanged: mine")
         and custom.get_set(get_db(db_path), "mine").version == first
     )
-    config = write_config(tmp_path / "c.toml", standin.url)
+    config = write_config(tmp_path / "c.toml", fresh_standin.url)
     before = run_eval(db_path, config, "acme/chat", "qa", "mine", None)
     assert before["status"] == "succeeded" and before["dataset_version"] == first
 
@@ -520,7 +523,11 @@ def test_the_version_follows_the_rows(
 
 
 def test_custom_sets_are_planned_nightly_and_listed(
-    db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str, capsys: pytest.CaptureFixture[str]
+    db_path: str,
+    tmp_path: Path,
+    fresh_standin: InferenceStandIn,
+    api_key: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = write_jsonl(
         tmp_path / "set.jsonl",
@@ -531,7 +538,7 @@ def test_custom_sets_are_planned_nightly_and_listed(
     )
     assert cli(capsys, db_path, "dataset", "add", "mine", "--task", "qa", "--file", path)[0] == 0
     add_candidates(db_path, [{"model_id": "acme/chat", "pipeline_tag": "text-generation"}])
-    config = write_config(tmp_path / "c.toml", standin.url)
+    config = write_config(tmp_path / "c.toml", fresh_standin.url)
     planned, _ = nightly.plan_nightly(db_path, settings_of(config, db_path))
     assert {(p.model, p.dataset) for p in planned} == {
         ("acme/chat", "squad_v2"),

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +31,10 @@ from hfops.evals.cache import CacheKey, InferenceCache
 from hfops.evals.data import load_eval_set
 from hfops.store import connect, get_db, rows, write_tx
 from tests.registry_rows import add_candidates
-from tests.standins.inference import InferenceStandIn
+from tests.standins.inference import TEST_API_KEY, InferenceStandIn
 
 REPO = Path(__file__).resolve().parent.parent
-API_KEY = "hf_evaltestkey0123456789"
+API_KEY = TEST_API_KEY
 
 
 # --- helpers (also used by the page tests) ------------------------------------------------------------------
@@ -102,18 +101,6 @@ def example_counts(db_path: str, run_id: int) -> tuple[int, int]:
         .execute("SELECT COUNT(*), COUNT(DISTINCT example_id) FROM eval_examples WHERE run_id = ?", [run_id])
         .fetchone()
     )
-
-
-@pytest.fixture
-def standin() -> Iterator[InferenceStandIn]:
-    with InferenceStandIn() as server:
-        yield server
-
-
-@pytest.fixture
-def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("HUGGINGFACE_API_KEY", API_KEY)
-    return API_KEY
 
 
 def work_requests(server: InferenceStandIn) -> list[dict[str, Any]]:
@@ -222,12 +209,12 @@ def test_cached_hf_model_is_a_local_backend(monkeypatch: pytest.MonkeyPatch, tmp
 
 
 def test_feature_extraction_run_through_inference_api(
-    db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str
+    db_path: str, tmp_path: Path, fresh_standin: InferenceStandIn, api_key: str
 ) -> None:
-    config = write_config(tmp_path / "c.toml", standin.url, batch_size=5)
+    config = write_config(tmp_path / "c.toml", fresh_standin.url, batch_size=5)
     first = run_eval(db_path, config, "acme/embedder", "retrieval", "squad_v2", 12)
     assert first["status"] == "succeeded" and first["done"] == 12
-    sent = work_requests(standin)
+    sent = work_requests(fresh_standin)
     assert {r["path"] for r in sent} == {"/hf-inference/models/acme/embedder/pipeline/feature-extraction"}
     assert all(
         {k.lower(): v for k, v in r["headers"].items()}["authorization"] == f"Bearer {api_key}" for r in sent
@@ -235,9 +222,9 @@ def test_feature_extraction_run_through_inference_api(
     assert all(isinstance(r["body"]["inputs"], list) and len(r["body"]["inputs"]) <= 32 for r in sent)
     embedded = sum(len(r["body"]["inputs"]) for r in sent)
     assert embedded == 131 + 12 == first["model_calls"]  # every paragraph once, every question once
-    count = standin.count
+    count = fresh_standin.count
     second = run_eval(db_path, config, "acme/embedder", "retrieval", "squad_v2", 12)
-    assert standin.count == count, "a re-run must not call the model"
+    assert fresh_standin.count == count, "a re-run must not call the model"
     assert second["model_calls"] == 0 and second["cache_hits"] == 131 + 12
     assert flat(metric_rows(db_path, second["run_id"])) == pytest.approx(
         flat(metric_rows(db_path, first["run_id"]))
@@ -248,13 +235,13 @@ def test_feature_extraction_run_through_inference_api(
 
 
 def test_chat_completion_qa_run(
-    db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str
+    db_path: str, tmp_path: Path, fresh_standin: InferenceStandIn, api_key: str
 ) -> None:
-    standin.reply = "Unanswerable."
-    config = write_config(tmp_path / "c.toml", standin.url)
+    fresh_standin.reply = "Unanswerable."
+    config = write_config(tmp_path / "c.toml", fresh_standin.url)
     summary = run_eval(db_path, config, "acme/chat", "qa", "squad_v2", 6)
     assert summary["status"] == "succeeded" and summary["production_id"] == "baseline:lexical"
-    sent = work_requests(standin)
+    sent = work_requests(fresh_standin)
     assert len(sent) == 6 and {r["path"] for r in sent} == {"/v1/chat/completions"}
     body = sent[0]["body"]
     assert body["model"] == "acme/chat" and body["temperature"] == 0 and body["max_tokens"] == 48
@@ -265,9 +252,9 @@ def test_chat_completion_qa_run(
         assert e["candidate_scores"]["exact"] == (0.0 if e["expected"]["answers"] else 100.0)
     stored = metric_rows(db_path, summary["run_id"])
     assert ("candidate", "NoAns_exact") in stored and stored[("candidate", "NoAns_exact")][0] == 100.0
-    count = standin.count
+    count = fresh_standin.count
     again = run_eval(db_path, config, "acme/chat", "qa", "squad_v2", 6)
-    assert standin.count == count and again["model_calls"] == 0
+    assert fresh_standin.count == count and again["model_calls"] == 0
 
 
 @pytest.mark.parametrize(
@@ -283,14 +270,14 @@ def test_chat_completion_qa_run(
 def test_inference_failures_are_recorded_per_example(
     db_path: str,
     tmp_path: Path,
-    standin: InferenceStandIn,
+    fresh_standin: InferenceStandIn,
     api_key: str,
     behaviour: str,
     message: str,
     timeout: float,
 ) -> None:
-    standin.behaviour = behaviour
-    config = write_config(tmp_path / "c.toml", standin.url)
+    fresh_standin.behaviour = behaviour
+    config = write_config(tmp_path / "c.toml", fresh_standin.url)
     Path(config).write_text(
         Path(config).read_text().replace("timeout_seconds = 5.0", f"timeout_seconds = {timeout}")
     )
@@ -302,17 +289,17 @@ def test_inference_failures_are_recorded_per_example(
     assert all(message in e["candidate_error"] for e in examples)
     assert all(e["candidate_primary"] == 0.0 for e in examples)  # a failure never counts as a no-answer
     retried = behaviour in ("rate_limited", "unavailable", "hanging")
-    assert standin.count == 3 * (2 if retried else 1)
+    assert fresh_standin.count == 3 * (2 if retried else 1)
     assert API_KEY not in json.dumps([e.to_dict() for e in examples])
 
 
-def test_retry_after_is_honoured_but_capped(standin: InferenceStandIn, api_key: str) -> None:
+def test_retry_after_is_honoured_but_capped(fresh_standin: InferenceStandIn, api_key: str) -> None:
     from huggingface_hub import InferenceClient
 
-    client = InferenceClient(base_url=standin.url, token=api_key, timeout=2)
+    client = InferenceClient(base_url=fresh_standin.url, token=api_key, timeout=2)
     settings = load_settings(None, **{"eval.max_retries": 2, "eval.max_retry_wait_seconds": 7.0})
     waits: list[float] = []
-    standin.behaviour, standin.retry_after = "rate_limited", "3"
+    fresh_standin.behaviour, fresh_standin.retry_after = "rate_limited", "3"
     with pytest.raises(BackendError, match=r"rate limited \(429\) after 3 attempts"):
         call_with_retries(
             lambda: client.chat_completion([{"role": "user", "content": "x"}], model="m"),
@@ -321,7 +308,7 @@ def test_retry_after_is_honoured_but_capped(standin: InferenceStandIn, api_key: 
         )
     assert waits == [3.0, 3.0]
     waits.clear()
-    standin.retry_after = "60"
+    fresh_standin.retry_after = "60"
     with pytest.raises(BackendError):
         call_with_retries(
             lambda: client.chat_completion([{"role": "user", "content": "x"}], model="m"),
@@ -329,18 +316,18 @@ def test_retry_after_is_honoured_but_capped(standin: InferenceStandIn, api_key: 
             sleep=waits.append,
         )
     assert waits == [7.0, 7.0]
-    standin.behaviour = "fast"
+    fresh_standin.behaviour = "fast"
     assert call_with_retries(lambda: "ok", settings, sleep=waits.append) == "ok"
 
 
-def test_feature_extraction_shape_checked(standin: InferenceStandIn, api_key: str) -> None:
-    standin.behaviour = "garbage"
+def test_feature_extraction_shape_checked(fresh_standin: InferenceStandIn, api_key: str) -> None:
+    fresh_standin.behaviour = "garbage"
     embedder = InferenceApiEmbedder(
-        "acme/embedder", load_settings(None, **{"inference.base_url": standin.url})
+        "acme/embedder", load_settings(None, **{"inference.base_url": fresh_standin.url})
     )
     with pytest.raises(BackendError, match="invalid response"):
         embedder.embed(["a"])
-    standin.behaviour = "fast"
+    fresh_standin.behaviour = "fast"
     vectors = embedder.embed(["a", "b", "a"])
     assert vectors.shape == (3, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
 
@@ -378,14 +365,18 @@ def test_failed_examples_do_not_abort_the_run(db_path: str, tmp_path: Path, api_
 
 
 def test_backend_that_keeps_failing_stops_the_run_and_resume_completes_it(
-    db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str, capsys: pytest.CaptureFixture[str]
+    db_path: str,
+    tmp_path: Path,
+    fresh_standin: InferenceStandIn,
+    api_key: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     add_candidates(
         db_path,
         [{"model_id": "acme/chat", "pipeline_tag": "text-generation", "library_name": "transformers"}],
     )
-    config = write_config(tmp_path / "c.toml", standin.url, max_consecutive_errors=3, batch_size=2)
-    standin.behaviour = "credits"
+    config = write_config(tmp_path / "c.toml", fresh_standin.url, max_consecutive_errors=3, batch_size=2)
+    fresh_standin.behaviour = "credits"
     ids = runs.submit_run(
         db_path,
         "acme/chat",
@@ -402,8 +393,8 @@ def test_backend_that_keeps_failing_stops_the_run_and_resume_completes_it(
     assert run["status"] == "failed" and example_counts(db_path, ids["run_id"]) == (0, 0)
     assert registry.get_model(get_db(db_path), "acme/chat")["candidate"]["status"] == "candidate"
 
-    standin.behaviour = "fast"
-    standin.reply = "Normandy"
+    fresh_standin.behaviour = "fast"
+    fresh_standin.reply = "Normandy"
     code = eval_cli(config, db_path, "--resume", str(ids["run_id"]), "--json --quiet")
     assert code == 0
     result = json.loads(capsys.readouterr().out)
@@ -504,20 +495,20 @@ def test_bad_requests_store_nothing(
 
 
 def test_empty_dataset_fails_the_run_with_the_file_name(
-    db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str
+    db_path: str, tmp_path: Path, fresh_standin: InferenceStandIn, api_key: str
 ) -> None:
     data = tmp_path / "data" / "squad_v2"
     data.mkdir(parents=True)
     (data / "dev-v2.0.sample.flat.jsonl").write_text("")
-    config = write_config(tmp_path / "c.toml", standin.url, data_dir=str(tmp_path / "data"))
+    config = write_config(tmp_path / "c.toml", fresh_standin.url, data_dir=str(tmp_path / "data"))
     summary = run_eval(db_path, config, "acme/chat", "qa", "squad_v2", 3)
     assert summary["status"] == "failed"
     assert "dev-v2.0.sample.flat.jsonl: the file is empty" in summary["error"]
-    assert standin.count == 0
+    assert fresh_standin.count == 0
 
 
 def test_production_is_the_promoted_model(
-    db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str
+    db_path: str, tmp_path: Path, fresh_standin: InferenceStandIn, api_key: str
 ) -> None:
     add_candidates(
         db_path,
@@ -526,10 +517,10 @@ def test_production_is_the_promoted_model(
             {"model_id": "acme/cand", "pipeline_tag": "feature-extraction", "status": "shadow"},
         ],
     )
-    config = write_config(tmp_path / "c.toml", standin.url)
+    config = write_config(tmp_path / "c.toml", fresh_standin.url)
     summary = run_eval(db_path, config, "acme/cand", "retrieval", "ms_marco", 4)
     assert summary["production_id"] == "acme/prod" and summary["status"] == "succeeded"
-    paths = {r["path"] for r in work_requests(standin)}
+    paths = {r["path"] for r in work_requests(fresh_standin)}
     assert paths == {f"/hf-inference/models/acme/{m}/pipeline/feature-extraction" for m in ("prod", "cand")}
     assert registry.get_model(get_db(db_path), "acme/cand")["candidate"]["status"] in ("shadow", "candidate")
     assert registry.get_model(get_db(db_path), "acme/prod")["candidate"]["status"] == "promoted"
@@ -545,7 +536,7 @@ def test_production_is_the_promoted_model(
 def test_nightly_evaluates_candidates_without_a_current_run(
     db_path: str,
     tmp_path: Path,
-    standin: InferenceStandIn,
+    fresh_standin: InferenceStandIn,
     api_key: str,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -558,7 +549,7 @@ def test_nightly_evaluates_candidates_without_a_current_run(
             {"model_id": "acme/vision", "pipeline_tag": "image-classification"},
         ],
     )
-    config = write_config(tmp_path / "c.toml", standin.url, default_limit=3)
+    config = write_config(tmp_path / "c.toml", fresh_standin.url, default_limit=3)
     code = eval_cli(config, db_path, "--nightly --json --quiet")
     result = json.loads(capsys.readouterr().out)
     assert code == 0 and result["planned"] == 2 and result["skipped"] == []
@@ -579,11 +570,11 @@ def test_nightly_evaluates_candidates_without_a_current_run(
 
 
 def test_runs_and_nightly_go_through_the_worker_queue(
-    db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str
+    db_path: str, tmp_path: Path, fresh_standin: InferenceStandIn, api_key: str
 ) -> None:
     from hfops.queue import get_huey
 
-    config = write_config(tmp_path / "c.toml", standin.url, default_limit=2)
+    config = write_config(tmp_path / "c.toml", fresh_standin.url, default_limit=2)
     ids = runs.submit_run(
         db_path, "acme/embed", "retrieval", "ms_marco", 3, settings_of(config, db_path), config_path=config
     )
@@ -603,9 +594,13 @@ def test_runs_and_nightly_go_through_the_worker_queue(
 
 
 def test_cli_eval_show_and_list(
-    db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str, capsys: pytest.CaptureFixture[str]
+    db_path: str,
+    tmp_path: Path,
+    fresh_standin: InferenceStandIn,
+    api_key: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    config = write_config(tmp_path / "c.toml", standin.url)
+    config = write_config(tmp_path / "c.toml", fresh_standin.url)
     code = eval_cli(config, db_path, "--model acme/embed --task retrieval --dataset ms_marco --limit 5")
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -624,16 +619,20 @@ def test_cli_eval_show_and_list(
 
 
 def test_enqueue_from_cli(
-    db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str, capsys: pytest.CaptureFixture[str]
+    db_path: str,
+    tmp_path: Path,
+    fresh_standin: InferenceStandIn,
+    api_key: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    config = write_config(tmp_path / "c.toml", standin.url, default_limit=2)
+    config = write_config(tmp_path / "c.toml", fresh_standin.url, default_limit=2)
     marco = "--model acme/embed --task retrieval --dataset ms_marco"
     code = eval_cli(config, db_path, marco, "--enqueue --json")
     assert code == 0
     ids = json.loads(capsys.readouterr().out)
     assert jobs.get_job(get_db(db_path), ids["job_id"])["status"] == "queued"
     assert runs.get_run(get_db(db_path), ids["run_id"])["sample_limit"] == 2  # [eval] default_limit
-    assert standin.count == 0  # nothing ran here
+    assert fresh_standin.count == 0  # nothing ran here
     code = eval_cli(config, db_path, marco, "--limit 0 --enqueue --json")
     assert code == 0
     ids = json.loads(capsys.readouterr().out)
@@ -702,12 +701,16 @@ def test_local_text_generation_for_a_cached_model(
 
 
 def test_cli_failed_run_prints_the_error_not_a_traceback(
-    db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str, capsys: pytest.CaptureFixture[str]
+    db_path: str,
+    tmp_path: Path,
+    fresh_standin: InferenceStandIn,
+    api_key: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     data = tmp_path / "data" / "ms_marco"
     data.mkdir(parents=True)
     (data / "ms_marco_v1.1_train_sample200.json").write_text("[\n  {oops}\n]\n")
-    config = write_config(tmp_path / "c.toml", standin.url, data_dir=str(tmp_path / "data"))
+    config = write_config(tmp_path / "c.toml", fresh_standin.url, data_dir=str(tmp_path / "data"))
     code = eval_cli(config, db_path, "--model acme/embed --task retrieval --dataset ms_marco --limit 3")
     captured = capsys.readouterr()
     assert code == 1
@@ -720,17 +723,21 @@ def test_cli_failed_run_prints_the_error_not_a_traceback(
 # --- the task table, typed records, cancellation, settings from the job -------------------------------------
 
 
-def test_retry_after_as_an_http_date_is_honoured_and_capped(standin: InferenceStandIn, api_key: str) -> None:
+def test_retry_after_as_an_http_date_is_honoured_and_capped(
+    fresh_standin: InferenceStandIn, api_key: str
+) -> None:
     import email.utils
     from datetime import UTC, datetime, timedelta
 
     from huggingface_hub import InferenceClient
 
-    client = InferenceClient(base_url=standin.url, token=api_key, timeout=2)
+    client = InferenceClient(base_url=fresh_standin.url, token=api_key, timeout=2)
     settings = load_settings(None, **{"eval.max_retries": 1, "eval.max_retry_wait_seconds": 7.0})
     waits: list[float] = []
-    standin.behaviour = "rate_limited"
-    standin.retry_after = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    fresh_standin.behaviour = "rate_limited"
+    fresh_standin.retry_after = email.utils.format_datetime(
+        datetime.now(UTC) + timedelta(seconds=120), usegmt=True
+    )
     with pytest.raises(BackendError, match=r"rate limited \(429\) after 2 attempts"):
         call_with_retries(
             lambda: client.chat_completion([{"role": "user", "content": "x"}], model="m"),
@@ -739,7 +746,9 @@ def test_retry_after_as_an_http_date_is_honoured_and_capped(standin: InferenceSt
         )
     assert waits == [7.0]  # two minutes away, capped (the exponential fallback would have been 1.0)
     waits.clear()
-    standin.retry_after = email.utils.format_datetime(datetime.now(UTC) - timedelta(hours=1), usegmt=True)
+    fresh_standin.retry_after = email.utils.format_datetime(
+        datetime.now(UTC) - timedelta(hours=1), usegmt=True
+    )
     with pytest.raises(BackendError):
         call_with_retries(
             lambda: client.chat_completion([{"role": "user", "content": "x"}], model="m"),
@@ -747,11 +756,15 @@ def test_retry_after_as_an_http_date_is_honoured_and_capped(standin: InferenceSt
             sleep=waits.append,
         )
     assert waits == [0.0]  # a date in the past: retry at once
-    standin.behaviour, standin.retry_after = "fast", None
+    fresh_standin.behaviour, fresh_standin.retry_after = "fast", None
 
 
 def test_a_dataset_is_one_table_entry(
-    db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str, monkeypatch: pytest.MonkeyPatch
+    db_path: str,
+    tmp_path: Path,
+    fresh_standin: InferenceStandIn,
+    api_key: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import dataclasses
 
@@ -768,11 +781,11 @@ def test_a_dataset_is_one_table_entry(
     assert tasks.metric_names("qa", "marco_copy")[:2] == ("f1", "exact")
     with pytest.raises(runs.EvalError, match="marco_copy has no retrieval task"):
         tasks.eval_spec("retrieval", "marco_copy")
-    config = write_config(tmp_path / "c.toml", standin.url)
+    config = write_config(tmp_path / "c.toml", fresh_standin.url)
     summary = run_eval(db_path, config, "acme/chat", "qa", "marco_copy", 4)
     assert summary["status"] == "succeeded" and summary["primary_metric"] == "f1"
     assert {m for s, m in metric_rows(db_path, summary["run_id"]) if s == "candidate"} >= {"f1", "exact"}
-    prompt = standin.requests[-1]["body"]["messages"][0]["content"]
+    prompt = fresh_standin.requests[-1]["body"]["messages"][0]["content"]
     assert "shortest span" in prompt  # the prompt style came from the entry, not from the dataset's name
     with pytest.raises(runs.EvalError, match="unknown dataset 'squad_v3'"):
         runs.submit_run(
@@ -781,12 +794,12 @@ def test_a_dataset_is_one_table_entry(
 
 
 def test_queries_return_typed_records(
-    db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str
+    db_path: str, tmp_path: Path, fresh_standin: InferenceStandIn, api_key: str
 ) -> None:
     from hfops.evals import queries
     from hfops.evals.records import EvalExample, EvalMetric, EvalRun, LeaderboardEntry
 
-    config = write_config(tmp_path / "c.toml", standin.url)
+    config = write_config(tmp_path / "c.toml", fresh_standin.url)
     summary = run_eval(db_path, config, "acme/embed", "retrieval", "ms_marco", 3)
     db = get_db(db_path)
     run = queries.get_run(db, summary.run_id)
@@ -804,9 +817,9 @@ def test_queries_return_typed_records(
 
 
 def test_a_cancelled_run_keeps_its_batches_and_resumes(
-    db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str
+    db_path: str, tmp_path: Path, fresh_standin: InferenceStandIn, api_key: str
 ) -> None:
-    config = write_config(tmp_path / "c.toml", standin.url, batch_size=2)
+    config = write_config(tmp_path / "c.toml", fresh_standin.url, batch_size=2)
     settings = settings_of(config, db_path)
     ids = runs.submit_run(db_path, "acme/embed", "retrieval", "ms_marco", 6, settings, enqueue=False)
 
@@ -822,11 +835,11 @@ def test_a_cancelled_run_keeps_its_batches_and_resumes(
 
 
 def test_jobs_use_the_enqueuers_settings_not_the_working_directory(
-    db_path: str, tmp_path: Path, standin: InferenceStandIn, api_key: str
+    db_path: str, tmp_path: Path, fresh_standin: InferenceStandIn, api_key: str
 ) -> None:
 
     Path("hfops.toml").write_text("[eval]\nnot_a_key = 1\n")  # loading ./hfops.toml would be a ConfigError
-    config = write_config(tmp_path / "c.toml", standin.url, default_limit=2)
+    config = write_config(tmp_path / "c.toml", fresh_standin.url, default_limit=2)
     add_candidates(db_path, [{"model_id": "acme/embed", "pipeline_tag": "feature-extraction"}])
     job_id = jobs.create_job(get_db(db_path), "eval_nightly", {}, settings_of(config, db_path))
     result = worker.execute_job(db_path, job_id)
@@ -855,13 +868,13 @@ def test_cli_resumes_a_cancelled_run_and_refuses_one_still_stopping(
     said: str,
     db_path: str,
     tmp_path: Path,
-    standin: InferenceStandIn,
+    fresh_standin: InferenceStandIn,
     api_key: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from hfops.queue import get_huey
 
-    config = write_config(tmp_path / "c.toml", standin.url, batch_size=2)
+    config = write_config(tmp_path / "c.toml", fresh_standin.url, batch_size=2)
     ids = runs.submit_run(
         db_path, "acme/embed", "retrieval", "ms_marco", 4, settings_of(config, db_path), enqueue=False
     )

@@ -29,6 +29,8 @@ from typing import Any
 
 from tests.standins.base import LocalServer, QuietHandler
 
+# The HUGGINGFACE_API_KEY tests set (fake: the stand-in accepts any Bearer token).
+TEST_API_KEY = "hf_evaltestkey0123456789"
 BEHAVIOURS = (
     "fast",
     "slow",
