@@ -78,9 +78,6 @@ def license_of(info: ModelInfo) -> str | None:
 # and names hold none of them, with no ``gguf`` field and no ``quantization_config``, has no quantization.
 # Looked for one by one with ``in`` (a substring search each): a regex alternation over the same text cost
 # ~2 us a record.
-_QUANT_HINTS = ("bit", "gguf", "gptq", "awq", "fp8", "compressed-tensors")
-
-
 def _has_quant_hint(text: str) -> bool:
     return (
         "bit" in text

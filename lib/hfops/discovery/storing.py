@@ -143,7 +143,8 @@ def model_row(
 
 # A candidate's ``candidate_rows`` row is its model id and candidate state (the first four of
 # CANDIDATE_ROWS_COLUMNS) then these values of its ``models`` row, picked from model_values' tuple.
-assert CANDIDATE_ROWS_COLUMNS[:4] == ("model_id", "score", "status", "flag")
+if CANDIDATE_ROWS_COLUMNS[:4] != ("model_id", "score", "status", "flag"):  # not an assert: kept under -O
+    raise RuntimeError("store_page builds candidate_rows tuples as model_id, score, status, flag, then facts")
 _NARROW_FACTS = operator.itemgetter(*(MODEL_COLUMNS.index(c) for c in CANDIDATE_ROWS_COLUMNS[4:]))
 
 
