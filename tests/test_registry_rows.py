@@ -168,23 +168,6 @@ def test_deferral_needs_the_callers_transaction(db_path: str) -> None:
             pass
 
 
-def test_a_refresh_without_removals_upserts_and_leaves_other_rows(db_path: str) -> None:
-    """``removals=False`` (a sync page, which deletes nothing) writes the ids' rows and skips the DELETEs."""
-    sync_snapshot(db_path, HUB_SNAPSHOT, Settings())
-    db = connect(db_path)
-    some = [r[0] for r in db.execute("SELECT model_id FROM candidates ORDER BY model_id LIMIT 2").fetchall()]
-    with write_tx(db):
-        db.execute("INSERT INTO registry_rows_deferred (id) VALUES (1)")
-        db.execute("UPDATE models SET downloads = downloads + 1 WHERE model_id = ?", [some[0]])
-        db.execute("DELETE FROM candidates WHERE model_id = ?", [some[1]])
-        db.execute("DELETE FROM registry_rows_deferred")
-        refresh_registry_rows(db, some, removals=False)
-    assert registry_rows_drift(db) == {"candidate_rows": 1, "model_search": 0}  # the deleted one's row stays
-    with write_tx(db):
-        refresh_registry_rows(db, some)
-    assert registry_rows_drift(db) == CONSISTENT
-
-
 def test_the_unread_matches_index_is_gone_and_the_readers_keep_theirs(db_path: str) -> None:
     """Migration 0016 drops ``models_matches`` (no query reads ``matches_rule``); the queries that read the
     other indexes of ``models`` / ``candidates`` still search through them."""

@@ -327,38 +327,32 @@ _SEARCH_UPSERT = (
 _REFRESH_CHUNK = 500  # ids per statement (SQLite's variable limit is far above)
 
 
-def refresh_registry_rows(
-    db: sqlite_utils.Database, model_ids: Collection[str], removals: bool = True
-) -> None:
+def refresh_registry_rows(db: sqlite_utils.Database, model_ids: Collection[str]) -> None:
     """Make ``candidate_rows`` and ``model_search`` hold exactly what ``models`` / ``candidates`` give for
     ``model_ids`` (rows of vanished models or candidates removed): set-based, a few statements per 500 ids.
 
     The triggers of migration 0015 do this per row for every writer; a bulk writer defers them with
-    :func:`registry_rows_deferred`, which calls this before its transaction commits. ``removals=False``: the
-    caller deleted no ``models`` / ``candidates`` row of ``model_ids`` (it only inserted or updated them), so
-    no narrow row can have vanished and the two DELETE statements are left out.
+    :func:`registry_rows_deferred`, which calls this before its transaction commits.
     """
     ids = sorted(set(model_ids))  # key order: consecutive rows land on the same B-tree pages
     for start in range(0, len(ids), _REFRESH_CHUNK):
         chunk = ids[start : start + _REFRESH_CHUNK]
         marks = ", ".join("?" for _ in chunk)
-        if removals:
-            db.conn.execute(
-                f"DELETE FROM model_search WHERE model_id IN ({marks}) "
-                f"AND model_id NOT IN (SELECT model_id FROM models WHERE model_id IN ({marks}))",
-                [*chunk, *chunk],
-            )
+        db.conn.execute(
+            f"DELETE FROM model_search WHERE model_id IN ({marks}) "
+            f"AND model_id NOT IN (SELECT model_id FROM models WHERE model_id IN ({marks}))",
+            [*chunk, *chunk],
+        )
         db.conn.execute(
             f"INSERT INTO model_search {MODEL_SEARCH_ROWS} WHERE m.model_id IN ({marks}){_SEARCH_UPSERT}",
             chunk,
         )
-        if removals:
-            db.conn.execute(
-                f"DELETE FROM candidate_rows WHERE model_id IN ({marks}) AND model_id NOT IN "
-                f"(SELECT c.model_id FROM candidates c JOIN models m ON m.model_id = c.model_id "
-                f"WHERE c.model_id IN ({marks}))",
-                [*chunk, *chunk],
-            )
+        db.conn.execute(
+            f"DELETE FROM candidate_rows WHERE model_id IN ({marks}) AND model_id NOT IN "
+            f"(SELECT c.model_id FROM candidates c JOIN models m ON m.model_id = c.model_id "
+            f"WHERE c.model_id IN ({marks}))",
+            [*chunk, *chunk],
+        )
         db.conn.execute(
             f"INSERT OR REPLACE INTO candidate_rows {CANDIDATE_ROWS_ROWS} WHERE c.model_id IN ({marks})",
             chunk,
@@ -377,7 +371,7 @@ def write_registry_rows(
     in SQL, as MODEL_SEARCH_ROWS derives it); ``candidates``: for every candidate of those models, one tuple
     in CANDIDATE_ROWS_COLUMNS order holding exactly what ``candidates`` / ``models`` hold for it once the
     caller's writes are done (its status, score and flag as they stand). The caller deletes none of those
-    rows (as with ``removals=False``). :func:`registry_rows_drift` is the check that the values are right.
+    rows. :func:`registry_rows_drift` is the check that the values are right.
     """
     db.conn.executemany(
         f"INSERT INTO model_search VALUES (?1, {_search_key('?1')}, ?2){_SEARCH_UPSERT}", search
@@ -390,17 +384,14 @@ def write_registry_rows(
 
 
 @contextlib.contextmanager
-def registry_rows_deferred(
-    db: sqlite_utils.Database, model_ids: Collection[str], removals: bool = True
-) -> Iterator[None]:
+def registry_rows_deferred(db: sqlite_utils.Database, model_ids: Collection[str]) -> Iterator[None]:
     """Inside the caller's write transaction: write ``models`` / ``candidates`` rows of ``model_ids`` without
     their per-row triggers, then refresh the narrow tables for those ids in the same transaction.
 
     The triggers step aside while ``registry_rows_deferred`` holds a row (migration 0015); it is deleted
     before the refresh, so no other connection ever sees it (and a rollback discards it anyway). Rows of
-    other ids written inside the block are the caller's to name in ``model_ids``; ``removals=False`` when the
-    block deletes none of those rows (see :func:`refresh_registry_rows`). A caller that writes the narrow
-    rows itself inside the block (:func:`write_registry_rows`, as a sync page does) names no ids.
+    other ids written inside the block are the caller's to name in ``model_ids``. A caller that writes the
+    narrow rows itself inside the block (:func:`write_registry_rows`, as a sync page does) names no ids.
     """
     if not db.conn.in_transaction:
         raise RegistryError("registry_rows_deferred needs the caller's write transaction (store.write_tx)")
@@ -409,7 +400,7 @@ def registry_rows_deferred(
         yield
     finally:
         db.conn.execute("DELETE FROM registry_rows_deferred")
-    refresh_registry_rows(db, model_ids, removals)
+    refresh_registry_rows(db, model_ids)
 
 
 def registry_rows_drift(db: sqlite_utils.Database) -> dict[str, int]:

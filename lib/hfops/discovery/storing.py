@@ -323,7 +323,7 @@ def store_page(
         search = sorted(
             [(r[0], r[_DOWNLOADS]) for r in new_rows] + [(r[-1], r[_DOWNLOADS - 1]) for r in changed_rows]
         )
-        with registry_rows_deferred(db, (), removals=False):
+        with registry_rows_deferred(db, ()):
             _write_rows(db, counts, new_rows, changed_rows, new_candidates, scored, flagged, transitions)
             write_registry_rows(db, search, narrow)
 
