@@ -174,10 +174,8 @@ def _narrowed_by_index(db: sqlite_utils.Database, text: str) -> tuple[str, list[
     text = text.strip()
     if not text or not text.isascii():
         return None
-    key = text.lower()  # as SQL derives model_search.search_key: these separators only, not every blank
-    for sep in SEARCH_SEPARATORS:
-        key = key.replace(sep, "")
-    return search_index.hits_sql(db, key)
+    # as SQL derives model_search.search_key: these separators only, not every blank
+    return search_index.hits_sql(db, _without_separators(text.lower()))
 
 
 def _where(flt: registry.CandidateFilter) -> tuple[str, list[Any]]:
@@ -544,10 +542,13 @@ SEARCH_COLUMNS = (
 def search_key(text: str) -> str:
     """``text`` lower-cased without separators: "Phi 2", "phi-2" and "PHI_2" are all ``phi2`` (the form
     ``model_search.search_key`` holds, migration 0014)."""
-    key = text.casefold()
+    return "".join(_without_separators(text.casefold()).split())
+
+
+def _without_separators(text: str) -> str:
     for sep in SEARCH_SEPARATORS:
-        key = key.replace(sep, "")
-    return "".join(key.split())
+        text = text.replace(sep, "")
+    return text
 
 
 @dataclass
