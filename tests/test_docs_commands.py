@@ -37,8 +37,8 @@ import json
 import os
 import re
 import shlex
-import shutil
 import signal
+import sqlite3
 import subprocess
 import time
 import urllib.request
@@ -485,7 +485,8 @@ def test_every_documented_command_runs(
     hub, write_hub, inference = servers
     store = tmp_path / "var" / "hfops.db"
     store.parent.mkdir()
-    shutil.copy(prepared["store"], store)
+    with sqlite3.connect(prepared["store"]) as src, sqlite3.connect(store) as dst:
+        src.backup(dst)  # a consistent copy, WAL included (a file copy can miss commits still in the WAL)
     ctx = Context(tmp_path, store, hub, write_hub, inference, placeholders(prepared, hub))
     for command in extract_commands(path):
         run_documented(command, ctx, monkeypatch, capsys)
