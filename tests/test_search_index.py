@@ -21,9 +21,16 @@ from tests.registry_rows import add_candidates, model_row
 
 @pytest.fixture(scope="module")
 def synced(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The embedded snapshot synced once (real Hub ids), its search index not yet built."""
+    """The embedded snapshot synced once (real Hub ids), its search index as migration 0018 leaves a store
+    synced before it: not built, every model noted."""
     path = str(tmp_path_factory.mktemp("search") / "hfops.db")
-    discovery.sync_snapshot(path)
+    discovery.sync_snapshot(path)  # (a sync indexes its pages' ids once its run is recorded)
+    db = connect(path)
+    with write_tx(db):
+        db.execute("DELETE FROM model_search_trigrams")
+        db.execute("DELETE FROM model_search_indexed")
+        db.execute("INSERT INTO model_search_pending SELECT model_id FROM model_search")
+    db.conn.close()
     return path
 
 

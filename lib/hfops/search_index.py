@@ -2,8 +2,8 @@
 by the id search so that it does not scan every synced model.
 
 A new or re-keyed ``model_search`` row notes its model in ``model_search_pending``; :func:`index_pending`
-indexes the noted keys (:func:`catch_up`: the worker after a sync job and every minute, ``hfops sync`` and
-``hfops init`` before they exit; the Space build). :func:`hits_sql` is what a search narrows its scan to:
+indexes the noted keys (:func:`catch_up`: every sync once its run is recorded, the worker every minute for
+other writers, ``hfops init`` for a store migrated to 0018). :func:`hits_sql` is what a search narrows to:
 the index's hits plus the pending ids, a superset of the matches that the search then checks against
 ``model_search`` itself, so the result never depends on how current the index is.
 """

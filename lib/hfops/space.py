@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hfops import search_index
 from hfops.config import Settings
 from hfops.errors import SpaceBundleError
 from hfops.paths import DATA_DIR, HUB_SNAPSHOT, REPO_ROOT
@@ -303,7 +302,6 @@ def build_demo_db(
                 f"UPDATE {table} SET {column} = replace({column}, ?, '') WHERE instr({column}, ?) > 0",
                 [prefix, prefix],
             )
-    search_index.index_pending(path)  # the read-only Space runs no worker to build it
     counts = {
         "models": db.execute("SELECT COUNT(*) FROM models").fetchone()[0],
         "candidates": db.execute("SELECT COUNT(*) FROM candidates").fetchone()[0],

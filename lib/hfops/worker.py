@@ -43,18 +43,10 @@ ROLES = ("all", "writer", "compute")
 STOP_WAIT_SECONDS = 8.0
 
 
-def sync_job(ctx: jobs.JobContext) -> dict[str, Any]:
-    """Worker job ``sync`` (:func:`hfops.discovery.sync_job`), then the search index brought up to date
-    with what it wrote (the run is already recorded; a stop leaves the rest to the next indexing)."""
-    result = discovery.sync_job(ctx)
-    search_index.catch_up(ctx.db_path, stop=ctx.cancelled)
-    return result
-
-
 def build_handlers() -> jobs.HandlerTable:
     """The table of job kinds -> handlers (each kind once)."""
     table = jobs.HandlerTable()
-    table.register("sync", sync_job)
+    table.register("sync", discovery.sync_job)
     table.register("eval_run", runs.eval_run_job)
     table.register("eval_nightly", nightly.nightly_job)
     table.register("publish", publish.publish_job)

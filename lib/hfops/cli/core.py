@@ -36,7 +36,6 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         if report:
             report.close()
-    search_index.catch_up(settings.store.path)  # as the worker does after a sync job (no worker may run)
     summary = {k: getattr(run, k) for k in SYNC_SUMMARY_FIELDS}
     if args.json:
         print_json(summary)
@@ -155,7 +154,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     from hfops import discovery
 
     run = discovery.ensure_embedded_default(settings.store.path, settings)
-    search_index.catch_up(settings.store.path)
+    search_index.catch_up(settings.store.path)  # a store migrated to 0018 gets its search index now
     if run:
         print(f"loaded the embedded default: {run.seen} records, {run.matched} candidates")
     else:

@@ -1,9 +1,9 @@
 -- A trigram index of every synced model's search key (issue 17: search 100,000+ models as fast as 100).
 -- The id search (`model_search.search_key LIKE '%key%'`) scanned every row: ~20-30 ms at 200,000 models.
 -- Indexing a key costs 11-30 us (2.3-6 s for 200,000 keys on 2 shared cores), so the index is not written by
--- the sync: a new or re-keyed `model_search` row only notes its id in `model_search_pending` (the triggers
--- below), and hfops.search_index.index_pending brings the index up to date after the run (the worker after
--- each sync job and every minute, `hfops sync` and `hfops init` before they exit). A search reads the index
+-- a sync page: a new or re-keyed `model_search` row only notes its id in `model_search_pending` (the triggers
+-- below), and hfops.search_index.index_pending brings the index up to date after the run (every sync once
+-- its run is recorded, the worker every minute for other writers). A search reads the index
 -- plus the noted ids in one statement, and rechecks every hit against `model_search` itself, so it gives
 -- exactly what a scan gives whether the index is current or not.
 
