@@ -120,17 +120,22 @@ def _index(db: sqlite_utils.Database, found: list[tuple[str, str | None, str | N
     db.conn.executemany("DELETE FROM model_search_trigrams WHERE rowid = ?", stale)
     gone = [(model_id,) for model_id, key, _, rowid in found if key is None and rowid is not None]
     db.conn.executemany("DELETE FROM model_search_indexed WHERE model_id = ?", gone)
-    for model_id, key, indexed, _ in found:
-        if key is None or key == indexed:
-            continue
-        rowid = db.conn.execute(
-            "INSERT INTO model_search_trigrams (search_key, model_id) VALUES (?, ?)", [key, model_id]
-        ).lastrowid
-        db.conn.execute(
-            "INSERT OR REPLACE INTO model_search_indexed (model_id, search_key, trigram_rowid) "
-            "VALUES (?, ?, ?)",
-            [model_id, key, rowid],
-        )
+    fresh = sorted(
+        (model_id, key) for model_id, key, indexed, _ in found if key is not None and key != indexed
+    )
+    if not fresh:
+        return
+    # rowids given past the last one (not one INSERT per key for its lastrowid): two statements in all
+    last = db.conn.execute("SELECT rowid FROM model_search_trigrams ORDER BY rowid DESC LIMIT 1").fetchone()
+    first = (last[0] if last else 0) + 1
+    db.conn.executemany(
+        "INSERT INTO model_search_trigrams (rowid, search_key, model_id) VALUES (?, ?, ?)",
+        [(first + n, key, model_id) for n, (model_id, key) in enumerate(fresh)],
+    )
+    db.conn.executemany(
+        "INSERT OR REPLACE INTO model_search_indexed (model_id, search_key, trigram_rowid) VALUES (?, ?, ?)",
+        [(model_id, key, first + n) for n, (model_id, key) in enumerate(fresh)],
+    )
 
 
 def catch_up(db_path: str, stop: Callable[[], bool] | None = None) -> int:
