@@ -64,6 +64,7 @@ class GGUFGenerator:
             raise BackendError(
                 f"{self.model_id}: the GGUF runtime is not installed (pip install llama-cpp-python)"
             ) from None
+        _without_extra_buffer_types()
         try:
             return Llama(
                 model_path=str(self.path),
@@ -198,3 +199,23 @@ def gguf_generator(resolved: Any, settings: Any, *, check_capacity: bool = True)
         n_threads=mconf.gguf_threads,
         settings=settings,
     )
+
+
+def _without_extra_buffer_types() -> None:
+    """Load models without llama.cpp's extra CPU buffer types (AMX, weight repacking): on a CPU that
+    advertises AMX, a native build's ``ggml_backend_amx_mul_mat`` crashed the process (SIGSEGV) on the
+    first prompt batch of a chat completion. llama-cpp-python's ``Llama`` takes no option for it, so its
+    model defaults are wrapped once (``use_extra_bufts = False``, llama.cpp's ``--no-extra-bufts``)."""
+    import llama_cpp.llama_cpp as bindings
+
+    defaults = bindings.llama_model_default_params
+    if getattr(defaults, "_hfops_no_extra_bufts", False):
+        return
+
+    def model_defaults() -> Any:
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    model_defaults._hfops_no_extra_bufts = True  # type: ignore[attr-defined]
+    bindings.llama_model_default_params = model_defaults
