@@ -127,14 +127,15 @@ def _index(db: sqlite_utils.Database, found: list[tuple[str, str | None, str | N
         return
     # rowids given past the last one (not one INSERT per key for its lastrowid): two statements in all
     last = db.conn.execute("SELECT rowid FROM model_search_trigrams ORDER BY rowid DESC LIMIT 1").fetchone()
-    first = (last[0] if last else 0) + 1
+    numbered = [
+        (rowid, model_id, key) for rowid, (model_id, key) in enumerate(fresh, (last[0] if last else 0) + 1)
+    ]
     db.conn.executemany(
-        "INSERT INTO model_search_trigrams (rowid, search_key, model_id) VALUES (?, ?, ?)",
-        [(first + n, key, model_id) for n, (model_id, key) in enumerate(fresh)],
+        "INSERT INTO model_search_trigrams (rowid, model_id, search_key) VALUES (?, ?, ?)", numbered
     )
     db.conn.executemany(
-        "INSERT OR REPLACE INTO model_search_indexed (model_id, search_key, trigram_rowid) VALUES (?, ?, ?)",
-        [(model_id, key, first + n) for n, (model_id, key) in enumerate(fresh)],
+        "INSERT OR REPLACE INTO model_search_indexed (trigram_rowid, model_id, search_key) VALUES (?, ?, ?)",
+        numbered,
     )
 
 
