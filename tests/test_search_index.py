@@ -76,7 +76,7 @@ def answers(db_path: str, texts: list[str]) -> dict[str, Any]:
 def scanned(db_path: str, texts: list[str], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """The same answers with the index left out: the scans of every synced model."""
     with monkeypatch.context() as patch:
-        patch.setattr(search_index, "hit_ids", lambda db, key: None)
+        patch.setattr(search_index, "matches", lambda db, key: None)
         return answers(db_path, texts)
 
 
@@ -93,7 +93,7 @@ def test_the_search_answers_like_a_scan_in_every_state_of_the_index(
 
     assert search_index.index_pending(store) >= models > 10_000
     assert search_index.pending_count(db) == 0
-    assert search_index.hit_ids(db, "minilm") is not None  # the index narrows the search now
+    assert search_index.matches(db, "minilm") is not None  # the index narrows the search now
     assert answers(store, texts) == expected
 
     # writes after indexing: new models, a removed one, a renamed one, a re-keyed one, a re-sync's rewrite
@@ -108,7 +108,10 @@ def test_the_search_answers_like_a_scan_in_every_state_of_the_index(
         db.execute("UPDATE models SET downloads = downloads + 1 WHERE model_id IN (?, ?)", ids[3:5])
     db["models"].insert(model_row("other/not-a-candidate-bert", rule_failures=["licence"]))
     db["models"].insert(model_row("odd/tab\tbert", rule_failures=["licence"]))  # direct SQL: any text
+    # the Kelvin sign folds to "k" in Unicode but not in LIKE: an ASCII search must not find it
+    db["models"].insert(model_row("odd/\u212abert-kelvin", rule_failures=["licence"]))
     texts += ["phi-2-bert", "renamed", "rekeyed", "minilm tiny", ids[0], ids[1], "bertmix", "tab\tbert"]
+    texts += ["kbert", "\u212abert"]
     texts += [ids[5] * 20, "-".join(ids[6:9])]  # very long texts
     pending = db.execute("SELECT COUNT(DISTINCT model_id) FROM model_search_pending").fetchone()[0]
     assert 0 < search_index.pending_count(db) <= search_index.PENDING_LIMIT
@@ -137,17 +140,17 @@ def test_a_resync_of_unchanged_ids_leaves_nothing_to_index(store: str) -> None:
         db.execute("UPDATE model_search SET search_key = 'x' || search_key WHERE model_id = ?", [ids[0]])
     assert search_index.pending_count(db) == 2  # the old and the new id (the same one here)
     assert search_index.index_pending(store) == 1
-    assert search_index.hit_ids(db, "x" + view.search_key(ids[0])[:8]) is not None
+    assert search_index.matches(db, "x" + view.search_key(ids[0])[:8]) is not None
 
 
 def test_the_index_is_left_out_when_it_cannot_narrow(store: str) -> None:
     db = connect(store)
     assert search_index.pending_count(db) > search_index.PENDING_LIMIT
-    assert search_index.hit_ids(db, "bert") is None  # too far behind: a scan is cheaper
+    assert search_index.matches(db, "bert") is None  # too far behind: a scan is cheaper
     search_index.index_pending(store)
-    assert search_index.hit_ids(db, "be") is None  # shorter than a trigram
-    assert search_index.hit_ids(db, "50%") is None  # a LIKE wildcard
-    assert search_index.hit_ids(db, "minilm") is not None
+    assert search_index.matches(db, "be") is None  # shorter than a trigram
+    assert search_index.matches(db, "50%") is None  # a LIKE wildcard
+    assert search_index.matches(db, "minilm") is not None
 
 
 def test_another_connections_commit_is_seen_by_the_next_search(store: str) -> None:
@@ -209,7 +212,8 @@ def test_a_search_racing_the_indexer_misses_nothing(store: str) -> None:
             return _Fetched(found)
 
     racing: Any = IndexesRightAfterTheTrigramRead(reader)
-    assert search_index.hit_ids(racing, "zebrafish") == ["lab/zebrafish-embed"]
+    zebrafish = ("lab/zebrafish-embed",)
+    assert search_index.matches(racing, "zebrafish") == search_index.Matches(zebrafish, zebrafish)
     assert view.search_models(reader, "zebrafish").ids == ["lab/zebrafish-embed"]
 
 
@@ -225,8 +229,8 @@ def test_a_common_word_scans_instead_of_looking_up_every_hit(store: str) -> None
     limit = max(search_index.MIN_HIT_LIMIT, models // search_index.HIT_SHARE)
     bert = db.execute("SELECT COUNT(*) FROM model_search WHERE search_key LIKE '%bert%'").fetchone()[0]
     assert bert > limit  # one key in six holds "bert" in the snapshot
-    assert search_index.hit_ids(db, "bert") is None
-    assert search_index.hit_ids(db, "minilm") is not None
+    assert search_index.matches(db, "bert") is None
+    assert search_index.matches(db, "minilm") is not None
 
 
 def test_the_command_line_sync_and_init_bring_the_index_up_to_date(

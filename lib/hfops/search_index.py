@@ -3,15 +3,17 @@ by the id search so that it does not scan every synced model.
 
 A new or re-keyed ``model_search`` row notes its model in ``model_search_pending``; :func:`index_pending`
 indexes the noted keys (:func:`catch_up`: every sync once its run is recorded, the worker every minute for
-other writers, ``hfops init`` for a store migrated to 0018). :func:`hits_sql` is what a search narrows to:
-the index's hits plus the pending ids, a superset of the matches that the search then checks against
-``model_search`` itself, so the result never depends on how current the index is.
+other writers, ``hfops init`` for a store migrated to 0018). :func:`matches` is what a search narrows to:
+the index's hits, with the pending ids checked against ``model_search`` itself, so the result never
+depends on how current the index is.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import cast
 
 import orjson
 import sqlite_utils
@@ -44,44 +46,84 @@ def pending_count(db: sqlite_utils.Database, limit: int | None = None) -> int:
     return int(db.execute(sql, [limit + 1]).fetchone()[0])
 
 
-def hit_ids(db: sqlite_utils.Database, key: str) -> list[str] | None:
-    """Every model id whose search key may contain ``key``: the index's hits plus the pending ids (a
-    superset: the caller keeps its own ``LIKE``). None when the index cannot narrow this search and the
-    caller scans: a key shorter than 3 characters or holding a ``LIKE`` wildcard, too many pending ids, or
-    too many hits (a common word, see :data:`HIT_SHARE`).
+@dataclass(frozen=True)
+class Matches:
+    """The synced models whose search key contains a key, all read from one snapshot of the store: what both
+    the id search and the Candidates page's id filter start from (one read of the index for both)."""
 
-    The hits and the pending ids are read by one statement, so from one snapshot: the worker indexing in
-    between cannot move a model from pending to indexed unseen by both. The last answer is kept on ``db``
-    until the store changes (``PRAGMA data_version`` for other connections' commits, ``total_changes`` for
-    this one's writes): a page's table and search ask once.
+    ids: tuple[str, ...]  # every match, in id order
+    # the matches that are candidates: by score, then downloads (high first), then id
+    candidates: tuple[str, ...]
+
+
+def matches(db: sqlite_utils.Database, key: str) -> Matches | None:
+    """Every model whose search key (``model_search.search_key``) contains ``key``, and which of them are
+    candidates; None when the index cannot narrow this search and the caller scans: a key shorter than 3
+    characters or holding a ``LIKE`` wildcard, too many pending ids, or too many hits (a common word, see
+    :data:`HIT_SHARE`).
+
+    An indexed key is the model's key unless the model is noted pending (the triggers of 0018 note every
+    change), so an index hit for a whole ASCII key is a match as it stands (FTS5 folds ASCII case only, as
+    ``LIKE`` does); pending ids, and the hits of a longer or non-ASCII key, are checked against
+    ``model_search``. Every read runs in one snapshot: the worker indexing in between cannot move a model
+    from pending to indexed unseen by both. The answer is kept on ``db`` until the store changes
+    (``PRAGMA data_version`` for other connections' commits, ``total_changes`` for this one's writes): a
+    page's table and search ask once.
     """
     if len(key) < MIN_KEY_CHARS or "%" in key or "_" in key:
         return None
     marker = (key, db.execute("PRAGMA data_version").fetchone()[0], db.conn.total_changes)
     kept = getattr(db, _MEMO, None)
     if kept is not None and kept[0] == marker:
-        return list(kept[1]) if kept[1] is not None else None
-    ids: list[str] | None = None
-    if pending_count(db, PENDING_LIMIT) <= PENDING_LIMIT:
-        models = db.execute("SELECT MAX(rowid) FROM models").fetchone()[0] or 0  # about the count, at once
-        limit = max(MIN_HIT_LIMIT, models // HIT_SHARE)
-        found = db.execute(
-            "SELECT model_id, 1 FROM (SELECT model_id FROM model_search_trigrams WHERE search_key LIKE ? "
-            "LIMIT ?) UNION ALL SELECT model_id, 0 FROM model_search_pending",
-            [f"%{key[:MAX_PATTERN_CHARS]}%", limit + 1],
-        ).fetchall()
-        if sum(hit for _, hit in found) <= limit:
-            ids = [model_id for model_id, _ in found]
-    setattr(db, _MEMO, (marker, ids))
-    return list(ids) if ids is not None else None
+        return cast(Matches | None, kept[1])
+    db.conn.execute("SAVEPOINT hfops_search_matches")  # one read snapshot for the statements below
+    try:
+        found = _read_matches(db, key)
+    finally:
+        if db.conn.in_transaction:
+            db.conn.execute("RELEASE hfops_search_matches")
+    setattr(db, _MEMO, (marker, found))
+    return found
 
 
-def hits_sql(db: sqlite_utils.Database, key: str) -> tuple[str, list[str]] | None:
-    """``(subquery, params)`` for ``model_id IN (subquery)``: the ids of :func:`hit_ids`, or None."""
-    ids = hit_ids(db, key)
-    if ids is None:
+def _read_matches(db: sqlite_utils.Database, key: str) -> Matches | None:
+    if pending_count(db, PENDING_LIMIT) > PENDING_LIMIT:
         return None
-    return "SELECT value FROM json_each(?)", [orjson.dumps(ids).decode()]
+    models = db.execute("SELECT MAX(rowid) FROM models").fetchone()[0] or 0  # about the count, at once
+    limit = max(MIN_HIT_LIMIT, models // HIT_SHARE)
+    found = db.execute(
+        "SELECT model_id, 1 FROM (SELECT model_id FROM model_search_trigrams WHERE search_key LIKE ? "
+        "LIMIT ?) UNION ALL SELECT model_id, 0 FROM model_search_pending",
+        [f"%{key[:MAX_PATTERN_CHARS]}%", limit + 1],
+    ).fetchall()
+    hits = {model_id for model_id, hit in found if hit}
+    if len(hits) > limit:
+        return None
+    pending = {model_id for model_id, hit in found if not hit}
+    whole = key.isascii() and len(key) <= MAX_PATTERN_CHARS
+    sure = hits - pending if whole else set()
+    unsure = sorted((hits | pending) - sure)  # key order: neighbouring lookups share B-tree pages
+    checked = (
+        db.execute(  # no ESCAPE: the key holds no wildcard, and a backslash matches itself
+            "SELECT model_id FROM model_search WHERE model_id IN (SELECT value FROM json_each(?)) "
+            "AND search_key LIKE ?",
+            [orjson.dumps(unsure).decode(), f"%{key}%"],
+        ).fetchall()
+        if unsure
+        else []
+    )
+    ids = sorted(sure.union(model_id for (model_id,) in checked))
+    candidates = db.execute(
+        "SELECT r.model_id FROM json_each(?) j JOIN candidate_rows r ON r.model_id = j.value "
+        "ORDER BY r.score DESC, r.downloads DESC, r.model_id",
+        [orjson.dumps(ids).decode()],
+    ).fetchall()
+    return Matches(tuple(ids), tuple(model_id for (model_id,) in candidates))
+
+
+def ids_sql(ids: Sequence[str]) -> tuple[str, list[str]]:
+    """``(subquery, params)`` for ``model_id IN (subquery)`` over ``ids`` (one parameter however many)."""
+    return "SELECT value FROM json_each(?)", [orjson.dumps(list(ids)).decode()]
 
 
 def index_pending(db_path: str, batch: int = BATCH, stop: Callable[[], bool] | None = None) -> int:

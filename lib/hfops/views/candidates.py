@@ -167,15 +167,17 @@ ROW_COLUMNS = (
 
 
 def _narrowed_by_index(db: sqlite_utils.Database, text: str) -> tuple[str, list[str]] | None:
-    """The ids the search index allows for the id filter ``text`` (:func:`hfops.search_index.hits_sql`), or
-    None (no filter, or one the index cannot narrow). The filter is ``model_id LIKE '%text%'``: every such
-    id's search key holds ``text`` lower-cased without the separators when ``text`` is ASCII (``LIKE``
-    folds ASCII case only; a tab in ``text`` stays, as it stays in the key)."""
+    """``(subquery, params)`` of the candidates the search index allows for the id filter ``text``
+    (:func:`hfops.search_index.matches`), or None (no filter, or one the index cannot narrow). The filter
+    is ``model_id LIKE '%text%'``: every such id's search key holds ``text`` lower-cased without the
+    separators when ``text`` is ASCII (``LIKE`` folds ASCII case only; a tab in ``text`` stays, as it stays
+    in the key)."""
     text = text.strip()
     if not text or not text.isascii():
         return None
     # as SQL derives model_search.search_key: these separators only, not every blank
-    return search_index.hits_sql(db, _without_separators(text.lower()))
+    found = search_index.matches(db, _without_separators(text.lower()))
+    return search_index.ids_sql(sorted(found.candidates)) if found is not None else None
 
 
 def _where(flt: registry.CandidateFilter) -> tuple[str, list[Any]]:
@@ -586,20 +588,28 @@ def search_models(db: sqlite_utils.Database, text: str, limit: int = SEARCH_LIMI
     key = search_key(text)
     if not key:
         return None
-    escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    where = "s.search_key LIKE ? ESCAPE '\\'"  # model_search (migration 0014): the key of every synced model
-    params: list[Any] = [f"%{escaped}%"]
-    if narrowed := search_index.hits_sql(db, key):  # the ids the index allows, not every synced model
-        where += f" AND s.model_id IN ({narrowed[0]})"
-        params += narrowed[1]
-    picked = db.execute(  # the matches' count and the first ``limit`` of them
-        "SELECT s.model_id, COUNT(*) OVER () FROM model_search s "
-        f"LEFT JOIN candidate_rows r ON r.model_id = s.model_id WHERE {where} "
-        "ORDER BY r.model_id IS NULL, r.score DESC, s.downloads DESC, s.model_id LIMIT ?",
-        [*params, limit],
-    ).fetchall()
-    total = int(picked[0][1]) if picked else 0
-    ids = [r[0] for r in picked]
+    if (matched := search_index.matches(db, key)) is not None:  # the index's matches, no scan
+        total, ids = len(matched.ids), list(matched.candidates[:limit])
+        if len(ids) < limit:  # then the other matches, by downloads
+            others = sorted(set(matched.ids).difference(matched.candidates))
+            subquery, params = search_index.ids_sql(others)
+            ids += [
+                r[0]
+                for r in db.execute(
+                    f"SELECT model_id FROM model_search WHERE model_id IN ({subquery}) "
+                    "ORDER BY downloads DESC, model_id LIMIT ?",
+                    [*params, limit - len(ids)],
+                )
+            ]
+    else:
+        escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        picked = db.execute(  # the matches' count and the first ``limit`` of them, from model_search (0014)
+            "SELECT s.model_id, COUNT(*) OVER () FROM model_search s "
+            "LEFT JOIN candidate_rows r ON r.model_id = s.model_id WHERE s.search_key LIKE ? ESCAPE '\\' "
+            "ORDER BY r.model_id IS NULL, r.score DESC, s.downloads DESC, s.model_id LIMIT ?",
+            [f"%{escaped}%", limit],
+        ).fetchall()
+        total, ids = (int(picked[0][1]) if picked else 0), [r[0] for r in picked]
     details = {
         row[0]: row
         for row in db.execute(
