@@ -326,3 +326,46 @@ def test_runnable_in_candidates_json_page_filter_and_launch_order(
     # runnable first (packaged, then downloadable), whatever their scores; the unchecked model after them
     assert options[:2] == [MINILM_ID, "acme/fetchable"] and options.index("acme/unchecked") > 1
     assert options[-1] == evals_view.OTHER
+
+
+def test_a_page_of_ids_is_looked_up_locally_only_where_a_copy_may_be(
+    db_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``runnable.facts`` reads the local sources only for the ids ``resolver.held_locally`` names (one
+    store query and one cache listing for the page): the same facts as asking every source for every id."""
+    import shutil
+
+    from hfops.evals import runnable
+    from hfops.evals.tasks import task_of_pipeline
+    from hfops.models import resolver
+
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--acme--cached-minilm" / "snapshots" / ("c" * 40)
+    packaged = packaged_path(packaged_for(MINILM_ID))  # type: ignore[arg-type]
+    assert packaged is not None
+    shutil.copytree(packaged, snapshot)
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("c" * 40)
+    (cache / "models--acme--empty-folder").mkdir()  # a cache folder without a snapshot
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    settings = settings_for(write_config(tmp_path / "c.toml"), db_path)
+    pairs = [
+        (MINILM_ID, "sentence-similarity"),
+        ("acme/cached-minilm", "sentence-similarity"),
+        ("acme/empty-folder", "sentence-similarity"),
+        ("acme/nowhere", "text-generation"),
+        ("no-slash", None),
+    ]
+
+    held = resolver.held_locally([m for m, _ in pairs], settings)
+    assert held == {MINILM_ID, "acme/cached-minilm", "acme/empty-folder"}
+    found = runnable.facts(get_db(db_path), pairs, settings)
+    each = {m: checks.local_evaluability(m, settings, task_of_pipeline(tag) or "") for m, tag in pairs}
+    assert {m: f.state for m, f in found.items()} == {
+        m: (f.state if f is not None else "unknown") for m, f in each.items()
+    }
+    assert found[MINILM_ID].state == "packaged" and found["acme/cached-minilm"].state == "cached"
+    assert found["acme/nowhere"].state == "unknown"
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "no-cache-yet"))
+    assert resolver.held_locally(["acme/cached-minilm", MINILM_ID], settings) == {MINILM_ID}

@@ -21,11 +21,15 @@ def facts(
 ) -> dict[str, checks.Evaluability]:
     """``{model_id: Evaluability}`` for ``(model_id, pipeline_tag)`` pairs: local state, stored check, or
     ``unknown``. No network."""
+    from hfops.models import resolver
+
+    pairs = list(models)
+    held = resolver.held_locally([m for m, _ in pairs], settings)  # the others have no local copy to look at
     found: dict[str, checks.Evaluability] = {}
     rest: list[tuple[str, str]] = []
-    for model_id, pipeline_tag in models:
+    for model_id, pipeline_tag in pairs:
         task = task_of_pipeline(pipeline_tag) or ""
-        local = checks.local_evaluability(model_id, settings, task)
+        local = checks.local_evaluability(model_id, settings, task) if model_id in held else None
         if local is not None:
             found[model_id] = local
         else:

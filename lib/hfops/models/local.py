@@ -79,8 +79,13 @@ def select_local(folder: Path, task: str, settings: Any) -> FileSelection:
     return select_files(paths, sizes, task=task, gguf_preference=models_settings(settings).gguf_preference)
 
 
+def storage_name(model_id: str) -> str:
+    """The HF cache's folder name for ``model_id`` (``models--org--name``)."""
+    return f"models--{model_id.replace('/', '--')}"
+
+
 def _storage(model_id: str, settings: Any) -> Path:
-    return cache_dir(settings) / f"models--{model_id.replace('/', '--')}"
+    return cache_dir(settings) / storage_name(model_id)
 
 
 def cached_copy(

@@ -9,7 +9,9 @@ a download from the Hub (when policy allows) -> the HF Inference API (only with 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import json
+import os
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from hfops.models.local import (
     file_hashes,
     folder_facts,
     select_local,
+    storage_name,
 )
 from hfops.models.packaged import installed_packaged, packaged_for, packaged_path, packaged_revision
 from hfops.models.settings import cache_dir, gigabytes, models_settings
@@ -145,6 +148,29 @@ def existing_store(settings: Any) -> Path | None:
     none: ``Path("")`` would be the working directory)."""
     path = getattr(getattr(settings, "store", None), "path", "") or ""
     return Path(path) if path and Path(path).is_file() else None
+
+
+def held_locally(model_ids: Iterable[str], settings: Any) -> set[str]:
+    """The ids among ``model_ids`` that a local source may hold (packaged, an added folder, an HF cache
+    folder): one store query and one listing of the cache for a page of ids. The others resolve to nothing
+    locally (:func:`from_packaged`, :func:`from_local` and :func:`from_cache` all give None)."""
+    ids = set(model_ids)
+    found = {m for m in ids if packaged_for(m) is not None}
+    db_path = existing_store(settings)
+    if db_path is not None and ids - found:
+        found.update(
+            row[0]
+            for row in store.get_db(db_path).execute(
+                "SELECT model_id FROM local_models WHERE model_id IN (SELECT value FROM json_each(?))",
+                [json.dumps(sorted(ids - found))],
+            )
+        )
+    try:
+        folders = set(os.listdir(cache_dir(settings)))
+    except OSError:  # no cache yet (or not readable): nothing cached
+        folders = set()
+    found.update(m for m in ids if storage_name(m) in folders)
+    return found
 
 
 def from_local(model_id: str, settings: Any, task: str = "") -> ResolvedModel | None:
