@@ -49,6 +49,7 @@ def texts_for(db_path: str) -> list[str]:
     ids = [r[0] for r in connect(db_path).execute("SELECT model_id FROM models ORDER BY model_id")]
     pick = random.Random(17)
     texts = ["bert", "phi 2", "Qwen2.5", "MiniLM", "gguf", "e5", "7b", "50%", "a_b", "über", "zzzz-nothing"]
+    texts += ["ber\x00t", 'a"b"c', "NEAR(bert", "AND"]  # a NUL, and FTS5 query syntax
     for model_id in pick.sample(ids, 12):
         start = pick.randrange(0, max(1, len(model_id) - 4))
         piece = model_id[start : start + pick.randrange(3, 12)]

@@ -59,7 +59,7 @@ class Matches:
 def matches(db: sqlite_utils.Database, key: str) -> Matches | None:
     """Every model whose search key (``model_search.search_key``) contains ``key``, and which of them are
     candidates; None when the index cannot narrow this search and the caller scans: a key shorter than 3
-    characters or holding a ``LIKE`` wildcard, too many pending ids, or too many hits.
+    characters or holding a ``LIKE`` wildcard or a NUL, too many pending ids, or too many hits.
 
     The rows holding every trigram of ``key`` (:func:`trigram_query`) are checked with ``LIKE`` on the key
     the index holds for them (migration 0019), which is the model's key unless the model is noted pending
@@ -69,7 +69,7 @@ def matches(db: sqlite_utils.Database, key: str) -> Matches | None:
     is kept on ``db`` until the store changes (``PRAGMA data_version`` for other connections' commits,
     ``total_changes`` for this one's writes): a page's table and search ask once.
     """
-    if len(key) < MIN_KEY_CHARS or "%" in key or "_" in key:
+    if len(key) < MIN_KEY_CHARS or "%" in key or "_" in key or "\x00" in key:  # (FTS5 ends a query at NUL)
         return None
     marker = (key, db.execute("PRAGMA data_version").fetchone()[0], db.conn.total_changes)
     kept = getattr(db, _MEMO, None)
