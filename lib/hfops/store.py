@@ -49,9 +49,6 @@ else:
     sqlite_utils = _import_sqlite_utils()
 
 BUSY_TIMEOUT_MS = 30_000
-# Reads map the store file (up to this many bytes): a new connection (every Streamlit run opens one)
-# reads pages the OS already holds without copying them through its own cache first.
-MMAP_BYTES = 1 << 30
 _local = threading.local()
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
@@ -159,7 +156,6 @@ def _open(path: Path) -> sqlite_utils.Database:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
         conn.execute(
             "SELECT COUNT(*) FROM sqlite_master"
         ).fetchone()  # a damaged header fails here, not later
