@@ -222,9 +222,6 @@ class _Fetched(list[Any]):
     def fetchall(self) -> list[Any]:
         return list(self)
 
-    def fetchone(self) -> Any:
-        return self[0] if self else None
-
 
 def test_a_common_word_scans_instead_of_looking_up_every_hit(store: str) -> None:
     search_index.index_pending(store)

@@ -11,11 +11,10 @@ depends on how current the index is.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
-import orjson
 import sqlite_utils
 
 from hfops.errors import StoreError
@@ -51,7 +50,7 @@ class Matches:
     """The synced models whose search key contains a key, all read from one snapshot of the store: what both
     the id search and the Candidates page's id filter start from (one read of the index for both)."""
 
-    ids: tuple[str, ...]  # every match, in id order
+    ids: tuple[str, ...]  # every match
     # the matches that are candidates: by score, then downloads (high first), then id
     candidates: tuple[str, ...]
 
@@ -63,11 +62,10 @@ def matches(db: sqlite_utils.Database, key: str) -> Matches | None:
 
     The rows holding every trigram of ``key`` (:func:`trigram_query`) are checked with ``LIKE`` on the key
     the index holds for them (migration 0019), which is the model's key unless the model is noted pending
-    (the triggers of 0018 note every change); pending ids are checked against ``model_search``. Too many
-    such rows (a common word, see :data:`HIT_SHARE`) and the caller scans. Every read runs in one snapshot:
-    the worker indexing in between cannot move a model from pending to indexed unseen by both. The answer
-    is kept on ``db`` until the store changes (``PRAGMA data_version`` for other connections' commits,
-    ``total_changes`` for this one's writes): a page's table and search ask once.
+    (the triggers of 0018 note every change); pending ids are checked against ``model_search``, by the same
+    statement, so from one snapshot. Too many such rows (a common word, see :data:`HIT_SHARE`) and the
+    caller scans. The answer is kept on ``db`` until the store changes (``PRAGMA data_version`` for other
+    connections' commits, ``total_changes`` for this one's writes): a page's table and search ask once.
     """
     if len(key) < MIN_KEY_CHARS or "%" in key or "_" in key or "\x00" in key:  # (FTS5 ends a query at NUL)
         return None
@@ -75,12 +73,7 @@ def matches(db: sqlite_utils.Database, key: str) -> Matches | None:
     kept = getattr(db, _MEMO, None)
     if kept is not None and kept[0] == marker:
         return cast(Matches | None, kept[1])
-    db.conn.execute("SAVEPOINT hfops_search_matches")  # one read snapshot for the statements below
-    try:
-        found = _read_matches(db, key)
-    finally:
-        if db.conn.in_transaction:
-            db.conn.execute("RELEASE hfops_search_matches")
+    found = _read_matches(db, key)
     setattr(db, _MEMO, (marker, found))
     return found
 
@@ -98,25 +91,24 @@ def _read_matches(db: sqlite_utils.Database, key: str) -> Matches | None:
     ).fetchone()[0]
     if rows > limit:
         return None
-    found = db.execute(  # the pattern checked on the keys the index holds (0019), and on the pending ids'
-        "SELECT i.model_id, 1, r.score, r.downloads FROM model_search_trigrams t "
+    # An indexed key is the model's key unless the model is noted pending (the triggers of 0018 note every
+    # change), so a pending model counts by its key in model_search alone. One statement, one snapshot: the
+    # worker indexing meanwhile cannot move a model from pending to indexed unseen by both halves.
+    found = db.execute(
+        "SELECT i.model_id, r.score, r.downloads FROM model_search_trigrams t "
         "JOIN model_search_indexed i ON i.trigram_rowid = t.rowid "
         "LEFT JOIN candidate_rows r ON r.model_id = i.model_id "
         "WHERE model_search_trigrams MATCH ?1 AND i.search_key LIKE ?2 "
-        "UNION ALL SELECT p.model_id, 0, r.score, r.downloads FROM model_search_pending p "
+        "AND i.model_id NOT IN (SELECT model_id FROM model_search_pending) "
+        "UNION ALL SELECT p.model_id, r.score, r.downloads "
+        "FROM (SELECT DISTINCT model_id FROM model_search_pending) p "
         "JOIN model_search s ON s.model_id = p.model_id "
         "LEFT JOIN candidate_rows r ON r.model_id = p.model_id "
         "WHERE s.search_key LIKE ?2",  # no ESCAPE: the key holds no wildcard, a backslash matches itself
         [query, f"%{key}%"],
     ).fetchall()
-    pending = {model_id for (model_id,) in db.execute("SELECT DISTINCT model_id FROM model_search_pending")}
-    # an indexed key is the model's key unless the model is noted pending (the triggers of 0018 note every
-    # change): a pending model counts by its key in model_search alone
-    kept = {row[0]: row for row in found if not row[1] or row[0] not in pending}
-    ids = sorted(kept)
-    ranked = sorted((row for row in kept.values() if row[2] is not None), key=lambda r: r[0])
-    ranked.sort(key=lambda r: (r[2], r[3]), reverse=True)  # stable: ties stay in id order
-    return Matches(tuple(ids), tuple(row[0] for row in ranked))
+    ranked = sorted((row for row in found if row[1] is not None), key=lambda r: (-r[1], -r[2], r[0]))
+    return Matches(tuple(row[0] for row in found), tuple(row[0] for row in ranked))
 
 
 def trigram_query(key: str) -> str:
@@ -125,11 +117,6 @@ def trigram_query(key: str) -> str:
     head = key[:MAX_PATTERN_CHARS]
     trigrams = dict.fromkeys(head[i : i + 3] for i in range(len(head) - 2))
     return " AND ".join('"' + t.replace('"', '""') + '"' for t in trigrams)
-
-
-def ids_sql(ids: Sequence[str]) -> tuple[str, list[str]]:
-    """``(subquery, params)`` for ``model_id IN (subquery)`` over ``ids`` (one parameter however many)."""
-    return "SELECT value FROM json_each(?)", [orjson.dumps(list(ids)).decode()]
 
 
 def index_pending(db_path: str, batch: int = BATCH, stop: Callable[[], bool] | None = None) -> int:

@@ -16,7 +16,7 @@ import sqlite3
 import sys
 import threading
 import types
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -74,6 +74,11 @@ def stable_hash(value: Any) -> str:
 def dumps(value: Any) -> str:
     """Compact JSON for columns holding structured values."""
     return json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=False)
+
+
+def listed(values: Iterable[Any]) -> tuple[str, list[str]]:
+    """``(subquery, params)`` for ``column IN (subquery)`` over ``values``: one parameter however many."""
+    return "SELECT value FROM json_each(?)", [json.dumps(list(values))]
 
 
 def loads(value: str | None, default: Any = None) -> Any:

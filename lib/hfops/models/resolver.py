@@ -9,7 +9,6 @@ a download from the Hub (when policy allows) -> the HF Inference API (only with 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -158,11 +157,11 @@ def held_locally(model_ids: Iterable[str], settings: Any) -> set[str]:
     found = {m for m in ids if packaged_for(m) is not None}
     db_path = existing_store(settings)
     if db_path is not None and ids - found:
+        subquery, params = store.listed(sorted(ids - found))
         found.update(
             row[0]
             for row in store.get_db(db_path).execute(
-                "SELECT model_id FROM local_models WHERE model_id IN (SELECT value FROM json_each(?))",
-                [json.dumps(sorted(ids - found))],
+                f"SELECT model_id FROM local_models WHERE model_id IN ({subquery})", params
             )
         )
     try:

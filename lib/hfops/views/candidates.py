@@ -18,7 +18,7 @@ import sqlite_utils
 
 from hfops import discovery, registry, search_index
 from hfops.config import Settings
-from hfops.store import get_db, loads, one
+from hfops.store import get_db, listed, loads, one
 from hfops.views import as_dict
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ def _narrowed_by_index(db: sqlite_utils.Database, text: str) -> tuple[str, list[
         return None
     # as SQL derives model_search.search_key: these separators only, not every blank
     found = search_index.matches(db, _without_separators(text.lower()))
-    return search_index.ids_sql(sorted(found.candidates)) if found is not None else None
+    return listed(sorted(found.candidates)) if found is not None else None
 
 
 def _where(flt: registry.CandidateFilter) -> tuple[str, list[Any]]:
@@ -592,7 +592,7 @@ def search_models(db: sqlite_utils.Database, text: str, limit: int = SEARCH_LIMI
         total, ids = len(matched.ids), list(matched.candidates[:limit])
         if len(ids) < limit:  # then the other matches, by downloads
             others = sorted(set(matched.ids).difference(matched.candidates))
-            subquery, params = search_index.ids_sql(others)
+            subquery, params = listed(others)
             ids += [
                 r[0]
                 for r in db.execute(
