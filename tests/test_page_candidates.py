@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -515,10 +516,19 @@ def test_candidate_rows_follow_every_write(snapshot_store: str, db_path: str) ->
         ),
     ],
 )
+@pytest.mark.parametrize("scan_below", [0, 10**9], ids=["many matches", "few matches"])
 def test_the_page_query_answers_like_the_registry(
-    snapshot_store: str, flt: registry.CandidateFilter, sort: str, descending: bool, page: int
+    snapshot_store: str,
+    flt: registry.CandidateFilter,
+    sort: str,
+    descending: bool,
+    page: int,
+    scan_below: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The page's query over candidate_rows gives exactly the rows and total of registry.list_candidates."""
+    """The page's query over candidate_rows gives exactly the rows and total of registry.list_candidates,
+    whether it walks the sort column's index (many matches) or the filters' (few)."""
+    monkeypatch.setattr(view, "SCAN_BELOW", scan_below)
     db = connect(snapshot_store)
     expected = registry.list_candidates(db, flt, sort, descending, page=page, page_size=25)
     got = view.list_candidates(db, flt, sort, descending, page=page, page_size=25)
@@ -546,3 +556,37 @@ def test_check_evaluability_queues_one_worker_job_for_the_unchecked(
     assert sorted(checked) == sorted(r[0] for r in live)  # none of them has a local copy here
     assert set(queued[0].params["tasks"]) == set(checked)
     assert any(f"Job {queued[0].id} checks {len(live)} candidates" in i.value for i in at.info)
+
+
+def _plans(db: Any, run: Callable[[], object]) -> list[tuple[str, str]]:
+    """Each SELECT that ``run`` sends to ``db`` and SQLite's plan for it (``EXPLAIN QUERY PLAN``, its
+    steps joined)."""
+    sent: list[str] = []
+    db.conn.set_trace_callback(sent.append)
+    try:
+        run()
+    finally:
+        db.conn.set_trace_callback(None)
+    selects = [sql for sql in sent if sql.lstrip().upper().startswith("SELECT")]
+    return [
+        (sql, " | ".join(r[-1] for r in db.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()))
+        for sql in selects
+    ]
+
+
+def test_a_facet_filter_counts_from_its_index_and_pages_by_the_sort_index(
+    snapshot_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A facet filter counts from the facets index (migration 0020), not every candidate; its page walks the
+    facet's index when it matches few candidates and the sort column's when it matches many (a facet index
+    would hand them all to a sort)."""
+    db = connect(snapshot_store)
+    flt = registry.CandidateFilter(pipeline_tags=["text-generation"])
+    for scan_below, page_index in ((10**9, "candidate_rows_facets"), (0, "candidate_rows_downloads")):
+        monkeypatch.setattr(view, "SCAN_BELOW", scan_below)
+        plans = _plans(db, lambda: view.list_candidates(db, flt, "downloads", True, page=1, page_size=25))
+        count, rows = plans
+        assert "COUNT(*)" in count[0]
+        assert "COVERING INDEX candidate_rows_facets" in count[1]
+        assert f"INDEX {page_index}" in rows[1], rows
+        assert ("TEMP B-TREE FOR ORDER BY" in rows[1]) == (scan_below > 0), rows  # (not its ties: RIGHT PART)

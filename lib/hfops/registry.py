@@ -205,15 +205,20 @@ class CandidateFilter:
     flagged_only: bool = False
 
 
-def where_clause(flt: CandidateFilter, models: str = "m", candidates: str = "c") -> tuple[str, list[Any]]:
+def where_clause(
+    flt: CandidateFilter, models: str = "m", candidates: str = "c", indexed: bool = True
+) -> tuple[str, list[Any]]:
     """The SQL ``WHERE`` (or ``""``) and parameters of ``flt``: the one definition of what each filter means.
 
     ``models`` and ``candidates`` are the aliases of the tables holding the model facts and the candidate
     state; the narrow ``candidate_rows`` (migration 0014) carries both under the same column names.
+    ``indexed=False`` writes every column as ``+column``, which SQLite does not look up through an index (the
+    same rows match): a page of many matches then walks its sort column's index instead of a filter's.
     """
     clauses: list[str] = []
     params: list[Any] = []
-    m, c = models, candidates
+    plus = "" if indexed else "+"
+    m, c = f"{plus}{models}", f"{plus}{candidates}"
 
     def any_of(column: str, values: list[str]) -> None:
         if values:

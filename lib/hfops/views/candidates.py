@@ -180,10 +180,16 @@ def _narrowed_by_index(db: sqlite_utils.Database, text: str) -> tuple[str, list[
     return listed(sorted(found.candidates)) if found is not None else None
 
 
-def _where(flt: registry.CandidateFilter) -> tuple[str, list[Any]]:
-    """The registry's filter (:func:`hfops.registry.where_clause`) over ``candidate_rows r``, which carries
-    the model facts and the candidate state under the same column names."""
-    return registry.where_clause(flt, models="r", candidates="r")
+def _where(
+    flt: registry.CandidateFilter, indexed: bool = True, narrowing: tuple[str, list[Any]] = ("", [])
+) -> tuple[str, list[Any]]:
+    """The registry's filter (:func:`hfops.registry.where_clause`, ``indexed`` as there) over
+    ``candidate_rows r``, which carries the model facts and the candidate state under the same column names,
+    with ``narrowing`` (clauses starting ``" AND "``, and their parameters) after it."""
+    where, params = registry.where_clause(flt, models="r", candidates="r", indexed=indexed)
+    if narrowing[0]:
+        where = (where or " WHERE 1") + narrowing[0]
+    return where, [*params, *narrowing[1]]
 
 
 def count_candidates(db: sqlite_utils.Database, flt: registry.CandidateFilter) -> int:
@@ -212,14 +218,14 @@ def list_candidates(
         )
     if page < 1 or page_size < 1:
         raise registry.RegistryError("page and page_size must be >= 1")
-    where, params = _where(flt)
+    narrowing, narrowing_params = "", []
     if narrowed := _narrowed_by_index(db, flt.text):
-        where += f" AND r.model_id IN ({narrowed[0]})"
-        params = [*params, *narrowed[1]]
+        narrowing, narrowing_params = f" AND r.model_id IN ({narrowed[0]})", [*narrowed[1]]
     if only is not None:
         kept = sorted(only)
-        where += (" AND " if where else " WHERE ") + f"r.model_id IN ({', '.join('?' for _ in kept)})"
-        params = [*params, *kept]
+        narrowing += f" AND r.model_id IN ({', '.join('?' for _ in kept)})"
+        narrowing_params += kept
+    where, params = _where(flt, narrowing=(narrowing, narrowing_params))
     offset = (page - 1) * page_size
     if flt.text.strip() and sort != PUBLISHED:  # an id search scans anyway: count and page in one scan
         column = registry.sort_column(sort, models="r", candidates="r")
@@ -234,11 +240,15 @@ def list_candidates(
         if got:
             return [registry.Candidate.from_row(r) for r in got], int(got[0]["matches"])
     total = int(db.execute(f"SELECT COUNT(*) FROM candidate_rows r{where}", params).fetchone()[0])
+    # A few matches (a search, a rare facet) are found through the filters' indexes (migration 0020) and
+    # sorted; walking a sort index would visit every row. Many matches are paged by walking the sort
+    # column's index, the filters checked on the rows it passes: a facet index would hand them all to a sort.
+    few = total <= SCAN_BELOW
+    if not few:
+        where, params = _where(flt, indexed=False, narrowing=(narrowing, narrowing_params))
     if sort != PUBLISHED:
         column = registry.sort_column(sort, models="r", candidates="r")
-        # A few matches (a search) are found by one scan and sorted; walking a sort index would visit
-        # every row.
-        column = f"+{column}" if total <= SCAN_BELOW else column
+        column = f"+{column}" if few else column
         order = f"{column} {'DESC' if descending else 'ASC'}, r.model_id ASC"
         return _rows(db, where, params, order, page_size, offset), total
     # Published first: the few candidates with a published score (a few hundred at most) ordered here, then
@@ -262,7 +272,7 @@ def list_candidates(
             db,
             rest_where,
             [*params, *ids],
-            f"{'+' if total <= SCAN_BELOW else ''}r.score DESC, r.model_id ASC",
+            f"{'+' if few else ''}r.score DESC, r.model_id ASC",
             page_size - len(shown),
             rest_offset,
         )
