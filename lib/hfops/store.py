@@ -78,7 +78,7 @@ def dumps(value: Any) -> str:
 
 def listed(values: Iterable[Any]) -> tuple[str, list[str]]:
     """``(subquery, params)`` for ``column IN (subquery)`` over ``values``: one parameter however many."""
-    return "SELECT value FROM json_each(?)", [json.dumps(list(values))]
+    return "SELECT value FROM json_each(?)", [dumps(list(values))]
 
 
 def loads(value: str | None, default: Any = None) -> Any:

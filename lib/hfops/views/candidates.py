@@ -177,7 +177,7 @@ def _narrowed_by_index(db: sqlite_utils.Database, text: str) -> tuple[str, list[
         return None
     # as SQL derives model_search.search_key: these separators only, not every blank
     found = search_index.matches(db, _without_separators(text.lower()))
-    return listed(sorted(found.candidates)) if found is not None else None
+    return listed(found.candidates) if found is not None else None
 
 
 def _where(
@@ -211,7 +211,7 @@ def list_candidates(
     """:func:`hfops.registry.list_candidates` over the narrow ``candidate_rows`` (same filters, order, rows
     and errors), plus the sort key :data:`PUBLISHED`: models with a published score first (by that score),
     then the rest by our score; ``published`` holds the values (:func:`published_values`). ``only``: keep
-    these model ids (a small set)."""
+    these model ids (one parameter however many)."""
     if sort not in registry.SORT_KEYS and sort != PUBLISHED:
         raise registry.RegistryError(
             f"cannot sort by {sort!r}; choose one of {', '.join([*registry.SORT_KEYS, PUBLISHED])}"
@@ -222,8 +222,8 @@ def list_candidates(
     if narrowed := _narrowed_by_index(db, flt.text):
         narrowing, narrowing_params = f" AND r.model_id IN ({narrowed[0]})", [*narrowed[1]]
     if only is not None:
-        kept = sorted(only)
-        narrowing += f" AND r.model_id IN ({', '.join('?' for _ in kept)})"
+        subquery, kept = listed(only)
+        narrowing += f" AND r.model_id IN ({subquery})"
         narrowing_params += kept
     where, params = _where(flt, narrowing=(narrowing, narrowing_params))
     offset = (page - 1) * page_size
@@ -255,10 +255,10 @@ def list_candidates(
     # the others by our score, paged in SQL.
     values = published or {}
     ids = sorted(values)
-    listed = f"({', '.join('?' for _ in ids)})"
+    marks = f"({', '.join('?' for _ in ids)})"
     joiner = " AND " if where else " WHERE "
     head = (
-        _rows(db, f"{where}{joiner}r.model_id IN {listed}", [*params, *ids], "r.model_id", len(ids) or 1, 0)
+        _rows(db, f"{where}{joiner}r.model_id IN {marks}", [*params, *ids], "r.model_id", len(ids) or 1, 0)
         if ids
         else []
     )
@@ -266,7 +266,7 @@ def list_candidates(
     head.sort(key=lambda r: values[r.model_id], reverse=descending)
     shown = head[offset : offset + page_size]
     if len(shown) < page_size:
-        rest_where = f"{where}{joiner}r.model_id NOT IN {listed}" if ids else where
+        rest_where = f"{where}{joiner}r.model_id NOT IN {marks}" if ids else where
         rest_offset = max(0, offset - len(head))
         shown += _rows(
             db,
@@ -601,7 +601,7 @@ def search_models(db: sqlite_utils.Database, text: str, limit: int = SEARCH_LIMI
     if (matched := search_index.matches(db, key)) is not None:  # the index's matches, no scan
         total, ids = len(matched.ids), list(matched.candidates[:limit])
         if len(ids) < limit:  # then the other matches, by downloads
-            others = sorted(set(matched.ids).difference(matched.candidates))
+            others = set(matched.ids).difference(matched.candidates)
             subquery, params = listed(others)
             ids += [
                 r[0]
