@@ -58,26 +58,33 @@ def texts_for(db_path: str) -> list[str]:
 
 
 def answers(db_path: str, texts: list[str]) -> dict[str, Any]:
-    """What the search and the Candidates page's id filter show for each text."""
+    """What the search and the Candidates page's id filter show for each text (the table's first page by
+    score, and its second by downloads, low first)."""
     db = connect(db_path)
     out: dict[str, Any] = {}
     for text in texts:
         found = view.search_models(db, text)
-        page, total = view.list_candidates(db, registry.CandidateFilter(text=text), page_size=20)
+        flt = registry.CandidateFilter(text=text)
+        page, total = view.list_candidates(db, flt, page_size=20)
+        second, _ = view.list_candidates(db, flt, sort="downloads", descending=False, page=2, page_size=20)
         out[text] = (
             found.total if found else None,
             found.ids if found else None,
             total,
             [c.model_id for c in page],
+            [c.model_id for c in second],
         )
     db.conn.close()
     return out
 
 
 def scanned(db_path: str, texts: list[str], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """The same answers with the index left out: the scans of every synced model."""
+    """The same answers with the index left out: the scans of every synced model, each counting and sorting
+    all its matches (no walk of a sort index for a common word)."""
     with monkeypatch.context() as patch:
         patch.setattr(search_index, "matches", lambda db, key: None)
+        patch.setattr(view, "_walked_candidates", lambda *args: None)
+        patch.setattr(view, "_walked_page", lambda *args: None)
         return answers(db_path, texts)
 
 
@@ -232,6 +239,55 @@ def test_a_common_word_scans_instead_of_looking_up_every_hit(store: str) -> None
     assert bert > limit  # one key in six holds "bert" in the snapshot
     assert search_index.matches(db, "bert") is None
     assert search_index.matches(db, "minilm") is not None
+
+
+@pytest.mark.parametrize(("walk", "scan_below"), [(1, 10**9), (120, 0), (2000, 5000)])
+def test_a_search_the_index_declines_walks_the_first_candidates_and_answers_like_a_scan(
+    store: str, walk: int, scan_below: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search the index declines (a common word, a short key) takes its rows from a walk of the first
+    candidates in the order shown when that walk provably holds them (for the id search, a score tied
+    across the walk's edge does not); otherwise it scans. The walk's length moves which searches walk, never
+    what they show; ``scan_below`` moves the Candidates page's line between sorting few matches and walking
+    the sort index for many."""
+    search_index.index_pending(store)
+    texts = [*texts_for(store), "ai", "b", "mini", "sentence transformers", "llama", "gpt", "zq"]
+    expected = scanned(store, texts, monkeypatch)
+    monkeypatch.setattr(view, "WALK_CANDIDATES", walk)
+    monkeypatch.setattr(view, "SCAN_BELOW", scan_below)
+    took: dict[str, list[bool]] = {"search": [], "page": []}
+    search_walk, page_walk = view._walked_candidates, view._walked_page
+
+    def noted_search(*args: Any) -> list[str] | None:
+        found = search_walk(*args)
+        took["search"].append(found is not None)
+        return found
+
+    def noted_page(*args: Any) -> list[registry.Candidate] | None:
+        found = page_walk(*args)
+        took["page"].append(found is not None)
+        return found
+
+    monkeypatch.setattr(view, "_walked_candidates", noted_search)
+    monkeypatch.setattr(view, "_walked_page", noted_page)
+    assert answers(store, texts) == expected
+    # a walk shorter than a page (50 rows of search, 20 of table here) holds none; a rare short key scans
+    assert (True in took["search"]) == (walk > view.SEARCH_LIMIT) and False in took["search"]
+    assert (True in took["page"]) == (walk > 20) and (walk <= 20 or False in took["page"])
+
+
+def test_a_score_tied_across_the_walks_edge_sends_the_search_to_the_scan(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """70 candidates of one score: the walk of the first 55 by (score, id) holds 50 matches, but the search
+    orders ties by downloads, and the best-downloaded lie past the walk's edge."""
+    path = str(tmp_path / "ties.db")
+    add_candidates(path, [{"model_id": f"lab/zeta-{n:02d}", "score": 0.5, "downloads": n} for n in range(70)])
+    add_candidates(path, [{"model_id": "lab/top", "score": 0.9}])
+    monkeypatch.setattr(view, "WALK_CANDIDATES", 55)
+    found = view.search_models(connect(path), "ze")  # two characters: the index declines, the search scans
+    assert found is not None and found.total == 70
+    assert found.ids == [f"lab/zeta-{n:02d}" for n in range(69, 19, -1)]
 
 
 def test_the_command_line_sync_and_init_bring_the_index_up_to_date(

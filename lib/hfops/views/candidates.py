@@ -194,7 +194,10 @@ def _where(
 
 def count_candidates(db: sqlite_utils.Database, flt: registry.CandidateFilter) -> int:
     """How many candidates match ``flt``."""
-    where, params = _where(flt)
+    return _count(db, *_where(flt))
+
+
+def _count(db: sqlite_utils.Database, where: str, params: list[Any]) -> int:
     return int(db.execute(f"SELECT COUNT(*) FROM candidate_rows r{where}", params).fetchone()[0])
 
 
@@ -227,6 +230,11 @@ def list_candidates(
         narrowing_params += kept
     where, params = _where(flt, narrowing=(narrowing, narrowing_params))
     offset = (page - 1) * page_size
+    walked = None
+    if flt.text.strip() and sort in WALKED_SORTS and not narrowed and offset + page_size <= WALK_CANDIDATES:
+        walked = _walked_page(db, sort, descending, where, params, page_size, offset)
+    if walked is not None:  # (a common word's page: among the first candidates in the page's order)
+        return walked, _count(db, where, params)
     if flt.text.strip() and sort != PUBLISHED:  # an id search scans anyway: count and page in one scan
         column = registry.sort_column(sort, models="r", candidates="r")
         order = f"+{column} {'DESC' if descending else 'ASC'}, r.model_id ASC"
@@ -239,7 +247,7 @@ def list_candidates(
         got = [dict(zip(names, row, strict=True)) for row in found.fetchall()]
         if got:
             return [registry.Candidate.from_row(r) for r in got], int(got[0]["matches"])
-    total = int(db.execute(f"SELECT COUNT(*) FROM candidate_rows r{where}", params).fetchone()[0])
+    total = _count(db, where, params)
     # A few matches (a search, a rare facet) are found through the filters' indexes (migration 0020) and
     # sorted; walking a sort index would visit every row. Many matches are paged by walking the sort
     # column's index, the filters checked on the rows it passes: a facet index would hand them all to a sort.
@@ -279,11 +287,45 @@ def list_candidates(
     return shown, total
 
 
+# A search the index cannot narrow (a common word, a short one) first looks for its rows among this many
+# candidates in the order it shows them (one walk of an index); a page found there is exact.
+WALK_CANDIDATES = 2000
+# The sort keys with an index of candidate_rows to walk (migration 0014, and the primary key).
+WALKED_SORTS = ("score", "downloads", "model_id")
+
+
+def _walked_page(
+    db: sqlite_utils.Database,
+    sort: str,
+    descending: bool,
+    where: str,
+    params: list[Any],
+    page_size: int,
+    offset: int,
+) -> list[registry.Candidate] | None:
+    """The page of the candidates matching ``where``, found among the :data:`WALK_CANDIDATES` first of all
+    candidates in the page's order; None when those hold fewer matches than the page needs (the caller
+    scans). Any match past them comes after every match among them, so a full page found there is exact."""
+    direction = "DESC" if descending else "ASC"
+    walk = f"{registry.sort_column(sort, models='w', candidates='w')} {direction}, w.model_id ASC"
+    order = f"{registry.sort_column(sort, models='r', candidates='r')} {direction}, r.model_id ASC"
+    first = f"SELECT model_id FROM candidate_rows w ORDER BY {walk} LIMIT ?"
+    source = f"({first}) w JOIN candidate_rows r USING (model_id)"
+    rows = _rows(db, where, [WALK_CANDIDATES, *params], order, page_size, offset, source=source)
+    return rows if len(rows) == page_size else None
+
+
 def _rows(
-    db: sqlite_utils.Database, where: str, params: list[Any], order: str, limit: int, offset: int
+    db: sqlite_utils.Database,
+    where: str,
+    params: list[Any],
+    order: str,
+    limit: int,
+    offset: int,
+    source: str = "candidate_rows r",
 ) -> list[registry.Candidate]:
     found = db.execute(
-        f"SELECT {ROW_COLUMNS} FROM candidate_rows r{where} ORDER BY {order} LIMIT ? OFFSET ?",
+        f"SELECT {ROW_COLUMNS} FROM {source}{where} ORDER BY {order} LIMIT ? OFFSET ?",
         [*params, limit, offset],
     )
     names = [d[0] for d in found.description]
@@ -592,6 +634,25 @@ class SearchResult:
         )
 
 
+def _walked_candidates(db: sqlite_utils.Database, pattern: str, limit: int) -> list[str] | None:
+    """The first ``limit`` candidates whose search key is ``LIKE pattern``, in the search's order (score, then
+    downloads, high first, then id), from the :data:`WALK_CANDIDATES` best-scored candidates (one walk of
+    the score index); None when these may not hold them all (fewer found, or ties at the edge)."""
+    edge = db.execute(
+        "SELECT score FROM candidate_rows ORDER BY score DESC, model_id LIMIT 1 OFFSET ?", [WALK_CANDIDATES]
+    ).fetchone()
+    picked = db.execute(
+        "SELECT w.model_id, w.score FROM (SELECT model_id, score FROM candidate_rows "
+        "ORDER BY score DESC, model_id LIMIT ?) w JOIN model_search s ON s.model_id = w.model_id "
+        "WHERE s.search_key LIKE ? ESCAPE '\\' ORDER BY w.score DESC, s.downloads DESC, s.model_id LIMIT ?",
+        [WALK_CANDIDATES, pattern, limit],
+    ).fetchall()
+    # every candidate outside the walk scores at most the edge's score: below the last one picked, so after it
+    if len(picked) == limit and (edge is None or picked[-1][1] > edge[0]):
+        return [row[0] for row in picked]
+    return None
+
+
 def search_models(db: sqlite_utils.Database, text: str, limit: int = SEARCH_LIMIT) -> SearchResult | None:
     """Every synced model (candidate or not) whose id matches ``text`` ignoring case and separators; None
     for an empty search."""
@@ -613,13 +674,20 @@ def search_models(db: sqlite_utils.Database, text: str, limit: int = SEARCH_LIMI
             ]
     else:
         escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        picked = db.execute(  # the matches' count and the first ``limit`` of them, from model_search (0014)
-            "SELECT s.model_id, COUNT(*) OVER () FROM model_search s "
-            "LEFT JOIN candidate_rows r ON r.model_id = s.model_id WHERE s.search_key LIKE ? ESCAPE '\\' "
-            "ORDER BY r.model_id IS NULL, r.score DESC, s.downloads DESC, s.model_id LIMIT ?",
-            [f"%{escaped}%", limit],
-        ).fetchall()
-        total, ids = (int(picked[0][1]) if picked else 0), [r[0] for r in picked]
+        pattern = f"%{escaped}%"
+        walked = _walked_candidates(db, pattern, limit)
+        if walked is not None:  # (a common word's first rows are among the best-scored candidates)
+            count = "SELECT COUNT(*) FROM model_search WHERE search_key LIKE ? ESCAPE '\\'"
+            total, ids = int(db.execute(count, [pattern]).fetchone()[0]), walked
+        else:
+            # the matches' count and the first ``limit`` of them, from model_search (0014)
+            picked = db.execute(
+                "SELECT s.model_id, COUNT(*) OVER () FROM model_search s "
+                "LEFT JOIN candidate_rows r ON r.model_id = s.model_id WHERE s.search_key LIKE ? ESCAPE '\\' "
+                "ORDER BY r.model_id IS NULL, r.score DESC, s.downloads DESC, s.model_id LIMIT ?",
+                [pattern, limit],
+            ).fetchall()
+            total, ids = (int(picked[0][1]) if picked else 0), [r[0] for r in picked]
     details = {
         row[0]: row
         for row in db.execute(
