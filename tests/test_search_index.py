@@ -88,6 +88,24 @@ def scanned(db_path: str, texts: list[str], monkeypatch: pytest.MonkeyPatch) -> 
         return answers(db_path, texts)
 
 
+def counted(db_path: str, texts: list[str]) -> tuple[dict[str, int | None], dict[str, int]]:
+    """For each text's search key: :func:`hfops.search_index.count`, and the scan's count of the synced
+    models whose key contains it."""
+    db = connect(db_path)
+    keys = [view.search_key(t) for t in texts]
+    by_index = {key: search_index.count(db, key) for key in keys if key}
+    by_scan = {
+        key: db.execute(
+            "SELECT COUNT(*) FROM model_search WHERE search_key LIKE ? ESCAPE '\\'",
+            ["%" + key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"],
+        ).fetchone()[0]
+        for key in keys
+        if key
+    }
+    db.conn.close()
+    return by_index, by_scan
+
+
 def test_the_search_answers_like_a_scan_in_every_state_of_the_index(
     store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -98,11 +116,17 @@ def test_the_search_answers_like_a_scan_in_every_state_of_the_index(
     expected = scanned(store, texts, monkeypatch)
     assert sum(1 for t in texts if expected[t][0]) >= 10  # most searches find something
     assert answers(store, texts) == expected  # nothing indexed yet: far behind
+    assert set(counted(store, texts)[0].values()) == {None}  # too far behind to count
 
     assert search_index.index_pending(store) >= models > 10_000
     assert search_index.pending_count(db) == 0
     assert search_index.matches(db, "minilm") is not None  # the index narrows the search now
     assert answers(store, texts) == expected
+    by_index, by_scan = counted(store, texts)
+    assert {k: n for k, n in by_index.items() if n is not None} == {
+        k: n for k, n in by_scan.items() if search_index.indexable(k)
+    }
+    assert by_index["bert"] == by_scan["bert"] > 1000  # a common word is counted too
 
     # writes after indexing: new models, a removed one, a renamed one, a re-keyed one, a re-sync's rewrite
     ids = [r[0] for r in db.execute("SELECT model_id FROM models ORDER BY downloads DESC LIMIT 40")]
@@ -118,18 +142,25 @@ def test_the_search_answers_like_a_scan_in_every_state_of_the_index(
     db["models"].insert(model_row("odd/tab\tbert", rule_failures=["licence"]))  # direct SQL: any text
     # the Kelvin sign folds to "k" in Unicode but not in LIKE: an ASCII search must not find it
     db["models"].insert(model_row("odd/\u212abert-kelvin", rule_failures=["licence"]))
+    db["models"].insert(model_row("odd/nul\x00bert-after", rule_failures=["licence"]))  # LIKE stops at NUL
+    with write_tx(db):  # a key another writer set in capitals: LIKE finds it in any case
+        db.execute("UPDATE model_search SET search_key = 'CAPITALBERTKEY' WHERE model_id = ?", [ids[9]])
     texts += ["phi-2-bert", "renamed", "rekeyed", "minilm tiny", ids[0], ids[1], "bertmix", "tab\tbert"]
-    texts += ["kbert", "\u212abert"]
+    texts += ["kbert", "\u212abert", "bertafter", "nulbert", "capitalbert", "LBERTK"]
     texts += [ids[5] * 20, "-".join(ids[6:9])]  # very long texts
     pending = db.execute("SELECT COUNT(DISTINCT model_id) FROM model_search_pending").fetchone()[0]
     assert 0 < search_index.pending_count(db) <= search_index.PENDING_LIMIT
     expected = scanned(store, texts, monkeypatch)
     assert expected["renamed"][0] == 1 and expected[ids[0]][0] == 0
     assert answers(store, texts) == expected  # index plus pending ids
+    by_index, by_scan = counted(store, texts)
+    assert by_index == {k: (n if search_index.indexable(k) else None) for k, n in by_scan.items()}
+    assert by_scan["capitalbert"] == 1 and by_scan["bertafter"] == 0
 
     assert search_index.index_pending(store) == pending
     assert search_index.pending_count(db) == 0
     assert answers(store, texts) == expected
+    assert counted(store, texts) == (by_index, by_scan)  # the same counts from the index alone
     indexed = db.execute("SELECT COUNT(*) FROM model_search_indexed").fetchone()[0]
     assert indexed == db.execute("SELECT COUNT(*) FROM model_search").fetchone()[0]
     assert db.execute("SELECT COUNT(*) FROM model_search_trigrams").fetchone()[0] == indexed
@@ -335,3 +366,29 @@ def test_a_sqlite_without_the_trigram_tokenizer_is_explained_and_the_store_kept(
     store_module._migrated.clear()
     versions = [r[0] for r in sqlite3.connect(path).execute("SELECT version FROM schema_migrations")]
     assert versions == [v for v, _ in before]
+
+
+def test_a_store_indexed_before_0021_is_reindexed_and_counts_like_a_scan(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 0021 replaces the index (positions, no case folding): a store indexed under 0018's index
+    has every model noted again, searches scan until the indexer has run, and then count from the index."""
+    from hfops import store as store_module
+
+    path = str(tmp_path / "0020.db")
+    files = store_module._migration_files()
+    monkeypatch.setattr(store_module, "_migration_files", lambda: [(v, s) for v, s in files if v < "0021"])
+    discovery.sync_snapshot(path)  # indexed by 0018's index once the run is recorded
+    db = connect(path)
+    assert search_index.pending_count(db) == 0
+    models = db.execute("SELECT COUNT(*) FROM model_search").fetchone()[0]
+    store_module._migrated.clear()
+    monkeypatch.setattr(store_module, "_migration_files", lambda: files)
+    db = connect(path)
+    assert "0021_model_search_trigram_positions" in store_module.schema_version(db)
+    assert db.execute("SELECT COUNT(*) FROM model_search_indexed").fetchone()[0] == 0
+    assert search_index.pending_count(db) == models
+    assert search_index.count(db, "minilm") is None and search_index.matches(db, "minilm") is None
+    assert search_index.index_pending(path) == models
+    by_index, by_scan = counted(path, ["bert", "MiniLM", "qwen2", "sentence-transformers"])
+    assert by_index == by_scan and by_scan["bert"] > 1000

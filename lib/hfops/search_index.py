@@ -1,11 +1,15 @@
-"""The trigram index of the models' search keys (migration 0018): kept up to date in the background, read
-by the id search so that it does not scan every synced model.
+"""The trigram index of the models' search keys (migrations 0018 and 0021): kept up to date in the
+background, read by the id search so that it does not scan every synced model.
 
 A new or re-keyed ``model_search`` row notes its model in ``model_search_pending``; :func:`index_pending`
 indexes the noted keys (:func:`catch_up`: every sync once its run is recorded, the worker every minute for
-other writers, ``hfops init`` for a store migrated to 0018). :func:`matches` is what a search narrows to:
-the index's hits, with the pending ids checked against ``model_search`` itself, so the result never
-depends on how current the index is.
+other writers, ``hfops init`` for a store migrated to 0018 or 0021). :func:`matches` is what a search
+narrows to, :func:`count` how many keys hold a key: the index's hits, with the pending ids checked against
+``model_search`` itself, so neither depends on how current the index is.
+
+The index holds each key as ``LIKE`` compares it (up to a NUL, ASCII-lowered) under a case-sensitive
+trigram tokenizer with positions, so the phrase of a key's trigrams (:func:`phrase_query`) finds exactly
+the keys ``LIKE '%key%'`` finds.
 """
 
 from __future__ import annotations
@@ -24,8 +28,6 @@ log = logging.getLogger("hfops.search_index")
 
 # The trigram tokenizer needs 3 characters to use its index (a shorter pattern makes it scan its rows).
 MIN_KEY_CHARS = 3
-# A longer key is looked up by its first 64 characters: still a superset, at a bounded cost.
-MAX_PATTERN_CHARS = 64
 # With more pending ids than this, reading them costs more than the scan the index would save.
 PENDING_LIMIT = 5000
 # With more hits than one synced model in 16 (a common word: "bert" is in one key of six on some stores),
@@ -34,6 +36,19 @@ HIT_SHARE = 16
 MIN_HIT_LIMIT = 1000
 BATCH = 2000  # keys per write transaction of the indexer
 _MEMO = "_hfops_search_hits"
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def comparable(text: str) -> str:
+    """``text`` as ``LIKE`` compares it: up to its first NUL (SQLite reads the value as a C string there),
+    ASCII letters lower-cased (``LIKE`` folds no other case)."""
+    return text.partition("\x00")[0].translate(_ASCII_LOWER)
+
+
+def indexable(key: str) -> bool:
+    """Whether the index can answer for ``key``: 3 characters or more, no ``LIKE`` wildcard, no NUL (FTS5 ends
+    a query there)."""
+    return len(key) >= MIN_KEY_CHARS and "%" not in key and "_" not in key and "\x00" not in key
 
 
 def pending_count(db: sqlite_utils.Database, limit: int | None = None) -> int:
@@ -60,14 +75,14 @@ def matches(db: sqlite_utils.Database, key: str) -> Matches | None:
     candidates; None when the index cannot narrow this search and the caller scans: a key shorter than 3
     characters or holding a ``LIKE`` wildcard or a NUL, too many pending ids, or too many hits.
 
-    The rows holding every trigram of ``key`` (:func:`trigram_query`) are checked with ``LIKE`` on the key
-    the index holds for them (migration 0019), which is the model's key unless the model is noted pending
+    The indexed keys holding ``key`` (:func:`phrase_query`) are checked with ``LIKE`` on the key the index
+    holds for them (migration 0019), which is the model's key unless the model is noted pending
     (the triggers of 0018 note every change); pending ids are checked against ``model_search``, by the same
     statement, so from one snapshot. Too many such rows (a common word, see :data:`HIT_SHARE`) and the
     caller scans. The answer is kept on ``db`` until the store changes (``PRAGMA data_version`` for other
     connections' commits, ``total_changes`` for this one's writes): a page's table and search ask once.
     """
-    if len(key) < MIN_KEY_CHARS or "%" in key or "_" in key or "\x00" in key:  # (FTS5 ends a query at NUL)
+    if not indexable(key):
         return None
     marker = (key, db.execute("PRAGMA data_version").fetchone()[0], db.conn.total_changes)
     kept = getattr(db, _MEMO, None)
@@ -83,8 +98,8 @@ def _read_matches(db: sqlite_utils.Database, key: str) -> Matches | None:
         return None
     models = db.execute("SELECT MAX(rowid) FROM models").fetchone()[0] or 0  # about the count, at once
     limit = max(MIN_HIT_LIMIT, models // HIT_SHARE)
-    query = trigram_query(key)
-    rows = db.execute(  # the rows holding every trigram (a superset of the hits): about 1 ms for 6,500
+    query = phrase_query(key)
+    rows = db.execute(  # the indexed keys holding ``key``: about 1 ms for 6,500
         "SELECT COUNT(*) FROM "
         "(SELECT 1 FROM model_search_trigrams WHERE model_search_trigrams MATCH ? LIMIT ?)",
         [query, limit + 1],
@@ -111,12 +126,31 @@ def _read_matches(db: sqlite_utils.Database, key: str) -> Matches | None:
     return Matches(tuple(row[0] for row in found), tuple(row[0] for row in ranked))
 
 
-def trigram_query(key: str) -> str:
-    """The FTS5 query of every trigram of ``key`` (its first :data:`MAX_PATTERN_CHARS` characters): the rows
-    holding them all, a superset of the keys that contain ``key``."""
-    head = key[:MAX_PATTERN_CHARS]
-    trigrams = dict.fromkeys(head[i : i + 3] for i in range(len(head) - 2))
-    return " AND ".join('"' + t.replace('"', '""') + '"' for t in trigrams)
+def phrase_query(key: str) -> str:
+    """The FTS5 query of the phrase of ``key``'s trigrams: the indexed keys that contain ``key`` (as
+    :func:`comparable` holds both)."""
+    return '"' + comparable(key).replace('"', '""') + '"'
+
+
+def count(db: sqlite_utils.Database, key: str) -> int | None:
+    """How many synced models' search keys contain ``key``: what ``COUNT(*)`` of ``model_search`` with
+    ``search_key LIKE '%key%'`` gives, read from the index (about 4 ms for 27,855 of 204,266 keys, where the
+    scan takes 28 ms); None when the index cannot answer (see :func:`matches`; any number of hits is fine).
+
+    The indexed keys holding ``key``, less the pending models' indexed keys holding it, plus the pending
+    models' keys in ``model_search`` holding it: one statement, so one snapshot of the store.
+    """
+    if not indexable(key) or pending_count(db, PENDING_LIMIT) > PENDING_LIMIT:
+        return None
+    found = db.execute(
+        "SELECT (SELECT COUNT(*) FROM model_search_trigrams WHERE model_search_trigrams MATCH ?1) "
+        "- (SELECT COUNT(*) FROM model_search_indexed "
+        "WHERE model_id IN (SELECT model_id FROM model_search_pending) AND search_key LIKE ?2) "
+        "+ (SELECT COUNT(*) FROM model_search "
+        "WHERE model_id IN (SELECT model_id FROM model_search_pending) AND search_key LIKE ?2)",
+        [phrase_query(key), f"%{key}%"],  # no ESCAPE: the key holds no wildcard, a backslash matches itself
+    ).fetchone()[0]
+    return int(found)
 
 
 def index_pending(db_path: str, batch: int = BATCH, stop: Callable[[], bool] | None = None) -> int:
@@ -165,8 +199,9 @@ def _index(db: sqlite_utils.Database, found: list[tuple[str, str | None, str | N
     numbered = [
         (rowid, model_id, key) for rowid, (model_id, key) in enumerate(fresh, (last[0] if last else 0) + 1)
     ]
-    db.conn.executemany(
-        "INSERT INTO model_search_trigrams (rowid, model_id, search_key) VALUES (?, ?, ?)", numbered
+    db.conn.executemany(  # each key as LIKE compares it (see the module's docstring)
+        "INSERT INTO model_search_trigrams (rowid, model_id, search_key) VALUES (?, ?, ?)",
+        [(rowid, model_id, comparable(key)) for rowid, model_id, key in numbered],
     )
     db.conn.executemany(
         "INSERT OR REPLACE INTO model_search_indexed (trigram_rowid, model_id, search_key) VALUES (?, ?, ?)",

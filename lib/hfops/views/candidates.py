@@ -677,8 +677,11 @@ def search_models(db: sqlite_utils.Database, text: str, limit: int = SEARCH_LIMI
         pattern = f"%{escaped}%"
         walked = _walked_candidates(db, pattern, limit)
         if walked is not None:  # (a common word's first rows are among the best-scored candidates)
-            count = "SELECT COUNT(*) FROM model_search WHERE search_key LIKE ? ESCAPE '\\'"
-            total, ids = int(db.execute(count, [pattern]).fetchone()[0]), walked
+            counted = search_index.count(db, key)  # counted by the index, else by a scan
+            if counted is None:
+                count = "SELECT COUNT(*) FROM model_search WHERE search_key LIKE ? ESCAPE '\\'"
+                counted = int(db.execute(count, [pattern]).fetchone()[0])
+            total, ids = counted, walked
         else:
             # the matches' count and the first ``limit`` of them, from model_search (0014)
             picked = db.execute(
