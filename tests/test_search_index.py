@@ -97,7 +97,7 @@ def counted(db_path: str, texts: list[str]) -> tuple[dict[str, int | None], dict
     by_scan = {
         key: db.execute(
             "SELECT COUNT(*) FROM model_search WHERE search_key LIKE ? ESCAPE '\\'",
-            ["%" + key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"],
+            [registry.contains_pattern(key)],
         ).fetchone()[0]
         for key in keys
         if key

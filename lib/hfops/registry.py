@@ -205,6 +205,13 @@ class CandidateFilter:
     flagged_only: bool = False
 
 
+def contains_pattern(text: str) -> str:
+    """The ``LIKE ... ESCAPE '\\'`` pattern of every text that contains ``text`` literally (its ``%``, ``_``
+    and backslashes escaped)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def where_clause(
     flt: CandidateFilter, models: str = "m", candidates: str = "c", indexed: bool = True
 ) -> tuple[str, list[Any]]:
@@ -243,8 +250,7 @@ def where_clause(
         params.append(flt.min_score)
     if flt.text.strip():
         clauses.append(f"{m}.model_id LIKE ? ESCAPE '\\'")
-        escaped = flt.text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        params.append(f"%{escaped}%")
+        params.append(contains_pattern(flt.text.strip()))
     if flt.flagged_only:
         clauses.append(f"{c}.flag IS NOT NULL")
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params

@@ -673,8 +673,7 @@ def search_models(db: sqlite_utils.Database, text: str, limit: int = SEARCH_LIMI
                 )
             ]
     else:
-        escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{escaped}%"
+        pattern = registry.contains_pattern(key)
         walked = _walked_candidates(db, pattern, limit)
         if walked is not None:  # (a common word's first rows are among the best-scored candidates)
             counted = search_index.count(db, key)  # counted by the index, else by a scan
