@@ -29,6 +29,7 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> str:
     with write_tx(db):
         db.execute("DELETE FROM model_search_trigrams")
         db.execute("DELETE FROM model_search_indexed")
+        db.execute("DELETE FROM model_search_short_counts")
         db.execute("INSERT INTO model_search_pending SELECT model_id FROM model_search")
     db.conn.close()
     return path
@@ -49,6 +50,7 @@ def texts_for(db_path: str) -> list[str]:
     ids = [r[0] for r in connect(db_path).execute("SELECT model_id FROM models ORDER BY model_id")]
     pick = random.Random(17)
     texts = ["bert", "phi 2", "Qwen2.5", "MiniLM", "gguf", "e5", "7b", "50%", "a_b", "über", "zzzz-nothing"]
+    texts += ["T5", "q", "ü", "\u212a", "zq", "/"]  # keys of one or two characters
     texts += ["ber\x00t", 'a"b"c', "NEAR(bert", "AND"]  # a NUL, and FTS5 query syntax
     for model_id in pick.sample(ids, 12):
         start = pick.randrange(0, max(1, len(model_id) - 4))
@@ -106,6 +108,19 @@ def counted(db_path: str, texts: list[str]) -> tuple[dict[str, int | None], dict
     return by_index, by_scan
 
 
+def test_short_substrings_are_counted_once_a_key_as_like_compares_it() -> None:
+    keys = ["", "a", "aaa", "AbA", "x\x00yz", "\U0001f600\U0001f600x", "\u212ak", "é", "ab\x00", "\ud800b"]
+    keys += ["".join(random.Random(n).choices("ab\u00e9\U0001f600Z", k=n)) for n in range(40)]
+    expected: dict[str, int] = {}
+    for key in keys:
+        seen = search_index.comparable(key)
+        for piece in {*seen, *(seen[at : at + 2] for at in range(len(seen) - 1))}:
+            expected[piece] = expected.get(piece, 0) + 1
+    assert dict(search_index.short_substring_counts(keys)) == expected
+    assert expected["a"] >= 3 and expected["aa"] >= 2 and "x" in expected and "y" not in expected  # NUL ends
+    assert search_index.short_substring_counts([]) == {}
+
+
 def test_the_search_answers_like_a_scan_in_every_state_of_the_index(
     store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -123,10 +138,10 @@ def test_the_search_answers_like_a_scan_in_every_state_of_the_index(
     assert search_index.matches(db, "minilm") is not None  # the index narrows the search now
     assert answers(store, texts) == expected
     by_index, by_scan = counted(store, texts)
-    assert {k: n for k, n in by_index.items() if n is not None} == {
-        k: n for k, n in by_scan.items() if search_index.indexable(k)
-    }
+    assert by_index == {k: (n if search_index.countable(k) else None) for k, n in by_scan.items()}
     assert by_index["bert"] == by_scan["bert"] > 1000  # a common word is counted too
+    assert by_index["t5"] == by_scan["t5"] > 100 and by_index["e5"] == by_scan["e5"] > 100  # and a short one
+    assert search_index.count(db, "T5") == by_scan["t5"] and search_index.count(db, "BERT") == by_scan["bert"]
 
     # writes after indexing: new models, a removed one, a renamed one, a re-keyed one, a re-sync's rewrite
     ids = [r[0] for r in db.execute("SELECT model_id FROM models ORDER BY downloads DESC LIMIT 40")]
@@ -147,6 +162,7 @@ def test_the_search_answers_like_a_scan_in_every_state_of_the_index(
         db.execute("UPDATE model_search SET search_key = 'CAPITALBERTKEY' WHERE model_id = ?", [ids[9]])
     texts += ["phi-2-bert", "renamed", "rekeyed", "minilm tiny", ids[0], ids[1], "bertmix", "tab\tbert"]
     texts += ["kbert", "\u212abert", "bertafter", "nulbert", "capitalbert", "LBERTK"]
+    texts += ["\u212ab", "Ca", "yk", "ra", "ze"]  # short keys of the rewritten rows
     texts += [ids[5] * 20, "-".join(ids[6:9])]  # very long texts
     pending = db.execute("SELECT COUNT(DISTINCT model_id) FROM model_search_pending").fetchone()[0]
     assert 0 < search_index.pending_count(db) <= search_index.PENDING_LIMIT
@@ -154,7 +170,7 @@ def test_the_search_answers_like_a_scan_in_every_state_of_the_index(
     assert expected["renamed"][0] == 1 and expected[ids[0]][0] == 0
     assert answers(store, texts) == expected  # index plus pending ids
     by_index, by_scan = counted(store, texts)
-    assert by_index == {k: (n if search_index.indexable(k) else None) for k, n in by_scan.items()}
+    assert by_index == {k: (n if search_index.countable(k) else None) for k, n in by_scan.items()}
     assert by_scan["capitalbert"] == 1 and by_scan["bertafter"] == 0
 
     assert search_index.index_pending(store) == pending
@@ -368,27 +384,38 @@ def test_a_sqlite_without_the_trigram_tokenizer_is_explained_and_the_store_kept(
     assert versions == [v for v, _ in before]
 
 
-def test_a_store_indexed_before_0021_is_reindexed_and_counts_like_a_scan(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "migration", ["0021_model_search_trigram_positions", "0022_model_search_short_counts"]
+)
+def test_a_store_indexed_before_a_rebuild_is_reindexed_and_counts_like_a_scan(
+    migration: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Migration 0021 replaces the index (positions, no case folding): a store indexed under 0018's index
-    has every model noted again, searches scan until the indexer has run, and then count from the index."""
+    """Migrations 0021 (positions, no case folding) and 0022 (the short substrings' counts) rebuild the index:
+    a store indexed before either has every model noted again, searches scan until the indexer has run,
+    and then count from the index."""
     from hfops import store as store_module
 
-    path = str(tmp_path / "0020.db")
+    path = str(tmp_path / "before.db")
     files = store_module._migration_files()
-    monkeypatch.setattr(store_module, "_migration_files", lambda: [(v, s) for v, s in files if v < "0021"])
-    discovery.sync_snapshot(path)  # indexed by 0018's index once the run is recorded
-    db = connect(path)
-    assert search_index.pending_count(db) == 0
+    version = migration[:4]
+    with (
+        monkeypatch.context() as before
+    ):  # the store and its index as the code before the migration left them
+        before.setattr(store_module, "_migration_files", lambda: [(v, s) for v, s in files if v < version])
+        before.setattr(search_index, "_count_short_substrings", lambda db, found: None)
+        discovery.sync_snapshot(path)  # indexed once the run is recorded
+        db = connect(path)
+        assert search_index.pending_count(db) == 0
+        assert migration not in store_module.schema_version(db)
     models = db.execute("SELECT COUNT(*) FROM model_search").fetchone()[0]
     store_module._migrated.clear()
-    monkeypatch.setattr(store_module, "_migration_files", lambda: files)
     db = connect(path)
-    assert "0021_model_search_trigram_positions" in store_module.schema_version(db)
+    assert migration in store_module.schema_version(db)
     assert db.execute("SELECT COUNT(*) FROM model_search_indexed").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM model_search_trigrams").fetchone()[0] == 0
     assert search_index.pending_count(db) == models
     assert search_index.count(db, "minilm") is None and search_index.matches(db, "minilm") is None
+    assert search_index.count(db, "t5") is None
     assert search_index.index_pending(path) == models
-    by_index, by_scan = counted(path, ["bert", "MiniLM", "qwen2", "sentence-transformers"])
-    assert by_index == by_scan and by_scan["bert"] > 1000
+    by_index, by_scan = counted(path, ["bert", "MiniLM", "qwen2", "sentence-transformers", "t5", "e5", "q"])
+    assert by_index == by_scan and by_scan["bert"] > 1000 and by_scan["t5"] > 100
