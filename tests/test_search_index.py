@@ -402,7 +402,7 @@ def test_a_store_indexed_before_a_rebuild_is_reindexed_and_counts_like_a_scan(
         monkeypatch.context() as before
     ):  # the store and its index as the code before the migration left them
         before.setattr(store_module, "_migration_files", lambda: [(v, s) for v, s in files if v < version])
-        before.setattr(search_index, "_count_short_substrings", lambda db, found: None)
+        before.setattr(search_index, "_count_short_substrings", lambda db, added, removed: None)
         discovery.sync_snapshot(path)  # indexed once the run is recorded
         db = connect(path)
         assert search_index.pending_count(db) == 0

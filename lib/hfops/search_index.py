@@ -81,9 +81,10 @@ def short_substring_counts(keys: Iterable[str]) -> Counter[str]:
         owner = np.repeat(np.arange(len(chunk), dtype=np.int64), [len(text) + 1 for text in chunk])
         first, second = points[:-1], points[1:]
         pairs = (first != 0) & (second != 0)
+        letters = points != 0
         numbered = np.concatenate(
             [
-                points[points != 0] | (owner[points != 0] << _KEY_SHIFT),
+                points[letters] | (owner[letters] << _KEY_SHIFT),
                 (_CODE_POINTS + first[pairs] * _CODE_POINTS + second[pairs])
                 | (owner[:-1][pairs] << _KEY_SHIFT),
             ]
@@ -241,13 +242,15 @@ def index_pending(db_path: str, batch: int = BATCH, stop: Callable[[], bool] | N
 
 
 def _index(db: sqlite_utils.Database, found: list[tuple[str, str | None, str | None, int | None]]) -> None:
-    stale = [(rowid,) for _, key, indexed, rowid in found if rowid is not None and key != indexed]
-    _count_short_substrings(db, found)
-    db.conn.executemany("DELETE FROM model_search_trigrams WHERE rowid = ?", stale)
+    stale = [(rowid, indexed) for _, key, indexed, rowid in found if rowid is not None and key != indexed]
+    db.conn.executemany("DELETE FROM model_search_trigrams WHERE rowid = ?", [(rowid,) for rowid, _ in stale])
     gone = [(model_id,) for model_id, key, _, rowid in found if key is None and rowid is not None]
     db.conn.executemany("DELETE FROM model_search_indexed WHERE model_id = ?", gone)
     fresh = sorted(
         (model_id, key) for model_id, key, indexed, _ in found if key is not None and key != indexed
+    )
+    _count_short_substrings(
+        db, added=[key for _, key in fresh], removed=[key for _, key in stale if key is not None]
     )
     if not fresh:
         return
@@ -266,18 +269,11 @@ def _index(db: sqlite_utils.Database, found: list[tuple[str, str | None, str | N
     )
 
 
-def _count_short_substrings(
-    db: sqlite_utils.Database, found: list[tuple[str, str | None, str | None, int | None]]
-) -> None:
-    """Move ``model_search_short_counts`` from the keys the index holds for ``found`` to their keys now."""
-    change = short_substring_counts(key for _, key, indexed, _ in found if key is not None and key != indexed)
-    change.subtract(
-        short_substring_counts(
-            indexed
-            for _, key, indexed, rowid in found
-            if rowid is not None and indexed is not None and key != indexed
-        )
-    )
+def _count_short_substrings(db: sqlite_utils.Database, added: list[str], removed: list[str]) -> None:
+    """Count the keys ``added`` to the index in ``model_search_short_counts``, and no longer the keys
+    ``removed`` from it."""
+    change = short_substring_counts(added)
+    change.subtract(short_substring_counts(removed))
     db.conn.executemany(
         "INSERT INTO model_search_short_counts (substring, keys) VALUES (?, ?) "
         "ON CONFLICT (substring) DO UPDATE SET keys = keys + excluded.keys",
