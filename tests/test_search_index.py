@@ -61,20 +61,24 @@ def texts_for(db_path: str) -> list[str]:
 
 def answers(db_path: str, texts: list[str]) -> dict[str, Any]:
     """What the search and the Candidates page's id filter show for each text (the table's first page by
-    score, and its second by downloads, low first)."""
+    score, its second by downloads, low first, and its first among every other candidate, as the runnable
+    filter keeps some)."""
     db = connect(db_path)
+    some = {r[0] for r in db.execute("SELECT model_id FROM candidate_rows ORDER BY model_id").fetchall()[::2]}
     out: dict[str, Any] = {}
     for text in texts:
         found = view.search_models(db, text)
         flt = registry.CandidateFilter(text=text)
         page, total = view.list_candidates(db, flt, page_size=20)
         second, _ = view.list_candidates(db, flt, sort="downloads", descending=False, page=2, page_size=20)
+        kept, kept_total = view.list_candidates(db, flt, page_size=20, only=some)
         out[text] = (
             found.total if found else None,
             found.ids if found else None,
             total,
             [c.model_id for c in page],
             [c.model_id for c in second],
+            (kept_total, [c.model_id for c in kept]),
         )
     db.conn.close()
     return out
@@ -288,26 +292,34 @@ def test_a_common_word_scans_instead_of_looking_up_every_hit(store: str) -> None
     assert search_index.matches(db, "minilm") is not None
 
 
+@pytest.mark.parametrize("walk_first", [False, True])
 @pytest.mark.parametrize(("walk", "scan_below"), [(1, 10**9), (120, 0), (2000, 5000)])
 def test_a_search_the_index_declines_walks_the_first_candidates_and_answers_like_a_scan(
-    store: str, walk: int, scan_below: int, monkeypatch: pytest.MonkeyPatch
+    store: str, walk: int, scan_below: int, walk_first: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A search the index declines (a common word, a short key) takes its rows from a walk of the first
     candidates in the order shown when that walk provably holds them (for the id search, a score tied
     across the walk's edge does not); otherwise it scans. The walk's length moves which searches walk, never
     what they show; ``scan_below`` moves the Candidates page's line between sorting few matches and walking
-    the sort index for many."""
+    the sort index for many. ``walk_first``: every key the index holds is common enough to be walked for
+    before its matches are read (read when the walk falls short)."""
     search_index.index_pending(store)
     texts = [*texts_for(store), "ai", "b", "mini", "sentence transformers", "llama", "gpt", "zq"]
     expected = scanned(store, texts, monkeypatch)
     monkeypatch.setattr(view, "WALK_CANDIDATES", walk)
     monkeypatch.setattr(view, "SCAN_BELOW", scan_below)
+    if walk_first:  # walk for any hit at all, and read any number of hits
+        monkeypatch.setattr(search_index, "MIN_HIT_LIMIT", 0)
+        monkeypatch.setattr(search_index, "WALK_SHARE", 10**9)
+        monkeypatch.setattr(search_index, "HIT_SHARE", 1)
     took: dict[str, list[bool]] = {"search": [], "page": []}
+    walked_for: set[str] = set()
     search_walk, page_walk = view._walked_candidates, view._walked_page
 
     def noted_search(*args: Any) -> list[str] | None:
         found = search_walk(*args)
         took["search"].append(found is not None)
+        walked_for.add(args[1])
         return found
 
     def noted_page(*args: Any) -> list[registry.Candidate] | None:
@@ -318,6 +330,8 @@ def test_a_search_the_index_declines_walks_the_first_candidates_and_answers_like
     monkeypatch.setattr(view, "_walked_candidates", noted_search)
     monkeypatch.setattr(view, "_walked_page", noted_page)
     assert answers(store, texts) == expected
+    # "minilm": the index reads its few hits, unless every key is common
+    assert (registry.contains_pattern("minilm") in walked_for) == walk_first
     # a walk shorter than a page (50 rows of search, 20 of table here) holds none; a rare short key scans
     assert (True in took["search"]) == (walk > view.SEARCH_LIMIT) and False in took["search"]
     assert (True in took["page"]) == (walk > 20) and (walk <= 20 or False in took["page"])

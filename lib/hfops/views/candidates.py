@@ -172,12 +172,36 @@ def _narrowed_by_index(db: sqlite_utils.Database, text: str) -> tuple[str, list[
     is ``model_id LIKE '%text%'``: every such id's search key holds ``text`` lower-cased without the
     separators when ``text`` is ASCII (``LIKE`` folds ASCII case only; a tab in ``text`` stays, as it stays
     in the key)."""
+    key = _table_key(text)
+    found = search_index.matches(db, key) if key else None
+    return listed(found.candidates) if found is not None else None
+
+
+def _common_word(db: sqlite_utils.Database, text: str) -> bool:
+    """Whether the id filter ``text`` is a word so common that its page is sooner found by a walk than by the
+    index's matches (:func:`hfops.search_index.common`)."""
+    key = _table_key(text)
+    return bool(key) and search_index.common(db, key)
+
+
+def _table_key(text: str) -> str:
+    """The search key every id matching the id filter ``text`` holds (see :func:`_narrowed_by_index`), or ""
+    when ``text`` is empty or not ASCII."""
     text = text.strip()
     if not text or not text.isascii():
-        return None
-    # as SQL derives model_search.search_key: these separators only, not every blank
-    found = search_index.matches(db, _without_separators(text.lower()))
-    return listed(found.candidates) if found is not None else None
+        return ""
+    return _without_separators(text.lower())  # as SQL derives model_search.search_key: these separators only
+
+
+def _narrowing(narrowed: tuple[str, list[str]] | None, only: set[str] | None) -> tuple[str, list[Any]]:
+    """The clauses (starting ``" AND "``) and parameters keeping the candidates the index allows
+    (``narrowed``, from :func:`_narrowed_by_index`) and the model ids ``only``."""
+    clauses, params = "", []
+    for kept in (narrowed, listed(only) if only is not None else None):
+        if kept is not None:
+            clauses += f" AND r.model_id IN ({kept[0]})"
+            params += kept[1]
+    return clauses, params
 
 
 def _where(
@@ -221,20 +245,21 @@ def list_candidates(
         )
     if page < 1 or page_size < 1:
         raise registry.RegistryError("page and page_size must be >= 1")
-    narrowing, narrowing_params = "", []
-    if narrowed := _narrowed_by_index(db, flt.text):
-        narrowing, narrowing_params = f" AND r.model_id IN ({narrowed[0]})", [*narrowed[1]]
-    if only is not None:
-        subquery, kept = listed(only)
-        narrowing += f" AND r.model_id IN ({subquery})"
-        narrowing_params += kept
-    where, params = _where(flt, narrowing=(narrowing, narrowing_params))
     offset = (page - 1) * page_size
-    walked = None
-    if flt.text.strip() and sort in WALKED_SORTS and not narrowed and offset + page_size <= WALK_CANDIDATES:
+    walkable = bool(flt.text.strip()) and sort in WALKED_SORTS and offset + page_size <= WALK_CANDIDATES
+    # A common word's page is looked for among the first candidates in the page's order before the index's
+    # matches are read (hfops.search_index.common); a page found there is exact.
+    common = walkable and _common_word(db, flt.text)
+    narrowed = None if common else _narrowed_by_index(db, flt.text)
+    narrowing = _narrowing(narrowed, only)
+    where, params = _where(flt, narrowing=narrowing)
+    if walkable and not narrowed:  # (a common word's page: among the first candidates in the page's order)
         walked = _walked_page(db, sort, descending, where, params, page_size, offset)
-    if walked is not None:  # (a common word's page: among the first candidates in the page's order)
-        return walked, _count(db, where, params)
+        if walked is not None:
+            return walked, _count(db, where, params)
+        if common and (narrowed := _narrowed_by_index(db, flt.text)):  # the walk fell short: the matches
+            narrowing = _narrowing(narrowed, only)
+            where, params = _where(flt, narrowing=narrowing)
     if flt.text.strip() and sort != PUBLISHED:  # an id search scans anyway: count and page in one scan
         column = registry.sort_column(sort, models="r", candidates="r")
         order = f"+{column} {'DESC' if descending else 'ASC'}, r.model_id ASC"
@@ -253,7 +278,7 @@ def list_candidates(
     # column's index, the filters checked on the rows it passes: a facet index would hand them all to a sort.
     few = total <= SCAN_BELOW
     if not few:
-        where, params = _where(flt, indexed=False, narrowing=(narrowing, narrowing_params))
+        where, params = _where(flt, indexed=False, narrowing=narrowing)
     if sort != PUBLISHED:
         column = registry.sort_column(sort, models="r", candidates="r")
         column = f"+{column}" if few else column
@@ -287,8 +312,9 @@ def list_candidates(
     return shown, total
 
 
-# A search the index cannot narrow (a common word, a short one) first looks for its rows among this many
-# candidates in the order it shows them (one walk of an index); a page found there is exact.
+# A search the index cannot narrow (a common word, a short one), or a word common enough that reading its
+# matches costs more (hfops.search_index.common), first looks for its rows among this many candidates in the
+# order it shows them (one walk of an index); a page found there is exact.
 WALK_CANDIDATES = 2000
 # The sort keys with an index of candidate_rows to walk (migration 0014, and the primary key).
 WALKED_SORTS = ("score", "downloads", "model_id")
@@ -659,7 +685,15 @@ def search_models(db: sqlite_utils.Database, text: str, limit: int = SEARCH_LIMI
     key = search_key(text)
     if not key:
         return None
-    if (matched := search_index.matches(db, key)) is not None:  # the index's matches, no scan
+    # A common word's first rows are looked for among the best-scored candidates before the index's matches
+    # are read (hfops.search_index.common); the index's matches before a scan.
+    common = search_index.common(db, key)
+    matched = None if common else search_index.matches(db, key)
+    pattern = registry.contains_pattern(key)
+    walked = _walked_candidates(db, pattern, limit) if matched is None else None
+    if walked is None and common:  # the walk fell short: the index's matches
+        matched = search_index.matches(db, key)
+    if matched is not None:  # the index's matches, no scan
         total, ids = len(matched.ids), list(matched.candidates[:limit])
         if len(ids) < limit:  # then the other matches, by downloads
             others = set(matched.ids).difference(matched.candidates)
@@ -672,24 +706,21 @@ def search_models(db: sqlite_utils.Database, text: str, limit: int = SEARCH_LIMI
                     [*params, limit - len(ids)],
                 )
             ]
+    elif walked is not None:  # (a common word's first rows are among the best-scored candidates)
+        counted = search_index.count(db, key)  # counted by the index, else by a scan
+        if counted is None:
+            count = "SELECT COUNT(*) FROM model_search WHERE search_key LIKE ? ESCAPE '\\'"
+            counted = int(db.execute(count, [pattern]).fetchone()[0])
+        total, ids = counted, walked
     else:
-        pattern = registry.contains_pattern(key)
-        walked = _walked_candidates(db, pattern, limit)
-        if walked is not None:  # (a common word's first rows are among the best-scored candidates)
-            counted = search_index.count(db, key)  # counted by the index, else by a scan
-            if counted is None:
-                count = "SELECT COUNT(*) FROM model_search WHERE search_key LIKE ? ESCAPE '\\'"
-                counted = int(db.execute(count, [pattern]).fetchone()[0])
-            total, ids = counted, walked
-        else:
-            # the matches' count and the first ``limit`` of them, from model_search (0014)
-            picked = db.execute(
-                "SELECT s.model_id, COUNT(*) OVER () FROM model_search s "
-                "LEFT JOIN candidate_rows r ON r.model_id = s.model_id WHERE s.search_key LIKE ? ESCAPE '\\' "
-                "ORDER BY r.model_id IS NULL, r.score DESC, s.downloads DESC, s.model_id LIMIT ?",
-                [pattern, limit],
-            ).fetchall()
-            total, ids = (int(picked[0][1]) if picked else 0), [r[0] for r in picked]
+        # the matches' count and the first ``limit`` of them, from model_search (0014)
+        picked = db.execute(
+            "SELECT s.model_id, COUNT(*) OVER () FROM model_search s "
+            "LEFT JOIN candidate_rows r ON r.model_id = s.model_id WHERE s.search_key LIKE ? ESCAPE '\\' "
+            "ORDER BY r.model_id IS NULL, r.score DESC, s.downloads DESC, s.model_id LIMIT ?",
+            [pattern, limit],
+        ).fetchall()
+        total, ids = (int(picked[0][1]) if picked else 0), [r[0] for r in picked]
     details = {
         row[0]: row
         for row in db.execute(
