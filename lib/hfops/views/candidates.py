@@ -328,7 +328,7 @@ def _walked_page(
     params: list[Any],
     page_size: int,
     offset: int,
-    text: str = "",
+    text: str,
 ) -> list[registry.Candidate] | None:
     """The page of the candidates matching ``where``, found among the :data:`WALK_CANDIDATES` first of all
     candidates in the page's order; None when those hold fewer matches than the page needs (the caller
